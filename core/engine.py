@@ -1,0 +1,1080 @@
+"""The rollout/rollback engine: ``step(state, event, now) -> Decision``. Pure: no I/O, no clock, no randomness.
+
+The phase labels move only through the transition table in :mod:`ebbtide.core.machine`; everything
+else (steps, traffic, replicas, verification, deadlines) is plain code over an immutable state. Effects
+are computed by diffing the desired world before and after the event, so they are level-based and an
+observation that changes nothing produces none.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from ebbtide.core import verification as ver
+from ebbtide.core.effects import (
+    Effect,
+    Notify,
+    NotifyEvent,
+    ScaleRevision,
+    SetTraffic,
+    StartMeasurement,
+    StopVerification,
+)
+from ebbtide.core.events import (
+    Command,
+    Deploy,
+    Event,
+    Measurement,
+    ReplicasObserved,
+    SpecChanged,
+    Tick,
+)
+from ebbtide.core.machine import allowed, fire
+from ebbtide.core.plan import HeaderRoutePlan, Plan, StepPlan
+from ebbtide.core.state import (
+    Decision,
+    Initiator,
+    PauseReason,
+    Phase,
+    RevisionRecord,
+    RevisionStatus,
+    RollbackStatus,
+    RolloutState,
+    VerificationRun,
+)
+
+ROLLOUT_PHASES: frozenset[Phase] = frozenset({"in-progress", "verifying", "paused"})
+#: how many metric failures the promote policy keeps in the state
+RECORDED_FAILURES = 5
+#: guards the advance loop against a malformed plan; a plan has far fewer steps than this
+_MAX_ITERATIONS = 10_000
+
+
+def initial_state(plan: Plan | None = None) -> RolloutState:
+    """The state of a workload that has never been deployed."""
+    return RolloutState(plan=plan if plan is not None else Plan())
+
+
+class _W:
+    """Mutable working copy of a RolloutState for the duration of one step."""
+
+    def __init__(self, s: RolloutState, now: float) -> None:
+        self.weights: dict[str, int] = dict(s.weights)
+        self.replicas: dict[str, int] = dict(s.replicas)
+        self.ready: dict[str, int] = dict(s.ready)
+        self.scale_downs: dict[str, float] = dict(s.scale_downs)
+        self.plan: Plan = s.plan
+        self.next_plan: Plan | None = s.next_plan
+        self.phase: Phase = s.phase
+        self.degraded: bool = s.degraded
+        self.stable: str | None = s.stable
+        self.desired: str | None = s.desired
+        self.canary: str | None = s.canary
+        self.rollout_id: int = s.rollout_id
+        self.original_rollout_id: int | None = s.original_rollout_id
+        self.initiator: Initiator = s.initiator
+        self.step_index: int = s.step_index
+        self.step_started_at: float = s.step_started_at
+        self.canary_weight: int = s.canary_weight
+        self.canary_scale_replicas: int | None = s.canary_scale_replicas
+        self.canary_scale_weight: int | None = s.canary_scale_weight
+        self.pause_reason: PauseReason | None = s.pause_reason
+        self.pause_until: float | None = s.pause_until
+        self.header_routes: tuple[HeaderRoutePlan, ...] = s.header_routes
+        self.verifications: tuple[VerificationRun, ...] = s.verifications
+        self.recorded_failures: tuple[str, ...] = s.recorded_failures
+        self.rollback: RollbackStatus | None = s.rollback
+        self.history: tuple[RevisionRecord, ...] = s.history
+        self.waiting_since: float | None = s.waiting_since
+        self.failure_reason: str | None = s.failure_reason
+        self.seq: int = s.seq
+        self.now = now
+        self.effects: list[Effect] = []
+
+    def record(self, revision: str) -> RevisionRecord | None:
+        for rec in self.history:
+            if rec.revision == revision:
+                return rec
+        return None
+
+    def last_successful_excluding(self, exclude: str | None) -> str | None:
+        for rec in reversed(self.history):
+            if rec.reached_live and rec.revision != exclude:
+                return rec.revision
+        return None
+
+    def freeze(self, old: RolloutState) -> RolloutState:
+        update = {k: v for k, v in self.__dict__.items() if k not in ("now", "effects")}
+        return old.model_copy(update=update)
+
+    def notify(self, event: NotifyEvent, **payload: Any) -> None:
+        base: dict[str, Any] = {
+            "rolloutId": self.rollout_id,
+            "revision": self.canary,
+            "stable": self.stable,
+            "timestamp": self.now,
+        }
+        if self.original_rollout_id is not None:
+            base["originalRolloutId"] = self.original_rollout_id
+        base.update(payload)
+        self.effects.append(Notify(event=event, payload=base))
+
+
+# ---------------------------------------------------------------------------------------------------
+# public API
+# ---------------------------------------------------------------------------------------------------
+
+
+def step(state: RolloutState, event: Event, now: float) -> Decision:
+    """Apply one event at time ``now``. Pure and deterministic; a rejected command changes nothing."""
+    w = _W(state, now)
+    if isinstance(event, Tick):
+        pass
+    elif isinstance(event, ReplicasObserved):
+        _on_replicas(w, event)
+    elif isinstance(event, Measurement):
+        _on_measurement(w, event)
+    elif isinstance(event, Deploy):
+        _on_deploy(w, event)
+    elif isinstance(event, Command):
+        reason = _on_command(w, event)
+        if reason is not None:
+            return Decision(state=state, effects=(), wake_at=wake_at(state, now), rejected=reason)
+    elif isinstance(event, SpecChanged):
+        if w.phase in ("live", "failed"):
+            w.plan = event.plan
+            w.next_plan = None
+        else:
+            w.next_plan = event.plan
+    _advance(w)
+    _reconcile(w, state)
+    new = w.freeze(state)
+    return Decision(state=new, effects=tuple(w.effects), wake_at=wake_at(new, now))
+
+
+def wake_at(state: RolloutState, now: float) -> float | None:
+    """The next time the engine needs a Tick, or None when nothing is scheduled."""
+    times: list[float] = []
+    if state.pause_until is not None and state.phase == "in-progress":
+        times.append(state.pause_until)
+    for run in state.verifications:
+        if run.phase in ver.TERMINAL:
+            continue
+        for m in run.metrics:
+            if m.next_at is not None and m.phase not in ver.TERMINAL:
+                times.append(m.next_at)
+    times.extend(state.scale_downs.values())
+    if state.waiting_since is not None:
+        times.append(state.waiting_since + state.plan.progress_deadline)
+    future = [t for t in times if t > now]
+    return min(future) if future else None
+
+
+def desired_effects(state: RolloutState) -> tuple[Effect, ...]:
+    """The whole desired world as effects, for a controller re-syncing after a restart."""
+    effects: list[Effect] = [ScaleRevision(revision=r, replicas=n) for r, n in sorted(state.replicas.items())]
+    if state.weights:
+        effects.append(
+            SetTraffic(
+                weights=dict(state.weights),
+                header_routes=state.header_routes,
+                header_route_revision=state.canary if state.header_routes else None,
+            )
+        )
+    for run in state.verifications:
+        if run.phase in ver.TERMINAL:
+            continue
+        template = state.plan.templates.get(run.template)
+        if template is None:
+            continue
+        for mp, st in zip(template.metrics, run.metrics, strict=True):
+            if st.in_flight and state.canary is not None:
+                effects.append(
+                    StartMeasurement(
+                        verification=run.id,
+                        template=run.template,
+                        metric=mp,
+                        revision=state.canary,
+                        stable=state.stable,
+                    )
+                )
+    return tuple(effects)
+
+
+# ---------------------------------------------------------------------------------------------------
+# events
+# ---------------------------------------------------------------------------------------------------
+
+
+def _on_replicas(w: _W, ev: ReplicasObserved) -> None:
+    if ev.revision not in w.replicas and ev.revision not in w.weights and ev.revision not in w.ready:
+        return  # not ours (or long gone): keep the state bounded
+    before = w.ready.get(ev.revision)
+    w.ready[ev.revision] = ev.ready
+    if before is not None and ev.ready > before and w.waiting_since is not None:
+        if ev.revision == _awaited(w):
+            w.waiting_since = w.now  # progress resets the deadline, as Argo's progressDeadlineSeconds does
+
+
+def _on_measurement(w: _W, ev: Measurement) -> None:
+    for i, run in enumerate(w.verifications):
+        if run.id != ev.verification:
+            continue
+        if run.phase in ver.TERMINAL:
+            return
+        template = w.plan.templates.get(run.template)
+        if template is None:
+            return
+        metrics = list(run.metrics)
+        for j, (mp, st) in enumerate(zip(template.metrics, metrics, strict=True)):
+            if mp.name != ev.metric:
+                continue
+            if st.phase in ver.TERMINAL or not st.in_flight:
+                return  # a late or duplicate result: already counted
+            metrics[j] = ver.record(mp, st, ev.value, ev.error, w.now)
+            break
+        else:
+            return
+        updated = run.model_copy(update={"metrics": tuple(metrics)})
+        verdict, message = ver.run_verdict(template, updated)
+        updated = updated.model_copy(update={"phase": verdict, "message": message})
+        runs = list(w.verifications)
+        runs[i] = updated
+        w.verifications = tuple(runs)
+        if verdict in ver.TERMINAL:
+            _run_finished(w, updated)
+        return
+
+
+def _run_finished(w: _W, run: VerificationRun) -> None:
+    """A verification run reached a verdict: stop it, and act on a bad verdict through the policy."""
+    if run.phase == "Successful":
+        _stop_run(w, run.id, keep=True)
+        return
+    _stop_run(w, run.id, keep=True)
+    if w.phase not in ROLLOUT_PHASES:
+        return
+    reason = f"verification {run.template!r} {run.phase.lower()}: {run.message}"
+    if run.phase == "Inconclusive":
+        if w.phase != "paused":
+            _pause(w, "inconclusive", reason)
+        return
+    # Failed or Error ("data not received" goes through the policy too)
+    _failure(w, reason, deadline=False)
+
+
+def _on_deploy(w: _W, ev: Deploy) -> None:
+    rev = ev.revision
+    plan = ev.plan if ev.plan is not None else (w.next_plan or w.plan)
+    if w.stable is None and w.canary is None:
+        # the first revision ever deployed goes live at once, no steps
+        w.plan = plan
+        w.next_plan = None
+        w.stable = w.desired = rev
+        w.degraded = False
+        w.replicas = {rev: plan.replicas}
+        w.weights = {rev: 100}
+        _history_touch(w, rev, "live", reached_live=True)
+        return
+    if rev == w.desired and (w.phase != "failed" or rev == w.stable):
+        return  # the same revision applied again: nothing to do
+    if w.phase == "live":
+        w.plan = plan
+        w.next_plan = None
+        if rev == w.stable:
+            w.desired = rev
+            w.degraded = False
+            return
+        if _fast_track(w, rev):
+            w.desired = rev
+            _begin_rollback(w, rev, reason=f"revision {rev} deployed again", manual=True, fast=True)
+            return
+        _start_rollout(w, rev, "deploy", original=None)
+        return
+    # a rollout (or rollback) is running, or the last one failed
+    if w.phase in ROLLOUT_PHASES and rev == w.stable:
+        # the template went back to the stable revision: a fast rollback to it
+        w.desired = rev
+        w.notify("rollout-canceled", reason=f"revision {rev} (stable) deployed again")
+        _stop_runs(w, background_too=True)
+        _begin_rollback(w, rev, reason=f"revision {rev} deployed again", manual=True, fast=True)
+        return
+    old_id = w.rollout_id
+    if w.phase != "failed":
+        w.notify("rollout-canceled", reason=f"superseded by revision {rev}")
+    _stop_runs(w, background_too=True)
+    if w.canary is not None and w.canary != rev:
+        _history_status(w, w.canary, "superseded")
+    base = w.last_successful_excluding(None)
+    if base is not None:
+        w.stable = base
+    w.rollback = None
+    w.plan = plan
+    w.next_plan = None
+    _start_rollout(w, rev, "deploy", original=old_id)
+
+
+def _on_command(w: _W, cmd: Command) -> str | None:
+    """Apply a command; return a reason when it is not allowed now (then nothing may have changed)."""
+    a = cmd.action
+    if a == "abort":
+        if w.phase == "live":
+            return None if w.canary is None else "nothing to abort"  # abort after full promotion: no-op
+        if w.phase == "rolling-back":
+            return "a rollback is already in progress"
+        target = _rollback_target(w)
+        if target is None:
+            return "there is no successful revision to roll back to"
+        _stop_runs(w, background_too=True)
+        if w.canary is not None and w.canary != target:
+            _history_status(w, w.canary, "rolled-back")
+        _begin_rollback(w, target, reason="aborted by user", manual=False, fast=True)
+        return None
+    if a == "pause":
+        if not allowed(w.phase, "pause"):
+            return f"cannot pause: the rollout is {w.phase}"
+        if w.phase == "paused":
+            return f"already paused ({w.pause_reason})"
+        _stop_runs(w, background_too=False)
+        _pause(w, "manual", "paused by user")
+        return None
+    if a == "resume":
+        if w.phase != "paused":
+            return f"cannot resume: the rollout is {w.phase}, not paused"
+        if w.pause_reason == "pause-step":
+            return "the rollout waits at an indefinite pause step: promote moves it on"
+        _restart_step(w)
+        return None
+    if a == "promote":
+        if not allowed(w.phase, "promote"):
+            return f"cannot promote: the rollout is {w.phase}"
+        st = _current_step(w)
+        if st is not None and st.kind in ("setWeight", "setCanaryScale") and w.phase != "paused":
+            return (
+                f"step {w.step_index} ({st.kind}) waits for canary replicas to become ready; "
+                "promote moves on from pauses and verifications (promoteFull skips all steps)"
+            )
+        _stop_runs(w, background_too=False)
+        w.notify("rollout-promoted", step=w.step_index)
+        w.pause_until = None
+        w.pause_reason = None
+        w.step_index += 1
+        w.step_started_at = w.now
+        fire(w, "promote")
+        return None
+    if a == "promoteFull":
+        if not allowed(w.phase, "promote"):
+            return f"cannot promote fully: the rollout is {w.phase}"
+        _stop_runs(w, background_too=False)
+        w.notify("rollout-promoted", step=w.step_index, full=True)
+        w.pause_until = None
+        w.pause_reason = None
+        w.step_index = len(w.plan.steps)
+        w.step_started_at = w.now
+        fire(w, "promote")
+        return None
+    if a == "retry":
+        rec = w.desired and w.record(w.desired)
+        if (w.phase == "failed" and w.desired is not None) or (
+            w.phase == "live" and w.degraded and rec and rec.status in ("failed", "rolled-back")
+        ):
+            pass
+        else:
+            return "retry is only possible after a rollback completed, for the latest revision"
+        assert w.desired is not None
+        w.rollback = None
+        _start_rollout(w, w.desired, "retry", original=w.rollout_id)
+        return None
+    if a == "rollback":
+        return _rollback_command(w, cmd.revision)
+    return f"unknown action {a!r}"  # pragma: no cover - the event model only admits known actions
+
+
+def _rollback_command(w: _W, revision: str | None) -> str | None:
+    if w.phase == "rolling-back":
+        return "a rollback is already in progress"
+    if w.phase in ROLLOUT_PHASES:
+        if revision is not None and revision != _rollback_target(w):
+            return "a rollout is running: abort it (roll back to the stable revision) or let it finish first"
+        return _on_command(w, Command(action="abort"))
+    if w.phase == "failed":
+        target = revision or _rollback_target(w)
+        if target is None:
+            return "there is no successful revision to roll back to"
+        if w.record(target) is None:
+            return f"revision {target} is not in the revision history"
+        _begin_rollback(w, target, reason="rollback requested", manual=revision is not None, fast=True)
+        return None
+    # live: roll back a successful rollout, or go back to any revision in history
+    if revision is None:
+        target = w.last_successful_excluding(w.stable)
+        if target is None:
+            return "there is no previous successful revision to roll back to"
+    else:
+        target = revision
+        if target == w.stable:
+            return f"revision {target} is already live"
+        if w.record(target) is None:
+            return f"revision {target} is not in the revision history"
+    w.desired = target
+    w.degraded = False
+    if _fast_track(w, target):
+        _begin_rollback(w, target, reason=f"rollback to revision {target}", manual=True, fast=True)
+    else:
+        _start_rollout(w, target, "rollback", original=w.rollout_id)
+    return None
+
+
+# ---------------------------------------------------------------------------------------------------
+# rollout mechanics
+# ---------------------------------------------------------------------------------------------------
+
+
+def _start_rollout(w: _W, rev: str, initiator: Initiator, original: int | None, share: int = 0) -> None:
+    w.rollout_id += 1
+    w.original_rollout_id = original
+    w.initiator = initiator
+    w.canary = rev
+    if initiator != "failure-policy":
+        w.desired = rev
+        w.degraded = False
+    w.step_index = 0
+    w.step_started_at = w.now
+    w.canary_weight = share
+    w.canary_scale_replicas = None
+    w.canary_scale_weight = None
+    w.pause_reason = None
+    w.pause_until = None
+    w.header_routes = ()
+    w.recorded_failures = ()
+    if initiator != "failure-policy":
+        w.failure_reason = None
+    w.waiting_since = None
+    w.scale_downs.pop(rev, None)
+    if share > 0:
+        # a newRollout rollback: the target already holds `share`; steps below it pass at once
+        for i, st in enumerate(w.plan.steps):
+            if st.kind == "setWeight" and st.weight is not None and st.weight > share:
+                w.step_index = i
+                break
+        else:
+            w.step_index = len(w.plan.steps)
+    _history_touch(w, rev, "pending", reached_live=None)
+    if w.phase == "failed" and initiator == "failure-policy":
+        fire(w, "roll_back_new_rollout")
+    else:
+        fire(w, "start" if w.phase in ("live", "failed") else "supersede")
+    w.notify("rollout-started", initiator=initiator)
+    for name in w.plan.background_templates:
+        _begin_run(w, name, background=True)
+
+
+def _begin_run(w: _W, template_name: str, background: bool) -> None:
+    template = w.plan.templates.get(template_name)
+    if template is None:  # validated at load time; a hand-built plan may still be wrong
+        return
+    w.seq += 1
+    kind = "bg" if background else f"s{w.step_index}"
+    run = ver.start_run(f"{w.rollout_id}-{kind}-{template_name}-{w.seq}", template, w.now, background)
+    w.verifications = tuple(r for r in w.verifications if r.phase not in ver.TERMINAL or not r.background) + (
+        run,
+    )
+    if any("external" in m.provider for m in template.metrics):
+        w.notify("start-external-verification", verification=run.id, template=template_name)
+
+
+def _stop_run(w: _W, run_id: str, keep: bool) -> None:
+    runs = []
+    for r in w.verifications:
+        if r.id == run_id:
+            if r.phase not in ver.TERMINAL:
+                r = r.model_copy(update={"phase": "Successful" if keep else r.phase})
+            w.effects.append(StopVerification(verification=r.id))
+            stopped = tuple(m.model_copy(update={"in_flight": False, "next_at": None}) for m in r.metrics)
+            r = r.model_copy(update={"metrics": stopped})
+        runs.append(r)
+    w.verifications = tuple(runs)
+
+
+def _stop_runs(w: _W, background_too: bool) -> None:
+    """Stop active runs; finished phase runs are dropped from the state (bounded), background kept."""
+    kept: list[VerificationRun] = []
+    for r in w.verifications:
+        if r.background and not background_too:
+            kept.append(r)
+            continue
+        if r.phase not in ver.TERMINAL:
+            w.effects.append(StopVerification(verification=r.id))
+    w.verifications = tuple(kept)
+
+
+def _current_step(w: _W) -> StepPlan | None:
+    if 0 <= w.step_index < len(w.plan.steps):
+        return w.plan.steps[w.step_index]
+    return None
+
+
+def _pause(w: _W, reason: PauseReason, message: str) -> None:
+    w.pause_reason = reason
+    w.pause_until = None
+    fire(w, "pause")
+    w.notify("rollout-paused", reason=reason, message=message)
+
+
+def _restart_step(w: _W) -> None:
+    """resume: the running phase restarts (a timed pause from its full duration, a verification anew)."""
+    w.pause_reason = None
+    w.pause_until = None
+    w.step_started_at = w.now
+    st = _current_step(w)
+    if st is not None and st.kind == "verification":
+        _stop_runs(w, background_too=False)
+        fire(w, "resume_verifying")
+        for name in st.templates:
+            _begin_run(w, name, background=False)
+    else:
+        fire(w, "resume")
+
+
+def _failure(w: _W, reason: str, deadline: bool) -> None:
+    """The rollout failed (verification or progress deadline): act on the failure policy."""
+    plan = w.plan
+    action = "rollback" if deadline else plan.failure_action
+    if action == "promote":
+        w.recorded_failures = (w.recorded_failures + (reason,))[-RECORDED_FAILURES:]
+        return  # continue as if passed: the failed run is already stopped; the verifying loop moves on
+    if action == "pause":
+        if w.phase != "paused":
+            _stop_runs(w, background_too=False)
+            _pause(w, "failure-policy", reason)
+        w.failure_reason = reason
+        return
+    w.failure_reason = reason
+    _stop_runs(w, background_too=True)
+    fire(w, "fail")
+    w.notify("rollout-failed", reason=reason)
+    failed_rev = w.canary
+    target = _rollback_target(w)
+    if failed_rev is not None and failed_rev != target:
+        _history_status(w, failed_rev, "failed")
+    if target is None:
+        w.notify("rollout-failed-to-roll-back", reason="there is no successful revision to roll back to")
+        return
+    if plan.rollback_mode == "newRollout" and target != w.canary:
+        share = 100 - w.weights.get(failed_rev, 0) if failed_rev is not None else 100
+        # the failed revision becomes the base and keeps at most its share; the target climbs back
+        w.stable = failed_rev
+        _start_rollout(w, target, "failure-policy", original=w.rollout_id, share=max(0, min(100, share)))
+        return
+    _begin_rollback(w, target, reason=reason, manual=False, fast=True)
+
+
+def _begin_rollback(w: _W, target: str, reason: str, manual: bool, fast: bool) -> None:
+    source = w.canary if w.canary != target else w.stable
+    w.rollback = RollbackStatus(
+        target=target,
+        source=source,
+        reason=reason,
+        mode="immediate",
+        started_at=w.now,
+        fast_track=fast,
+        manual=manual,
+    )
+    if manual:
+        w.desired = target
+    w.canary_weight = 0
+    w.canary_scale_replicas = None
+    w.canary_scale_weight = None
+    w.header_routes = ()
+    w.pause_reason = None
+    w.pause_until = None
+    w.waiting_since = None
+    w.scale_downs.pop(target, None)
+    fire(w, "roll_back")
+
+
+def _rollback_target(w: _W) -> str | None:
+    """The last revision that reached live, never the revision being rolled out (unless it is that)."""
+    if w.initiator == "failure-policy" and w.canary is not None:
+        return w.canary  # a newRollout rollback: its canary *is* the last successful revision
+    return w.last_successful_excluding(w.canary)
+
+
+def _fast_track(w: _W, target: str) -> bool:
+    if target == w.stable:
+        return True
+    window = w.plan.rollback_window
+    if window <= 0:
+        return False
+    previous = [r.revision for r in reversed(w.history) if r.reached_live and r.revision != w.stable]
+    return target in previous[:window]
+
+
+def _finish(w: _W) -> None:
+    """All steps done and the canary serves 100%: it becomes the stable, live revision."""
+    assert w.canary is not None
+    rev = w.canary
+    rolled_back = w.initiator == "failure-policy"
+    _stop_runs(w, background_too=True)
+    w.stable = rev
+    w.canary = None
+    w.canary_weight = 0
+    w.canary_scale_replicas = None
+    w.canary_scale_weight = None
+    w.header_routes = ()
+    w.pause_reason = None
+    w.pause_until = None
+    w.waiting_since = None
+    w.rollback = None
+    w.degraded = w.desired != rev
+    _history_touch(w, rev, "live", reached_live=True)
+    if w.desired is not None and w.desired != rev:
+        _history_status(w, w.desired, "rolled-back")
+    fire(w, "finish")
+    w.notify("rollout-finished", revision=rev, recordedFailures=list(w.recorded_failures))
+    if rolled_back:
+        w.notify("rollout-rolled-back", revision=rev, reason=w.failure_reason)
+    if w.next_plan is not None:
+        w.plan = w.next_plan
+        w.next_plan = None
+
+
+def _rolled_back(w: _W) -> None:
+    assert w.rollback is not None
+    target = w.rollback.target
+    reason = w.rollback.reason
+    w.stable = target
+    w.canary = None
+    w.canary_weight = 0
+    w.rollback = None
+    w.waiting_since = None
+    w.degraded = w.desired != target
+    _history_touch(w, target, "live", reached_live=True)
+    fire(w, "rolled_back")
+    w.notify("rollout-rolled-back", revision=target, reason=reason)
+    if w.next_plan is not None:
+        w.plan = w.next_plan
+        w.next_plan = None
+
+
+# ---------------------------------------------------------------------------------------------------
+# the advance loop: run due timers, steps and verdicts until nothing more can happen at `now`
+# ---------------------------------------------------------------------------------------------------
+
+
+def _advance(w: _W) -> None:
+    for _ in range(_MAX_ITERATIONS):
+        if not _advance_once(w):
+            break
+    _issue_measurements(w)
+
+
+def _advance_once(w: _W) -> bool:
+    """One unit of progress; returns True when something changed and the loop should go on."""
+    now = w.now
+    # measurements that never came back count as errors
+    if _expire_measurements(w):
+        return True
+    # progress deadline: replicas never became ready
+    if w.waiting_since is not None and now >= w.waiting_since + w.plan.progress_deadline:
+        w.waiting_since = None
+        if w.phase == "rolling-back" and w.rollback is not None:
+            target = w.rollback.target
+            w.failure_reason = (
+                f"rollback target {target} not ready within progressDeadlineSeconds "
+                f"({w.plan.progress_deadline:g}s)"
+            )
+            fire(w, "rollback_failed")
+            w.notify("rollout-failed-to-roll-back", reason=w.failure_reason, revision=target)
+            return True
+        if w.phase in ROLLOUT_PHASES:
+            _failure(
+                w,
+                f"ProgressDeadlineExceeded: revision {w.canary} not ready within "
+                f"progressDeadlineSeconds ({w.plan.progress_deadline:g}s)",
+                deadline=True,
+            )
+            return True
+    if w.phase == "rolling-back":
+        return _advance_rollback(w)
+    if w.phase == "verifying":
+        return _advance_verifying(w)
+    if w.phase == "in-progress":
+        return _advance_in_progress(w)
+    return False
+
+
+def _advance_rollback(w: _W) -> bool:
+    assert w.rollback is not None
+    target = w.rollback.target
+    want = w.plan.replicas
+    ready = w.ready.get(target, 0)
+    if ready >= want and _desired_weights(w) == {target: 100}:
+        _rolled_back(w)
+        return True
+    if ready < want:
+        if w.waiting_since is None:
+            w.waiting_since = w.now
+    else:
+        w.waiting_since = None
+    return False
+
+
+def _advance_verifying(w: _W) -> bool:
+    st = _current_step(w)
+    phase_runs = [r for r in w.verifications if not r.background]
+    if st is None or st.kind != "verification":
+        fire(w, "verified")
+        return True
+    if any(r.phase not in ver.TERMINAL for r in phase_runs):
+        _check_canary_ready(w)
+        return False
+    # every phase run ended: the failure path already moved us unless the policy is promote
+    if all(r.phase == "Successful" for r in phase_runs) or w.plan.failure_action == "promote":
+        _stop_runs(w, background_too=False)
+        w.step_index += 1
+        w.step_started_at = w.now
+        fire(w, "verified")
+        return True
+    return False
+
+
+def _advance_in_progress(w: _W) -> bool:
+    steps = w.plan.steps
+    if w.canary is None:
+        return False
+    if w.step_index >= len(steps):
+        # the end: the canary takes everything once it is fully ready
+        if _wait_ready(w, w.plan.replicas):
+            w.canary_weight = 100
+            _finish(w)
+            return True
+        return False
+    st = steps[w.step_index]
+    if st.kind == "setWeight":
+        weight = st.weight or 0
+        if _wait_ready(w, _canary_replicas_for(w, max(weight, w.canary_weight))):
+            w.canary_weight = max(w.canary_weight, weight)
+            return _next_step(w)
+        return False
+    if st.kind == "setCanaryScale":
+        w.canary_scale_replicas = st.replicas
+        w.canary_scale_weight = st.weight
+        if st.match_traffic_weight:
+            w.canary_scale_replicas = None
+            w.canary_scale_weight = None
+        if _wait_ready(w, _canary_replicas(w)):
+            return _next_step(w)
+        return False
+    if st.kind == "pause":
+        _check_canary_ready(w)
+        if st.duration is None:
+            _pause(w, "pause-step", f"indefinite pause at step {w.step_index}")
+            return True
+        if w.pause_until is None:
+            w.pause_until = w.step_started_at + st.duration
+        if w.now >= w.pause_until:
+            w.pause_until = None
+            return _next_step(w)
+        return False
+    if st.kind == "verification":
+        fire(w, "verify")
+        for name in st.templates:
+            _begin_run(w, name, background=False)
+        if not st.templates:
+            return True
+        return True
+    if st.kind == "setHeaderRoute" and st.header_route is not None:
+        route = st.header_route
+        routes = tuple(r for r in w.header_routes if r.name != route.name)
+        w.header_routes = routes + ((route,) if route.matches else ())
+        return _next_step(w)
+    return _next_step(w)
+
+
+def _next_step(w: _W) -> bool:
+    w.step_index += 1
+    w.step_started_at = w.now
+    w.waiting_since = None
+    return True
+
+
+def _awaited(w: _W) -> str | None:
+    if w.phase == "rolling-back" and w.rollback is not None:
+        return w.rollback.target
+    return w.canary
+
+
+def _wait_ready(w: _W, want: int) -> bool:
+    """True when the canary has `want` ready replicas; otherwise start the progress-deadline clock."""
+    if w.ready.get(w.canary or "", 0) >= want:
+        w.waiting_since = None
+        return True
+    if w.waiting_since is None:
+        w.waiting_since = w.now
+    return False
+
+
+def _check_canary_ready(w: _W) -> None:
+    """While pausing or verifying, a canary that lost its ready replicas runs the deadline clock."""
+    want = _canary_replicas(w)
+    if w.ready.get(w.canary or "", 0) >= want:
+        w.waiting_since = None
+    elif w.waiting_since is None:
+        w.waiting_since = w.now
+
+
+def _expire_measurements(w: _W) -> bool:
+    changed = False
+    for run in w.verifications:
+        if run.phase in ver.TERMINAL:
+            continue
+        for st in run.metrics:
+            if st.in_flight and st.next_at is not None and w.now >= st.next_at:
+                timeout = Measurement(verification=run.id, metric=st.name, error="measurement timed out")
+                _on_measurement(w, timeout)
+                changed = True
+    return changed
+
+
+def _issue_measurements(w: _W) -> None:
+    if w.phase not in ROLLOUT_PHASES or w.canary is None:
+        return
+    runs = list(w.verifications)
+    changed = False
+    for i, run in enumerate(runs):
+        if run.phase in ver.TERMINAL:
+            continue
+        if w.phase == "paused" and not run.background and w.pause_reason == "manual":
+            continue
+        template = w.plan.templates.get(run.template)
+        if template is None:
+            continue
+        metrics = list(run.metrics)
+        for j, (mp, st) in enumerate(zip(template.metrics, metrics, strict=True)):
+            if st.in_flight or st.next_at is None or st.phase in ver.TERMINAL or st.next_at > w.now:
+                continue
+            metrics[j] = st.model_copy(
+                update={
+                    "in_flight": True,
+                    "next_at": w.now + max(ver.MEASUREMENT_TIMEOUT, mp.interval or 0.0),
+                }
+            )
+            w.effects.append(
+                StartMeasurement(
+                    verification=run.id, template=run.template, metric=mp, revision=w.canary, stable=w.stable
+                )
+            )
+            changed = True
+        runs[i] = run.model_copy(update={"metrics": tuple(metrics)})
+    if changed:
+        w.verifications = tuple(runs)
+
+
+# ---------------------------------------------------------------------------------------------------
+# the desired world: replicas and traffic, and the effects that move the world there
+# ---------------------------------------------------------------------------------------------------
+
+
+def _ceil_pct(replicas: int, weight: int) -> int:
+    return int(math.ceil(replicas * weight / 100.0))
+
+
+def _canary_replicas_for(w: _W, weight: int) -> int:
+    n = w.plan.replicas
+    if w.canary_scale_replicas is not None:
+        return min(n, w.canary_scale_replicas)
+    if w.canary_scale_weight is not None:
+        return _ceil_pct(n, w.canary_scale_weight)
+    return _ceil_pct(n, weight)
+
+
+def _canary_replicas(w: _W) -> int:
+    weight = w.canary_weight
+    st = _current_step(w)
+    if w.phase == "in-progress" and st is not None and st.kind == "setWeight" and st.weight is not None:
+        weight = max(weight, st.weight)
+    if w.phase == "in-progress" and st is None:
+        weight = 100
+    return _canary_replicas_for(w, weight)
+
+
+def _share(w: _W, rev: str) -> int:
+    """The traffic share a revision's ready replicas can carry."""
+    n = w.plan.replicas
+    ready = w.ready.get(rev)
+    if ready is None or n <= 0:
+        return 100
+    return min(100, (100 * ready) // n)
+
+
+def _desired_replicas(w: _W) -> dict[str, int]:
+    n = w.plan.replicas
+    out: dict[str, int] = {}
+    if w.phase == "rolling-back" and w.rollback is not None:
+        out[w.rollback.target] = n
+        for rev, count in w.replicas.items():
+            if rev != w.rollback.target and w.weights.get(rev, 0) > 0:
+                out[rev] = count  # still serving: keep it until the target carries its share
+    elif w.canary is not None and w.phase in ROLLOUT_PHASES | {"failed"}:
+        out[w.canary] = _canary_replicas(w)
+        if w.stable is not None and w.stable != w.canary:
+            if w.plan.dynamic_stable_scale:
+                out[w.stable] = max(_ceil_pct(n, 100 - w.canary_weight), 0)
+            else:
+                out[w.stable] = n
+        for rev, count in w.replicas.items():
+            if rev not in out and w.weights.get(rev, 0) > 0:
+                out[rev] = count
+    elif w.stable is not None:
+        out[w.stable] = n
+    # revisions no longer wanted scale down after their delay, not at once
+    for rev, count in w.replicas.items():
+        if rev in out or count <= 0:
+            continue
+        due = w.scale_downs.get(rev)
+        if due is None:
+            delay = w.plan.abort_scale_down_delay if _was_aborted(w, rev) else w.plan.scale_down_delay
+            due = w.now + delay
+            w.scale_downs[rev] = due
+        if w.now < due:
+            out[rev] = count
+        else:
+            del w.scale_downs[rev]
+    for rev in list(w.scale_downs):
+        if (rev in out and rev not in w.replicas) or rev not in w.replicas:
+            del w.scale_downs[rev]
+    for rev in [
+        r for r in w.scale_downs if r in (w.stable, w.canary) or (w.rollback and r == w.rollback.target)
+    ]:
+        del w.scale_downs[rev]
+    return {r: c for r, c in out.items() if c > 0}
+
+
+def _was_aborted(w: _W, rev: str) -> bool:
+    rec = w.record(rev)
+    return rec is not None and rec.status in ("failed", "rolled-back", "superseded")
+
+
+def _desired_weights(w: _W) -> dict[str, int]:
+    prev = w.weights
+    if w.phase == "rolling-back" and w.rollback is not None:
+        target = w.rollback.target
+        desired = {target: 100}
+        caps = {target: _share(w, target)}
+    elif w.canary is not None and w.stable is not None and w.phase in ROLLOUT_PHASES | {"failed"}:
+        cw = w.canary_weight if w.canary != w.stable else 0
+        desired = {w.stable: 100 - cw}
+        if cw:
+            desired[w.canary] = cw
+        caps = {w.stable: _share(w, w.stable)} if w.plan.dynamic_stable_scale or len(prev) > 2 else {}
+        if w.initiator == "failure-policy":
+            caps = {}
+    elif w.stable is not None:
+        desired = {w.stable: 100}
+        caps = {w.stable: _share(w, w.stable)} if any(r != w.stable for r in prev) else {}
+    else:
+        return {}
+    out = _split(desired, prev, caps)
+    return _clamp_unready(w, out, first=next(iter(desired)))
+
+
+def _split(desired: dict[str, int], prev: dict[str, int], caps: dict[str, int]) -> dict[str, int]:
+    """Move traffic towards `desired`, but a capped revision takes no more than its ready capacity
+    (and never less than it already had); the shortfall stays with the revisions that had it."""
+    out: dict[str, int] = {}
+    for rev, want in desired.items():
+        cap = caps.get(rev)
+        out[rev] = want if cap is None else min(want, max(cap, prev.get(rev, 0)))
+    short = 100 - sum(out.values())
+    if short > 0:
+        for rev in sorted(prev):
+            have = out.get(rev, 0)
+            if prev[rev] > have and rev not in desired:
+                give = min(short, prev[rev] - have)
+                out[rev] = have + give
+                short -= give
+            if short == 0:
+                break
+    if short > 0:
+        first = next(iter(desired))
+        out[first] += short
+    return {r: v for r, v in out.items() if v > 0}
+
+
+def _clamp_unready(w: _W, weights: dict[str, int], first: str) -> dict[str, int]:
+    """Never route traffic to a revision with no ready replicas while another one has some."""
+    dead = [r for r, v in weights.items() if v > 0 and w.ready.get(r) == 0]
+    if not dead:
+        return weights
+    alive = [r for r in weights if r not in dead] or [r for r in (first,) if w.ready.get(r, 1) > 0]
+    if not alive:
+        return weights
+    out = dict(weights)
+    moved = sum(out.pop(r) for r in dead)
+    receiver = first if first in alive else alive[0]
+    out[receiver] = out.get(receiver, 0) + moved
+    return out
+
+
+def _reconcile(w: _W, old: RolloutState) -> None:
+    w.weights = _desired_weights(w)
+    if w.header_routes and (w.canary is None or w.ready.get(w.canary, 0) <= 0):
+        routes: tuple[HeaderRoutePlan, ...] = ()
+    else:
+        routes = w.header_routes
+    w.replicas = _desired_replicas(w)
+    # keep observations only for revisions we still run or route to (bounded state)
+    for rev in [r for r in w.ready if r not in w.replicas and r not in w.weights and w.ready[r] == 0]:
+        del w.ready[rev]
+    _history_trim(w)
+    ups = [ScaleRevision(revision=r, replicas=n) for r, n in w.replicas.items() if n > old.replicas.get(r, 0)]
+    downs = [
+        ScaleRevision(revision=r, replicas=w.replicas.get(r, 0))
+        for r, n in old.replicas.items()
+        if w.replicas.get(r, 0) < n
+    ]
+    traffic: list[Effect] = []
+    if w.weights != old.weights or routes != old.header_routes:
+        traffic.append(
+            SetTraffic(
+                weights=dict(w.weights),
+                header_routes=routes,
+                header_route_revision=w.canary if routes else None,
+            )
+        )
+    w.effects = [*ups, *traffic, *downs, *w.effects]
+
+
+# ---------------------------------------------------------------------------------------------------
+# revision history
+# ---------------------------------------------------------------------------------------------------
+
+
+def _history_touch(w: _W, rev: str, status: RevisionStatus, reached_live: bool | None) -> None:
+    old = w.record(rev)
+    live = bool(reached_live) or (old is not None and old.reached_live)
+    rec = RevisionRecord(revision=rev, status=status, reached_live=live)
+    w.history = tuple(r for r in w.history if r.revision != rev) + (rec,)
+
+
+def _history_status(w: _W, rev: str, status: RevisionStatus) -> None:
+    w.history = tuple(r.model_copy(update={"status": status}) if r.revision == rev else r for r in w.history)
+
+
+def _history_trim(w: _W) -> None:
+    limit = max(1, w.plan.revision_history_limit)
+    if len(w.history) <= limit:
+        return
+    keep = {w.stable, w.canary, w.desired}
+    if w.rollback is not None:
+        keep.add(w.rollback.target)
+    history = list(w.history)
+    i = 0
+    while len(history) > limit and i < len(history):
+        if history[i].revision in keep:
+            i += 1
+            continue
+        del history[i]
+    w.history = tuple(history)

@@ -1,0 +1,150 @@
+"""The rollout state: immutable, JSON round-tripping, small and bounded."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from ebbtide.core.effects import Effect
+from ebbtide.core.plan import Frozen, HeaderRoutePlan, Plan, RollbackMode
+from pydantic import Field
+
+Phase = Literal["live", "in-progress", "verifying", "paused", "failed", "rolling-back"]
+PHASES: tuple[Phase, ...] = ("live", "in-progress", "verifying", "paused", "failed", "rolling-back")
+PauseReason = Literal["manual", "pause-step", "failure-policy", "inconclusive"]
+#: Argo's AnalysisRun phases, in the order a verdict takes the worst of them
+VerdictPhase = Literal["Pending", "Running", "Successful", "Inconclusive", "Error", "Failed"]
+Initiator = Literal["deploy", "failure-policy", "rollback", "retry", "supersede"]
+RevisionStatus = Literal["pending", "live", "failed", "superseded", "rolled-back"]
+
+
+class MetricStatus(Frozen):
+    """Counters of one metric of one verification run (the measurements themselves are not kept)."""
+
+    name: str
+    phase: VerdictPhase = "Pending"
+    count: int = 0
+    successful: int = 0
+    failed: int = 0
+    inconclusive: int = 0
+    error: int = 0
+    consecutive_error: int = 0
+    #: short text of the last value or error, for status and explain output
+    last: str | None = None
+    #: when the next measurement is due; None when no more are due
+    next_at: float | None = None
+    #: a StartMeasurement was emitted and its Measurement has not come back yet
+    in_flight: bool = False
+
+
+class VerificationRun(Frozen):
+    id: str
+    template: str
+    background: bool = False
+    started_at: float = 0.0
+    phase: VerdictPhase = "Running"
+    metrics: tuple[MetricStatus, ...] = ()
+    #: why the run ended Failed / Error / Inconclusive
+    message: str | None = None
+
+
+class RevisionRecord(Frozen):
+    revision: str
+    status: RevisionStatus = "pending"
+    #: true once the revision has served 100% as the stable revision
+    reached_live: bool = False
+
+
+class RollbackStatus(Frozen):
+    target: str
+    #: the revision traffic is taken away from
+    source: str | None = None
+    reason: str
+    mode: RollbackMode = "immediate"
+    started_at: float = 0.0
+    #: fast-tracked: no steps and no verification (target is stable or within rollbackWindow)
+    fast_track: bool = False
+    #: an explicit user rollback (desired follows the target) rather than a failure
+    manual: bool = False
+
+
+class RolloutState(Frozen):
+    """Everything the engine needs to continue a rollout; persisted as JSON in the resource's status."""
+
+    plan: Plan = Field(default_factory=Plan)
+    #: a spec change that arrived mid-rollout; it takes effect when the rollout ends
+    next_plan: Plan | None = None
+    phase: Phase = "live"
+    #: desired (latest deployed) revision is not the live one, e.g. after an automatic rollback
+    degraded: bool = False
+    #: the revision serving the remainder of traffic during a rollout (the live one when no rollout runs)
+    stable: str | None = None
+    #: the revision the user deployed last (the spec's template)
+    desired: str | None = None
+    #: the revision being rolled out
+    canary: str | None = None
+    rollout_id: int = 0
+    #: the rollout this one replaces (supersede, or a newRollout rollback)
+    original_rollout_id: int | None = None
+    initiator: Initiator = "deploy"
+    step_index: int = 0
+    step_started_at: float = 0.0
+    #: the weight the current step wants for the canary (the weight actually routed is in ``weights``)
+    canary_weight: int = 0
+    #: setCanaryScale override: (replicas, weight); None follows the traffic weight
+    canary_scale_replicas: int | None = None
+    canary_scale_weight: int | None = None
+    pause_reason: PauseReason | None = None
+    pause_until: float | None = None
+    #: effective traffic split sent to the router
+    weights: dict[str, int] = Field(default_factory=dict)
+    header_routes: tuple[HeaderRoutePlan, ...] = ()
+    #: desired replica count per revision sent to the cluster
+    replicas: dict[str, int] = Field(default_factory=dict)
+    #: last observed ready replicas per revision
+    ready: dict[str, int] = Field(default_factory=dict)
+    verifications: tuple[VerificationRun, ...] = ()
+    #: metric failures recorded under the promote policy (bounded)
+    recorded_failures: tuple[str, ...] = ()
+    rollback: RollbackStatus | None = None
+    #: revision -> time its replicas go to zero
+    scale_downs: dict[str, float] = Field(default_factory=dict)
+    #: revisions in the order they last reached live (or were deployed), bounded by revisionHistoryLimit
+    history: tuple[RevisionRecord, ...] = ()
+    #: since when the engine waits for replicas to become ready (progress deadline), None when not waiting
+    waiting_since: float | None = None
+    failure_reason: str | None = None
+    #: monotone counter for verification run ids
+    seq: int = 0
+
+    # ----- derived views ---------------------------------------------------------------------------
+    @property
+    def last_successful(self) -> str | None:
+        """The revision that reached live most recently (the rollback target)."""
+        for rec in reversed(self.history):
+            if rec.reached_live:
+                return rec.revision
+        return None
+
+    @property
+    def rollback_progress(self) -> float | None:
+        """Fraction of the rollback target's desired replicas that are ready, while rolling back."""
+        if self.rollback is None or self.phase != "rolling-back":
+            return None
+        want = self.replicas.get(self.rollback.target, 0)
+        if want <= 0:
+            return 1.0
+        return min(1.0, self.ready.get(self.rollback.target, 0) / want)
+
+    def record(self, revision: str) -> RevisionRecord | None:
+        for rec in self.history:
+            if rec.revision == revision:
+                return rec
+        return None
+
+
+class Decision(Frozen):
+    state: RolloutState
+    effects: tuple[Effect, ...] = ()
+    wake_at: float | None = None
+    #: None, or why a command is not allowed now (the state is then unchanged)
+    rejected: str | None = None

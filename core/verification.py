@@ -1,0 +1,189 @@
+"""Verification verdicts: Argo AnalysisRun rules, as pure functions over counters.
+
+Rules (which Ocean CD inherits from Argo Rollouts):
+
+- each measurement is evaluated against ``successCondition`` (true: successful, false: failed) or
+  ``failureCondition`` (true: failed, false: successful); a measurement with no data (``None``) is
+  inconclusive; a provider error, or a condition that cannot be evaluated on the value, is an error;
+- a limit trips when its count is *strictly greater* than it: Failed when ``failed > failureLimit``,
+  Inconclusive when ``inconclusive > inconclusiveLimit``, Error when
+  ``consecutiveErrors > consecutiveErrorLimit``;
+- a metric with neither ``count`` nor ``interval`` takes one measurement; with ``interval`` only it
+  measures until its phase ends; errors do not count towards ``count`` (a metric never succeeds on
+  errors alone) and are retried after ``interval`` (or 10 s);
+- the run's verdict is the worst metric (Successful < Running < Inconclusive < Error < Failed); a
+  Failed or Error metric ends the run at once (its siblings stop); dry-run metrics are measured and
+  reported but never change the verdict.
+"""
+
+from __future__ import annotations
+
+from ebbtide.core.events import MeasuredValue
+from ebbtide.core.expr import EvaluationError, compile_condition
+from ebbtide.core.plan import MetricPlan, TemplatePlan
+from ebbtide.core.state import MetricStatus, VerdictPhase, VerificationRun
+
+#: the order a verdict takes the worst of
+SEVERITY: dict[VerdictPhase, int] = {
+    "Successful": 0,
+    "Pending": 1,
+    "Running": 1,
+    "Inconclusive": 2,
+    "Error": 3,
+    "Failed": 4,
+}
+TERMINAL: frozenset[VerdictPhase] = frozenset({"Successful", "Inconclusive", "Error", "Failed"})
+#: Argo's DefaultErrorRetryInterval: an errored measurement of a metric without interval is retried after it
+ERROR_RETRY_INTERVAL = 10.0
+#: a measurement that has not come back after this long counts as an error and is asked again
+MEASUREMENT_TIMEOUT = 60.0
+
+
+def effective_count(metric: MetricPlan) -> int | None:
+    """How many measurements a metric takes; None: until its phase ends."""
+    if metric.count is not None:
+        return metric.count
+    if metric.interval is None:
+        return 1
+    return None
+
+
+def _short(value: MeasuredValue) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def classify(metric: MetricPlan, value: MeasuredValue) -> tuple[str, str]:
+    """Evaluate one measured value: ("successful" | "failed" | "inconclusive" | "error", text)."""
+    # an empty vector is data (`len(result) == 0` may be exactly what the user tests); None is none
+    if value is None:
+        return "inconclusive", "no data"
+    try:
+        if metric.success_condition is not None:
+            ok = compile_condition(metric.success_condition).evaluate(value)
+            return ("successful" if ok else "failed"), _short(value)
+        if metric.failure_condition is not None:
+            bad = compile_condition(metric.failure_condition).evaluate(value)
+            return ("failed" if bad else "successful"), _short(value)
+    except EvaluationError as exc:
+        return "error", f"cannot evaluate condition on {_short(value)}: {exc}"
+    return "successful", _short(value)
+
+
+def metric_phase(metric: MetricPlan, st: MetricStatus) -> VerdictPhase:
+    if st.failed > metric.failure_limit:
+        return "Failed"
+    if st.consecutive_error > metric.consecutive_error_limit:
+        return "Error"
+    if st.inconclusive > metric.inconclusive_limit:
+        return "Inconclusive"
+    want = effective_count(metric)
+    if want is not None and st.count >= want:
+        return "Successful"
+    return "Running"
+
+
+def record(
+    metric: MetricPlan, st: MetricStatus, value: MeasuredValue, error: str | None, now: float
+) -> MetricStatus:
+    """Fold one measurement result into a metric's counters and schedule the next one."""
+    count, successful, failed = st.count, st.successful, st.failed
+    inconclusive, errors, consecutive = st.inconclusive, st.error, st.consecutive_error
+    if error is not None:
+        errors += 1
+        consecutive += 1
+        last = f"error: {error}"[:60]
+    else:
+        outcome, last = classify(metric, value)
+        if outcome == "error":
+            errors += 1
+            consecutive += 1
+        else:
+            consecutive = 0
+            count += 1
+            if outcome == "successful":
+                successful += 1
+            elif outcome == "failed":
+                failed += 1
+            else:
+                inconclusive += 1
+    new = st.model_copy(
+        update={
+            "count": count,
+            "successful": successful,
+            "failed": failed,
+            "inconclusive": inconclusive,
+            "error": errors,
+            "consecutive_error": consecutive,
+            "last": last,
+            "in_flight": False,
+        }
+    )
+    phase = metric_phase(metric, new)
+    next_at: float | None = None
+    if phase == "Running":
+        if error is not None or consecutive > st.consecutive_error:
+            next_at = now + (metric.interval if metric.interval is not None else ERROR_RETRY_INTERVAL)
+        else:
+            next_at = now + (metric.interval or 0.0)
+    return new.model_copy(update={"phase": phase, "next_at": next_at})
+
+
+def start_run(run_id: str, template: TemplatePlan, now: float, background: bool = False) -> VerificationRun:
+    metrics = tuple(
+        MetricStatus(name=m.name, phase="Running", next_at=now + m.initial_delay) for m in template.metrics
+    )
+    return VerificationRun(
+        id=run_id, template=template.name, background=background, started_at=now, metrics=metrics
+    )
+
+
+def run_verdict(template: TemplatePlan, run: VerificationRun) -> tuple[VerdictPhase, str | None]:
+    """The verdict of a run from its metrics: worst non-dry-run metric, and a message when it is bad.
+
+    Metrics that measure until their phase ends (interval, no count) do not hold a phase verification
+    back once they have a successful measurement; they can still fail it while it runs.
+    """
+    worst: VerdictPhase = "Successful"
+    message: str | None = None
+    pending = False
+    for mp, st in zip(template.metrics, run.metrics, strict=True):
+        if mp.dry_run:
+            continue
+        phase = st.phase
+        if phase in ("Failed", "Error"):
+            if SEVERITY[phase] > SEVERITY[worst]:
+                worst = phase
+                message = _message(mp, st)
+            continue
+        if phase == "Inconclusive":
+            if SEVERITY[worst] < SEVERITY["Inconclusive"]:
+                worst = "Inconclusive"
+                message = _message(mp, st)
+            continue
+        if phase == "Running":
+            if effective_count(mp) is None and st.successful > 0 and not run.background:
+                continue
+            pending = True
+    if worst in ("Failed", "Error"):
+        return worst, message
+    if pending:
+        return "Running", None
+    return worst, message
+
+
+def _message(mp: MetricPlan, st: MetricStatus) -> str:
+    if st.phase == "Failed":
+        return (
+            f"metric {mp.name!r} failed: {st.failed} failed measurement(s) > failureLimit "
+            f"{mp.failure_limit} (last: {st.last})"
+        )
+    if st.phase == "Error":
+        return (
+            f"metric {mp.name!r} errored: {st.consecutive_error} consecutive error(s) > "
+            f"consecutiveErrorLimit {mp.consecutive_error_limit} (last: {st.last})"
+        )
+    return (
+        f"metric {mp.name!r} inconclusive: {st.inconclusive} inconclusive measurement(s) > "
+        f"inconclusiveLimit {mp.inconclusive_limit}"
+    )
