@@ -106,7 +106,7 @@ def mermaid() -> str:
     for name, event in MACHINE.events.items():
         for source, transitions in event.transitions.items():
             for tr in transitions:
-                lines.append(f"    {_node(source)} --> {_node(tr.dest)}: {name}")
+                lines.append(f"    {_node(source)} --> {_node(str(tr.dest))}: {name}")
     return "\n".join(lines) + "\n"
 
 
