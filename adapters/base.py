@@ -1,0 +1,49 @@
+"""The adapter protocol: what :class:`ebbtide.adapters.driver.Driver` needs from the outside world.
+
+An adapter is the I/O half of ebbtide. The driver hands it the engine's effects and asks it what happened; the
+engine never sees the adapter. Two adapters implement this protocol: the in-memory cluster
+(:mod:`ebbtide.adapters.memory`, used by the simulator and the tests) and the Kubernetes adapter.
+
+The contract (checked for every adapter by ``tests/adapters/test_contract.py``):
+
+- ``apply(effect, now)`` is level-based and idempotent: applying the same effect twice leaves the world as
+  applying it once (no duplicate pods, no duplicate measurements for the same request).
+- ``observe(now)`` returns the events the world produced since the last call: a ``ReplicasObserved`` for each
+  revision whose counts changed, and the ``Measurement`` results of ``StartMeasurement`` effects that are
+  ready. An unchanged revision is not reported again, so feeding the same world twice adds no events.
+- ``resync()`` makes the next ``observe`` report every revision again (after a restart or a lost watch).
+- ``next_change(now)`` is when the adapter knows the world will change by itself (a pod becoming ready); a
+  real cluster does not know and returns None (it is watch driven).
+- ``notifications`` lists the ``Notify`` effects delivered, as ``(time, effect)``.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol, runtime_checkable
+
+from ebbtide.core.effects import Effect, Notify, StartMeasurement
+from ebbtide.core.events import Event, Measurement
+
+
+@runtime_checkable
+class MeasurementProvider(Protocol):
+    """Answers a ``StartMeasurement``: now (return the Measurement) or later (return None and report the
+    result through the adapter's ``observe``)."""
+
+    def measure(self, start: StartMeasurement, now: float) -> Measurement | None: ...
+
+
+@runtime_checkable
+class Adapter(Protocol):
+    """The world as the driver sees it."""
+
+    @property
+    def notifications(self) -> list[tuple[float, Notify]]: ...
+
+    def apply(self, effect: Effect, now: float) -> None: ...
+
+    def observe(self, now: float) -> list[Event]: ...
+
+    def resync(self) -> None: ...
+
+    def next_change(self, now: float) -> float | None: ...

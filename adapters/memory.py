@@ -1,0 +1,528 @@
+"""An in-memory cluster: replica sets, a traffic router and metric signals, deterministic for a seed.
+
+What is modelled (and what is not):
+
+- **Replica sets.** One per revision, as the Kubernetes adapter creates one ReplicaSet per revision. Scaling
+  up creates the missing pods at once; each becomes ready ``readiness.delay + U(0, readiness.jitter)`` seconds
+  after it was created (``available`` == ``ready``: minReadySeconds is 0). Scaling down removes not-ready pods
+  first, then the newest ready ones (what a ReplicaSet controller does), so a scale-down never costs ready
+  capacity it does not have to. Pods of a ``crashLoop`` revision never become ready: each crashes
+  ``readiness.delay + U(0, jitter)`` after it starts, and ``failed`` counts the pods that have crashed so far.
+- **maxSurge / maxUnavailable** are properties of how the engine sizes the revisions (it decides every
+  ``ScaleRevision``); a ReplicaSet itself has no surge. The cluster therefore does not second-guess the
+  engine: it *measures* what the limits are about, ``peak_pods`` (the most pods alive at once, to compare with
+  ``replicas + maxSurge``) and ``min_ready`` (the least ready pods of the revisions serving traffic, to
+  compare with ``replicas - maxUnavailable``), which tests and the simulator check.
+- **Traffic router.** ``SetTraffic`` weights (and header routes: a ``header_share`` of the requests carries
+  the header and goes to the header-route revision) split ``rps`` requests per second. Requests are integrated
+  over virtual time: ``served`` per revision, ``bad_requests`` (served by a revision while it misbehaves) and
+  ``dropped_requests`` (routed to a revision with no ready pod).
+- **Signals.** Each revision has named signals (``errorRate``, ``latency``, ``success_rate``, anything): a
+  base value, a step change at a time, a linear ramp, a scripted series, gaussian noise, a value used while
+  the revision misbehaves, clamping, and injected provider errors. Times are absolute simulation times.
+- **Misbehaviour.** ``misbehaveAt: {time}`` starts at that time (or when the revision is first created, if
+  later); ``misbehaveAt: {weight}`` starts when the routed weight first reaches that percentage; it never
+  stops.
+- **Measurements.** A ``StartMeasurement`` is answered at once: the metric is mapped to a signal by metric
+  name, else by a substring of the provider query; the signal of the measured revision (the canary, or the
+  stable one with ``of: stable``) is evaluated at ``now``; the value is returned as a scalar or, for
+  conditions over ``result[0]`` (or with ``vector: true``), as ``[value]``. The result is reported by the next
+  ``observe``.
+
+Every random draw comes from one ``random.Random(seed)``, in the order the driver calls the cluster, so a run
+is reproducible from its seed.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import re
+from collections.abc import Mapping
+from typing import Annotated, Any, Literal
+
+from ebbtide.core.duration import parse_duration
+from ebbtide.core.effects import (
+    Effect,
+    Notify,
+    ScaleRevision,
+    SetTraffic,
+    StartMeasurement,
+    StopVerification,
+)
+from ebbtide.core.events import Event, MeasuredValue, Measurement, ReplicasObserved
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic.alias_generators import to_camel
+
+INF = math.inf
+
+# durations: Go / Kubernetes notation ("30s", "5m", "1h30m") or a number of seconds
+to_seconds = parse_duration
+
+
+Duration = Annotated[float, BeforeValidator(to_seconds)]
+
+
+# ----------------------------------------------------------------------------------------------------------
+# configuration models (reused by the simulator's Scenario)
+# ----------------------------------------------------------------------------------------------------------
+class Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", alias_generator=to_camel, populate_by_name=True, frozen=True)
+
+
+class Readiness(Model):
+    """When a pod becomes ready: ``delay + U(0, jitter)`` seconds after it is created."""
+
+    delay: Duration = 5.0
+    jitter: Duration = 0.0
+
+
+class StepChange(Model):
+    """The signal takes ``value`` from time ``at`` on."""
+
+    at: Duration
+    value: float
+
+
+class Ramp(Model):
+    """The signal moves linearly from its value at ``start`` to ``to`` at ``end``, and stays there."""
+
+    start: Duration
+    end: Duration
+    to: float
+
+    @model_validator(mode="after")
+    def _order(self) -> Ramp:
+        if self.end < self.start:
+            raise ValueError("ramp end must not be before its start")
+        return self
+
+
+class SeriesPoint(Model):
+    """A scripted value from time ``at`` on (``value: null`` means the provider returns no data)."""
+
+    at: Duration
+    value: float | None
+
+
+class ProviderErrors(Model):
+    """Injected provider errors: each measurement in ``[start, end)`` fails with ``probability``."""
+
+    probability: float = Field(1.0, ge=0.0, le=1.0)
+    start: Duration = 0.0
+    end: Duration | None = None
+    message: str = "provider error (injected)"
+
+
+class Signal(Model):
+    """A metric signal of one revision. A bare number is a constant signal."""
+
+    value: float = 0.0
+    #: standard deviation of gaussian noise added to every measurement
+    noise: float = Field(0.0, ge=0.0)
+    step: StepChange | None = None
+    ramp: Ramp | None = None
+    series: tuple[SeriesPoint, ...] = ()
+    #: the value while the revision misbehaves (see ``misbehaveAt``); None: misbehaviour does not show here
+    misbehaving: float | None = None
+    min: float | None = None
+    max: float | None = None
+    errors: ProviderErrors | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _scalar(cls, data: Any) -> Any:
+        if isinstance(data, int | float) and not isinstance(data, bool):
+            return {"value": data}
+        return data
+
+    def evaluate(self, now: float, misbehaving: bool, rng: random.Random) -> float | None:
+        value: float | None = self.value
+        if self.series:
+            for point in self.series:
+                if point.at <= now:
+                    value = point.value
+                else:
+                    break
+        if self.step is not None and now >= self.step.at:
+            value = self.step.value
+        if self.ramp is not None and now >= self.ramp.start:
+            ramp = self.ramp
+            base = value if value is not None else 0.0
+            if now >= ramp.end or ramp.end == ramp.start:
+                value = ramp.to
+            else:
+                value = base + (ramp.to - base) * (now - ramp.start) / (ramp.end - ramp.start)
+        if misbehaving and self.misbehaving is not None:
+            value = self.misbehaving
+        if value is None:
+            return None
+        if self.noise:
+            value = rng.gauss(value, self.noise)
+        if self.min is not None and value < self.min:
+            value = self.min
+        if self.max is not None and value > self.max:
+            value = self.max
+        return value
+
+
+class MisbehaveAt(Model):
+    """When a revision starts misbehaving: at a time, or once its routed weight reaches a percentage."""
+
+    time: Duration | None = None
+    weight: int | None = Field(None, ge=0, le=100)
+
+    @model_validator(mode="after")
+    def _one(self) -> MisbehaveAt:
+        if (self.time is None) == (self.weight is None):
+            raise ValueError("misbehaveAt needs exactly one of time or weight")
+        return self
+
+
+class RevisionBehaviour(Model):
+    readiness: Readiness = Field(default_factory=Readiness)
+    crash_loop: bool = False
+    misbehave_at: MisbehaveAt | None = None
+    signals: dict[str, Signal] = Field(default_factory=dict)
+
+    @property
+    def bad(self) -> bool:
+        """A revision the scenario makes fail (crash loop or misbehaviour): rolling it back is right."""
+        return self.crash_loop or self.misbehave_at is not None
+
+
+class MetricMapping(Model):
+    """Which signal answers a metric: matched by metric name, else by a substring of its provider query."""
+
+    metric: str | None = None
+    query: str | None = None
+    signal: str
+    #: return ``[value]`` rather than ``value``; None: a vector when the condition indexes ``result[...]``
+    vector: bool | None = None
+    #: measure the canary (the revision under test) or the stable revision (a baseline)
+    of: Literal["canary", "stable"] = "canary"
+
+    @model_validator(mode="after")
+    def _one(self) -> MetricMapping:
+        if (self.metric is None) == (self.query is None):
+            raise ValueError("a metric mapping needs exactly one of metric or query")
+        return self
+
+
+class ClusterConfig(Model):
+    revisions: dict[str, RevisionBehaviour] = Field(default_factory=dict)
+    metrics: tuple[MetricMapping, ...] = ()
+    #: requests per second reaching the router
+    rps: float = Field(0.0, ge=0.0)
+    #: share (0..1) of the requests that carry the header of the header routes
+    header_share: float = Field(0.0, ge=0.0, le=1.0)
+
+
+def provider_text(provider: Mapping[str, Any]) -> str:
+    """Every string of a provider block, joined: what a ``query`` mapping matches a substring of."""
+    parts: list[str] = []
+
+    def walk(obj: Any) -> None:
+        if isinstance(obj, str):
+            parts.append(obj)
+        elif isinstance(obj, Mapping):
+            for v in obj.values():
+                walk(v)
+        elif isinstance(obj, list | tuple):
+            for v in obj:
+                walk(v)
+
+    walk(provider)
+    return "\n".join(parts)
+
+
+def find_mapping(
+    mappings: tuple[MetricMapping, ...], name: str, provider: Mapping[str, Any]
+) -> MetricMapping | None:
+    for m in mappings:
+        if m.metric is not None and m.metric == name:
+            return m
+    text: str | None = None
+    for m in mappings:
+        if m.query is not None:
+            if text is None:
+                text = provider_text(provider)
+            if m.query in text:
+                return m
+    return None
+
+
+_VECTOR_HINT = re.compile(r"result\s*\[")
+
+
+# ----------------------------------------------------------------------------------------------------------
+# the cluster
+# ----------------------------------------------------------------------------------------------------------
+class _ReplicaSet:
+    __slots__ = ("behaviour", "created_at", "desired", "misbehave_since", "pods", "reported", "revision")
+
+    def __init__(self, revision: str, behaviour: RevisionBehaviour) -> None:
+        self.revision = revision
+        self.behaviour = behaviour
+        self.desired = 0
+        #: per pod: the time it becomes ready (INF: never), and when it crashes (INF: never)
+        self.pods: list[tuple[float, float]] = []
+        self.reported: tuple[int, int, int, int] | None = None
+        self.created_at: float | None = None
+        self.misbehave_since: float | None = None
+
+    def counts(self, now: float) -> tuple[int, int, int, int]:
+        ready = failed = 0
+        for ready_at, crash_at in self.pods:
+            if ready_at <= now:
+                ready += 1
+            elif crash_at <= now:
+                failed += 1
+        return (self.desired, ready, ready, failed)
+
+    def ready(self, now: float) -> int:
+        n = 0
+        for ready_at, _ in self.pods:
+            if ready_at <= now:
+                n += 1
+        return n
+
+
+class MemoryCluster:
+    """The in-memory cluster adapter (see the module documentation for what it models)."""
+
+    def __init__(self, config: ClusterConfig | None = None, seed: int | str = 0) -> None:
+        self.config = config or ClusterConfig()
+        self.rng = random.Random(seed)
+        self._sets: dict[str, _ReplicaSet] = {}
+        self._pending: dict[tuple[str, str], Measurement] = {}
+        self._mapping_cache: dict[tuple[str, str], tuple[MetricMapping | None, bool]] = {}
+        self._notifications: list[tuple[float, Notify]] = []
+        self.weights: dict[str, int] = {}
+        self.header_routes: tuple[Any, ...] = ()
+        self.header_route_revision: str | None = None
+        self._effective: dict[str, float] = {}
+        self._last_t = 0.0
+        self.served: dict[str, float] = {}
+        self.bad_requests = 0.0
+        self.dropped_requests = 0.0
+        self.peak_pods = 0
+        self.min_ready: int | None = None
+        self.measurements_taken = 0
+
+    # ----- the Adapter protocol ------------------------------------------------------------------------
+    @property
+    def notifications(self) -> list[tuple[float, Notify]]:
+        return self._notifications
+
+    def apply(self, effect: Effect, now: float) -> None:
+        kind = effect.kind
+        if kind == "scale":
+            assert isinstance(effect, ScaleRevision)
+            self.scale(effect.revision, effect.replicas, now)
+        elif kind == "traffic":
+            assert isinstance(effect, SetTraffic)
+            self.set_traffic(effect, now)
+        elif kind == "measure":
+            assert isinstance(effect, StartMeasurement)
+            result = self.measure(effect, now)
+            self._pending[(effect.verification, effect.metric.name)] = result
+        elif kind == "stop-verification":
+            assert isinstance(effect, StopVerification)
+            if self._pending:
+                for key in [k for k in self._pending if k[0] == effect.verification]:
+                    del self._pending[key]
+        elif kind == "notify":
+            assert isinstance(effect, Notify)
+            self._notifications.append((now, effect))
+
+    def observe(self, now: float) -> list[Event]:
+        out: list[Event] = []
+        for rs in self._sets.values():
+            counts = rs.counts(now)
+            if counts != rs.reported:
+                rs.reported = counts
+                out.append(
+                    ReplicasObserved(
+                        revision=rs.revision,
+                        desired=counts[0],
+                        ready=counts[1],
+                        available=counts[2],
+                        failed=counts[3],
+                    )
+                )
+        if self._pending:
+            out.extend(self._pending.values())
+            self._pending.clear()
+        return out
+
+    def resync(self) -> None:
+        for rs in self._sets.values():
+            rs.reported = None
+
+    def next_change(self, now: float) -> float | None:
+        best = INF
+        for rs in self._sets.values():
+            for ready_at, crash_at in rs.pods:
+                if now < ready_at < best:
+                    best = ready_at
+                elif now < crash_at < best:
+                    best = crash_at
+        return None if best == INF else best
+
+    # ----- replica sets ----------------------------------------------------------------------------------
+    def behaviour(self, revision: str) -> RevisionBehaviour:
+        b = self.config.revisions.get(revision)
+        return b if b is not None else RevisionBehaviour()
+
+    def _set(self, revision: str) -> _ReplicaSet:
+        rs = self._sets.get(revision)
+        if rs is None:
+            rs = self._sets[revision] = _ReplicaSet(revision, self.behaviour(revision))
+        return rs
+
+    def scale(self, revision: str, replicas: int, now: float) -> None:
+        rs = self._set(revision)
+        replicas = max(0, replicas)
+        rs.desired = replicas
+        pods = rs.pods
+        have = len(pods)
+        if replicas > have:
+            if rs.created_at is None:
+                rs.created_at = now
+                mb = rs.behaviour.misbehave_at
+                if mb is not None and mb.time is not None:
+                    rs.misbehave_since = max(mb.time, now)
+            readiness = rs.behaviour.readiness
+            crash = rs.behaviour.crash_loop
+            rng = self.rng
+            for _ in range(replicas - have):
+                delay = readiness.delay + (rng.random() * readiness.jitter if readiness.jitter else 0.0)
+                if crash:
+                    pods.append((INF, now + delay))
+                else:
+                    pods.append((now + delay, INF))
+            total = sum(len(s.pods) for s in self._sets.values())
+            if total > self.peak_pods:
+                self.peak_pods = total
+        elif replicas < have:
+            # not-ready pods go first (newest first), then the newest ready ones
+            not_ready = [i for i, p in enumerate(pods) if p[0] > now]
+            ready = [i for i, p in enumerate(pods) if p[0] <= now]
+            remove = set((not_ready[::-1] + ready[::-1])[: have - replicas])
+            rs.pods = [p for i, p in enumerate(pods) if i not in remove]
+
+    def replica_counts(self, revision: str, now: float) -> tuple[int, int, int, int]:
+        rs = self._sets.get(revision)
+        return rs.counts(now) if rs is not None else (0, 0, 0, 0)
+
+    def pods(self, revision: str) -> int:
+        rs = self._sets.get(revision)
+        return len(rs.pods) if rs is not None else 0
+
+    # ----- traffic ----------------------------------------------------------------------------------------
+    def set_traffic(self, effect: SetTraffic, now: float) -> None:
+        self.advance(now)
+        self.weights = dict(effect.weights)
+        self.header_routes = effect.header_routes
+        self.header_route_revision = effect.header_route_revision
+        share = self.config.header_share
+        eff = {r: float(w) for r, w in effect.weights.items() if w > 0}
+        hr = effect.header_route_revision
+        if share and effect.header_routes and hr is not None:
+            eff = {r: w * (1.0 - share) for r, w in eff.items()}
+            eff[hr] = eff.get(hr, 0.0) + 100.0 * share
+        self._effective = eff
+        for rev, w in effect.weights.items():
+            rs = self._sets.get(rev)
+            if rs is None:
+                rs = self._set(rev)
+            mb = rs.behaviour.misbehave_at
+            if mb is not None and mb.weight is not None and rs.misbehave_since is None and w >= mb.weight:
+                rs.misbehave_since = now
+        self._check_ready(now)
+
+    def advance(self, now: float) -> None:
+        """Integrate the requests served since the last call up to ``now``."""
+        last = self._last_t
+        if now <= last:
+            return
+        self._last_t = now
+        rps = self.config.rps
+        if not rps:
+            return
+        dt = now - last
+        for rev, w in self._effective.items():
+            n = rps * dt * w / 100.0
+            self.served[rev] = self.served.get(rev, 0.0) + n
+            rs = self._sets.get(rev)
+            if rs is None or rs.ready(last) == 0:
+                self.dropped_requests += n
+            if rs is not None and rs.misbehave_since is not None and rs.misbehave_since < now:
+                self.bad_requests += rps * w / 100.0 * (now - max(last, rs.misbehave_since))
+
+    def _check_ready(self, now: float) -> None:
+        low: int | None = None
+        for rev, w in self.weights.items():
+            if w > 0:
+                rs = self._sets.get(rev)
+                n = rs.ready(now) if rs is not None else 0
+                low = n if low is None else min(low, n)
+        if low is not None and (self.min_ready is None or low < self.min_ready):
+            self.min_ready = low
+
+    def misbehaving(self, revision: str, now: float) -> bool:
+        rs = self._sets.get(revision)
+        return rs is not None and rs.misbehave_since is not None and rs.misbehave_since <= now
+
+    def misbehave_since(self, revision: str) -> float | None:
+        rs = self._sets.get(revision)
+        return rs.misbehave_since if rs is not None else None
+
+    # ----- measurements -----------------------------------------------------------------------------------
+    def _mapping(self, start: StartMeasurement) -> tuple[MetricMapping | None, bool]:
+        key = (start.template, start.metric.name)
+        hit = self._mapping_cache.get(key)
+        if hit is None:
+            mapping = find_mapping(self.config.metrics, start.metric.name, start.metric.provider)
+            vector = False
+            if mapping is not None:
+                if mapping.vector is not None:
+                    vector = mapping.vector
+                else:
+                    cond = start.metric.success_condition or start.metric.failure_condition or ""
+                    vector = bool(_VECTOR_HINT.search(cond))
+            hit = self._mapping_cache[key] = (mapping, vector)
+        return hit
+
+    def measure(self, start: StartMeasurement, now: float) -> Measurement:
+        """Evaluate the signal a metric maps to, for the measured revision, at ``now``."""
+        self.measurements_taken += 1
+        name = start.metric.name
+        mapping, vector = self._mapping(start)
+        if mapping is None:
+            return Measurement(
+                verification=start.verification, metric=name, error=f"no signal mapped for {name!r}"
+            )
+        revision = start.revision if mapping.of == "canary" else start.stable
+        if revision is None:
+            return Measurement(verification=start.verification, metric=name, error="no stable revision")
+        behaviour = self.behaviour(revision)
+        signal = behaviour.signals.get(mapping.signal)
+        if signal is None:
+            return Measurement(
+                verification=start.verification,
+                metric=name,
+                error=f"revision {revision!r} has no signal {mapping.signal!r}",
+            )
+        errors = signal.errors
+        if (
+            errors is not None
+            and errors.start <= now
+            and (errors.end is None or now < errors.end)
+            and self.rng.random() < errors.probability
+        ):
+            return Measurement(verification=start.verification, metric=name, error=errors.message)
+        raw = signal.evaluate(now, self.misbehaving(revision, now), self.rng)
+        value: MeasuredValue = [raw] if (vector and raw is not None) else raw
+        return Measurement(verification=start.verification, metric=name, value=value)
