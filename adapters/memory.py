@@ -412,6 +412,12 @@ class MemoryCluster:
             remove = set((not_ready[::-1] + ready[::-1])[: have - replicas])
             rs.pods = [p for i, p in enumerate(pods) if i not in remove]
 
+    def make_ready(self, revision: str, now: float) -> None:
+        """Make every pod of a revision ready (or crashed) now: a revision running when a run starts."""
+        rs = self._sets.get(revision)
+        if rs is not None:
+            rs.pods = [(now, INF) if r != INF else (INF, now) for r, _ in rs.pods]
+
     def replica_counts(self, revision: str, now: float) -> tuple[int, int, int, int]:
         rs = self._sets.get(revision)
         return rs.counts(now) if rs is not None else (0, 0, 0, 0)
