@@ -1,0 +1,265 @@
+"""Argo Rollouts YAML, unchanged, mapped onto the Ocean CD dialect documents of :mod:`ebbtide.core.spec`.
+
+- ``Rollout`` (canary only) -> a ``RolloutSpec`` and a ``Strategy``, both named after the Rollout;
+  ``analysis`` steps become ``verification`` steps, the background ``analysis`` becomes
+  ``backgroundVerification``; the analysis ``args`` of all steps become the RolloutSpec's strategy args
+  (the same arg given different values in different steps is reported, not guessed); Argo's failure
+  behaviour is ``failurePolicy: {action: rollback, rollback: {mode: immediate}}``.
+- ``AnalysisTemplate`` / ``ClusterAnalysisTemplate`` -> a ``VerificationTemplate`` (``spec.dryRun``
+  entries become the metrics' ``dryRun``).
+
+Fields that do not change rollout semantics are accepted and ignored (see :data:`IGNORED_ROLLOUT_FIELDS`,
+:data:`IGNORED_CANARY_FIELDS`, :data:`IGNORED_TEMPLATE_FIELDS`); unknown fields and unsupported features
+(blueGreen, experiment, setMirrorRoute, plugin steps, providers ebbtide has no adapter for) are problems.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .spec import API_VERSION, Document, Problem
+
+__all__ = ["IGNORED_CANARY_FIELDS", "IGNORED_ROLLOUT_FIELDS", "IGNORED_TEMPLATE_FIELDS", "convert_argo"]
+
+#: Rollout.spec fields accepted and ignored (pod template, selection, status housekeeping)
+IGNORED_ROLLOUT_FIELDS = frozenset(
+    {
+        "selector",
+        "template",
+        "workloadRef",
+        "minReadySeconds",
+        "paused",
+        "restartAt",
+        "analysis",
+        "progressDeadlineAbort",
+    }
+)
+#: Rollout.spec.strategy.canary fields accepted and ignored (routing plumbing, pod metadata, placement)
+IGNORED_CANARY_FIELDS = frozenset(
+    {
+        "canaryService",
+        "stableService",
+        "trafficRouting",
+        "canaryMetadata",
+        "stableMetadata",
+        "antiAffinity",
+        "pingPong",
+        "minPodsPerReplicaSet",
+        "scaleDownDelayRevisionLimit",
+        "replicaProgressThreshold",
+    }
+)
+#: AnalysisTemplate.spec fields accepted and ignored
+IGNORED_TEMPLATE_FIELDS = frozenset({"measurementRetention"})
+#: Argo metric providers ebbtide has no adapter for
+UNSUPPORTED_PROVIDERS = frozenset({"kayenta", "wavefront", "influxdb", "skywalking", "graphite", "plugin"})
+
+_COPIED_CANARY = (
+    "dynamicStableScale",
+    "abortScaleDownDelaySeconds",
+    "scaleDownDelaySeconds",
+    "maxSurge",
+    "maxUnavailable",
+)
+_STEP_ACTIONS = ("setWeight", "pause", "analysis", "setCanaryScale", "setHeaderRoute")
+_UNSUPPORTED_STEPS = ("experiment", "setMirrorRoute", "plugin")
+
+
+def _d(v: Any) -> dict[str, Any]:
+    return v if isinstance(v, dict) else {}
+
+
+def convert_argo(doc: Document) -> tuple[list[Document], list[Problem]]:
+    """Convert one Argo document into ebbtide-dialect documents (same file and index) + problems."""
+    if doc.kind == "Rollout":
+        return _rollout(doc)
+    return _template(doc)
+
+
+def _template_names(doc: Document, at: str, analysis: Any, problems: list[Problem]) -> list[Any]:
+    refs = _d(analysis).get("templates")
+    if not isinstance(refs, list) or not refs:
+        problems.append(doc.problem(f"{at}.templates", "at least one template is required"))
+        return []
+    names: list[Any] = []
+    for j, ref in enumerate(refs):
+        name = _d(ref).get("templateName")
+        if not isinstance(name, str) or not name:
+            problems.append(doc.problem(f"{at}.templates[{j}].templateName", "required field is missing"))
+        else:
+            names.append(name)
+    return names
+
+
+def _merge_args(
+    doc: Document, at: str, analysis: Any, args: dict[str, dict[str, Any]], problems: list[Problem]
+) -> None:
+    given = _d(analysis).get("args") or []
+    if not isinstance(given, list):
+        problems.append(doc.problem(f"{at}.args", "must be a list"))
+        return
+    for j, arg in enumerate(given):
+        if not isinstance(arg, dict) or not isinstance(arg.get("name"), str):
+            problems.append(doc.problem(f"{at}.args[{j}].name", "required field is missing"))
+            continue
+        name = arg["name"]
+        if name in args and args[name] != arg:
+            problems.append(
+                doc.problem(
+                    f"{at}.args[{j}]",
+                    f"arg {name!r} has a different value than in another analysis; ebbtide passes one value "
+                    "per arg to all verifications of a rollout",
+                )
+            )
+            continue
+        args[name] = arg
+
+
+def _rollout(doc: Document) -> tuple[list[Document], list[Problem]]:
+    problems: list[Problem] = []
+    body = doc.body
+    name = doc.name
+    spec = _d(body.get("spec"))
+    for key in body:
+        if key not in ("apiVersion", "kind", "metadata", "spec", "status"):
+            problems.append(doc.problem(key, "unknown field"))
+    if not name:
+        problems.append(doc.problem("metadata.name", "required field is missing"))
+    for key in spec:
+        if key not in IGNORED_ROLLOUT_FIELDS and key not in (
+            "replicas",
+            "strategy",
+            "progressDeadlineSeconds",
+            "revisionHistoryLimit",
+            "rollbackWindow",
+        ):
+            problems.append(doc.problem(f"spec.{key}", "unknown field"))
+    strategy = _d(spec.get("strategy"))
+    if "blueGreen" in strategy:
+        problems.append(doc.problem("spec.strategy.blueGreen", "blueGreen is not supported (use canary)"))
+    for key in strategy:
+        if key not in ("canary", "blueGreen"):
+            problems.append(doc.problem(f"spec.strategy.{key}", "unknown field"))
+    if "canary" not in strategy:
+        if "blueGreen" not in strategy:
+            problems.append(doc.problem("spec.strategy.canary", "required field is missing"))
+        return [], problems
+    canary = _d(strategy.get("canary"))
+    args: dict[str, dict[str, Any]] = {}
+    steps: list[Any] = []
+    path_map: list[tuple[str, str]] = []
+    raw_steps = canary.get("steps") or []
+    if not isinstance(raw_steps, list):
+        problems.append(doc.problem("spec.strategy.canary.steps", "must be a list"))
+        raw_steps = []
+    for i, step in enumerate(raw_steps):
+        at = f"spec.strategy.canary.steps[{i}]"
+        if not isinstance(step, dict):
+            steps.append(step)
+            continue
+        out: dict[str, Any] = {}
+        for key, value in step.items():
+            if key in _UNSUPPORTED_STEPS:
+                problems.append(doc.problem(f"{at}.{key}", f"{key} steps are not supported"))
+            elif key == "analysis":
+                out["verification"] = {
+                    "templateNames": _template_names(doc, f"{at}.analysis", value, problems)
+                }
+                _merge_args(doc, f"{at}.analysis", value, args, problems)
+                for extra in _d(value):
+                    if extra not in ("templates", "args", "dryRun", "measurementRetention"):
+                        problems.append(doc.problem(f"{at}.analysis.{extra}", "unknown field"))
+                path_map.append((f"spec.canary.steps[{i}].verification", f"{at}.analysis"))
+            else:
+                out[key] = value  # setWeight, pause, setCanaryScale, setHeaderRoute (same shape), or unknown
+        steps.append(out)
+    path_map.append(("spec.canary", "spec.strategy.canary"))
+    strategy_spec: dict[str, Any] = {"steps": steps}
+    if "analysis" in canary:
+        bg = canary["analysis"]
+        strategy_spec["backgroundVerification"] = {
+            "templateNames": _template_names(doc, "spec.strategy.canary.analysis", bg, problems)
+        }
+        _merge_args(doc, "spec.strategy.canary.analysis", bg, args, problems)
+        for extra in _d(bg):
+            if extra not in ("templates", "args", "startingStep", "dryRun", "measurementRetention"):
+                problems.append(doc.problem(f"spec.strategy.canary.analysis.{extra}", "unknown field"))
+        path_map.insert(0, ("spec.canary.backgroundVerification", "spec.strategy.canary.analysis"))
+    for key in canary:
+        if (
+            key not in IGNORED_CANARY_FIELDS
+            and key not in _COPIED_CANARY
+            and key not in ("steps", "analysis")
+        ):
+            problems.append(doc.problem(f"spec.strategy.canary.{key}", "unknown field"))
+
+    meta = {"name": name or "rollout"}
+    strategy_doc = {
+        "apiVersion": API_VERSION,
+        "kind": "Strategy",
+        "metadata": meta,
+        "spec": {"canary": strategy_spec},
+    }
+    rspec: dict[str, Any] = {
+        "workload": {"name": name or "rollout"},
+        "strategy": {"name": name or "rollout", "args": list(args.values())},
+        "failurePolicy": {"action": "rollback", "rollback": {"mode": "immediate"}},
+    }
+    rmap: list[tuple[str, str]] = [("spec.strategy.args", "spec.strategy.canary.steps[*].analysis.args")]
+    for key in ("replicas", "progressDeadlineSeconds", "revisionHistoryLimit", "rollbackWindow"):
+        if key in spec:
+            rspec[key] = spec[key]
+    for key in _COPIED_CANARY:
+        if key in canary:
+            rspec[key] = canary[key]
+            rmap.append((f"spec.{key}", f"spec.strategy.canary.{key}"))
+    rollout_doc = {"apiVersion": API_VERSION, "kind": "RolloutSpec", "metadata": meta, "spec": rspec}
+    return [
+        Document(doc.file, doc.index, strategy_doc, doc.line, tuple(path_map), doc.kind),
+        Document(doc.file, doc.index, rollout_doc, doc.line, tuple(rmap), doc.kind),
+    ], problems
+
+
+def _template(doc: Document) -> tuple[list[Document], list[Problem]]:
+    problems: list[Problem] = []
+    body = doc.body
+    spec = _d(body.get("spec"))
+    for key in body:
+        if key not in ("apiVersion", "kind", "metadata", "spec"):
+            problems.append(doc.problem(key, "unknown field"))
+    dry: set[str] = set()
+    for j, entry in enumerate(spec.get("dryRun") or []):
+        metric = _d(entry).get("metricName")
+        if not isinstance(metric, str):
+            problems.append(doc.problem(f"spec.dryRun[{j}].metricName", "required field is missing"))
+        else:
+            dry.add(metric)
+    metrics: list[Any] = []
+    for i, m in enumerate(spec.get("metrics") or []):
+        if not isinstance(m, dict):
+            metrics.append(m)
+            continue
+        m = dict(m)
+        provider = _d(m.get("provider"))
+        for p in provider:
+            if p in UNSUPPORTED_PROVIDERS:
+                problems.append(
+                    doc.problem(f"spec.metrics[{i}].provider.{p}", f"the {p} provider is not supported")
+                )
+        if "*" in dry or m.get("name") in dry:
+            m["dryRun"] = True
+        metrics.append(m)
+    out_spec: dict[str, Any] = {"metrics": metrics}
+    if "args" in spec:
+        out_spec["args"] = spec["args"]
+    for key in spec:
+        if key not in ("args", "metrics", "dryRun") and key not in IGNORED_TEMPLATE_FIELDS:
+            problems.append(doc.problem(f"spec.{key}", "unknown field"))
+    meta = {"name": doc.name or ""}
+    converted = {
+        "apiVersion": API_VERSION,
+        "kind": "VerificationTemplate",
+        "metadata": meta,
+        "spec": out_spec,
+    }
+    return [Document(doc.file, doc.index, converted, doc.line, (), doc.kind)], problems

@@ -1,0 +1,1133 @@
+"""The user-facing spec: Ocean CD v2 dialect YAML (and Argo Rollouts YAML) -> validated SpecSet -> Plan.
+
+Pure: text in, models out; reading files is :mod:`ebbtide.adapters.specfiles`' job.
+
+- :func:`parse_documents` splits multi-document YAML into :class:`Document` objects;
+- :meth:`SpecSet.from_documents` validates every document and the cross references between them,
+  collecting *all* problems of all documents before raising one :class:`SpecError`;
+- :func:`compile_plan` turns one ``RolloutSpec`` (with its ``Strategy``, ``VerificationTemplate`` and
+  ``VerificationProvider`` documents) into the engine's :class:`~ebbtide.core.plan.Plan`.
+
+Field names are Ocean CD's exact camelCase names; see docs/spec-reference.md.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Annotated, Any, Literal
+
+import yaml
+from ebbtide.core.duration import parse_duration
+from ebbtide.core.expr import ExpressionError, compile_condition
+from ebbtide.core.plan import (
+    HeaderMatch,
+    HeaderRoutePlan,
+    MetricPlan,
+    Plan,
+    StepPlan,
+    TemplatePlan,
+)
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    ValidationError,
+    field_validator,
+)
+from pydantic.alias_generators import to_camel
+
+__all__ = [
+    "API_VERSION",
+    "Document",
+    "Problem",
+    "RolloutSpec",
+    "SpecError",
+    "SpecSet",
+    "Strategy",
+    "VerificationProvider",
+    "VerificationTemplate",
+    "compile_plan",
+    "load_text",
+    "parse_documents",
+]
+
+API_VERSION = "ebbtide.dev/v1alpha1"
+#: apiVersions accepted for the Ocean CD dialect kinds
+OCEAN_API_VERSIONS = frozenset({API_VERSION, "spot.io/v1beta1", "spot.io/v1alpha1"})
+ARGO_API_VERSION = "argoproj.io/v1alpha1"
+ARGO_KINDS = frozenset({"Rollout", "AnalysisTemplate", "ClusterAnalysisTemplate"})
+
+
+# --------------------------------------------------------------------------------------------- errors
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a spec, located by file, document, object and dotted field path."""
+
+    file: str
+    document: int
+    kind: str | None
+    name: str | None
+    field: str
+    reason: str
+
+    def __str__(self) -> str:
+        obj = f" ({self.kind or '?'}/{self.name or '?'})" if (self.kind or self.name) else ""
+        where = f"{self.field}: " if self.field else ""
+        return f"{self.file}: document {self.document}{obj}: {where}{self.reason}"
+
+
+class SpecError(ValueError):
+    """The specs are invalid; ``problems`` lists every problem found (never only the first)."""
+
+    def __init__(self, problems: Sequence[Problem]) -> None:
+        self.problems: list[Problem] = list(problems)
+        super().__init__("\n".join(str(p) for p in self.problems))
+
+    def __str__(self) -> str:
+        return "\n".join(str(p) for p in self.problems)
+
+
+# ------------------------------------------------------------------------------------------ documents
+
+
+@dataclass(frozen=True)
+class Document:
+    """One YAML document of a spec file."""
+
+    file: str
+    index: int  # 1-based position in its file
+    body: Any
+    line: int = 1
+    #: (prefix in the converted body, prefix in the original) pairs used to report problems of a
+    #: document converted from Argo YAML in the user's own field names
+    path_map: tuple[tuple[str, str], ...] = ()
+    #: the kind the user wrote, when this document was converted from another (e.g. Argo ``Rollout``)
+    source_kind: str | None = None
+
+    @property
+    def api_version(self) -> str | None:
+        v = self.body.get("apiVersion") if isinstance(self.body, dict) else None
+        return v if isinstance(v, str) else None
+
+    @property
+    def kind(self) -> str | None:
+        v = self.body.get("kind") if isinstance(self.body, dict) else None
+        return v if isinstance(v, str) else None
+
+    @property
+    def name(self) -> str | None:
+        if not isinstance(self.body, dict):
+            return None
+        meta = self.body.get("metadata")
+        v = meta.get("name") if isinstance(meta, dict) else None
+        return v if isinstance(v, str) else None
+
+    def problem(self, field_path: str, reason: str) -> Problem:
+        for converted, original in self.path_map:
+            if (
+                field_path == converted
+                or field_path.startswith(converted + ".")
+                or field_path.startswith(converted + "[")
+            ):
+                field_path = original + field_path[len(converted) :]
+                break
+        return Problem(self.file, self.index, self.source_kind or self.kind, self.name, field_path, reason)
+
+
+def parse_documents(text: str, file: str) -> list[Document]:
+    """Split multi-document YAML; a YAML syntax error is a SpecError naming the file and line."""
+    docs: list[Document] = []
+    try:
+        loader = yaml.SafeLoader(text)
+        try:
+            index = 0
+            while loader.check_node():
+                node = loader.get_node()
+                index += 1
+                if node is None:
+                    continue
+                body = loader.construct_document(node)
+                if body is None:
+                    continue
+                docs.append(Document(file, index, body, node.start_mark.line + 1))
+        finally:
+            loader.dispose()
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+        line = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+        reason = getattr(exc, "problem", None) or str(exc)
+        raise SpecError(
+            [Problem(file, len(docs) + 1, None, None, "", f"YAML syntax error at {line}{reason}")]
+        ) from None
+    return docs
+
+
+# ------------------------------------------------------------------------------------- shared types
+
+
+def _duration(v: Any) -> float:
+    return parse_duration(v)
+
+
+Duration = Annotated[float, BeforeValidator(_duration)]
+NonNegInt = Annotated[StrictInt, Field(ge=0)]
+_PERCENT = re.compile(r"^(\d+)%$")
+
+
+def _int_or_percent(v: Any) -> int | str:
+    if isinstance(v, bool):
+        raise ValueError("must be an integer or a percentage like '25%'")
+    if isinstance(v, int):
+        if v < 0:
+            raise ValueError("must not be negative")
+        return v
+    if isinstance(v, str):
+        m = _PERCENT.match(v.strip())
+        if m:
+            if int(m.group(1)) > 100:
+                raise ValueError("a percentage must be 0%..100%")
+            return v.strip()
+        if v.strip().isdigit():
+            return int(v.strip())
+    raise ValueError(f"must be an integer or a percentage like '25%', not {v!r}")
+
+
+IntOrPercent = Annotated[int | str, BeforeValidator(_int_or_percent)]
+
+
+class Model(BaseModel):
+    """Spec models: exact camelCase field names, unknown fields rejected, immutable."""
+
+    model_config = ConfigDict(extra="forbid", alias_generator=to_camel, frozen=True)
+
+
+class Metadata(Model):
+    name: Annotated[str, Field(min_length=1)]
+    namespace: str | None = None
+    labels: dict[str, str] | None = None
+    annotations: dict[str, str] | None = None
+
+
+# ------------------------------------------------------------------------------------------ Strategy
+
+
+class SetCanaryScale(Model):
+    weight: StrictInt | None = None
+    replicas: NonNegInt | None = None
+    match_traffic_weight: StrictBool | None = None
+
+
+class Pause(Model):
+    #: None: indefinite (``pause: {}``), until promoted
+    duration: Duration | None = None
+
+
+class VerificationStep(Model):
+    template_names: Annotated[list[Annotated[str, Field(min_length=1)]], Field(min_length=1)]
+
+
+class HeaderValue(Model):
+    exact: str | None = None
+    prefix: str | None = None
+    regex: str | None = None
+
+
+class HeaderRouteMatch(Model):
+    header_name: Annotated[str, Field(min_length=1)]
+    header_value: HeaderValue
+
+
+class SetHeaderRoute(Model):
+    name: Annotated[str, Field(min_length=1)]
+    match: list[HeaderRouteMatch] = Field(default_factory=list)
+
+
+class CanaryStep(Model):
+    name: str | None = None
+    set_weight: StrictInt | None = None
+    set_canary_scale: SetCanaryScale | None = None
+    pause: Pause | None = None
+    verification: VerificationStep | None = None
+    set_header_route: SetHeaderRoute | None = None
+
+
+class RollingStep(Model):
+    name: str | None = None
+    verification: VerificationStep | None = None
+    pause: Pause | None = None
+
+
+class BackgroundVerification(Model):
+    template_names: Annotated[list[Annotated[str, Field(min_length=1)]], Field(min_length=1)]
+
+
+class Canary(Model):
+    steps: list[CanaryStep] = Field(default_factory=list)
+    background_verification: BackgroundVerification | None = None
+
+
+class Rolling(Model):
+    steps: list[RollingStep] = Field(default_factory=list)
+
+
+class StrategySpec(Model):
+    canary: Canary | None = None
+    rolling: Rolling | None = None
+
+
+class Strategy(Model):
+    api_version: str
+    kind: Literal["Strategy"]
+    metadata: Metadata
+    spec: StrategySpec
+
+
+# --------------------------------------------------------------------------------------- RolloutSpec
+
+
+class WorkloadRef(Model):
+    name: Annotated[str, Field(min_length=1)]
+    namespace: str | None = None
+
+
+class Arg(Model):
+    name: Annotated[str, Field(min_length=1)]
+    value: str | None = None
+    #: resolved at measurement time (fieldRef, secretKeyRef, podTemplateHashValue); kept opaque
+    value_from: dict[str, Any] | None = None
+
+    @field_validator("value", mode="before")
+    @classmethod
+    def _scalar_to_str(cls, v: Any) -> Any:
+        if isinstance(v, bool):
+            return "true" if v else "false"
+        if isinstance(v, int | float):
+            return str(v)
+        return v
+
+
+class StrategyRef(Model):
+    name: Annotated[str, Field(min_length=1)]
+    args: list[Arg] = Field(default_factory=list)
+
+
+class Traffic(Model):
+    canary_service: str | None = None
+    stable_service: str | None = None
+    istio: dict[str, Any] | None = None
+    nginx: dict[str, Any] | None = None
+    smi: dict[str, Any] | None = None
+    alb: dict[str, Any] | None = None
+    ambassador: dict[str, Any] | None = None
+    gateway_api: dict[str, Any] | None = Field(default=None, alias="gatewayAPI")
+    ping_pong: dict[str, Any] | None = None
+    traefik: dict[str, Any] | None = None
+    apisix: dict[str, Any] | None = None
+    appmesh: dict[str, Any] | None = None
+    managed_routes: list[dict[str, Any]] | None = None
+
+
+class RollbackOptions(Model):
+    mode: Literal["immediate", "newRollout"] = "immediate"
+
+
+class FailurePolicy(Model):
+    action: Literal["rollback", "abort", "pause", "promote"] = "rollback"
+    rollback: RollbackOptions | None = None
+
+
+class RollbackWindow(Model):
+    revisions: NonNegInt
+
+
+class RolloutSpecSpec(Model):
+    spot_deployment: WorkloadRef | None = None
+    spot_deployments: list[WorkloadRef] | None = None
+    workload: WorkloadRef | None = None
+    strategy: StrategyRef
+    traffic: Traffic | None = None
+    failure_policy: FailurePolicy = Field(default_factory=FailurePolicy)
+    progress_deadline_seconds: Annotated[StrictInt, Field(gt=0)] = 600
+    revision_history_limit: NonNegInt = 10
+    rollback_window: RollbackWindow | None = None
+    abort_scale_down_delay_seconds: NonNegInt = 30
+    scale_down_delay_seconds: NonNegInt = 30
+    dynamic_stable_scale: StrictBool = False
+    max_surge: IntOrPercent = "25%"
+    max_unavailable: IntOrPercent = "25%"
+    replicas: NonNegInt | None = None
+
+
+class RolloutSpec(Model):
+    api_version: str
+    kind: Literal["RolloutSpec"]
+    metadata: Metadata
+    spec: RolloutSpecSpec
+
+
+# ------------------------------------------------------------------------------ VerificationTemplate
+
+
+class PrometheusQuery(Model):
+    query: Annotated[str, Field(min_length=1)]
+    address: str | None = None
+    timeout: StrictInt | None = None
+    insecure: StrictBool | None = None
+    headers: list[dict[str, str]] | None = None
+    authentication: dict[str, Any] | None = None
+
+
+class DatadogQuery(Model):
+    query: str | None = None
+    queries: dict[str, str] | None = None
+    formula: str | None = None
+    duration: str | None = None
+    interval: str | None = None
+    api_version: str | None = None
+    aggregator: str | None = None
+
+
+class NewRelicQuery(Model):
+    query: Annotated[str, Field(min_length=1)]
+    profile: str | None = None
+
+
+class CloudWatchQuery(Model):
+    duration: str | None = None
+    interval: str | None = None
+    metric_data_queries: list[dict[str, Any]]
+
+
+class WebHeader(Model):
+    key: str
+    value: str
+
+
+class WebQuery(Model):
+    url: Annotated[str, Field(min_length=1)]
+    json_path: str | None = None
+    headers: list[WebHeader] | None = None
+    method: Literal["GET", "POST", "PUT"] | None = None
+    body: str | None = None
+    json_body: Any = None
+    timeout_seconds: NonNegInt | None = None
+    insecure: StrictBool | None = None
+
+
+class JobQuery(Model):
+    metadata: dict[str, Any] | None = None
+    spec: dict[str, Any]
+
+
+class JenkinsQuery(Model):
+    pipeline_name: str
+    tls_verification: StrictBool | None = None
+    timeout: Any = None
+    interval: Any = None
+    parameters: list[dict[str, Any]] | None = None
+
+
+class MetricProvider(Model):
+    prometheus: PrometheusQuery | None = None
+    datadog: DatadogQuery | None = None
+    new_relic: NewRelicQuery | None = None
+    cloud_watch: CloudWatchQuery | None = None
+    web: WebQuery | None = None
+    job: JobQuery | None = None
+    jenkins: JenkinsQuery | None = None
+    #: measured by someone else (Ocean CD external verification / ebbtide Measurement events)
+    external: dict[str, Any] | None = None
+
+
+class Baseline(Model):
+    threshold: float | None = None
+    min_range: float | None = None
+    max_range: float | None = None
+    provider: MetricProvider
+
+
+class Metric(Model):
+    name: Annotated[str, Field(min_length=1)]
+    interval: Duration | None = None
+    count: NonNegInt | None = None
+    initial_delay: Duration | None = None
+    success_condition: str | None = None
+    failure_condition: str | None = None
+    failure_limit: NonNegInt | None = None
+    inconclusive_limit: NonNegInt | None = None
+    consecutive_error_limit: NonNegInt | None = None
+    dry_run: StrictBool = False
+    provider: MetricProvider
+    baseline: Baseline | None = None
+
+
+class TemplateArg(Arg):
+    """A template's argument: ``value`` is the default, overridden by the RolloutSpec's strategy args."""
+
+
+class VerificationTemplateSpec(Model):
+    args: list[TemplateArg] = Field(default_factory=list)
+    metrics: Annotated[list[Metric], Field(min_length=1)]
+
+
+class VerificationTemplate(Model):
+    api_version: str
+    kind: Literal["VerificationTemplate"]
+    metadata: Metadata
+    spec: VerificationTemplateSpec
+
+
+# ------------------------------------------------------------------------------ VerificationProvider
+
+
+class VerificationProviderSpec(Model):
+    cluster_ids: list[str] | None = None
+    prometheus: dict[str, Any] | None = None
+    datadog: dict[str, Any] | None = None
+    new_relic: dict[str, Any] | None = None
+    cloud_watch: dict[str, Any] | None = None
+    jenkins: dict[str, Any] | None = None
+    web: dict[str, Any] | None = None
+
+
+class VerificationProvider(Model):
+    api_version: str
+    kind: Literal["VerificationProvider"]
+    metadata: Metadata
+    spec: VerificationProviderSpec
+
+
+KINDS: dict[str, type[Model]] = {
+    "Strategy": Strategy,
+    "RolloutSpec": RolloutSpec,
+    "VerificationTemplate": VerificationTemplate,
+    "VerificationProvider": VerificationProvider,
+}
+
+
+# ----------------------------------------------------------------------------------------- checking
+
+
+def _loc_path(loc: Iterable[int | str]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out
+
+
+def _reason(err: Mapping[str, Any]) -> str:
+    kind = err.get("type", "")
+    if kind == "extra_forbidden":
+        return "unknown field"
+    if kind == "missing":
+        return "required field is missing"
+    if kind == "literal_error" and err.get("ctx"):
+        return f"must be one of {err['ctx'].get('expected')}, not {err.get('input')!r}"
+    msg = str(err.get("msg", "invalid"))
+    for prefix in ("Value error, ", "Assertion failed, "):
+        if msg.startswith(prefix):
+            msg = msg[len(prefix) :]
+    return msg
+
+
+def _validation_problems(doc: Document, exc: ValidationError) -> list[Problem]:
+    return [doc.problem(_loc_path(err["loc"]), _reason(err)) for err in exc.errors()]
+
+
+_ARG_REF = re.compile(r"\{\{\s*args\.([A-Za-z0-9_.\-]+)\s*\}\}")
+
+
+def _condition_problem(src: str) -> str | None:
+    # `{{args.x}}` is substituted when the plan is compiled; check the syntax with a stand-in number
+    try:
+        compile_condition(_ARG_REF.sub("1", src))
+    except ExpressionError as exc:
+        return f"invalid condition: {exc}"
+    return None
+
+
+def _check_strategy(doc: Document, s: Strategy) -> list[Problem]:
+    out: list[Problem] = []
+    spec = s.spec
+    if (spec.canary is None) == (spec.rolling is None):
+        out.append(doc.problem("spec", "exactly one of canary or rolling is required"))
+    if spec.canary is not None:
+        last: int | None = None
+        last_at = ""
+        for i, step in enumerate(spec.canary.steps):
+            at = f"spec.canary.steps[{i}]"
+            set_actions = [
+                a
+                for a, v in (
+                    ("setWeight", step.set_weight),
+                    ("setCanaryScale", step.set_canary_scale),
+                    ("pause", step.pause),
+                    ("verification", step.verification),
+                    ("setHeaderRoute", step.set_header_route),
+                )
+                if v is not None
+            ]
+            if len(set_actions) != 1:
+                out.append(
+                    doc.problem(
+                        at,
+                        "a step needs exactly one action (setWeight, setCanaryScale, pause, verification, "
+                        f"setHeaderRoute), found {len(set_actions)}"
+                        + (f": {', '.join(set_actions)}" if set_actions else ""),
+                    )
+                )
+            if step.set_weight is not None:
+                w = step.set_weight
+                if not 0 <= w <= 100:
+                    out.append(doc.problem(f"{at}.setWeight", f"weight must be 0..100, not {w}"))
+                elif last is not None and w <= last:
+                    out.append(
+                        doc.problem(
+                            f"{at}.setWeight",
+                            f"weights must strictly increase: {w} after {last} at {last_at}",
+                        )
+                    )
+                if 0 <= w <= 100 and (last is None or w > last):
+                    last, last_at = w, f"{at}.setWeight"
+            if step.set_canary_scale is not None:
+                cs = step.set_canary_scale
+                given = [x for x in (cs.weight, cs.replicas, cs.match_traffic_weight) if x is not None]
+                if len(given) != 1:
+                    out.append(
+                        doc.problem(
+                            f"{at}.setCanaryScale",
+                            "exactly one of weight, replicas, matchTrafficWeight is required",
+                        )
+                    )
+                if cs.weight is not None and not 0 <= cs.weight <= 100:
+                    out.append(
+                        doc.problem(f"{at}.setCanaryScale.weight", f"weight must be 0..100, not {cs.weight}")
+                    )
+                if cs.match_traffic_weight is False:
+                    out.append(
+                        doc.problem(f"{at}.setCanaryScale.matchTrafficWeight", "must be true when given")
+                    )
+            if step.set_header_route is not None:
+                for j, m in enumerate(step.set_header_route.match):
+                    hv = m.header_value
+                    if sum(x is not None for x in (hv.exact, hv.prefix, hv.regex)) != 1:
+                        out.append(
+                            doc.problem(
+                                f"{at}.setHeaderRoute.match[{j}].headerValue",
+                                "exactly one of exact, prefix, regex is required",
+                            )
+                        )
+                    if hv.regex is not None:
+                        try:
+                            re.compile(hv.regex)
+                        except re.error as exc:
+                            out.append(
+                                doc.problem(
+                                    f"{at}.setHeaderRoute.match[{j}].headerValue.regex", f"bad regex: {exc}"
+                                )
+                            )
+    if spec.rolling is not None:
+        for i, rstep in enumerate(spec.rolling.steps):
+            n = (rstep.verification is not None) + (rstep.pause is not None)
+            if n != 1:
+                out.append(
+                    doc.problem(
+                        f"spec.rolling.steps[{i}]",
+                        f"a rolling step needs exactly one action (verification or pause), found {n}",
+                    )
+                )
+    return out
+
+
+def _check_rollout(doc: Document, r: RolloutSpec) -> list[Problem]:
+    out: list[Problem] = []
+    spec = r.spec
+    refs = sum(x is not None for x in (spec.spot_deployment, spec.spot_deployments, spec.workload))
+    if refs > 1:
+        out.append(doc.problem("spec", "give only one of spotDeployment, spotDeployments, workload"))
+    fp = spec.failure_policy
+    if fp.rollback is not None and fp.action not in ("rollback", "abort"):
+        out.append(
+            doc.problem(
+                "spec.failurePolicy.rollback", f"rollback options need action rollback, not {fp.action}"
+            )
+        )
+    if spec.max_surge in (0, "0%") and spec.max_unavailable in (0, "0%"):
+        out.append(doc.problem("spec.maxUnavailable", "maxSurge and maxUnavailable cannot both be 0"))
+    seen: set[str] = set()
+    for i, arg in enumerate(spec.strategy.args):
+        if arg.name in seen:
+            out.append(doc.problem(f"spec.strategy.args[{i}].name", f"duplicate arg {arg.name!r}"))
+        seen.add(arg.name)
+        if (arg.value is None) == (arg.value_from is None):
+            out.append(
+                doc.problem(f"spec.strategy.args[{i}]", "exactly one of value or valueFrom is required")
+            )
+    return out
+
+
+def _check_template(doc: Document, t: VerificationTemplate) -> list[Problem]:
+    out: list[Problem] = []
+    seen: set[str] = set()
+    for i, arg in enumerate(t.spec.args):
+        if arg.name in seen:
+            out.append(doc.problem(f"spec.args[{i}].name", f"duplicate arg {arg.name!r}"))
+        seen.add(arg.name)
+        if arg.value is not None and arg.value_from is not None:
+            out.append(doc.problem(f"spec.args[{i}]", "give value or valueFrom, not both"))
+    names: set[str] = set()
+    for i, m in enumerate(t.spec.metrics):
+        at = f"spec.metrics[{i}]"
+        if m.name in names:
+            out.append(doc.problem(f"{at}.name", f"duplicate metric name {m.name!r}"))
+        names.add(m.name)
+        if (m.success_condition is None) == (m.failure_condition is None):
+            out.append(doc.problem(at, "exactly one of successCondition or failureCondition is required"))
+        for fname, src in (
+            ("successCondition", m.success_condition),
+            ("failureCondition", m.failure_condition),
+        ):
+            if src is not None:
+                bad = _condition_problem(src)
+                if bad:
+                    out.append(doc.problem(f"{at}.{fname}", bad))
+        if m.count is not None and m.count > 1 and m.interval is None:
+            out.append(doc.problem(f"{at}.count", f"count {m.count} needs an interval"))
+        if m.interval is not None and m.interval <= 0:
+            out.append(doc.problem(f"{at}.interval", "interval must be greater than 0"))
+        kinds = [k for k, v in m.provider if v is not None]
+        if len(kinds) != 1:
+            out.append(
+                doc.problem(
+                    f"{at}.provider",
+                    "exactly one provider is required (prometheus, datadog, newRelic, cloudWatch, web, job, "
+                    f"jenkins, external), found {len(kinds)}",
+                )
+            )
+        for name in sorted(_referenced_args(m.model_dump(by_alias=True, exclude_none=True)) - seen):
+            out.append(doc.problem(at, f"uses {{{{args.{name}}}}} but spec.args does not declare {name!r}"))
+    return out
+
+
+def _check_provider(doc: Document, p: VerificationProvider) -> list[Problem]:
+    kinds = [k for k, v in p.spec if v is not None and k != "cluster_ids"]
+    if not kinds:
+        return [doc.problem("spec", "at least one provider (prometheus, datadog, newRelic, ...) is required")]
+    return []
+
+
+def _referenced_args(obj: Any) -> set[str]:
+    found: set[str] = set()
+    if isinstance(obj, str):
+        found.update(_ARG_REF.findall(obj))
+    elif isinstance(obj, dict):
+        for v in obj.values():
+            found |= _referenced_args(v)
+    elif isinstance(obj, list):
+        for v in obj:
+            found |= _referenced_args(v)
+    return found
+
+
+def _substitute(obj: Any, values: Mapping[str, str]) -> Any:
+    if isinstance(obj, str):
+        return _ARG_REF.sub(lambda m: values.get(m.group(1), m.group(0)), obj)
+    if isinstance(obj, dict):
+        return {k: _substitute(v, values) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_substitute(v, values) for v in obj]
+    return obj
+
+
+# ------------------------------------------------------------------------------------------ SpecSet
+
+AnySpec = Strategy | RolloutSpec | VerificationTemplate | VerificationProvider
+
+
+@dataclass
+class SpecSet:
+    """A validated set of specs, by kind and name (cross references checked)."""
+
+    rollout_specs: dict[str, RolloutSpec] = field(default_factory=dict)
+    strategies: dict[str, Strategy] = field(default_factory=dict)
+    templates: dict[str, VerificationTemplate] = field(default_factory=dict)
+    providers: dict[str, VerificationProvider] = field(default_factory=dict)
+    #: the document each spec came from, by (kind, name), for error reporting
+    origins: dict[tuple[str, str], Document] = field(default_factory=dict)
+
+    @classmethod
+    def from_documents(cls, docs: Iterable[Document], ignore_kinds: Iterable[str] = ()) -> SpecSet:
+        """Validate every document and the references between them; SpecError lists all problems."""
+        from .argo import (
+            convert_argo,
+        )  # argo builds on this module's Document/Problem (relative: one module for mypy)
+
+        ignored = set(ignore_kinds)
+        problems: list[Problem] = []
+        out = cls()
+        by_kind: dict[str, dict[str, AnySpec]] = {
+            "RolloutSpec": out.rollout_specs,  # type: ignore[dict-item]
+            "Strategy": out.strategies,  # type: ignore[dict-item]
+            "VerificationTemplate": out.templates,  # type: ignore[dict-item]
+            "VerificationProvider": out.providers,  # type: ignore[dict-item]
+        }
+        for doc in docs:
+            if not isinstance(doc.body, dict):
+                problems.append(
+                    doc.problem("", f"a document must be a mapping, not {type(doc.body).__name__}")
+                )
+                continue
+            kind, api = doc.kind, doc.api_version
+            if kind in ignored:
+                continue
+            if kind is None:
+                problems.append(doc.problem("kind", "required field is missing"))
+                continue
+            if api is None:
+                problems.append(doc.problem("apiVersion", "required field is missing"))
+                continue
+            if api == ARGO_API_VERSION or (kind in ARGO_KINDS and api.startswith("argoproj.io/")):
+                if kind not in ARGO_KINDS:
+                    problems.append(
+                        doc.problem(
+                            "kind", f"unknown Argo kind {kind!r} (known: {', '.join(sorted(ARGO_KINDS))})"
+                        )
+                    )
+                    continue
+                converted, argo_problems = convert_argo(doc)
+                problems.extend(argo_problems)
+                subdocs = converted
+            else:
+                if kind not in KINDS:
+                    known = ", ".join([*sorted(KINDS), *sorted(ARGO_KINDS)])
+                    problems.append(doc.problem("kind", f"unknown kind {kind!r} (known: {known})"))
+                    continue
+                if api not in OCEAN_API_VERSIONS and not api.startswith("ocean.spot.io/"):
+                    problems.append(
+                        doc.problem(
+                            "apiVersion", f"unknown apiVersion {api!r} for {kind} (use {API_VERSION})"
+                        )
+                    )
+                    continue
+                subdocs = [doc]
+            for sub in subdocs:
+                spec, spec_problems = _validate(sub)
+                problems.extend(spec_problems)
+                if spec is None:
+                    continue
+                name = spec.metadata.name
+                table = by_kind[spec.kind]
+                if name in table:
+                    first = out.origins[(spec.kind, name)]
+                    problems.append(
+                        sub.problem(
+                            "metadata.name",
+                            f"duplicate {spec.kind} name {name!r} (first defined in {first.file} document "
+                            f"{first.index})",
+                        )
+                    )
+                    continue
+                table[name] = spec
+                out.origins[(spec.kind, name)] = sub
+        problems.extend(out._check_references())
+        if not problems:
+            for name in out.rollout_specs:
+                try:
+                    compile_plan(out, name)
+                except SpecError as exc:
+                    problems.extend(exc.problems)
+        if problems:
+            raise SpecError(problems)
+        return out
+
+    def _check_references(self) -> list[Problem]:
+        out: list[Problem] = []
+        for name, s in self.strategies.items():
+            doc = self.origins[("Strategy", name)]
+            if s.spec.canary is not None:
+                for i, cstep in enumerate(s.spec.canary.steps):
+                    if cstep.verification is not None:
+                        out += self._check_template_names(
+                            doc, f"spec.canary.steps[{i}].verification", cstep.verification.template_names
+                        )
+                bg = s.spec.canary.background_verification
+                if bg is not None:
+                    out += self._check_template_names(
+                        doc, "spec.canary.backgroundVerification", bg.template_names
+                    )
+            if s.spec.rolling is not None:
+                for i, rstep in enumerate(s.spec.rolling.steps):
+                    if rstep.verification is not None:
+                        out += self._check_template_names(
+                            doc, f"spec.rolling.steps[{i}].verification", rstep.verification.template_names
+                        )
+        for name, r in self.rollout_specs.items():
+            if r.spec.strategy.name not in self.strategies:
+                known = ", ".join(sorted(self.strategies)) or "none defined"
+                out.append(
+                    self.origins[("RolloutSpec", name)].problem(
+                        "spec.strategy.name", f"unknown Strategy {r.spec.strategy.name!r} (known: {known})"
+                    )
+                )
+        return out
+
+    def _check_template_names(self, doc: Document, at: str, names: Sequence[str]) -> list[Problem]:
+        out: list[Problem] = []
+        for j, t in enumerate(names):
+            if t not in self.templates:
+                known = ", ".join(sorted(self.templates)) or "none defined"
+                out.append(
+                    doc.problem(
+                        f"{at}.templateNames[{j}]", f"unknown VerificationTemplate {t!r} (known: {known})"
+                    )
+                )
+        return out
+
+
+def _validate(doc: Document) -> tuple[AnySpec | None, list[Problem]]:
+    kind = doc.kind
+    model = KINDS.get(kind) if kind is not None else None
+    if model is None:
+        return None, [doc.problem("kind", f"unknown kind {kind!r}")]
+    try:
+        spec = model.model_validate(doc.body)
+    except ValidationError as exc:
+        return None, _validation_problems(doc, exc)
+    if isinstance(spec, Strategy):
+        return spec, _check_strategy(doc, spec)
+    if isinstance(spec, RolloutSpec):
+        return spec, _check_rollout(doc, spec)
+    if isinstance(spec, VerificationTemplate):
+        return spec, _check_template(doc, spec)
+    assert isinstance(spec, VerificationProvider)
+    return spec, _check_provider(doc, spec)
+
+
+def load_text(text: str, file: str = "<string>", ignore_kinds: Iterable[str] = ()) -> SpecSet:
+    """Parse and validate YAML text in one go."""
+    return SpecSet.from_documents(parse_documents(text, file), ignore_kinds=ignore_kinds)
+
+
+# ------------------------------------------------------------------------------------------ compile
+
+
+def _resolve(value: int | str, replicas: int, round_up: bool) -> int:
+    if isinstance(value, int):
+        return value
+    pct = int(value.rstrip("%"))
+    exact = replicas * pct / 100
+    return math.ceil(exact) if round_up else math.floor(exact)
+
+
+def _step_plan(step: CanaryStep | RollingStep) -> StepPlan:
+    if isinstance(step, CanaryStep):
+        if step.set_weight is not None:
+            return StepPlan(kind="setWeight", name=step.name, weight=step.set_weight)
+        if step.set_canary_scale is not None:
+            cs = step.set_canary_scale
+            return StepPlan(
+                kind="setCanaryScale",
+                name=step.name,
+                weight=cs.weight,
+                replicas=cs.replicas,
+                match_traffic_weight=bool(cs.match_traffic_weight),
+            )
+        if step.set_header_route is not None:
+            hr = step.set_header_route
+            matches = tuple(
+                HeaderMatch(
+                    header_name=m.header_name,
+                    exact=m.header_value.exact,
+                    prefix=m.header_value.prefix,
+                    regex=m.header_value.regex,
+                )
+                for m in hr.match
+            )
+            return StepPlan(
+                kind="setHeaderRoute",
+                name=step.name,
+                header_route=HeaderRoutePlan(name=hr.name, matches=matches),
+            )
+    if step.pause is not None:
+        return StepPlan(kind="pause", name=step.name, duration=step.pause.duration)
+    assert step.verification is not None
+    return StepPlan(kind="verification", name=step.name, templates=tuple(step.verification.template_names))
+
+
+def _provider_defaults(specs: SpecSet) -> dict[str, dict[str, Any]]:
+    """Provider connection settings (e.g. prometheus.address) by provider type, first document wins."""
+    out: dict[str, dict[str, Any]] = {}
+    for p in specs.providers.values():
+        for key, value in p.spec.model_dump(by_alias=True, exclude_none=True).items():
+            if key != "clusterIds" and isinstance(value, dict):
+                out.setdefault(key, value)
+    return out
+
+
+def compile_plan(specs: SpecSet, rollout: str | None = None, replicas: int | None = None) -> Plan:
+    """Compile one RolloutSpec (the only one when ``rollout`` is None) into the engine's Plan."""
+    if rollout is None:
+        if len(specs.rollout_specs) != 1:
+            names = ", ".join(sorted(specs.rollout_specs)) or "none"
+            raise SpecError(
+                [
+                    Problem(
+                        "<specs>",
+                        0,
+                        "RolloutSpec",
+                        None,
+                        "",
+                        f"name the RolloutSpec to compile (found: {names})",
+                    )
+                ]
+            )
+        rollout = next(iter(specs.rollout_specs))
+    if rollout not in specs.rollout_specs:
+        names = ", ".join(sorted(specs.rollout_specs)) or "none"
+        raise SpecError(
+            [Problem("<specs>", 0, "RolloutSpec", rollout, "", f"no such RolloutSpec (found: {names})")]
+        )
+    r = specs.rollout_specs[rollout]
+    rdoc = specs.origins[("RolloutSpec", rollout)]
+    strategy = specs.strategies[r.spec.strategy.name]
+    problems: list[Problem] = []
+
+    n = replicas if replicas is not None else (r.spec.replicas if r.spec.replicas is not None else 1)
+    if n < 0:
+        raise SpecError([rdoc.problem("spec.replicas", f"replicas must not be negative, not {n}")])
+
+    steps: list[StepPlan]
+    background: tuple[str, ...] = ()
+    kind: Literal["canary", "rolling"]
+    if strategy.spec.canary is not None:
+        kind = "canary"
+        steps = [_step_plan(s) for s in strategy.spec.canary.steps]
+        weights = [s.weight for s in steps if s.kind == "setWeight" and s.weight is not None]
+        if not weights or weights[-1] < 100:
+            steps.append(StepPlan(kind="setWeight", weight=100))
+        if strategy.spec.canary.background_verification is not None:
+            background = tuple(strategy.spec.canary.background_verification.template_names)
+    else:
+        assert strategy.spec.rolling is not None
+        kind = "rolling"
+        steps = [
+            StepPlan(kind="setWeight", weight=100),
+            *(_step_plan(s) for s in strategy.spec.rolling.steps),
+        ]
+
+    used: list[str] = []
+    for s in steps:
+        used += [t for t in s.templates if t not in used]
+    used += [t for t in background if t not in used]
+
+    rollout_args = {a.name: a for a in r.spec.strategy.args}
+    providers = _provider_defaults(specs)
+    templates: dict[str, TemplatePlan] = {}
+    for tname in used:
+        t = specs.templates[tname]
+        values: dict[str, str] = {}
+        missing: list[str] = []
+        for targ in t.spec.args:
+            given = rollout_args.get(targ.name)
+            if given is not None and given.value is not None:
+                values[targ.name] = given.value
+            elif given is not None or targ.value_from is not None:
+                pass  # valueFrom: resolved at measurement time; the placeholder stays
+            elif targ.value is not None:
+                values[targ.name] = targ.value
+            else:
+                missing.append(targ.name)
+        for name in missing:
+            problems.append(
+                rdoc.problem(
+                    "spec.strategy.args",
+                    f"missing value for arg {name!r} required by VerificationTemplate {tname!r} "
+                    f"(used by Strategy {strategy.metadata.name!r})",
+                )
+            )
+        if missing:
+            continue
+        tdoc = specs.origins[("VerificationTemplate", tname)]
+        metrics: list[MetricPlan] = []
+        for i, m in enumerate(t.spec.metrics):
+            conds: dict[str, str | None] = {}
+            for fname, src in (
+                ("successCondition", m.success_condition),
+                ("failureCondition", m.failure_condition),
+            ):
+                if src is None:
+                    conds[fname] = None
+                    continue
+                sub = _substitute(src, values)
+                try:
+                    compile_condition(sub)
+                except ExpressionError as exc:
+                    problems.append(
+                        tdoc.problem(
+                            f"spec.metrics[{i}].{fname}", f"invalid condition after substituting args: {exc}"
+                        )
+                    )
+                conds[fname] = sub
+            provider = _substitute(m.provider.model_dump(by_alias=True, exclude_none=True), values)
+            for ptype, conf in provider.items():
+                if isinstance(conf, dict) and ptype in providers:
+                    provider[ptype] = {**providers[ptype], **conf}
+            if m.baseline is not None:
+                provider["baseline"] = _substitute(
+                    m.baseline.model_dump(by_alias=True, exclude_none=True), values
+                )
+            metrics.append(
+                MetricPlan(
+                    name=m.name,
+                    interval=m.interval,
+                    count=m.count,
+                    initial_delay=m.initial_delay or 0.0,
+                    success_condition=conds["successCondition"],
+                    failure_condition=conds["failureCondition"],
+                    failure_limit=m.failure_limit if m.failure_limit is not None else 0,
+                    inconclusive_limit=m.inconclusive_limit if m.inconclusive_limit is not None else 0,
+                    consecutive_error_limit=m.consecutive_error_limit
+                    if m.consecutive_error_limit is not None
+                    else 4,
+                    dry_run=m.dry_run,
+                    provider=provider,
+                )
+            )
+        templates[tname] = TemplatePlan(name=tname, metrics=tuple(metrics))
+    if problems:
+        raise SpecError(problems)
+
+    fp = r.spec.failure_policy
+    surge = _resolve(r.spec.max_surge, n, round_up=True)
+    unavailable = _resolve(r.spec.max_unavailable, n, round_up=False)
+    if surge == 0 and unavailable == 0:
+        unavailable = 1  # Kubernetes' fencepost rule: a rollout must be able to make progress
+    return Plan(
+        name=rollout,
+        strategy=kind,
+        steps=tuple(steps),
+        background_templates=background,
+        templates=templates,
+        replicas=n,
+        failure_action="rollback" if fp.action == "abort" else fp.action,
+        rollback_mode=fp.rollback.mode if fp.rollback is not None else "immediate",
+        progress_deadline=float(r.spec.progress_deadline_seconds),
+        revision_history_limit=r.spec.revision_history_limit,
+        rollback_window=r.spec.rollback_window.revisions if r.spec.rollback_window is not None else 0,
+        abort_scale_down_delay=float(r.spec.abort_scale_down_delay_seconds),
+        scale_down_delay=float(r.spec.scale_down_delay_seconds),
+        dynamic_stable_scale=r.spec.dynamic_stable_scale,
+        max_surge=surge,
+        max_unavailable=unavailable,
+    )
