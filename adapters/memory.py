@@ -19,7 +19,8 @@ What is modelled (and what is not):
   ``dropped_requests`` (routed to a revision with no ready pod).
 - **Signals.** Each revision has named signals (``errorRate``, ``latency``, ``success_rate``, anything): a
   base value, a step change at a time, a linear ramp, a scripted series, gaussian noise, a value used while
-  the revision misbehaves, clamping, and injected provider errors. Times are absolute simulation times.
+  the revision misbehaves (shown ``lag`` seconds after it starts), clamping, and injected provider errors.
+  Times are absolute simulation times.
 - **Misbehaviour.** ``misbehaveAt: {time}`` starts at that time (or when the revision is first created, if
   later); ``misbehaveAt: {weight}`` starts when the routed weight first reaches that percentage; it never
   stops.
@@ -125,6 +126,8 @@ class Signal(Model):
     series: tuple[SeriesPoint, ...] = ()
     #: the value while the revision misbehaves (see ``misbehaveAt``); None: misbehaviour does not show here
     misbehaving: float | None = None
+    #: how long after the misbehaviour starts the signal shows it (a metric's rate window, scrape delay)
+    lag: Duration = 0.0
     min: float | None = None
     max: float | None = None
     errors: ProviderErrors | None = None
@@ -136,7 +139,8 @@ class Signal(Model):
             return {"value": data}
         return data
 
-    def evaluate(self, now: float, misbehaving: bool, rng: random.Random) -> float | None:
+    def evaluate(self, now: float, misbehave_since: float | None, rng: random.Random) -> float | None:
+        """The signal's value at ``now`` for a revision misbehaving since ``misbehave_since`` (or not)."""
         value: float | None = self.value
         if self.series:
             for point in self.series:
@@ -153,7 +157,7 @@ class Signal(Model):
                 value = ramp.to
             else:
                 value = base + (ramp.to - base) * (now - ramp.start) / (ramp.end - ramp.start)
-        if misbehaving and self.misbehaving is not None:
+        if self.misbehaving is not None and misbehave_since is not None and now >= misbehave_since + self.lag:
             value = self.misbehaving
         if value is None:
             return None
@@ -529,6 +533,6 @@ class MemoryCluster:
             and self.rng.random() < errors.probability
         ):
             return Measurement(verification=start.verification, metric=name, error=errors.message)
-        raw = signal.evaluate(now, self.misbehaving(revision, now), self.rng)
+        raw = signal.evaluate(now, self.misbehave_since(revision), self.rng)
         value: MeasuredValue = [raw] if (vector and raw is not None) else raw
         return Measurement(verification=start.verification, metric=name, value=value)
