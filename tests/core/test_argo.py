@@ -1,0 +1,111 @@
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from ebbtide.adapters.specfiles import load_spec_files
+from ebbtide.core.spec import SpecError, compile_plan, load_text
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "specs"
+
+
+def argo_docs() -> list[dict[str, Any]]:
+    return list(yaml.safe_load_all((EXAMPLES / "argo-rollout.yaml").read_text()))
+
+
+def load(docs: list[dict[str, Any]]) -> Any:
+    return load_text(yaml.safe_dump_all(docs, sort_keys=False), "argo.yaml")
+
+
+def problems(docs: list[dict[str, Any]]) -> list[tuple[int, str | None, str, str]]:
+    with pytest.raises(SpecError) as exc:
+        load(docs)
+    return [(p.document, p.kind, p.field, p.reason) for p in exc.value.problems]
+
+
+def test_argo_example_maps_to_the_equivalent_plan() -> None:
+    argo = compile_plan(load_spec_files([EXAMPLES / "argo-rollout.yaml"]))
+    ocean = compile_plan(load_spec_files([EXAMPLES / "argo-equivalent.yaml"]))
+    assert argo == ocean
+
+
+def test_argo_rollout_becomes_rollout_spec_and_strategy() -> None:
+    specs = load_spec_files([EXAMPLES / "argo-rollout.yaml"])
+    assert set(specs.rollout_specs) == {"rollouts-demo"}
+    assert set(specs.strategies) == {"rollouts-demo"}
+    assert set(specs.templates) == {"success-rate"}
+    plan = compile_plan(specs)
+    assert plan.failure_action == "rollback" and plan.rollback_mode == "immediate"
+    assert (plan.replicas, plan.max_surge, plan.max_unavailable) == (5, 2, 0)
+    assert plan.steps[-1].weight == 100
+    assert (
+        "rollouts-demo-canary.demo.svc"
+        in plan.templates["success-rate"].metrics[0].provider["prometheus"]["query"]
+    )
+
+
+def test_blue_green_is_rejected() -> None:
+    d = argo_docs()
+    d[1]["spec"]["strategy"] = {"blueGreen": {"activeService": "a"}}
+    assert (2, "Rollout", "spec.strategy.blueGreen", "blueGreen is not supported (use canary)") in problems(d)
+
+
+def test_background_analysis_and_dry_run() -> None:
+    d = argo_docs()
+    d[1]["spec"]["strategy"]["canary"]["analysis"] = {
+        "templates": [{"templateName": "success-rate"}],
+        "startingStep": 1,
+        "args": [{"name": "service-name", "value": "rollouts-demo-canary.demo.svc.cluster.local"}],
+    }
+    d[0]["spec"]["dryRun"] = [{"metricName": "success-rate"}]
+    plan = compile_plan(load(d))
+    assert plan.background_templates == ("success-rate",)
+    assert plan.templates["success-rate"].metrics[0].dry_run
+
+
+def test_errors_use_argo_field_names() -> None:
+    d = argo_docs()
+    d[1]["spec"]["strategy"]["canary"]["steps"][2]["setWeight"] = 10
+    d[1]["spec"]["strategy"]["canary"]["steps"][1]["analysis"]["templates"][0]["templateName"] = "nope"
+    found = problems(d)
+    fields = {(f, k) for _, k, f, _ in found}
+    assert ("spec.strategy.canary.steps[2].setWeight", "Rollout") in fields
+    assert ("spec.strategy.canary.steps[1].analysis.templateNames[0]", "Rollout") in fields
+
+
+def test_unsupported_step_and_unknown_field() -> None:
+    d = argo_docs()
+    d[1]["spec"]["strategy"]["canary"]["steps"].append({"experiment": {"templates": []}})
+    d[1]["spec"]["strategy"]["canary"]["bogus"] = 1
+    found = problems(d)
+    assert any(
+        f == "spec.strategy.canary.steps[7].experiment" and "not supported" in r for _, _, f, r in found
+    )
+    assert any(f == "spec.strategy.canary.bogus" and r == "unknown field" for _, _, f, r in found)
+
+
+def test_conflicting_args_between_steps() -> None:
+    d = argo_docs()
+    d[1]["spec"]["strategy"]["canary"]["steps"][5]["analysis"]["args"][0]["value"] = "other"
+    found = problems(d)
+    assert any(f == "spec.strategy.canary.steps[5].analysis.args[0]" for _, _, f, _ in found)
+
+
+def test_cluster_analysis_template_and_bad_condition() -> None:
+    d = argo_docs()
+    d[0]["kind"] = "ClusterAnalysisTemplate"
+    d[0]["spec"]["metrics"][0]["successCondition"] = "result[0] >="
+    found = problems(d)
+    assert any(
+        (doc, kind, f) == (1, "ClusterAnalysisTemplate", "spec.metrics[0].successCondition")
+        for doc, kind, f, _ in found
+    )
+
+
+def test_unsupported_provider() -> None:
+    d = argo_docs()
+    d[0]["spec"]["metrics"][0]["provider"] = {"kayenta": {"address": "x"}}
+    found = problems(d)
+    assert any(f == "spec.metrics[0].provider.kayenta" for _, _, f, _ in found)
