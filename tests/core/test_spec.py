@@ -471,3 +471,9 @@ def test_document_numbering_is_one_based() -> None:
     docs = parse_documents("a: 1\n---\nb: 2\n", "f.yaml")
     assert [d.index for d in docs] == [1, 2]
     assert isinstance(docs[0], Document)
+
+
+def test_doc_examples_are_the_real_files() -> None:
+    doc = (EXAMPLES.parents[1] / "docs" / "spec-reference.md").read_text()
+    for path in sorted(EXAMPLES.glob("*.yaml")):
+        assert path.read_text() in doc, path.name
