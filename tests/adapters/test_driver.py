@@ -1,0 +1,85 @@
+from __future__ import annotations
+
+from ebbtide.adapters.driver import Driver, replay
+from ebbtide.adapters.memory import ClusterConfig, MemoryCluster
+from ebbtide.core.engine import initial_state
+from ebbtide.core.events import Command, Deploy
+from ebbtide.core.plan import MetricPlan, Plan, StepPlan, TemplatePlan
+from ebbtide.core.state import Decision
+
+METRIC = MetricPlan(name="error-rate", interval=30, count=3, success_condition="result < 0.05")
+PLAN = Plan(
+    steps=(
+        StepPlan(kind="setWeight", weight=20),
+        StepPlan(kind="verification", templates=("t",)),
+        StepPlan(kind="setWeight", weight=50),
+        StepPlan(kind="pause", duration=120),
+        StepPlan(kind="setWeight", weight=80),
+        StepPlan(kind="verification", templates=("t",)),
+    ),
+    templates={"t": TemplatePlan(name="t", metrics=(METRIC,))},
+    replicas=4,
+)
+CONFIG = ClusterConfig.model_validate(
+    {
+        "revisions": {
+            "v1": {"readiness": {"delay": "5s"}, "signals": {"e": {"value": 0.01, "noise": 0.01}}},
+            "v2": {
+                "readiness": {"delay": "10s", "jitter": "5s"},
+                "signals": {"e": {"value": 0.01, "noise": 0.01}},
+            },
+        },
+        "metrics": [{"metric": "error-rate", "signal": "e"}],
+        "rps": 10,
+    }
+)
+
+
+def run(driver: Driver, now: float, until: float) -> float:
+    while (t := driver.next_time(now)) is not None and t <= until:
+        now = t
+        driver.pump(now)
+    return now
+
+
+def start(seed: int = 3) -> tuple[Driver, MemoryCluster, list[Decision]]:
+    cluster = MemoryCluster(CONFIG, seed=seed)
+    decisions: list[Decision] = []
+    driver = Driver(cluster, initial_state(PLAN), on_decision=lambda t, e, d: decisions.append(d))
+    driver.send(Deploy(revision="v1"), 0.0)
+    run(driver, 0.0, 30.0)
+    driver.send(Deploy(revision="v2"), 30.0)
+    return driver, cluster, decisions
+
+
+def test_drives_a_rollout_to_live() -> None:
+    driver, _, _ = start()
+    run(driver, 30.0, 7200.0)
+    assert driver.state.phase == "live" and driver.state.stable == "v2"
+    assert driver.next_wake is None
+
+
+def test_replaying_the_log_reproduces_every_decision() -> None:
+    driver, _, decisions = start()
+    driver.send(Command(action="pause"), 31.0)  # a command mid-way, accepted or rejected, is in the log too
+    driver.send(Command(action="resume"), 40.0)
+    run(driver, 40.0, 7200.0)
+    replayed = list(replay(driver.initial, driver.log))
+    assert len(replayed) == len(decisions) > 10
+    assert replayed == decisions
+
+
+def test_restore_continues_with_the_same_future() -> None:
+    whole, whole_cluster, _ = start()
+    run(whole, 30.0, 7200.0)
+
+    first, cluster, _ = start()
+    t = run(first, 30.0, 100.0)
+    saved = first.state_json()
+    resumed = Driver.restore(cluster, saved, t)
+    resumed.pump(t)
+    run(resumed, t, 7200.0)
+    assert resumed.state.phase == whole.state.phase == "live"
+    assert resumed.state.stable == whole.state.stable == "v2"
+    assert resumed.state.weights == whole.state.weights
+    assert cluster.served.keys() == whole_cluster.served.keys()

@@ -1,0 +1,125 @@
+from __future__ import annotations
+
+import pytest
+from ebbtide.adapters.memory import ClusterConfig, MemoryCluster, Signal, to_seconds
+from ebbtide.core.effects import ScaleRevision, SetTraffic, StartMeasurement
+from ebbtide.core.events import Measurement, ReplicasObserved
+from ebbtide.core.plan import HeaderRoutePlan, MetricPlan
+from pydantic import ValidationError
+
+
+def cluster(revisions: dict, metrics: list | None = None, rps: float = 0.0, seed: int = 0) -> MemoryCluster:
+    cfg = ClusterConfig.model_validate({"revisions": revisions, "metrics": metrics or [], "rps": rps})
+    return MemoryCluster(cfg, seed=seed)
+
+
+def measure(c: MemoryCluster, metric: MetricPlan, now: float, revision: str = "v2") -> Measurement:
+    return c.measure(StartMeasurement(verification="r", template="t", metric=metric, revision=revision), now)
+
+
+def test_durations() -> None:
+    assert to_seconds("1h30m") == 5400 and to_seconds(5) == 5.0
+    with pytest.raises(ValueError):
+        to_seconds("-5s")
+
+
+def test_readiness_delay_jitter_deterministic() -> None:
+    revs = {"v2": {"readiness": {"delay": "10s", "jitter": "5s"}}}
+    times = []
+    for _ in range(2):
+        c = cluster(revs, seed=42)
+        c.scale("v2", 3, 0.0)
+        times.append(sorted(p[0] for p in c._sets["v2"].pods))
+    assert times[0] == times[1]
+    assert all(10.0 <= t <= 15.0 for t in times[0])
+
+
+def test_crash_loop_never_ready_and_failed_grows() -> None:
+    c = cluster({"v2": {"readiness": {"delay": "5s", "jitter": "2s"}, "crashLoop": True}})
+    c.scale("v2", 2, 0.0)
+    assert c.replica_counts("v2", 4.0) == (2, 0, 0, 0)
+    assert c.replica_counts("v2", 100.0) == (2, 0, 0, 2)
+    t = 0.0
+    failed = []
+    while (nxt := c.next_change(t)) is not None:
+        t = nxt
+        failed += [e.failed for e in c.observe(t) if isinstance(e, ReplicasObserved)]
+    assert failed[-1] == 2 and failed == sorted(failed)
+
+
+def test_scale_down_removes_unready_first() -> None:
+    c = cluster({"v1": {"readiness": {"delay": "5s"}}})
+    c.scale("v1", 2, 0.0)
+    c.scale("v1", 4, 10.0)  # two more, not ready until 15
+    c.scale("v1", 2, 11.0)
+    assert c.replica_counts("v1", 11.0) == (2, 2, 2, 0)
+
+
+def test_signal_models() -> None:
+    import random
+
+    rng = random.Random(0)
+    assert Signal.model_validate(0.5).evaluate(10, None, rng) == 0.5
+    step = Signal.model_validate({"value": 1, "step": {"at": "1m", "value": 2}})
+    assert (step.evaluate(59, None, rng), step.evaluate(60, None, rng)) == (1, 2)
+    ramp = Signal.model_validate({"value": 0, "ramp": {"start": 0, "end": 100, "to": 10}})
+    assert ramp.evaluate(50, None, rng) == pytest.approx(5) and ramp.evaluate(500, None, rng) == 10
+    series = Signal.model_validate({"series": [{"at": 0, "value": 1}, {"at": 10, "value": None}]})
+    assert series.evaluate(5, None, rng) == 1 and series.evaluate(10, None, rng) is None
+    bad = Signal.model_validate({"value": 0.01, "misbehaving": 0.5, "lag": "30s"})
+    assert bad.evaluate(100, 80, rng) == 0.01 and bad.evaluate(110, 80, rng) == 0.5
+    noisy = Signal.model_validate({"value": 0.5, "noise": 0.1, "min": 0, "max": 1})
+    values = [noisy.evaluate(0, None, random.Random(1)) for _ in range(2)]
+    assert values[0] == values[1] and 0 <= values[0] <= 1
+    with pytest.raises(ValidationError):
+        Signal.model_validate({"ramp": {"start": 10, "end": 5, "to": 1}})
+
+
+def test_measurement_mapping_by_name_query_vector_and_errors() -> None:
+    revs = {
+        "v1": {"signals": {"sr": 0.99}},
+        "v2": {"signals": {"sr": 0.9, "err": {"value": 1, "errors": {"probability": 1, "start": "1m"}}}},
+    }
+    metrics = [{"query": "http_requests", "signal": "sr"}, {"metric": "errors", "signal": "err"}]
+    c = cluster(revs, metrics)
+    by_query = MetricPlan(
+        name="sr", success_condition="result[0] > 0.95", provider={"p": {"query": "http_requests"}}
+    )
+    assert measure(c, by_query, 0).value == [0.9]
+    scalar = MetricPlan(
+        name="sr", success_condition="result > 0.95", provider={"p": {"query": "x http_requests"}}
+    )
+    c2 = cluster(revs, metrics)
+    assert measure(c2, scalar, 0).value == 0.9
+    errors = MetricPlan(name="errors", failure_condition="result > 0")
+    assert measure(c, errors, 0).value == 1 and measure(c, errors, 60).error is not None
+    unmapped = MetricPlan(name="nope")
+    assert measure(c, unmapped, 0).error is not None
+
+
+def test_router_counts_requests_and_bad_requests() -> None:
+    revs = {
+        "v1": {"readiness": {"delay": 0}},
+        "v2": {"readiness": {"delay": 0}, "misbehaveAt": {"weight": 40}},
+    }
+    c = cluster(revs, rps=10)
+    c.apply(ScaleRevision(revision="v1", replicas=1), 0.0)
+    c.apply(ScaleRevision(revision="v2", replicas=1), 0.0)
+    c.apply(SetTraffic(weights={"v1": 80, "v2": 20}), 0.0)
+    c.apply(SetTraffic(weights={"v1": 60, "v2": 40}), 100.0)
+    c.apply(SetTraffic(weights={"v1": 100}), 200.0)
+    c.advance(300.0)
+    assert c.served["v2"] == pytest.approx(10 * 100 * 0.2 + 10 * 100 * 0.4)
+    assert c.bad_requests == pytest.approx(10 * 100 * 0.4)
+    assert c.served["v1"] == pytest.approx(3000 - c.served["v2"])
+
+
+def test_header_routes_send_a_share_to_the_canary() -> None:
+    cfg = ClusterConfig.model_validate({"rps": 10, "headerShare": 0.5})
+    c = MemoryCluster(cfg)
+    c.scale("v1", 1, 0)
+    c.scale("v2", 1, 0)
+    route = HeaderRoutePlan(name="beta")
+    c.apply(SetTraffic(weights={"v1": 100}, header_routes=(route,), header_route_revision="v2"), 10.0)
+    c.advance(20.0)
+    assert c.served["v2"] == pytest.approx(50.0)

@@ -1,0 +1,66 @@
+"""Every example scenario runs and tells the story its comment promises."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from ebbtide.sim.runner import aggregate, load_scenario, simulate
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "scenarios"
+
+
+def summary(name: str, runs: int = 20):  # type: ignore[no-untyped-def]
+    return aggregate(simulate(load_scenario(EXAMPLES / name), runs=runs, seed=1))
+
+
+def test_every_example_loads() -> None:
+    files = sorted(EXAMPLES.glob("*.yaml"))
+    assert len(files) >= 7
+    for f in files:
+        load_scenario(f)
+
+
+def test_healthy_release_goes_live_every_time() -> None:
+    s = summary("healthy-release.yaml")
+    assert s.results["promoted"] == s.runs
+    assert s.false_rollbacks == 0 and s.mean_bad_requests == 0
+    assert s.time_to_live["p50"] is not None
+
+
+def test_release_failing_at_40_is_rolled_back() -> None:
+    s = summary("fails-at-40.yaml")
+    assert s.results["rolled-back"] == s.runs
+    assert s.false_rollbacks == 0
+    assert s.time_to_detect["p50"] is not None and s.time_to_detect["p50"] >= 60  # the signal lags 1m
+    assert s.time_to_rollback["max"] == 0.0  # immediate
+    assert s.mean_bad_requests > 0
+
+
+def test_flaky_metric_causes_false_rollbacks() -> None:
+    s = summary("flaky-metric.yaml", runs=100)
+    assert 0 < s.false_rollbacks < s.runs
+    assert s.results["promoted"] + s.results["rolled-back"] == s.runs
+    assert s.false_rollback_rate == s.false_rollbacks / s.runs
+
+
+def test_crash_loop_under_pause_policy_hits_the_deadline() -> None:
+    s = summary("crash-loop-pause.yaml", runs=5)
+    assert s.results["rolled-back"] == s.runs
+    assert any("progressDeadline" in r for r in s.rollback_reasons)
+    assert s.time_to_detect["p50"] == pytest.approx(600.0)
+
+
+def test_immediate_versus_new_rollout() -> None:
+    immediate = summary("rollback-immediate.yaml")
+    new = summary("rollback-new-rollout.yaml")
+    assert immediate.results["rolled-back"] == new.results["rolled-back"] == 20
+    assert immediate.time_to_rollback["p50"] == 0.0
+    assert new.time_to_rollback["p50"] is not None and new.time_to_rollback["p50"] > 0
+
+
+def test_argo_rollout_simulates_unchanged() -> None:
+    scenario = load_scenario(EXAMPLES / "argo-rollout.yaml")
+    assert scenario.plan.steps  # compiled from argoproj.io/v1alpha1 documents
+    s = aggregate(simulate(scenario, runs=10, seed=1))
+    assert s.results["rolled-back"] == 10 and s.false_rollbacks == 0
