@@ -52,7 +52,7 @@ def test_timelines_only_when_asked(flaky: Scenario) -> None:
     assert {"t", "state", "stable", "canary", "weights", "replicas", "step", "event"} <= entry.keys()
     doc = json.loads(r.to_json())
     assert doc["schema"] == SCHEMA_VERSION and doc["outcome"]["final_state"] == "live"
-    assert [n["event"] for n in doc["notifications"]][0] == "rollout-started"
+    assert doc["notifications"][0]["event"] == "rollout-started"
 
 
 def test_two_hour_rollout_simulates_in_milliseconds() -> None:
