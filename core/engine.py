@@ -175,11 +175,12 @@ def desired_effects(state: RolloutState) -> tuple[Effect, ...]:
     """The whole desired world as effects, for a controller re-syncing after a restart."""
     effects: list[Effect] = [ScaleRevision(revision=r, replicas=n) for r, n in sorted(state.replicas.items())]
     if state.weights:
+        routes = _effective_routes(state.header_routes, state.canary, state.ready)
         effects.append(
             SetTraffic(
                 weights=dict(state.weights),
-                header_routes=state.header_routes,
-                header_route_revision=state.canary if state.header_routes else None,
+                header_routes=routes,
+                header_route_revision=state.canary if routes else None,
             )
         )
     for run in state.verifications:
@@ -293,12 +294,22 @@ def _on_deploy(w: _W, ev: Deploy) -> None:
         _start_rollout(w, rev, "deploy", original=None)
         return
     # a rollout (or rollback) is running, or the last one failed
-    if w.phase in ROLLOUT_PHASES and rev == w.stable:
+    if w.phase in ROLLOUT_PHASES and rev == w.canary:
+        # the revision being rolled out (e.g. by a newRollout rollback) is now also the desired one
+        w.desired = rev
+        w.degraded = False
+        return
+    if w.phase in (*ROLLOUT_PHASES, "rolling-back") and rev == w.stable:
         # the template went back to the stable revision: a fast rollback to it
         w.desired = rev
         w.notify("rollout-canceled", reason=f"revision {rev} (stable) deployed again")
         _stop_runs(w, background_too=True)
         _begin_rollback(w, rev, reason=f"revision {rev} deployed again", manual=True, fast=True)
+        return
+    if w.phase == "rolling-back" and w.rollback is not None and rev == w.rollback.target:
+        # the template now names the revision we are rolling back to: the rollback becomes the intent
+        w.desired = rev
+        w.rollback = w.rollback.model_copy(update={"manual": True})
         return
     old_id = w.rollout_id
     if w.phase != "failed":
@@ -306,7 +317,7 @@ def _on_deploy(w: _W, ev: Deploy) -> None:
     _stop_runs(w, background_too=True)
     if w.canary is not None and w.canary != rev:
         _history_status(w, w.canary, "superseded")
-    base = w.last_successful_excluding(None)
+    base = w.last_successful_excluding(rev)
     if base is not None:
         w.stable = base
     w.rollback = None
@@ -477,9 +488,8 @@ def _begin_run(w: _W, template_name: str, background: bool) -> None:
     w.seq += 1
     kind = "bg" if background else f"s{w.step_index}"
     run = ver.start_run(f"{w.rollout_id}-{kind}-{template_name}-{w.seq}", template, w.now, background)
-    w.verifications = tuple(r for r in w.verifications if r.phase not in ver.TERMINAL or not r.background) + (
-        run,
-    )
+    # runs that reached a verdict are no longer needed once a new one starts (bounded state)
+    w.verifications = (*(r for r in w.verifications if r.phase not in ver.TERMINAL), run)
     if any("external" in m.provider for m in template.metrics):
         w.notify("start-external-verification", verification=run.id, template=template_name)
 
@@ -591,7 +601,8 @@ def _begin_rollback(w: _W, target: str, reason: str, manual: bool, fast: bool) -
     w.pause_until = None
     w.waiting_since = None
     w.scale_downs.pop(target, None)
-    fire(w, "roll_back")
+    if w.phase != "rolling-back":  # already rolling back: the rollback is retargeted
+        fire(w, "roll_back")
 
 
 def _rollback_target(w: _W) -> str | None:
@@ -883,6 +894,8 @@ def _ceil_pct(replicas: int, weight: int) -> int:
 
 def _canary_replicas_for(w: _W, weight: int) -> int:
     n = w.plan.replicas
+    if weight >= 100:
+        return n  # a full promotion scales the canary to the whole workload, whatever setCanaryScale said
     if w.canary_scale_replicas is not None:
         return min(n, w.canary_scale_replicas)
     if w.canary_scale_weight is not None:
@@ -1018,15 +1031,22 @@ def _clamp_unready(w: _W, weights: dict[str, int], first: str) -> dict[str, int]
     return out
 
 
+def _effective_routes(
+    routes: tuple[HeaderRoutePlan, ...], canary: str | None, ready: dict[str, int]
+) -> tuple[HeaderRoutePlan, ...]:
+    """Header routes go to the canary only while it has ready replicas."""
+    if routes and (canary is None or ready.get(canary, 0) <= 0):
+        return ()
+    return routes
+
+
 def _reconcile(w: _W, old: RolloutState) -> None:
     w.weights = _desired_weights(w)
-    if w.header_routes and (w.canary is None or w.ready.get(w.canary, 0) <= 0):
-        routes: tuple[HeaderRoutePlan, ...] = ()
-    else:
-        routes = w.header_routes
+    routes = _effective_routes(w.header_routes, w.canary, w.ready)
+    old_routes = _effective_routes(old.header_routes, old.canary, old.ready)
     w.replicas = _desired_replicas(w)
     # keep observations only for revisions we still run or route to (bounded state)
-    for rev in [r for r in w.ready if r not in w.replicas and r not in w.weights and w.ready[r] == 0]:
+    for rev in [r for r in w.ready if r not in w.replicas and r not in w.weights]:
         del w.ready[rev]
     _history_trim(w)
     ups = [ScaleRevision(revision=r, replicas=n) for r, n in w.replicas.items() if n > old.replicas.get(r, 0)]
@@ -1036,7 +1056,7 @@ def _reconcile(w: _W, old: RolloutState) -> None:
         if w.replicas.get(r, 0) < n
     ]
     traffic: list[Effect] = []
-    if w.weights != old.weights or routes != old.header_routes:
+    if w.weights != old.weights or routes != old_routes:
         traffic.append(
             SetTraffic(
                 weights=dict(w.weights),
@@ -1053,10 +1073,15 @@ def _reconcile(w: _W, old: RolloutState) -> None:
 
 
 def _history_touch(w: _W, rev: str, status: RevisionStatus, reached_live: bool | None) -> None:
+    """Record a revision's status. History is ordered by when revisions last reached live (new
+    revisions are appended), so "the last successful revision" is the last record that reached live."""
     old = w.record(rev)
+    if old is not None and not reached_live:
+        _history_status(w, rev, status)
+        return
     live = bool(reached_live) or (old is not None and old.reached_live)
     rec = RevisionRecord(revision=rev, status=status, reached_live=live)
-    w.history = tuple(r for r in w.history if r.revision != rev) + (rec,)
+    w.history = (*(r for r in w.history if r.revision != rev), rec)
 
 
 def _history_status(w: _W, rev: str, status: RevisionStatus) -> None:
