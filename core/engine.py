@@ -31,7 +31,7 @@ from ebbtide.core.events import (
     Tick,
 )
 from ebbtide.core.machine import allowed, fire
-from ebbtide.core.plan import HeaderRoutePlan, Plan, StepPlan
+from ebbtide.core.plan import HeaderRoutePlan, Plan, StepPlan, evolve
 from ebbtide.core.state import (
     Decision,
     Initiator,
@@ -54,6 +54,10 @@ _MAX_ITERATIONS = 10_000
 def initial_state(plan: Plan | None = None) -> RolloutState:
     """The state of a workload that has never been deployed."""
     return RolloutState(plan=plan if plan is not None else Plan())
+
+
+_COPIED = ("weights", "replicas", "ready", "scale_downs")
+_MISSING = object()
 
 
 class _W:
@@ -105,8 +109,13 @@ class _W:
         return None
 
     def freeze(self, old: RolloutState) -> RolloutState:
-        update = {k: v for k, v in self.__dict__.items() if k not in ("now", "effects")}
-        return old.model_copy(update=update)
+        """The new immutable state; unchanged fields are shared with ``old``."""
+        before = old.__dict__
+        changes = {k: v for k, v in self.__dict__.items() if k in before and before[k] is not v}
+        for k in _COPIED:
+            if changes.get(k, _MISSING) == before[k]:
+                del changes[k]
+        return evolve(old, **changes) if changes else old
 
     def notify(self, event: NotifyEvent, **payload: Any) -> None:
         base: dict[str, Any] = {
@@ -128,6 +137,12 @@ class _W:
 
 def step(state: RolloutState, event: Event, now: float) -> Decision:
     """Apply one event at time ``now``. Pure and deterministic; a rejected command changes nothing."""
+    if isinstance(event, (Tick, ReplicasObserved)):
+        # fast path: nothing is due and the observation changes nothing -> the state is already at its
+        # fixpoint for this input (every decision runs the advance loop to one), so the result is no-op
+        due = _next_due(state)
+        if (due is None or due > now) and (isinstance(event, Tick) or _observation_is_noop(state, event)):
+            return Decision.model_construct(state=state, effects=(), wake_at=due, rejected=None)
     w = _W(state, now)
     if isinstance(event, Tick):
         pass
@@ -140,7 +155,9 @@ def step(state: RolloutState, event: Event, now: float) -> Decision:
     elif isinstance(event, Command):
         reason = _on_command(w, event)
         if reason is not None:
-            return Decision(state=state, effects=(), wake_at=wake_at(state, now), rejected=reason)
+            return Decision.model_construct(
+                state=state, effects=(), wake_at=wake_at(state, now), rejected=reason
+            )
     elif isinstance(event, SpecChanged):
         if w.phase in ("live", "failed"):
             w.plan = event.plan
@@ -150,7 +167,35 @@ def step(state: RolloutState, event: Event, now: float) -> Decision:
     _advance(w)
     _reconcile(w, state)
     new = w.freeze(state)
-    return Decision(state=new, effects=tuple(w.effects), wake_at=wake_at(new, now))
+    return Decision.model_construct(
+        state=new, effects=tuple(w.effects), wake_at=wake_at(new, now), rejected=None
+    )
+
+
+def _observation_is_noop(state: RolloutState, ev: ReplicasObserved) -> bool:
+    known = ev.revision in state.replicas or ev.revision in state.weights or ev.revision in state.ready
+    return not known or state.ready.get(ev.revision) == ev.ready
+
+
+def _next_due(state: RolloutState) -> float | None:
+    """The earliest time anything is scheduled (past or future), or None."""
+    due: float | None = None
+    if state.pause_until is not None and state.phase == "in-progress":
+        due = state.pause_until
+    for run in state.verifications:
+        if run.phase in ver.TERMINAL:
+            continue
+        for m in run.metrics:
+            if m.next_at is not None and m.phase not in ver.TERMINAL and (due is None or m.next_at < due):
+                due = m.next_at
+    for t in state.scale_downs.values():
+        if due is None or t < due:
+            due = t
+    if state.waiting_since is not None:
+        t = state.waiting_since + state.plan.progress_deadline
+        if due is None or t < due:
+            due = t
+    return due
 
 
 def wake_at(state: RolloutState, now: float) -> float | None:
@@ -237,9 +282,9 @@ def _on_measurement(w: _W, ev: Measurement) -> None:
             break
         else:
             return
-        updated = run.model_copy(update={"metrics": tuple(metrics)})
+        updated = evolve(run, metrics=tuple(metrics))
         verdict, message = ver.run_verdict(template, updated)
-        updated = updated.model_copy(update={"phase": verdict, "message": message})
+        updated = evolve(updated, phase=verdict, message=message)
         runs = list(w.verifications)
         runs[i] = updated
         w.verifications = tuple(runs)
@@ -309,7 +354,7 @@ def _on_deploy(w: _W, ev: Deploy) -> None:
     if w.phase == "rolling-back" and w.rollback is not None and rev == w.rollback.target:
         # the template now names the revision we are rolling back to: the rollback becomes the intent
         w.desired = rev
-        w.rollback = w.rollback.model_copy(update={"manual": True})
+        w.rollback = evolve(w.rollback, manual=True)
         return
     old_id = w.rollout_id
     if w.phase != "failed":
@@ -499,10 +544,10 @@ def _stop_run(w: _W, run_id: str, keep: bool) -> None:
     for r in w.verifications:
         if r.id == run_id:
             if r.phase not in ver.TERMINAL:
-                r = r.model_copy(update={"phase": "Successful" if keep else r.phase})
+                r = evolve(r, phase="Successful" if keep else r.phase)
             w.effects.append(StopVerification(verification=r.id))
-            stopped = tuple(m.model_copy(update={"in_flight": False, "next_at": None}) for m in r.metrics)
-            r = r.model_copy(update={"metrics": stopped})
+            stopped = tuple(evolve(m, in_flight=False, next_at=None) for m in r.metrics)
+            r = evolve(r, metrics=stopped)
         runs.append(r)
     w.verifications = tuple(runs)
 
@@ -863,9 +908,11 @@ def _issue_measurements(w: _W) -> None:
         if template is None:
             continue
         metrics = list(run.metrics)
+        touched = False
         for j, (mp, st) in enumerate(zip(template.metrics, metrics, strict=True)):
             if st.in_flight or st.next_at is None or st.phase in ver.TERMINAL or st.next_at > w.now:
                 continue
+            touched = True
             metrics[j] = st.model_copy(
                 update={
                     "in_flight": True,
@@ -878,7 +925,8 @@ def _issue_measurements(w: _W) -> None:
                 )
             )
             changed = True
-        runs[i] = run.model_copy(update={"metrics": tuple(metrics)})
+        if touched:
+            runs[i] = evolve(run, metrics=tuple(metrics))
     if changed:
         w.verifications = tuple(runs)
 
@@ -1041,7 +1089,12 @@ def _effective_routes(
 
 
 def _reconcile(w: _W, old: RolloutState) -> None:
-    w.weights = _desired_weights(w)
+    # the split depends on the previous split (capacity-limited shifts); settle it within this decision
+    for _ in range(4):
+        weights = _desired_weights(w)
+        if weights == w.weights:
+            break
+        w.weights = weights
     routes = _effective_routes(w.header_routes, w.canary, w.ready)
     old_routes = _effective_routes(old.header_routes, old.canary, old.ready)
     w.replicas = _desired_replicas(w)
@@ -1085,7 +1138,7 @@ def _history_touch(w: _W, rev: str, status: RevisionStatus, reached_live: bool |
 
 
 def _history_status(w: _W, rev: str, status: RevisionStatus) -> None:
-    w.history = tuple(r.model_copy(update={"status": status}) if r.revision == rev else r for r in w.history)
+    w.history = tuple(evolve(r, status=status) if r.revision == rev else r for r in w.history)
 
 
 def _history_trim(w: _W) -> None:

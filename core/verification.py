@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from ebbtide.core.events import MeasuredValue
 from ebbtide.core.expr import EvaluationError, compile_condition
-from ebbtide.core.plan import MetricPlan, TemplatePlan
+from ebbtide.core.plan import MetricPlan, TemplatePlan, evolve
 from ebbtide.core.state import MetricStatus, VerdictPhase, VerificationRun
 
 #: the order a verdict takes the worst of
@@ -107,17 +107,16 @@ def record(
                 failed += 1
             else:
                 inconclusive += 1
-    new = st.model_copy(
-        update={
-            "count": count,
-            "successful": successful,
-            "failed": failed,
-            "inconclusive": inconclusive,
-            "error": errors,
-            "consecutive_error": consecutive,
-            "last": last,
-            "in_flight": False,
-        }
+    new = evolve(
+        st,
+        count=count,
+        successful=successful,
+        failed=failed,
+        inconclusive=inconclusive,
+        error=errors,
+        consecutive_error=consecutive,
+        last=last,
+        in_flight=False,
     )
     phase = metric_phase(metric, new)
     next_at: float | None = None
@@ -126,7 +125,7 @@ def record(
             next_at = now + (metric.interval if metric.interval is not None else ERROR_RETRY_INTERVAL)
         else:
             next_at = now + (metric.interval or 0.0)
-    return new.model_copy(update={"phase": phase, "next_at": next_at})
+    return evolve(new, phase=phase, next_at=next_at)
 
 
 def start_run(run_id: str, template: TemplatePlan, now: float, background: bool = False) -> VerificationRun:
