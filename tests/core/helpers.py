@@ -207,6 +207,17 @@ class Harness:
             if isinstance(e, SetTraffic)
         ]
 
+    def weights_from(self, name: str) -> list[dict[str, int]]:
+        """Every traffic split sent from the decision that first notified ``name`` (inclusive) on."""
+        first = next(
+            i
+            for i, r in enumerate(self.log)
+            if any(isinstance(e, Notify) and e.event == name for e in r.decision.effects)
+        )
+        return [
+            dict(e.weights) for r in self.log[first:] for e in r.decision.effects if isinstance(e, SetTraffic)
+        ]
+
     def phases(self) -> list[str]:
         """The phases the rollout went through, consecutive duplicates removed."""
         out: list[str] = []
