@@ -1,0 +1,22 @@
+"""The embedding guide's example runs, and prints what the guide says it prints."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import re
+from pathlib import Path
+
+DOC = Path(__file__).resolve().parents[2] / "docs" / "embedding.md"
+
+
+def test_embedding_example_runs_and_prints_what_the_doc_says() -> None:
+    text = DOC.read_text()
+    code = re.findall(r"```python\n(.*?)```", text, re.S)
+    assert len(code) == 1
+    printed = re.search(r"It prints:\n\n```\n(.*?)```", text, re.S)
+    assert printed is not None
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        exec(compile(code[0], str(DOC), "exec"), {"__name__": "docs_embedding"})
+    assert out.getvalue() == printed.group(1)
