@@ -1,0 +1,138 @@
+"""Shared plumbing of the commands: consoles, errors (exit code 2), atomic output files."""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import os
+import sys
+import tempfile
+from collections.abc import Callable, Iterator
+from enum import StrEnum
+from pathlib import Path
+from typing import IO, Any, TypeVar
+
+import typer
+from ebbtide.core.spec import SpecError
+from ebbtide.sim.report import PlotUnavailable
+from rich.console import Console
+
+#: exit code of every bad input (spec, scenario, data file, option)
+EXIT_BAD_INPUT = 2
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class TableOrJson(StrEnum):
+    table = "table"
+    json = "json"
+
+
+class SimFormat(StrEnum):
+    table = "table"
+    json = "json"
+    jsonl = "jsonl"
+
+
+class TextOrJson(StrEnum):
+    text = "text"
+    json = "json"
+
+
+def err_console() -> Console:
+    return Console(file=sys.stderr, highlight=False)
+
+
+def out_console(stream: IO[str] | None = None) -> Console:
+    """A console for data: stdout (or ``stream``); wide and colourless when not a terminal."""
+    stream = stream if stream is not None else sys.stdout
+    tty = hasattr(stream, "isatty") and stream.isatty()
+    return Console(
+        file=stream, width=None if tty else 200, no_color=not tty, highlight=False, soft_wrap=False
+    )
+
+
+class BadInput(Exception):
+    """A bad input found by the command line itself (an option value, a missing file)."""
+
+
+def fail(message: str) -> typer.Exit:
+    """Print ``message`` on stderr and return the Exit(2) to raise."""
+    err_console().print(f"[bold red]error:[/] {message}", markup=True, highlight=False, soft_wrap=True)
+    return typer.Exit(EXIT_BAD_INPUT)
+
+
+def spec_error(exc: SpecError) -> typer.Exit:
+    console = err_console()
+    n = len(exc.problems)
+    console.print(f"[bold red]error:[/] {n} problem{'s' if n != 1 else ''}:", markup=True)
+    for p in exc.problems:
+        console.print(f"  {p}", markup=False, highlight=False, soft_wrap=True)
+    return typer.Exit(EXIT_BAD_INPUT)
+
+
+def guard(fn: F) -> F:
+    """Turn every bad input into a clear message on stderr and exit code 2, never a traceback."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except typer.Exit:
+            raise
+        except SpecError as exc:
+            raise spec_error(exc) from None
+        except BadInput as exc:
+            raise fail(str(exc)) from None
+        except PlotUnavailable as exc:
+            raise fail(str(exc)) from None
+        except OSError as exc:
+            name = f"{exc.filename}: " if exc.filename else ""
+            raise fail(f"{name}{exc.strerror or exc}") from None
+        except KeyboardInterrupt:
+            err_console().print("interrupted")
+            raise typer.Exit(130) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+@contextlib.contextmanager
+def output(path: Path | None, binary: bool = False) -> Iterator[IO[Any]]:
+    """Where data goes: stdout, or ``path`` written atomically (a temp file renamed only on success)."""
+    if path is None:
+        yield sys.stdout.buffer if binary else sys.stdout
+        sys.stdout.flush()
+        return
+    target = Path(path)
+    directory = target.parent if str(target.parent) else Path(".")
+    if not directory.is_dir():
+        raise BadInput(f"{target}: the directory {directory} does not exist")
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
+    try:
+        with os.fdopen(fd, "wb" if binary else "w", encoding=None if binary else "utf-8") as fh:
+            yield fh
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def write_atomic(path: Path, data: bytes | str) -> None:
+    with output(path, binary=isinstance(data, bytes)) as fh:
+        fh.write(data)
+
+
+def check_suffix(path: Path | None, suffixes: tuple[str, ...], option: str) -> None:
+    if path is not None and path.suffix.lower() not in suffixes:
+        raise BadInput(f"{option} {path}: the file name must end with {' or '.join(suffixes)}")
+
+
+def parse_pairs(entries: list[str], option: str) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for entry in entries:
+        key, sep, value = entry.partition("=")
+        if not sep or not key.strip():
+            raise BadInput(f"{option} {entry!r}: write NAME=VALUE")
+        out[key.strip()] = value
+    return out

@@ -1,0 +1,677 @@
+"""The ``ebbtide`` command: simulate, compare, explain, backtest, validate, plan, diagram.
+
+Data goes to stdout (or ``--out``), progress and messages to stderr. Every bad input (a spec or scenario
+problem, a missing file, a bad option) prints a clear message naming the file, document, field and reason and
+exits with code 2. The work is done by :mod:`ebbtide.sim` and :mod:`ebbtide.core`; this module is thin.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import IO, Annotated, Any
+
+import typer
+from ebbtide.adapters.specfiles import load_spec_files, read_documents
+from ebbtide.core.machine import mermaid
+from ebbtide.core.plan import Plan
+from ebbtide.core.spec import Problem, SpecError, compile_plan
+from ebbtide.sim import backtest as bt
+from ebbtide.sim.outcome import SCHEMA_VERSION, Aggregator, Outcome, RunResult, Summary
+from ebbtide.sim.report import (
+    RUN_HEADERS,
+    explain_lines,
+    html_report,
+    plan_timeline,
+    plot_outcomes,
+    plot_run,
+    run_row,
+    seconds,
+    summary_rows,
+)
+from ebbtide.sim.runner import load_scenario, replay_run, simulate
+from ebbtide.sim.scenario import Scenario
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from .common import (
+    BadInput,
+    SimFormat,
+    TableOrJson,
+    TextOrJson,
+    check_suffix,
+    err_console,
+    guard,
+    out_console,
+    output,
+    parse_pairs,
+    write_atomic,
+)
+
+app = typer.Typer(
+    name="ebbtide",
+    help="Progressive delivery for Kubernetes: simulate, backtest and check rollouts and their rollbacks.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+#: show one row per run when there are at most this many runs
+RUN_TABLE_LIMIT = 20
+#: show a progress bar (on stderr) past this many runs, or whenever stderr is a terminal
+PROGRESS_THRESHOLD = 50
+
+ExistingFile = Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)]
+
+
+def _progress(runs: int) -> Progress | None:
+    if not (sys.stderr.isatty() or runs > PROGRESS_THRESHOLD):
+        return None
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=err_console(),
+        transient=True,
+    )
+
+
+def _load_scenario(path: Path) -> Scenario:
+    return load_scenario(path)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# simulate
+# ----------------------------------------------------------------------------------------------------------
+def _runs_table(results: list[RunResult]) -> Table:
+    table = Table()
+    for h in RUN_HEADERS:
+        table.add_column(h, overflow="fold", justify="right" if h in ("run", "bad requests") else "left")
+    for r in results:
+        table.add_row(*run_row(r))
+    return table
+
+
+def _summary_table(summary: Summary) -> Table:
+    table = Table()
+    table.add_column("measure")
+    table.add_column("value", overflow="fold")
+    for k, v in summary_rows(summary):
+        table.add_row(k, v)
+    return table
+
+
+def _run_dict(r: RunResult, timeline: bool) -> dict[str, Any]:
+    d = r.to_dict()
+    if not timeline:
+        d["timeline"] = []
+    return d
+
+
+@app.command("simulate")
+@guard
+def simulate_cmd(
+    scenario_file: ExistingFile,
+    runs: Annotated[
+        int | None, typer.Option("--runs", "-n", min=1, help="number of runs (default: the scenario's)")
+    ] = None,
+    seed: Annotated[int | None, typer.Option("--seed", "-s", help="seed (default: the scenario's)")] = None,
+    workers: Annotated[int, typer.Option("--workers", "-w", min=1, help="worker processes")] = 1,
+    fmt: Annotated[SimFormat, typer.Option("--format", "-f", help="table, json or jsonl")] = SimFormat.table,
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="write the data here instead of stdout")
+    ] = None,
+    timeline: Annotated[
+        bool, typer.Option("--timeline", help="include each run's timeline in json/jsonl")
+    ] = False,
+    plot: Annotated[
+        Path | None, typer.Option("--plot", help="write a PNG: one run's timeline, or distributions")
+    ] = None,
+    html_file: Annotated[
+        Path | None, typer.Option("--html", help="write a self-contained HTML report")
+    ] = None,
+) -> None:
+    """Run a scenario (one or many seeded runs) and report outcomes per run and in aggregate."""
+    check_suffix(plot, (".png",), "--plot")
+    check_suffix(html_file, (".html", ".htm"), "--html")
+    scenario = _load_scenario(scenario_file)
+    n = runs if runs is not None else scenario.spec.runs
+    s = seed if seed is not None else scenario.spec.seed
+    pictures = plot is not None or html_file is not None
+    keep = timeline or (pictures and n == 1)
+    name = scenario.metadata.name
+    agg = Aggregator()
+    few: list[RunResult] = []
+    every: list[dict[str, Any]] = []
+    outcomes: list[Outcome] = []
+    progress = _progress(n)
+    task = progress.add_task(f"simulating {name}", total=n) if progress is not None else None
+
+    def results() -> Any:
+        if progress is not None:
+            progress.start()
+        try:
+            for r in simulate(scenario, runs=n, seed=s, workers=workers, keep_timelines=keep):
+                agg.add(r)
+                if pictures:
+                    outcomes.append(r.outcome)
+                if progress is not None and task is not None:
+                    progress.advance(task)
+                yield r
+        finally:
+            if progress is not None:
+                progress.stop()
+
+    with output(out) as stream:
+        if fmt is SimFormat.jsonl:
+            for r in results():
+                stream.write(json.dumps(_run_dict(r, timeline)) + "\n")
+                stream.flush()
+                if n == 1 and keep:
+                    few.append(r)
+            summary = agg.summary()
+            stream.write(json.dumps({"summary": summary.to_dict()}) + "\n")
+        elif fmt is SimFormat.json:
+            for r in results():
+                every.append(_run_dict(r, timeline))
+                if n == 1 and keep:
+                    few.append(r)
+            summary = agg.summary()
+            doc = {
+                "schema": SCHEMA_VERSION,
+                "scenario": name,
+                "file": str(scenario_file),
+                "seed": s,
+                "runs": every,
+                "summary": summary.to_dict(),
+            }
+            stream.write(json.dumps(doc, indent=2) + "\n")
+        else:
+            for r in results():
+                if n <= RUN_TABLE_LIMIT:
+                    few.append(r)
+            summary = agg.summary()
+            console = out_console(stream)
+            console.print(f"scenario {name} ({scenario_file}): {n} run(s), seed {s}", markup=False)
+            if few:
+                console.print("runs", markup=False)
+                console.print(_runs_table(few))
+            console.print("aggregate", markup=False)
+            console.print(_summary_table(summary))
+    if pictures:
+        _pictures(scenario, s, summary, few, outcomes, plot, html_file)
+
+
+def _pictures(
+    scenario: Scenario,
+    seed: int,
+    summary: Summary,
+    few: list[RunResult],
+    outcomes: list[Outcome],
+    plot: Path | None,
+    html_file: Path | None,
+) -> None:
+    name = scenario.metadata.name
+    one = few[0] if len(outcomes) == 1 and few and few[0].timeline else None
+    if one is None:
+        one = replay_run(scenario, seed, 0)  # run 0 alone, with its timeline, for the picture of one run
+    run_png = plot_run(one, title=f"{name}: run {one.index} ({one.outcome.result})")
+    dist_png = plot_outcomes(outcomes, title=f"{name}: {len(outcomes)} runs") if len(outcomes) > 1 else None
+    if plot is not None:
+        write_atomic(plot, dist_png if dist_png is not None else run_png)
+        err_console().print(f"wrote {plot}", markup=False)
+    if html_file is not None:
+        images = [(f"run {one.index}: weights, states and replicas", run_png)]
+        if dist_png is not None:
+            images.insert(0, ("distributions over the runs", dist_png))
+        page = html_report(
+            f"ebbtide simulation: {name}",
+            summary,
+            runs=few,
+            images=images,
+            trace=explain_lines(one),
+        )
+        write_atomic(html_file, page)
+        err_console().print(f"wrote {html_file}", markup=False)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# compare
+# ----------------------------------------------------------------------------------------------------------
+@app.command("compare")
+@guard
+def compare_cmd(
+    scenario_files: Annotated[list[Path], typer.Argument(exists=True, dir_okay=False, readable=True)],
+    runs: Annotated[
+        int | None,
+        typer.Option("--runs", "-n", min=1, help="runs per scenario (default: the first scenario's)"),
+    ] = None,
+    seed: Annotated[
+        int | None, typer.Option("--seed", "-s", help="the seed of every scenario (default: the first's)")
+    ] = None,
+    workers: Annotated[int, typer.Option("--workers", "-w", min=1)] = 1,
+    fmt: Annotated[TableOrJson, typer.Option("--format", "-f")] = TableOrJson.table,
+    out: Annotated[Path | None, typer.Option("--out", "-o")] = None,
+) -> None:
+    """The same seeds through several scenarios, side by side (one column per scenario)."""
+    if len(scenario_files) < 2:
+        raise BadInput("compare needs at least two scenario files")
+    scenarios: list[Scenario] = []
+    problems: list[Problem] = []
+    for f in scenario_files:
+        try:
+            scenarios.append(_load_scenario(f))
+        except SpecError as exc:
+            problems.extend(exc.problems)
+    if problems:
+        raise SpecError(problems)
+    n = runs if runs is not None else scenarios[0].spec.runs
+    s = seed if seed is not None else scenarios[0].spec.seed
+    labels = _labels(scenarios, scenario_files)
+    summaries: list[Summary] = []
+    progress = _progress(n * len(scenarios))
+    if progress is not None:
+        progress.start()
+    try:
+        for label, sc in zip(labels, scenarios, strict=True):
+            agg = Aggregator()
+            task = progress.add_task(label, total=n) if progress is not None else None
+            for r in simulate(sc, runs=n, seed=s, workers=workers):
+                agg.add(r)
+                if progress is not None and task is not None:
+                    progress.advance(task)
+            summaries.append(agg.summary())
+    finally:
+        if progress is not None:
+            progress.stop()
+    with output(out) as stream:
+        if fmt is TableOrJson.json:
+            doc = {
+                "schema": SCHEMA_VERSION,
+                "runs": n,
+                "seed": s,
+                "scenarios": [
+                    {"label": label, "file": str(f), "summary": summ.to_dict()}
+                    for label, f, summ in zip(labels, scenario_files, summaries, strict=True)
+                ],
+            }
+            stream.write(json.dumps(doc, indent=2) + "\n")
+            return
+        out_console(stream).print(f"{n} runs each, seed {s}", markup=False)
+        table = Table()
+        table.add_column("measure")
+        for label in labels:
+            table.add_column(label, overflow="fold")
+        for key, values in _compare_rows(summaries):
+            table.add_row(key, *values)
+        out_console(stream).print(table)
+
+
+def _labels(scenarios: list[Scenario], files: list[Path]) -> list[str]:
+    names = [sc.metadata.name for sc in scenarios]
+    return [name if names.count(name) == 1 else f"{name} ({f})" for name, f in zip(names, files, strict=True)]
+
+
+def _compare_rows(summaries: list[Summary]) -> list[tuple[str, list[str]]]:
+    rows: list[tuple[str, list[str]]] = []
+    outcomes = [k for k in summaries[0].results if any(s.results.get(k) for s in summaries)]
+    for k in outcomes:
+        rows.append((f"outcome: {k}", [str(s.results.get(k, 0)) for s in summaries]))
+    for label, attr in (
+        ("time to detect", "time_to_detect"),
+        ("time to roll back", "time_to_rollback"),
+        ("time to live", "time_to_live"),
+    ):
+        for q in ("p50", "p95"):
+            rows.append((f"{label} {q}", [seconds(getattr(s, attr)[q]) for s in summaries]))
+    rows.append(("mean bad requests", [f"{s.mean_bad_requests:.1f}" for s in summaries]))
+    rows.append(
+        ("false rollbacks", [f"{s.false_rollbacks} ({s.false_rollback_rate:.1%})" for s in summaries])
+    )
+    rows.append(
+        (
+            "top rollback reason",
+            [
+                (next(iter(s.rollback_reasons)) + f" ({next(iter(s.rollback_reasons.values()))})")
+                if s.rollback_reasons
+                else "-"
+                for s in summaries
+            ],
+        )
+    )
+    return rows
+
+
+# ----------------------------------------------------------------------------------------------------------
+# explain
+# ----------------------------------------------------------------------------------------------------------
+@app.command("explain")
+@guard
+def explain_cmd(
+    scenario_file: ExistingFile,
+    run: Annotated[int, typer.Option("--run", "-r", min=0, help="the run index to replay")],
+    seed: Annotated[
+        int | None, typer.Option("--seed", "-s", help="the batch seed (default: the scenario's)")
+    ] = None,
+    fmt: Annotated[TextOrJson, typer.Option("--format", "-f")] = TextOrJson.text,
+) -> None:
+    """Replay one run alone and print a step-by-step trace of it."""
+    scenario = _load_scenario(scenario_file)
+    s = seed if seed is not None else scenario.spec.seed
+    result = replay_run(scenario, s, run)
+    if fmt is TextOrJson.json:
+        sys.stdout.write(json.dumps(result.to_dict(), indent=2) + "\n")
+        return
+    sys.stdout.write("\n".join(explain_lines(result)) + "\n")
+
+
+# ----------------------------------------------------------------------------------------------------------
+# backtest
+# ----------------------------------------------------------------------------------------------------------
+@app.command("backtest")
+@guard
+def backtest_cmd(
+    template_file: ExistingFile,
+    metrics_file: ExistingFile,
+    template: Annotated[
+        str | None,
+        typer.Option("--template", "-t", help="the VerificationTemplate (when the file has several)"),
+    ] = None,
+    metric: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--metric",
+            "-m",
+            help="METRIC or METRIC=SERIES: metrics to backtest and their series (repeatable)",
+        ),
+    ] = None,
+    arg: Annotated[
+        list[str] | None, typer.Option("--arg", "-a", help="template arg NAME=VALUE (repeatable)")
+    ] = None,
+    start: Annotated[
+        str | None,
+        typer.Option(
+            "--start", help="when the verification starts: +OFFSET (e.g. +20m), Unix time or ISO 8601"
+        ),
+    ] = None,
+    window: Annotated[
+        str | None, typer.Option("--window", help="the phase ends this long after the start (e.g. 10m)")
+    ] = None,
+    background: Annotated[
+        bool | None,
+        typer.Option(
+            "--background/--phase",
+            help="run as a background or a phase verification (default: how the file's strategies use it)",
+        ),
+    ] = None,
+    staleness: Annotated[
+        str, typer.Option("--staleness", help="a sample older than this is no data (0: never)")
+    ] = "5m",
+    rolling: Annotated[
+        bool, typer.Option("--rolling", help="slide the verification along the whole series")
+    ] = False,
+    step: Annotated[
+        str | None,
+        typer.Option("--step", help="--rolling: start a window this often (default: the smallest interval)"),
+    ] = None,
+    fmt: Annotated[TableOrJson, typer.Option("--format", "-f")] = TableOrJson.table,
+    out: Annotated[Path | None, typer.Option("--out", "-o")] = None,
+) -> None:
+    """Replay recorded metric series (CSV or Prometheus JSON) through a VerificationTemplate."""
+    from ebbtide.core.duration import parse_duration
+
+    def duration(option: str, text: str | None) -> float | None:
+        if text is None:
+            return None
+        try:
+            return parse_duration(text)
+        except ValueError as exc:
+            raise BadInput(f"{option} {text!r}: {exc}") from None
+
+    args = parse_pairs(arg or [], "--arg")
+    loaded = bt.load_template(template_file, template, args)
+    data = bt.load_series(metrics_file)
+    mapping = bt.map_series(loaded.plan, data, metric or [], str(metrics_file))
+    origin = min(s.times[0] for s in mapping.values())
+    try:
+        t0 = bt.parse_start(start, origin) if start is not None else None
+    except ValueError as exc:
+        raise BadInput(f"--start {start!r}: {exc}") from None
+    win = duration("--window", window)
+    stale = duration("--staleness", staleness) or None
+    is_bg = loaded.background if background is None else background
+    header = (
+        f"template {loaded.plan.name} ({template_file}) as a "
+        f"{'background' if is_bg else 'phase'} verification; "
+        + "; ".join(f"{m} <- series {s.name} ({len(s.times)} samples)" for m, s in mapping.items())
+    )
+    with output(out) as stream:
+        if rolling:
+            step_s = duration("--step", step)
+            if step_s is not None and step_s <= 0:
+                raise BadInput("--step must be positive")
+            report = bt.rolling(
+                loaded.plan, mapping, step=step_s, window=win, start=t0, background=is_bg, staleness=stale
+            )
+            if fmt is TableOrJson.json:
+                stream.write(json.dumps({"origin": origin, **report.to_dict()}, indent=2) + "\n")
+                return
+            _rolling_table(stream, header, report, origin)
+            return
+        result = bt.backtest(loaded.plan, mapping, t0, window=win, background=is_bg, staleness=stale)
+        if fmt is TableOrJson.json:
+            stream.write(json.dumps({"origin": origin, **result.to_dict()}, indent=2) + "\n")
+            return
+        _backtest_table(stream, header, result, origin)
+
+
+def _backtest_table(stream: IO[str], header: str, result: bt.BacktestResult, origin: float) -> None:
+    console = out_console(stream)
+    console.print(header, markup=False)
+    table = Table()
+    for h in ("time", "metric", "#", "value", "sample at", "outcome", "metric phase"):
+        table.add_column(h)
+    for m in result.measurements:
+        table.add_row(
+            bt.format_time(m.t, origin),
+            m.metric + (" (dry run)" if m.dry_run else ""),
+            str(m.index),
+            bt.format_value(m.value),
+            "-" if m.sample_t is None else bt.format_time(m.sample_t, origin).split(" ")[0],
+            m.outcome,
+            m.phase,
+        )
+    console.print(table)
+    for d in result.dry_run:
+        console.print(
+            f"dry run: metric {d['metric']!r} would have been {d['phase']} at "
+            f"{bt.format_time(d['t'], origin)} ({d['limit']}); it does not change the verdict",
+            markup=False,
+        )
+    console.print(f"verdict: {result.outcome.upper()} - {bt.describe(result)}", markup=False)
+    if result.message:
+        console.print(f"reason: {result.message}", markup=False)
+
+
+def _rolling_table(stream: IO[str], header: str, report: bt.RollingReport, origin: float) -> None:
+    console = out_console(stream)
+    console.print(header, markup=False)
+    console.print(
+        f"rolling: a verification starting every {seconds(report.step)}"
+        + (f", window {seconds(report.window)}" if report.window else ""),
+        markup=False,
+    )
+    table = Table()
+    for h in ("start", "outcome", "verdict at", "after", "metric", "#", "value", "limit"):
+        table.add_column(h)
+    for r in report.results:
+        table.add_row(
+            bt.format_time(r.start, origin),
+            r.outcome,
+            "-" if r.at is None else bt.format_time(r.at, origin).split(" ")[0],
+            "-" if r.at is None else seconds(r.at - r.start),
+            r.metric or "-",
+            "-" if r.index is None else str(r.index),
+            "-" if r.at is None else bt.format_value(r.value),
+            r.limit or (r.stopped or "-"),
+        )
+    console.print(table)
+    counts = ", ".join(f"{k} {v}" for k, v in report.counts().items() if v)
+    console.print(f"{len(report.results)} windows: {counts}", markup=False)
+    bad = [r for r in report.results if r.outcome in ("failed", "errored", "inconclusive")]
+    if bad:
+        console.print(
+            f"first bad window starts at {bt.format_time(bad[0].start, origin)}: {bt.describe(bad[0])}",
+            markup=False,
+        )
+
+
+# ----------------------------------------------------------------------------------------------------------
+# validate, plan, diagram
+# ----------------------------------------------------------------------------------------------------------
+def _is_scenario(path: Path) -> bool:
+    try:
+        docs = read_documents([path])
+    except SpecError:
+        return False
+    return any(d.kind == "Scenario" for d in docs)
+
+
+@app.command("validate")
+@guard
+def validate_cmd(
+    files: Annotated[list[Path], typer.Argument(help="spec and scenario files")],
+) -> None:
+    """Load every spec file (as one set) and every Scenario file; report OK or every problem."""
+    problems: list[Problem] = []
+    scenarios = [f for f in files if f.is_file() and _is_scenario(f)]
+    specs = [f for f in files if f not in scenarios]
+    counts: dict[str, str] = {}
+    if specs:
+        try:
+            specset = load_spec_files(specs, ignore_kinds={"Scenario"})
+            for (kind, name), doc in specset.origins.items():
+                counts[doc.file] = (counts.get(doc.file, "") + f" {kind}/{name}").strip()
+        except SpecError as exc:
+            problems.extend(exc.problems)
+    for f in scenarios:
+        try:
+            sc = load_scenario(f)
+            counts[str(f)] = (
+                f"Scenario/{sc.metadata.name} (rollout {sc.plan.name}, {len(sc.plan.steps)} steps)"
+            )
+        except SpecError as exc:
+            problems.extend(exc.problems)
+    bad_files = {p.file for p in problems}
+    for f in files:
+        if str(f) not in bad_files:
+            sys.stdout.write(f"OK    {f}" + (f": {counts[str(f)]}" if str(f) in counts else "") + "\n")
+    if problems:
+        raise SpecError(problems)
+
+
+@app.command("plan")
+@guard
+def plan_cmd(
+    spec_files: Annotated[
+        list[Path],
+        typer.Argument(exists=True, dir_okay=False, readable=True, help="spec files (or one scenario)"),
+    ],
+    rollout: Annotated[
+        str | None, typer.Option("--rollout", help="the RolloutSpec (when there are several)")
+    ] = None,
+    replicas: Annotated[
+        int | None, typer.Option("--replicas", min=0, help="replica count (default: the spec's)")
+    ] = None,
+    fmt: Annotated[TableOrJson, typer.Option("--format", "-f")] = TableOrJson.table,
+) -> None:
+    """Print the phase timeline the compiled plan implies."""
+    plan: Plan
+    if len(spec_files) == 1 and _is_scenario(spec_files[0]):
+        plan = load_scenario(spec_files[0]).plan
+        if (rollout is not None and rollout != plan.name) or replicas is not None:
+            raise BadInput("--rollout and --replicas apply to spec files: the scenario fixes them")
+    else:
+        specset = load_spec_files(spec_files, ignore_kinds={"Scenario"})
+        plan = compile_plan(specset, rollout=rollout, replicas=replicas)
+    rows = plan_timeline(plan)
+    if fmt is TableOrJson.json:
+        doc = {
+            "rollout": plan.name,
+            "strategy": plan.strategy,
+            "replicas": plan.replicas,
+            "failure_action": plan.failure_action,
+            "rollback_mode": plan.rollback_mode,
+            "progress_deadline": plan.progress_deadline,
+            "background_verification": list(plan.background_templates),
+            "steps": [r.to_dict() for r in rows],
+        }
+        sys.stdout.write(json.dumps(doc, indent=2) + "\n")
+        return
+    console = out_console()
+    console.print(
+        f"rollout {plan.name}: {plan.strategy}, {plan.replicas} replicas, on failure {plan.failure_action}"
+        + (f" ({plan.rollback_mode})" if plan.failure_action == "rollback" else "")
+        + f", progress deadline {seconds(plan.progress_deadline)}, maxSurge {plan.max_surge}, "
+        f"maxUnavailable {plan.max_unavailable}",
+        markup=False,
+    )
+    if plan.background_templates:
+        console.print(f"background verification: {', '.join(plan.background_templates)}", markup=False)
+    table = Table()
+    for h in (
+        "step",
+        "name",
+        "action",
+        "canary weight",
+        "canary replicas",
+        "holds",
+        "min time to live",
+        "notes",
+    ):
+        table.add_column(
+            h,
+            overflow="fold",
+            justify="right" if h in ("step", "canary weight", "canary replicas") else "left",
+        )
+    for r in rows:
+        table.add_row(
+            str(r.index),
+            r.name or "",
+            r.action,
+            f"{r.canary_weight}%",
+            str(r.canary_replicas),
+            "until promoted" if r.window is None else (seconds(r.window) if r.window else ""),
+            "-" if r.cumulative is None else seconds(r.cumulative),
+            r.note,
+        )
+    console.print(table)
+    last = rows[-1].cumulative if rows else 0.0
+    console.print(
+        "minimum time to live (instant readiness, passing verification): "
+        + ("none: an indefinite pause waits for promote" if last is None else seconds(last)),
+        markup=False,
+    )
+
+
+@app.command("diagram")
+def diagram_cmd() -> None:
+    """Print the rollout state machine as a mermaid state diagram."""
+    sys.stdout.write(mermaid())
+
+
+def main() -> None:
+    try:
+        app()
+    except SystemExit as exc:
+        raise exc
+    if os.environ.get("EBBTIDE_DEBUG"):  # pragma: no cover
+        pass
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
