@@ -274,11 +274,6 @@ def test_rollback_fails_when_the_target_never_becomes_ready() -> None:
         assert h.command(action).rejected, action
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine bug: when a rollback fails (target never ready) the canary still serving 75% is scaled "
-    "to 0 at once (no abortScaleDownDelay) and all traffic moves to a target with 1/4 ready replicas",
-)
 def test_failed_rollback_keeps_the_serving_canary_and_its_traffic() -> None:
     h, _ = _failed_rollback()
     s = h.state

@@ -132,6 +132,21 @@ def test_every_event_in_every_phase(phase: str, kind: str) -> None:
             assert d.rejected.strip()
             continue
         if after.phase != before.phase:
-            assert (before.phase, after.phase) in ALLOWED, f"{before.phase} -> {after.phase} not in TABLE"
+            # several transitions can fire in one decision (retry from failed: start, then verify at once):
+            # the net change must be a path through the table
+            assert _reachable(before.phase, after.phase), f"{before.phase} -> {after.phase} not in TABLE"
         if d.wake_at is not None:
             assert d.wake_at > now
+
+
+def _reachable(src: str, dst: str) -> bool:
+    if (src, dst) in ALLOWED:
+        return True
+    seen, frontier = {src}, [src]
+    while frontier:
+        p = frontier.pop()
+        for a, b in ALLOWED:
+            if a == p and b not in seen:
+                seen.add(b)
+                frontier.append(b)
+    return dst in seen
