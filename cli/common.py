@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import IO, Any, TypeVar
 
 import typer
-from ebbtide.core.spec import SpecError
+from ebbtide.core.spec import Problem, SpecError
 from ebbtide.sim.report import PlotUnavailable
 from rich.console import Console
 
@@ -62,12 +62,20 @@ def fail(message: str) -> typer.Exit:
     return typer.Exit(EXIT_BAD_INPUT)
 
 
+def problem_text(p: Problem) -> str:
+    """A problem on one line; problems outside any YAML document (data files, options) name no document."""
+    if p.document:
+        return str(p)
+    where = f"{p.field}: " if p.field else ""
+    return f"{p.file}: {where}{p.reason}"
+
+
 def spec_error(exc: SpecError) -> typer.Exit:
     console = err_console()
     n = len(exc.problems)
     console.print(f"[bold red]error:[/] {n} problem{'s' if n != 1 else ''}:", markup=True)
     for p in exc.problems:
-        console.print(f"  {p}", markup=False, highlight=False, soft_wrap=True)
+        console.print(f"  {problem_text(p)}", markup=False, highlight=False, soft_wrap=True)
     return typer.Exit(EXIT_BAD_INPUT)
 
 
@@ -111,6 +119,9 @@ def output(path: Path | None, binary: bool = False) -> Iterator[IO[Any]]:
     try:
         with os.fdopen(fd, "wb" if binary else "w", encoding=None if binary else "utf-8") as fh:
             yield fh
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, target)
     except BaseException:
         with contextlib.suppress(OSError):

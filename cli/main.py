@@ -545,23 +545,30 @@ def _is_scenario(path: Path) -> bool:
 @guard
 def validate_cmd(
     files: Annotated[list[Path], typer.Argument(help="spec and scenario files")],
+    as_set: Annotated[
+        bool,
+        typer.Option("--set", help="validate the spec files as one set (references across files)"),
+    ] = False,
 ) -> None:
-    """Load every spec file (as one set) and every Scenario file; report OK or every problem."""
+    """Load spec files and Scenario files; print OK per file, or every problem (exit code 2)."""
     problems: list[Problem] = []
     scenarios = [f for f in files if f.is_file() and _is_scenario(f)]
     specs = [f for f in files if f not in scenarios]
-    counts: dict[str, str] = {}
-    if specs:
+    found: dict[str, str] = {}
+    groups = [specs] if as_set else [[f] for f in specs]
+    for group in groups:
+        if not group:
+            continue
         try:
-            specset = load_spec_files(specs, ignore_kinds={"Scenario"})
+            specset = load_spec_files(group, ignore_kinds={"Scenario"})
             for (kind, name), doc in specset.origins.items():
-                counts[doc.file] = (counts.get(doc.file, "") + f" {kind}/{name}").strip()
+                found[doc.file] = (found.get(doc.file, "") + f" {kind}/{name}").strip()
         except SpecError as exc:
             problems.extend(exc.problems)
     for f in scenarios:
         try:
             sc = load_scenario(f)
-            counts[str(f)] = (
+            found[str(f)] = (
                 f"Scenario/{sc.metadata.name} (rollout {sc.plan.name}, {len(sc.plan.steps)} steps)"
             )
         except SpecError as exc:
@@ -569,7 +576,7 @@ def validate_cmd(
     bad_files = {p.file for p in problems}
     for f in files:
         if str(f) not in bad_files:
-            sys.stdout.write(f"OK    {f}" + (f": {counts[str(f)]}" if str(f) in counts else "") + "\n")
+            sys.stdout.write(f"OK    {f}" + (f": {found[str(f)]}" if str(f) in found else "") + "\n")
     if problems:
         raise SpecError(problems)
 
@@ -597,7 +604,18 @@ def plan_cmd(
             raise BadInput("--rollout and --replicas apply to spec files: the scenario fixes them")
     else:
         specset = load_spec_files(spec_files, ignore_kinds={"Scenario"})
-        plan = compile_plan(specset, rollout=rollout, replicas=replicas)
+        try:
+            plan = compile_plan(specset, rollout=rollout, replicas=replicas)
+        except SpecError as exc:
+            where = ", ".join(str(f) for f in spec_files)
+            raise SpecError(
+                [
+                    Problem(where, 0, None, None, "--rollout", (f"{p.name!r}: " if p.name else "") + p.reason)
+                    if p.file == "<specs>"
+                    else p
+                    for p in exc.problems
+                ]
+            ) from None
     rows = plan_timeline(plan)
     if fmt is TableOrJson.json:
         doc = {

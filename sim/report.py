@@ -11,6 +11,7 @@ import base64
 import html
 import io
 import math
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -430,6 +431,13 @@ def _fmt_map(m: dict[str, Any]) -> str:
     return " ".join(f"{k}={v}" for k, v in m.items()) or "-"
 
 
+_LONG_FLOAT = re.compile(r"\d+\.\d{5,}(?:e-?\d+)?")
+
+
+def _short_numbers(text: str) -> str:
+    return _LONG_FLOAT.sub(lambda m: f"{float(m.group()):.4g}", text)
+
+
 def explain_lines(result: RunResult) -> list[str]:
     """A human-readable trace of a run with its timeline: time, event, state change, weights, replicas,
     then notifications and rejected commands at their times, and the outcome."""
@@ -447,7 +455,7 @@ def explain_lines(result: RunResult) -> list[str]:
         ready = e.get("ready", {})
         replicas = " ".join(f"{rev}={ready.get(rev, 0)}/{n}" for rev, n in e["replicas"].items())
         line = (
-            f"{_clock(t)}  {e['event']:<38}  {change:<28}  step {e['step']:<2}  "
+            f"{_clock(t)}  {_short_numbers(str(e['event'])):<34}  {change:<28}  step {e['step']:<2}  "
             f"weights {_fmt_map(e['weights']):<14}  ready/desired {replicas or '-'}"
         )
         if e.get("rejected"):
@@ -456,7 +464,7 @@ def explain_lines(result: RunResult) -> list[str]:
         prev = e
     for k, n in enumerate(result.notifications):
         payload = n.get("payload", {})
-        extra = f" ({payload['reason']})" if payload.get("reason") else ""
+        extra = f" ({_short_numbers(str(payload['reason']))})" if payload.get("reason") else ""
         rev = payload.get("revision")
         items.append(
             (
@@ -490,7 +498,7 @@ def explain_lines(result: RunResult) -> list[str]:
             f" (time to detect {seconds(o.time_to_detect)}, time to roll back {seconds(o.time_to_rollback)})"
         )
     if o.rollback_reason:
-        lines.append(f"rollback reason: {o.rollback_reason}")
+        lines.append(f"rollback reason: {_short_numbers(o.rollback_reason)}")
     if o.false_rollback:
         lines.append("false rollback: the failed revision was not misbehaving")
     lines.append(
