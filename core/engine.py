@@ -344,10 +344,11 @@ def _on_deploy(w: _W, ev: Deploy) -> None:
         w.desired = rev
         w.degraded = False
         return
-    if w.phase in (*ROLLOUT_PHASES, "rolling-back") and rev == w.stable:
-        # the template went back to the stable revision: a fast rollback to it
+    if w.phase in (*ROLLOUT_PHASES, "rolling-back", "failed") and rev == w.stable:
+        # the template went back to the stable (serving) revision: a fast rollback to it
         w.desired = rev
-        w.notify("rollout-canceled", reason=f"revision {rev} (stable) deployed again")
+        if w.phase != "failed":
+            w.notify("rollout-canceled", reason=f"revision {rev} (stable) deployed again")
         _stop_runs(w, background_too=True)
         _begin_rollback(w, rev, reason=f"revision {rev} deployed again", manual=True, fast=True)
         return
@@ -973,12 +974,16 @@ def _share(w: _W, rev: str) -> int:
 def _desired_replicas(w: _W) -> dict[str, int]:
     n = w.plan.replicas
     out: dict[str, int] = {}
+    if w.phase == "failed":
+        # resting failure (nothing to roll back to, or the rollback itself failed): freeze the world as it
+        # is until a person acts; scaling down a revision that still serves traffic would only hurt
+        return {r: c for r, c in w.replicas.items() if c > 0}
     if w.phase == "rolling-back" and w.rollback is not None:
         out[w.rollback.target] = n
         for rev, count in w.replicas.items():
             if rev != w.rollback.target and w.weights.get(rev, 0) > 0:
                 out[rev] = count  # still serving: keep it until the target carries its share
-    elif w.canary is not None and w.phase in ROLLOUT_PHASES | {"failed"}:
+    elif w.canary is not None and w.phase in ROLLOUT_PHASES:
         out[w.canary] = _canary_replicas(w)
         if w.stable is not None and w.stable != w.canary:
             if w.plan.dynamic_stable_scale:
@@ -1020,11 +1025,13 @@ def _was_aborted(w: _W, rev: str) -> bool:
 
 def _desired_weights(w: _W) -> dict[str, int]:
     prev = w.weights
+    if w.phase == "failed" and prev:
+        return _clamp_unready(w, dict(prev), first=w.stable or next(iter(prev)))
     if w.phase == "rolling-back" and w.rollback is not None:
         target = w.rollback.target
         desired = {target: 100}
         caps = {target: _share(w, target)}
-    elif w.canary is not None and w.stable is not None and w.phase in ROLLOUT_PHASES | {"failed"}:
+    elif w.canary is not None and w.stable is not None and w.phase in ROLLOUT_PHASES:
         cw = w.canary_weight if w.canary != w.stable else 0
         desired = {w.stable: 100 - cw}
         if cw:
