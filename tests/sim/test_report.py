@@ -1,0 +1,52 @@
+"""Reports: plan timeline, run trace, HTML page and plots."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from ebbtide.adapters.specfiles import load_spec_files
+from ebbtide.core.spec import compile_plan
+from ebbtide.sim.report import explain_lines, html_report, plan_timeline, plot_outcomes, plot_run
+from ebbtide.sim.runner import aggregate, load_scenario, replay_run, simulate
+
+EX = Path(__file__).resolve().parents[2] / "examples"
+
+
+def test_plan_timeline_canary() -> None:
+    plan = compile_plan(load_spec_files([EX / "specs" / "canary.yaml"]))
+    rows = plan_timeline(plan)
+    assert [r.canary_weight for r in rows] == [10, 10, 25, 25, 25, 50, 50, 80, 100]
+    assert [r.canary_replicas for r in rows] == [1, 1, 3, 3, 3, 5, 5, 8, 10]
+    assert rows[1].window == 60.0 and rows[4].window == 300.0
+    assert rows[-1].cumulative == 480.0
+
+
+def test_plan_timeline_indefinite_pause_and_canary_scale() -> None:
+    plan = compile_plan(load_spec_files([EX / "specs" / "pause-policy.yaml"]))
+    rows = plan_timeline(plan)
+    assert rows[0].canary_replicas == 1 and rows[2].window == 90.0
+    assert rows[3].window is None and rows[-1].cumulative is None
+
+
+def test_explain_and_html() -> None:
+    scenario = load_scenario(EX / "scenarios" / "fails-at-40.yaml")
+    one = replay_run(scenario, 42, 0)
+    lines = explain_lines(one)
+    assert any("notify rollout-failed v2" in line for line in lines)
+    assert lines[-1].startswith("bad requests")
+    page = html_report("t", aggregate(simulate(scenario, runs=2)), runs=[one], trace=lines)
+    assert "<table>" in page and "rollout-failed" in page
+
+
+def test_plots(tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib")
+    scenario = load_scenario(EX / "scenarios" / "crash-loop-pause.yaml")
+    one = replay_run(scenario, 3, 0)
+    png = plot_run(one, tmp_path / "run.png")
+    assert png[:4] == b"\x89PNG" and (tmp_path / "run.png").stat().st_size == len(png)
+    outs = [r.outcome for r in simulate(scenario, runs=5)]
+    assert plot_outcomes(outs)[:4] == b"\x89PNG"
+    without = replay_run(scenario, 3, 0, keep_timeline=False)
+    with pytest.raises(ValueError, match="timeline"):
+        plot_run(without)
