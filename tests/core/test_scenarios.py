@@ -14,21 +14,18 @@ from ebbtide.core.effects import ScaleRevision, SetTraffic, StartMeasurement
 from ebbtide.core.events import Command
 from ebbtide.core.plan import HeaderMatch, HeaderRoutePlan, MetricPlan, Plan, StepPlan
 
-try:
-    from helpers import BAD, ERROR, GOOD, Harness, by_revision, canary_plan, pause, template, verify, weight
-except ImportError:  # pragma: no cover - when tests/ is a package
-    from tests.core.helpers import (
-        BAD,
-        ERROR,
-        GOOD,
-        Harness,
-        by_revision,
-        canary_plan,
-        pause,
-        template,
-        verify,
-        weight,
-    )
+from tests.core.helpers import (
+    BAD,
+    ERROR,
+    GOOD,
+    Harness,
+    by_revision,
+    canary_plan,
+    pause,
+    template,
+    verify,
+    weight,
+)
 
 
 def rollout(plan: Plan, measure=None, **kw) -> Harness:  # type: ignore[no-untyped-def]

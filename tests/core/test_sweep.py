@@ -12,10 +12,7 @@ from ebbtide.core.events import Command, Deploy, Event, Measurement, ReplicasObs
 from ebbtide.core.machine import TABLE
 from ebbtide.core.state import PHASES, RolloutState
 
-try:
-    from helpers import BAD, Harness, canary_plan, pause, verify, weight
-except ImportError:  # pragma: no cover - when tests/ is a package
-    from tests.core.helpers import BAD, Harness, canary_plan, pause, verify, weight
+from tests.core.helpers import BAD, Harness, canary_plan, pause, verify, weight
 
 PLAN = canary_plan(
     weight(25),
@@ -149,4 +146,3 @@ def test_every_event_in_every_phase(phase: str, kind: str, monkeypatch: pytest.M
         assert [src for src, _, _ in fired] == path[:-1] and path[-1] == after.phase, fired
         if d.wake_at is not None:
             assert d.wake_at > now
-
