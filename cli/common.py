@@ -13,9 +13,10 @@ from pathlib import Path
 from typing import IO, Any, TypeVar
 
 import typer
+from rich.console import Console
+
 from ebbtide.core.spec import Problem, SpecError
 from ebbtide.sim.report import PlotUnavailable
-from rich.console import Console
 
 #: exit code of every bad input (spec, scenario, data file, option)
 EXIT_BAD_INPUT = 2
@@ -46,9 +47,13 @@ def err_console() -> Console:
 def out_console(stream: IO[str] | None = None) -> Console:
     """A console for data: stdout (or ``stream``); wide and colourless when not a terminal."""
     stream = stream if stream is not None else sys.stdout
-    tty = hasattr(stream, "isatty") and stream.isatty()
+    tty = (hasattr(stream, "isatty") and stream.isatty()) or "COLUMNS" in os.environ
     return Console(
-        file=stream, width=None if tty else 200, no_color=not tty, highlight=False, soft_wrap=False
+        file=stream,
+        width=None if tty else 200,
+        no_color=not (hasattr(stream, "isatty") and stream.isatty()),
+        highlight=False,
+        soft_wrap=True,
     )
 
 

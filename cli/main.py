@@ -14,6 +14,9 @@ from pathlib import Path
 from typing import IO, Annotated, Any
 
 import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
 from ebbtide.adapters.specfiles import load_spec_files, read_documents
 from ebbtide.core.machine import mermaid
 from ebbtide.core.plan import Plan
@@ -33,8 +36,6 @@ from ebbtide.sim.report import (
 )
 from ebbtide.sim.runner import load_scenario, replay_run, simulate
 from ebbtide.sim.scenario import Scenario
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-from rich.table import Table
 
 from .common import (
     BadInput,
@@ -90,7 +91,10 @@ def _load_scenario(path: Path) -> Scenario:
 def _runs_table(results: list[RunResult]) -> Table:
     table = Table()
     for h in RUN_HEADERS:
-        table.add_column(h, overflow="fold", justify="right" if h in ("run", "bad requests") else "left")
+        if h == "rollback reason":
+            table.add_column(h, overflow="fold", min_width=40)
+        else:
+            table.add_column(h, justify="right" if h in ("run", "bad requests") else "left")
     for r in results:
         table.add_row(*run_row(r))
     return table

@@ -217,7 +217,7 @@ def run_row(r: RunResult) -> list[str]:
         seconds(o.time_to_live),
         f"{o.bad_requests:.0f}",
         "yes" if o.false_rollback else "no",
-        o.rollback_reason or "-",
+        _short_numbers(o.rollback_reason) if o.rollback_reason else "-",
     ]
 
 

@@ -6,9 +6,10 @@ import json
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
+
 from ebbtide.cli.main import app
 from ebbtide.core.state import PHASES
-from typer.testing import CliRunner
 
 ROOT = Path(__file__).resolve().parents[2]
 EX = ROOT / "examples"

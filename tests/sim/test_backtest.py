@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+
 from ebbtide.core.plan import MetricPlan, TemplatePlan
 from ebbtide.core.spec import SpecError
 from ebbtide.sim.backtest import (

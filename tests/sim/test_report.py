@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from ebbtide.adapters.specfiles import load_spec_files
 from ebbtide.core.spec import compile_plan
 from ebbtide.sim.report import explain_lines, html_report, plan_timeline, plot_outcomes, plot_run
