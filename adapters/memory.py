@@ -42,6 +42,9 @@ import re
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic.alias_generators import to_camel
+
 from ebbtide.core.duration import parse_duration
 from ebbtide.core.effects import (
     Effect,
@@ -52,8 +55,6 @@ from ebbtide.core.effects import (
     StopVerification,
 )
 from ebbtide.core.events import Event, MeasuredValue, Measurement, ReplicasObserved
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
-from pydantic.alias_generators import to_camel
 
 INF = math.inf
 

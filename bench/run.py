@@ -46,7 +46,9 @@ def canary_plan() -> Plan:
     return compile_plan(specs)
 
 
-def rollout_events(plan: Plan, revision: str, stable_state: RolloutState, start: float) -> list[tuple[float, Event]]:
+def rollout_events(
+    plan: Plan, revision: str, stable_state: RolloutState, start: float
+) -> list[tuple[float, Event]]:
     """Drive one rollout with a perfect cluster and passing measurements; return the (now, event) log."""
     log: list[tuple[float, Event]] = []
     state = stable_state
@@ -70,11 +72,19 @@ def rollout_events(plan: Plan, revision: str, stable_state: RolloutState, start:
         state = d.state
         for e in d.effects:
             if isinstance(e, ScaleRevision):
-                push(now + 5.0, ReplicasObserved(revision=e.revision, desired=e.replicas, ready=e.replicas,
-                                                 available=e.replicas))
+                push(
+                    now + 5.0,
+                    ReplicasObserved(
+                        revision=e.revision, desired=e.replicas, ready=e.replicas, available=e.replicas
+                    ),
+                )
             elif isinstance(e, StartMeasurement):
-                push(now, Measurement(verification=e.verification, metric=e.metric.name,
-                                      value=value_for_metric(e.metric)))
+                push(
+                    now,
+                    Measurement(
+                        verification=e.verification, metric=e.metric.name, value=value_for_metric(e.metric)
+                    ),
+                )
         if d.wake_at is not None and d.wake_at not in ticks:
             ticks.add(d.wake_at)  # one Tick per wake-up time, as a controller's requeue would do
             push(d.wake_at, Tick())
@@ -94,8 +104,11 @@ def value_for_metric(metric: MetricPlan) -> Any:
 def bench_step(rollouts: int) -> None:
     plan = canary_plan()
     base = step(initial_state(plan), Deploy(revision="v0"), 0.0).state
-    base = step(base, ReplicasObserved(revision="v0", desired=plan.replicas, ready=plan.replicas,
-                                       available=plan.replicas), 0.0).state
+    base = step(
+        base,
+        ReplicasObserved(revision="v0", desired=plan.replicas, ready=plan.replicas, available=plan.replicas),
+        0.0,
+    ).state
     log = rollout_events(plan, "v1", base, 1.0)
     # replay the same realistic log many times: only step() is timed
     gc.collect()
@@ -111,8 +124,14 @@ def bench_step(rollouts: int) -> None:
     rate = events / elapsed
 
     # baseline: a bare transitions trigger on a throwaway model, same process, same run
-    machine = Machine(model=None, states=["a", "b"], initial="a", auto_transitions=False, send_event=True,
-                      transitions=[{"trigger": "go", "source": "a", "dest": "b"}])
+    machine = Machine(
+        model=None,
+        states=["a", "b"],
+        initial="a",
+        auto_transitions=False,
+        send_event=True,
+        transitions=[{"trigger": "go", "source": "a", "dest": "b"}],
+    )
 
     class Cursor:
         __slots__ = ("state",)
@@ -126,26 +145,53 @@ def bench_step(rollouts: int) -> None:
     for _ in range(n):
         trigger(Cursor())
     baseline = n / (time.perf_counter() - t0)
-    emit("core.step", rate, "events/s", baseline=round(baseline, 1), baseline_name="transitions.trigger",
-         events=events, events_per_rollout=len(log))
+    emit(
+        "core.step",
+        rate,
+        "events/s",
+        baseline=round(baseline, 1),
+        baseline_name="transitions.trigger",
+        events=events,
+        events_per_rollout=len(log),
+    )
 
 
 def ten_step_plan() -> Plan:
-    metric = MetricPlan(name="success-rate", interval=30.0, success_condition="result[0] >= 0.99",
-                        provider={"prometheus": {"query": "sum(rate(ok[2m])) / sum(rate(all[2m]))"}})
-    bg = MetricPlan(name="errors", interval=60.0, failure_condition="result[0] > 0.05", failure_limit=3,
-                    provider={"prometheus": {"query": "sum(rate(err[5m])) / sum(rate(all[5m]))"}})
+    metric = MetricPlan(
+        name="success-rate",
+        interval=30.0,
+        success_condition="result[0] >= 0.99",
+        provider={"prometheus": {"query": "sum(rate(ok[2m])) / sum(rate(all[2m]))"}},
+    )
+    bg = MetricPlan(
+        name="errors",
+        interval=60.0,
+        failure_condition="result[0] > 0.05",
+        failure_limit=3,
+        provider={"prometheus": {"query": "sum(rate(err[5m])) / sum(rate(all[5m]))"}},
+    )
     steps: list[StepPlan] = []
     for w in (10, 20, 30, 40, 50):
         steps.append(StepPlan(kind="setWeight", weight=w))
         if w == 30:
             steps.append(StepPlan(kind="verification", templates=("health",)))
-    steps += [StepPlan(kind="pause", duration=600.0), StepPlan(kind="setWeight", weight=75),
-              StepPlan(kind="pause", duration=60.0), StepPlan(kind="setWeight", weight=100)]
+    steps += [
+        StepPlan(kind="pause", duration=600.0),
+        StepPlan(kind="setWeight", weight=75),
+        StepPlan(kind="pause", duration=60.0),
+        StepPlan(kind="setWeight", weight=100),
+    ]
     assert len(steps) == 10
-    return Plan(name="checkout", steps=tuple(steps), background_templates=("watch",), replicas=10,
-                templates={"health": TemplatePlan(name="health", metrics=(metric,)),
-                           "watch": TemplatePlan(name="watch", metrics=(bg,))})
+    return Plan(
+        name="checkout",
+        steps=tuple(steps),
+        background_templates=("watch",),
+        replicas=10,
+        templates={
+            "health": TemplatePlan(name="health", metrics=(metric,)),
+            "watch": TemplatePlan(name="watch", metrics=(bg,)),
+        },
+    )
 
 
 def bench_state_bytes(measurements: int) -> None:
@@ -161,11 +207,18 @@ def bench_state_bytes(measurements: int) -> None:
         asks = [e for e in d.effects if isinstance(e, StartMeasurement)]
         for e in d.effects:
             if isinstance(e, ScaleRevision):
-                s = step(s, ReplicasObserved(revision=e.revision, desired=e.replicas, ready=e.replicas,
-                                             available=e.replicas), now).state
+                s = step(
+                    s,
+                    ReplicasObserved(
+                        revision=e.revision, desired=e.replicas, ready=e.replicas, available=e.replicas
+                    ),
+                    now,
+                ).state
         for a in asks:
             healthy = value_for_metric(a.metric)
-            s = step(s, Measurement(verification=a.verification, metric=a.metric.name, value=healthy), now).state
+            s = step(
+                s, Measurement(verification=a.verification, metric=a.metric.name, value=healthy), now
+            ).state
             taken += 1
         nxt = step(s, Tick(), now).wake_at
         if s.phase == "verifying" and taken >= measurements:
@@ -177,8 +230,16 @@ def bench_state_bytes(measurements: int) -> None:
     full = len(s.model_dump_json())
     compact = len(s.model_dump_json(exclude_defaults=True))
     without_plan = len(s.model_dump_json(exclude={"plan", "next_plan"}, exclude_defaults=True))
-    emit("core.state_bytes", compact, "bytes", phase=s.phase, measurements=taken, full_json=full,
-         without_plan=without_plan, limit=4096)
+    emit(
+        "core.state_bytes",
+        compact,
+        "bytes",
+        phase=s.phase,
+        measurements=taken,
+        full_json=full,
+        without_plan=without_plan,
+        limit=4096,
+    )
 
 
 def bench_memory(count: int) -> None:
@@ -197,8 +258,15 @@ def bench_memory(count: int) -> None:
     gc.collect()
     used = tracemalloc.get_traced_memory()[0] - before
     tracemalloc.stop()
-    emit("core.memory_10k", used / 1e6, "MB", states=len(states), phases=sorted({x.phase for x in states}),
-         bytes_per_state=round(used / len(states)), limit_mb=50)
+    emit(
+        "core.memory_10k",
+        used / 1e6,
+        "MB",
+        states=len(states),
+        phases=sorted({x.phase for x in states}),
+        bytes_per_state=round(used / len(states)),
+        limit_mb=50,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from ebbtide.core.plan import Frozen, HeaderRoutePlan, MetricPlan
 from pydantic import Field
+
+from ebbtide.core.plan import Frozen, HeaderRoutePlan, MetricPlan
 
 NotifyEvent = Literal[
     "rollout-started",

@@ -1,4 +1,6 @@
-"""The rollout/rollback engine: ``step(state, event, now) -> Decision``. Pure: no I/O, no clock, no randomness.
+"""The rollout/rollback engine: ``step(state, event, now) -> Decision``.
+
+Pure: no I/O, no clock, no randomness.
 
 The phase labels move only through the transition table in :mod:`ebbtide.core.machine`; everything
 else (steps, traffic, replicas, verification, deadlines) is plain code over an immutable state. Effects
@@ -258,9 +260,9 @@ def _on_replicas(w: _W, ev: ReplicasObserved) -> None:
         return  # not ours (or long gone): keep the state bounded
     before = w.ready.get(ev.revision)
     w.ready[ev.revision] = ev.ready
-    if before is not None and ev.ready > before and w.waiting_since is not None:
-        if ev.revision == _awaited(w):
-            w.waiting_since = w.now  # progress resets the deadline, as Argo's progressDeadlineSeconds does
+    progressed = before is not None and ev.ready > before and w.waiting_since is not None
+    if progressed and ev.revision == _awaited(w):
+        w.waiting_since = w.now  # progress resets the deadline, as Argo's progressDeadlineSeconds does
 
 
 def _on_measurement(w: _W, ev: Measurement) -> None:
@@ -598,7 +600,7 @@ def _failure(w: _W, reason: str, deadline: bool) -> None:
     plan = w.plan
     action = "rollback" if deadline else plan.failure_action
     if action == "promote":
-        w.recorded_failures = (w.recorded_failures + (reason,))[-RECORDED_FAILURES:]
+        w.recorded_failures = (*w.recorded_failures, reason)[-RECORDED_FAILURES:]
         return  # continue as if passed: the failed run is already stopped; the verifying loop moves on
     if action == "pause":
         if w.phase != "paused":
@@ -938,7 +940,7 @@ def _issue_measurements(w: _W) -> None:
 
 
 def _ceil_pct(replicas: int, weight: int) -> int:
-    return int(math.ceil(replicas * weight / 100.0))
+    return math.ceil(replicas * weight / 100.0)
 
 
 def _canary_replicas_for(w: _W, weight: int) -> int:

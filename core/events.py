@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from ebbtide.core.plan import Frozen, Plan
 from pydantic import Field
+
+from ebbtide.core.plan import Frozen, Plan
 
 CommandAction = Literal["promote", "promoteFull", "pause", "resume", "abort", "retry", "rollback"]
 

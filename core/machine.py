@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from ebbtide.core.state import PHASES, Phase
 from transitions import Machine
+
+from ebbtide.core.state import PHASES, Phase
 
 #: (trigger, sources, destination, what it means)
 TABLE: tuple[tuple[str, tuple[Phase, ...], Phase, str], ...] = (

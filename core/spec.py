@@ -13,6 +13,7 @@ Field names are Ocean CD's exact camelCase names; see docs/spec-reference.md.
 
 from __future__ import annotations
 
+import copy
 import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -20,16 +21,6 @@ from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
 import yaml
-from ebbtide.core.duration import parse_duration
-from ebbtide.core.expr import ExpressionError, compile_condition
-from ebbtide.core.plan import (
-    HeaderMatch,
-    HeaderRoutePlan,
-    MetricPlan,
-    Plan,
-    StepPlan,
-    TemplatePlan,
-)
 from pydantic import (
     BaseModel,
     BeforeValidator,
@@ -41,6 +32,17 @@ from pydantic import (
     field_validator,
 )
 from pydantic.alias_generators import to_camel
+
+from ebbtide.core.duration import parse_duration
+from ebbtide.core.expr import ExpressionError, compile_condition
+from ebbtide.core.plan import (
+    HeaderMatch,
+    HeaderRoutePlan,
+    MetricPlan,
+    Plan,
+    StepPlan,
+    TemplatePlan,
+)
 
 __all__ = [
     "API_VERSION",
@@ -848,7 +850,7 @@ class SpecSet:
                 except SpecError as exc:
                     problems.extend(exc.problems)
         if problems:
-            raise SpecError(problems)
+            raise SpecError(sorted(problems, key=lambda p: (p.file, p.document)))
         return out
 
     def _check_references(self) -> list[Problem]:
@@ -903,15 +905,68 @@ def _validate(doc: Document) -> tuple[AnySpec | None, list[Problem]]:
     try:
         spec = model.model_validate(doc.body)
     except ValidationError as exc:
-        return None, _validation_problems(doc, exc)
+        # report every problem, not only the structural ones: validate a copy with the broken parts cut
+        # out, then run the semantic checks on what is left (their problems at other paths are added)
+        problems = _validation_problems(doc, exc)
+        repaired = _repair(model, doc.body, exc)
+        if not isinstance(repaired, Strategy | RolloutSpec | VerificationTemplate | VerificationProvider):
+            return None, problems
+        seen = {p.field for p in problems}
+        extra = [p for p in _semantic_checks(doc, repaired) if p.field not in seen]
+        return repaired, problems + extra
+    assert isinstance(spec, Strategy | RolloutSpec | VerificationTemplate | VerificationProvider)
+    return spec, _semantic_checks(doc, spec)
+
+
+def _semantic_checks(doc: Document, spec: AnySpec) -> list[Problem]:
     if isinstance(spec, Strategy):
-        return spec, _check_strategy(doc, spec)
+        return _check_strategy(doc, spec)
     if isinstance(spec, RolloutSpec):
-        return spec, _check_rollout(doc, spec)
+        return _check_rollout(doc, spec)
     if isinstance(spec, VerificationTemplate):
-        return spec, _check_template(doc, spec)
+        return _check_template(doc, spec)
     assert isinstance(spec, VerificationProvider)
-    return spec, _check_provider(doc, spec)
+    return _check_provider(doc, spec)
+
+
+def _repair(model: type[BaseModel], body: Any, exc: ValidationError) -> Any:
+    """The document with every part pydantic rejected removed (a list item missing a required field is
+    removed whole), validated; None when that does not give a valid model within a few rounds."""
+    data = copy.deepcopy(body)
+    for _ in range(5):
+        paths = []
+        for err in exc.errors():
+            loc = tuple(err["loc"])
+            if err.get("type") == "missing":
+                loc = loc[:-1]
+            # cut at the innermost list item or mapping key that exists in the data
+            paths.append(loc)
+        for loc in sorted(set(paths), key=lambda p: [str(x) for x in p], reverse=True):
+            if not loc or not _delete(data, loc):
+                return None
+        try:
+            return model.model_validate(data)
+        except ValidationError as again:
+            exc = again
+    return None
+
+
+def _delete(data: Any, loc: tuple[Any, ...]) -> bool:
+    node = data
+    for part in loc[:-1]:
+        in_list = isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)
+        if (isinstance(node, dict) and part in node) or in_list:
+            node = node[part]
+        else:
+            return False
+    last = loc[-1]
+    if isinstance(node, dict) and last in node:
+        del node[last]
+        return True
+    if isinstance(node, list) and isinstance(last, int) and 0 <= last < len(node):
+        del node[last]
+        return True
+    return False
 
 
 def load_text(text: str, file: str = "<string>", ignore_kinds: Iterable[str] = ()) -> SpecSet:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Literal
 
+from pydantic import Field
+
 from ebbtide.core.effects import Effect
 from ebbtide.core.plan import Frozen, HeaderRoutePlan, Plan, RollbackMode
-from pydantic import Field
 
 Phase = Literal["live", "in-progress", "verifying", "paused", "failed", "rolling-back"]
 PHASES: tuple[Phase, ...] = ("live", "in-progress", "verifying", "paused", "failed", "rolling-back")

@@ -17,7 +17,7 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from ebbtide.core.events import Command, Deploy, Event, Measurement, MeasuredValue, ReplicasObserved, Tick
+from ebbtide.core.events import Command, Deploy, Event, MeasuredValue, Measurement, ReplicasObserved, Tick
 from ebbtide.core.plan import HeaderMatch, HeaderRoutePlan, MetricPlan, Plan, StepPlan, TemplatePlan
 
 #: a measured value that passes every condition generated here; FAIL fails every one
@@ -186,7 +186,7 @@ def event_sequences(max_size: int = 40) -> st.SearchStrategy[list[tuple[float, E
 
     Measurements need verification ids from the state; a stateful test (see tests/core) draws those.
     """
-    event = st.one_of(
+    event: st.SearchStrategy[Event] = st.one_of(
         deploys(),
         st.just(Tick()),
         observations(),

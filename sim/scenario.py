@@ -13,6 +13,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
+from pydantic import Field, PrivateAttr, ValidationError
+
 from ebbtide.adapters.memory import (
     ClusterConfig,
     Duration,
@@ -23,7 +25,6 @@ from ebbtide.adapters.memory import (
 )
 from ebbtide.core.plan import Plan
 from ebbtide.core.spec import Document, Problem, SpecError, SpecSet, compile_plan, parse_documents
-from pydantic import Field, PrivateAttr, ValidationError
 
 API_VERSION = "ebbtide.dev/v1alpha1"
 ActionName = Literal["deploy", "promote", "promoteFull", "pause", "resume", "abort", "retry", "rollback"]

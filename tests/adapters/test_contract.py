@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
+
 from ebbtide.adapters.base import Adapter
 from ebbtide.adapters.memory import ClusterConfig, MemoryCluster
 from ebbtide.core.effects import Notify, ScaleRevision, SetTraffic, StartMeasurement, StopVerification

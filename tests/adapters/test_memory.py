@@ -1,11 +1,12 @@
 from __future__ import annotations
 
 import pytest
+from pydantic import ValidationError
+
 from ebbtide.adapters.memory import ClusterConfig, MemoryCluster, Signal, to_seconds
 from ebbtide.core.effects import ScaleRevision, SetTraffic, StartMeasurement
 from ebbtide.core.events import Measurement, ReplicasObserved
 from ebbtide.core.plan import HeaderRoutePlan, MetricPlan
-from pydantic import ValidationError
 
 
 def cluster(revisions: dict, metrics: list | None = None, rps: float = 0.0, seed: int = 0) -> MemoryCluster:

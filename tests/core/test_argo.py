@@ -5,6 +5,7 @@ from typing import Any
 
 import pytest
 import yaml
+
 from ebbtide.adapters.specfiles import load_spec_files
 from ebbtide.core.spec import SpecError, compile_plan, load_text
 

@@ -154,7 +154,11 @@ class EngineContract(RuleBasedStateMachine):
             target = after.rollback.target
         elif linked:
             target = after.canary
-        elif isinstance(event, Command) and event.action == "rollback" and after.rollout_id != before.rollout_id:
+        elif (
+            isinstance(event, Command)
+            and event.action == "rollback"
+            and after.rollout_id != before.rollout_id
+        ):
             target = after.canary  # a rollback through all phases
         if target is None:
             return
@@ -164,7 +168,9 @@ class EngineContract(RuleBasedStateMachine):
         if isinstance(event, Command) and event.action == "rollback" and before.phase == "live":
             assert target in self.lives and target != before.stable, "a previous successful revision"
             return
-        assert self.lives and target == self.lives[-1], "rollback restores the last revision that reached live"
+        assert self.lives and target == self.lives[-1], (
+            "rollback restores the last revision that reached live"
+        )
 
     def promise_4_traffic(self, before: RolloutState, event: Event, d: Decision) -> None:
         after = d.state
@@ -179,7 +185,12 @@ class EngineContract(RuleBasedStateMachine):
         )
         if same_rollout:
             assert after.canary_weight >= before.canary_weight, "canary weight never decreases mid-rollout"
-        if before.phase == "rolling-back" and after.phase == "rolling-back" and before.rollback and after.rollback:
+        if (
+            before.phase == "rolling-back"
+            and after.phase == "rolling-back"
+            and before.rollback
+            and after.rollback
+        ):
             target = after.rollback.target
             if before.rollback.target == target and after.ready.get(target, 1) > 0:
                 for rev, v in after.weights.items():
@@ -200,9 +211,10 @@ class EngineContract(RuleBasedStateMachine):
             assert after.replicas.get(after.rollback.target) == after.plan.replicas, "target scaled to full"
             for rev, v in after.weights.items():
                 if v > 0 and rev != after.rollback.target:
-                    assert after.replicas.get(rev, 0) >= before.replicas.get(rev, 0) or rev not in before.replicas, (
-                        "a revision still serving traffic is not scaled down while rolling back"
-                    )
+                    assert (
+                        after.replicas.get(rev, 0) >= before.replicas.get(rev, 0)
+                        or rev not in before.replicas
+                    ), "a revision still serving traffic is not scaled down while rolling back"
 
     def promise_6_commands(self, before: RolloutState, event: Event, d: Decision) -> None:
         if d.rejected is not None:
@@ -211,9 +223,7 @@ class EngineContract(RuleBasedStateMachine):
             assert d.rejected.strip()
 
     def promise_8_policy(self, before: RolloutState, event: Event, d: Decision) -> None:
-        failed = [
-            e for e in d.effects if isinstance(e, Notify) and e.event == "rollout-failed"
-        ]
+        failed = [e for e in d.effects if isinstance(e, Notify) and e.event == "rollout-failed"]
         after = d.state
         plan = before.plan
         for e in failed:
@@ -228,7 +238,11 @@ class EngineContract(RuleBasedStateMachine):
                 ready = after.ready.get(target)
                 if not plan.dynamic_stable_scale and ready is not None and ready >= plan.replicas:
                     assert after.weights == {target: 100}, "immediate: all traffic to the target at once"
-        if isinstance(event, Measurement) and after.phase == "paused" and after.pause_reason == "failure-policy":
+        if (
+            isinstance(event, Measurement)
+            and after.phase == "paused"
+            and after.pause_reason == "failure-policy"
+        ):
             if before.phase != "paused":
                 assert after.weights == before.weights, "pause policy changes no traffic"
 
@@ -258,8 +272,8 @@ class EngineContract(RuleBasedStateMachine):
     def teardown(self) -> None:
         """Promise 1, second half: the event log replayed from the start reproduces every decision."""
         state = self.initial
-        for event, now, decision in self.log:
-            again = step(state, event, now)
+        for logged, now, decision in self.log:
+            again = step(state, logged, now)
             assert again == decision
             state = again.state
 
@@ -279,7 +293,12 @@ def _drive_to_live(plan: Plan, readiness: float) -> tuple[RolloutState, float, f
     d = step(state, Deploy(revision="v1"), 0.0)
     state = d.state
     pending: list[tuple[float, Any]] = [
-        (readiness, ReplicasObserved(revision="v1", desired=plan.replicas, ready=plan.replicas, available=plan.replicas))
+        (
+            readiness,
+            ReplicasObserved(
+                revision="v1", desired=plan.replicas, ready=plan.replicas, available=plan.replicas
+            ),
+        )
     ]
     now = 0.0
     d = step(state, Deploy(revision="v2"), now)
@@ -289,10 +308,22 @@ def _drive_to_live(plan: Plan, readiness: float) -> tuple[RolloutState, float, f
         for e in d.effects:
             if e.kind == "scale":
                 pending.append(
-                    (now + readiness, ReplicasObserved(revision=e.revision, desired=e.replicas, ready=e.replicas, available=e.replicas))
+                    (
+                        now + readiness,
+                        ReplicasObserved(
+                            revision=e.revision, desired=e.replicas, ready=e.replicas, available=e.replicas
+                        ),
+                    )
                 )
             elif e.kind == "measure":
-                pending.append((now, Measurement(verification=e.verification, metric=e.metric.name, value=value_for(e.metric, True))))
+                pending.append(
+                    (
+                        now,
+                        Measurement(
+                            verification=e.verification, metric=e.metric.name, value=value_for(e.metric, True)
+                        ),
+                    )
+                )
         if state.phase == "live" and state.stable == "v2":
             return state, now - start, 0.0
         if d.wake_at is not None:
@@ -326,5 +357,9 @@ def _liveness_bound(plan: Plan, readiness: float) -> float:
 @given(plans(indefinite_pauses=False), st.sampled_from([0.0, 5.0, 40.0]))
 def test_promise_9_liveness(plan: Plan, readiness: float) -> None:
     state, took, _ = _drive_to_live(plan, readiness)
-    assert state.phase == "live" and state.stable == "v2", (state.phase, state.failure_reason, state.pause_reason)
+    assert state.phase == "live" and state.stable == "v2", (
+        state.phase,
+        state.failure_reason,
+        state.pause_reason,
+    )
     assert took <= _liveness_bound(plan, readiness) + 1e-6, (took, _liveness_bound(plan, readiness))

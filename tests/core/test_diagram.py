@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 import pytest
+
 from ebbtide.core.machine import TABLE, mermaid
 from ebbtide.core.state import PHASES
 

@@ -1,9 +1,10 @@
 import math
 
 import pytest
-from ebbtide.core.expr import EvaluationError, ExpressionError, compile_condition
 from hypothesis import given
 from hypothesis import strategies as st
+
+from ebbtide.core.expr import EvaluationError, ExpressionError, compile_condition
 
 
 @pytest.mark.parametrize(

@@ -9,11 +9,11 @@ they are asked for.
 from __future__ import annotations
 
 import pytest
+
 from ebbtide.core import step
 from ebbtide.core.effects import ScaleRevision, SetTraffic, StartMeasurement
 from ebbtide.core.events import Command
 from ebbtide.core.plan import HeaderMatch, HeaderRoutePlan, MetricPlan, Plan, StepPlan
-
 from tests.core.helpers import (
     BAD,
     ERROR,

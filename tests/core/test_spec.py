@@ -6,11 +6,12 @@ from typing import Any
 
 import pytest
 import yaml
+from hypothesis import given
+from hypothesis import strategies as st
+
 from ebbtide.adapters.specfiles import load_spec_files
 from ebbtide.core.duration import format_duration, parse_duration
 from ebbtide.core.spec import Document, SpecError, SpecSet, compile_plan, load_text, parse_documents
-from hypothesis import given
-from hypothesis import strategies as st
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "specs"
 API = "ebbtide.dev/v1alpha1"

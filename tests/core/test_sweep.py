@@ -7,11 +7,11 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+
 from ebbtide.core import engine, machine, step
 from ebbtide.core.events import Command, Deploy, Event, Measurement, ReplicasObserved, SpecChanged, Tick
 from ebbtide.core.machine import TABLE
 from ebbtide.core.state import PHASES, RolloutState
-
 from tests.core.helpers import BAD, Harness, canary_plan, pause, verify, weight
 
 PLAN = canary_plan(

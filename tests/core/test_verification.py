@@ -6,12 +6,13 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from hypothesis import assume, given
+from hypothesis import strategies as st
+
 from ebbtide.core import verification as ver
 from ebbtide.core.plan import MetricPlan, TemplatePlan
 from ebbtide.core.state import MetricStatus, VerificationRun
 from ebbtide.core.testing import FAIL, PASS, measurement_streams, metrics, value_for
-from hypothesis import assume, given
-from hypothesis import strategies as st
 
 Outcome = tuple[str, Any]
 

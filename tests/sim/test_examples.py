@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from ebbtide.sim.runner import aggregate, load_scenario, simulate
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "scenarios"

@@ -5,6 +5,7 @@ import time
 from pathlib import Path
 
 import pytest
+
 from ebbtide.core.spec import SpecError
 from ebbtide.sim.outcome import SCHEMA_VERSION, percentile
 from ebbtide.sim.runner import aggregate, derive_seed, load_scenario, replay_run, simulate
