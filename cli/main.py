@@ -8,7 +8,6 @@ exits with code 2. The work is done by :mod:`ebbtide.sim` and :mod:`ebbtide.core
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
 from typing import IO, Annotated, Any
@@ -687,12 +686,8 @@ def diagram_cmd() -> None:
 
 
 def main() -> None:
-    try:
-        app()
-    except SystemExit as exc:
-        raise exc
-    if os.environ.get("EBBTIDE_DEBUG"):  # pragma: no cover
-        pass
+    """The console script: ``ebbtide = "ebbtide.cli.main:main"``."""
+    app()
 
 
 if __name__ == "__main__":  # pragma: no cover
