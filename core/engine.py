@@ -391,10 +391,10 @@ def _on_command(w: _W, cmd: Command) -> str | None:
         _begin_rollback(w, target, reason="aborted by user", manual=False, fast=True)
         return None
     if a == "pause":
-        if not allowed(w.phase, "pause"):
-            return f"cannot pause: the rollout is {w.phase}"
         if w.phase == "paused":
             return f"already paused ({w.pause_reason})"
+        if not allowed(w.phase, "pause"):
+            return f"cannot pause: the rollout is {w.phase}"
         _stop_runs(w, background_too=False)
         _pause(w, "manual", "paused by user")
         return None
@@ -512,13 +512,13 @@ def _start_rollout(w: _W, rev: str, initiator: Initiator, original: int | None, 
     w.waiting_since = None
     w.scale_downs.pop(rev, None)
     if share > 0:
-        # a newRollout rollback: the target already holds `share`; steps below it pass at once
+        # a newRollout rollback: the target already holds `share`. Steps up to the last setWeight at or
+        # below that share pass at once; what follows it (that phase's verification, pause) runs, so the
+        # target is verified at its current share before it climbs, like any new revision.
+        w.step_index = 0
         for i, st in enumerate(w.plan.steps):
-            if st.kind == "setWeight" and st.weight is not None and st.weight > share:
-                w.step_index = i
-                break
-        else:
-            w.step_index = len(w.plan.steps)
+            if st.kind == "setWeight" and st.weight is not None and st.weight <= share:
+                w.step_index = i + 1
     _history_touch(w, rev, "pending", reached_live=None)
     if w.phase == "failed" and initiator == "failure-policy":
         fire(w, "roll_back_new_rollout")
@@ -761,6 +761,8 @@ def _advance_once(w: _W) -> bool:
         return _advance_verifying(w)
     if w.phase == "in-progress":
         return _advance_in_progress(w)
+    if w.phase == "paused" and w.pause_reason != "manual":
+        _check_canary_ready(w)  # a canary losing its pods while paused still runs the deadline clock
     return False
 
 
@@ -987,8 +989,12 @@ def _desired_replicas(w: _W) -> dict[str, int]:
                 out[rev] = count  # still serving: keep it until the target carries its share
     elif w.canary is not None and w.phase in ROLLOUT_PHASES:
         out[w.canary] = _canary_replicas(w)
+        if w.initiator == "failure-policy":
+            # a newRollout rollback: the last good revision keeps the replicas it has while it climbs,
+            # and the failed one shrinks with its share of traffic
+            out[w.canary] = max(out[w.canary], w.replicas.get(w.canary, 0))
         if w.stable is not None and w.stable != w.canary:
-            if w.plan.dynamic_stable_scale:
+            if w.plan.dynamic_stable_scale or w.initiator == "failure-policy":
                 out[w.stable] = max(_ceil_pct(n, 100 - w.canary_weight), 0)
             else:
                 out[w.stable] = n
