@@ -53,7 +53,7 @@ SUMMARY_KEYS = {
 
 
 def run(*args: str) -> tuple[int, str, str]:
-    result = CliRunner().invoke(app, list(args))
+    result = CliRunner().invoke(app, list(args), env={"COLUMNS": "200"})  # wide tables: no wrapping
     assert "Traceback" not in result.stdout + result.stderr
     if result.exception is not None and not isinstance(result.exception, SystemExit):
         raise result.exception
