@@ -14,6 +14,7 @@ Field names are Ocean CD's exact camelCase names; see docs/spec-reference.md.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -528,12 +529,18 @@ def _loc_path(loc: Iterable[int | str]) -> str:
     return out
 
 
-def _reason(err: Mapping[str, Any]) -> str:
+def error_reason(err: Mapping[str, Any]) -> str:
+    """A pydantic error as a short reason for a Problem."""
     kind = err.get("type", "")
     if kind == "extra_forbidden":
         return "unknown field"
     if kind == "missing":
         return "required field is missing"
+    ctx = err.get("ctx") or {}
+    bounds = {"greater_than_equal": ">=", "greater_than": ">", "less_than_equal": "<=", "less_than": "<"}
+    if kind in bounds and ctx:
+        limit = next(iter(ctx.values()))
+        return f"must be {bounds[kind]} {limit}, not {err.get('input')!r}"
     if kind == "literal_error" and err.get("ctx"):
         return f"must be one of {err['ctx'].get('expected')}, not {err.get('input')!r}"
     msg = str(err.get("msg", "invalid"))
@@ -544,7 +551,7 @@ def _reason(err: Mapping[str, Any]) -> str:
 
 
 def _validation_problems(doc: Document, exc: ValidationError) -> list[Problem]:
-    return [doc.problem(_loc_path(err["loc"]), _reason(err)) for err in exc.errors()]
+    return [doc.problem(_loc_path(err["loc"]), error_reason(err)) for err in exc.errors()]
 
 
 _ARG_REF = re.compile(r"\{\{\s*args\.([A-Za-z0-9_.\-]+)\s*\}\}")
@@ -908,12 +915,17 @@ def _validate(doc: Document) -> tuple[AnySpec | None, list[Problem]]:
         # report every problem, not only the structural ones: validate a copy with the broken parts cut
         # out, then run the semantic checks on what is left (their problems at other paths are added)
         problems = _validation_problems(doc, exc)
-        repaired = _repair(model, doc.body, exc)
-        if not isinstance(repaired, Strategy | RolloutSpec | VerificationTemplate | VerificationProvider):
+        repair = repair_model(model, doc.body, exc)
+        if repair is None:
             return None, problems
+        repaired = repair.model
+        assert isinstance(repaired, Strategy | RolloutSpec | VerificationTemplate | VerificationProvider)
         seen = {p.field for p in problems}
-        extra = [p for p in _semantic_checks(doc, repaired) if p.field not in seen]
-        return repaired, problems + extra
+        for p in _semantic_checks(doc, repaired):
+            p = dataclasses.replace(p, field=repair.original_path(p.field))
+            if p.field not in seen:
+                problems.append(p)
+        return repaired, problems
     assert isinstance(spec, Strategy | RolloutSpec | VerificationTemplate | VerificationProvider)
     return spec, _semantic_checks(doc, spec)
 
@@ -929,23 +941,54 @@ def _semantic_checks(doc: Document, spec: AnySpec) -> list[Problem]:
     return _check_provider(doc, spec)
 
 
-def _repair(model: type[BaseModel], body: Any, exc: ValidationError) -> Any:
+@dataclass
+class Repair:
+    """A document with the parts pydantic rejected cut out, and how to map paths in it back."""
+
+    model: Any
+    #: (list path, index) of every list item removed, in the order they were removed
+    removed: list[tuple[tuple[Any, ...], int]] = field(default_factory=list)
+
+    def original_path(self, dotted: str) -> str:
+        """A field path in the repaired document as the path in the document the user wrote."""
+        parts: list[Any] = [int(i) if i else k for k, i in _PATH_PART.findall(dotted)]
+        for container, index in reversed(self.removed):
+            n = len(container)
+            if (
+                len(parts) > n
+                and tuple(parts[:n]) == container
+                and isinstance(parts[n], int)
+                and parts[n] >= index
+            ):
+                parts[n] += 1
+        return _loc_path(parts)
+
+
+_PATH_PART = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
+
+
+def repair_model(model: type[BaseModel], body: Any, exc: ValidationError) -> Repair | None:
     """The document with every part pydantic rejected removed (a list item missing a required field is
-    removed whole), validated; None when that does not give a valid model within a few rounds."""
+    removed whole), validated; None when that does not give a valid model within a few rounds. Used to run
+    the semantic checks on the rest of a broken document, so that every problem is reported at once."""
     data = copy.deepcopy(body)
+    removed: list[tuple[tuple[Any, ...], int]] = []
     for _ in range(5):
-        paths = []
+        paths = set()
         for err in exc.errors():
             loc = tuple(err["loc"])
             if err.get("type") == "missing":
                 loc = loc[:-1]
-            # cut at the innermost list item or mapping key that exists in the data
-            paths.append(loc)
-        for loc in sorted(set(paths), key=lambda p: [str(x) for x in p], reverse=True):
+            paths.add(loc)
+        # deepest and highest indices first, so that earlier removals do not shift later ones
+        for loc in sorted(paths, key=lambda p: [(0, x) if isinstance(x, int) else (1, str(x)) for x in p],
+                          reverse=True):
             if not loc or not _delete(data, loc):
                 return None
+            if isinstance(loc[-1], int):
+                removed.append((loc[:-1], loc[-1]))
         try:
-            return model.model_validate(data)
+            return Repair(model.model_validate(data), removed)
         except ValidationError as again:
             exc = again
     return None

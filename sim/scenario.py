@@ -10,6 +10,7 @@ Loading validates everything before anything runs; every problem is reported at 
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any, Literal
 
@@ -24,7 +25,17 @@ from ebbtide.adapters.memory import (
     find_mapping,
 )
 from ebbtide.core.plan import Plan
-from ebbtide.core.spec import Document, Problem, SpecError, SpecSet, compile_plan, parse_documents
+from ebbtide.core.spec import (
+    Document,
+    Problem,
+    Repair,
+    SpecError,
+    SpecSet,
+    compile_plan,
+    error_reason,
+    parse_documents,
+    repair_model,
+)
 
 API_VERSION = "ebbtide.dev/v1alpha1"
 ActionName = Literal["deploy", "promote", "promoteFull", "pause", "resume", "abort", "retry", "rollback"]
@@ -87,6 +98,7 @@ class Scenario(Model):
     _plan: Plan | None = PrivateAttr(default=None)
     _file: str = PrivateAttr(default="<scenario>")
     _document: int = PrivateAttr(default=0)
+    _repair: Repair | None = PrivateAttr(default=None)
 
     @property
     def plan(self) -> Plan:
@@ -241,8 +253,17 @@ def _loc(loc: tuple[int | str, ...]) -> str:
 
 def parse_scenario(data: Any, file: str, document: int) -> Scenario:
     """Validate one Scenario document (structure only); raises SpecError."""
+    scenario, problems = parse_scenario_leniently(data, file, document)
+    if problems or scenario is None:
+        raise SpecError(problems)
+    return scenario
+
+
+def parse_scenario_leniently(data: Any, file: str, document: int) -> tuple[Scenario | None, list[Problem]]:
+    """Validate one Scenario document; on structural problems also return the document with the broken
+    parts cut out (when that validates), so that the cross-checks can still report their problems."""
     try:
-        return Scenario.model_validate(data)
+        return Scenario.model_validate(data), []
     except ValidationError as exc:
         meta = data.get("metadata") if isinstance(data, dict) else None
         name = meta.get("name") if isinstance(meta, dict) else None
@@ -253,11 +274,16 @@ def parse_scenario(data: Any, file: str, document: int) -> Scenario:
                 kind="Scenario",
                 name=name if isinstance(name, str) else None,
                 field=_loc(err["loc"]),
-                reason=err["msg"],
+                reason=error_reason(err),
             )
             for err in exc.errors()
         ]
-        raise SpecError(problems) from None
+        repair = repair_model(Scenario, data, exc)
+        if repair is None or not isinstance(repair.model, Scenario):
+            return None, problems
+        repaired: Scenario = repair.model
+        repaired._repair = repair
+        return repaired, problems
 
 
 def _file_problem(file: str, document: int, field: str, reason: str) -> Problem:
@@ -287,11 +313,8 @@ def load_scenario(path: str | Path) -> Scenario:
         raise SpecError([_file_problem(file, 1, "kind", reason)])
     doc = scenario_docs[0]
     problems: list[Problem] = []
-    scenario: Scenario | None = None
-    try:
-        scenario = parse_scenario(doc.body, file, doc.index)
-    except SpecError as exc:
-        problems.extend(exc.problems)
+    scenario, structural = parse_scenario_leniently(doc.body, file, doc.index)
+    problems.extend(structural)
 
     documents: list[Document] = [d for d in docs if d.kind != "Scenario"]
     rels: list[str] = []
@@ -336,7 +359,12 @@ def load_scenario(path: str | Path) -> Scenario:
         except SpecError as exc:
             problems.extend(exc.problems)
     if scenario is not None and plan is not None:
-        problems.extend(check(scenario, plan, file, doc.index))
+        cross = check(scenario, plan, file, doc.index)
+        if scenario._repair is not None:  # paths in a repaired copy: map them back to the file's
+            seen = {p.field for p in problems}
+            mapped = [dataclasses.replace(p, field=scenario._repair.original_path(p.field)) for p in cross]
+            cross = [p for p in mapped if p.field not in seen]
+        problems.extend(cross)
     if problems or scenario is None or plan is None:
         raise SpecError(_dedupe(problems))
     scenario._plan = plan

@@ -203,7 +203,7 @@ def test_count_without_interval() -> None:
 def test_negative_limits(fname: str) -> None:
     d = base()
     d[1]["spec"]["metrics"][0][fname] = -1
-    expect(d, 2, f"spec.metrics[0].{fname}", "greater than or equal to 0")
+    expect(d, 2, f"spec.metrics[0].{fname}", "must be >= 0, not -1")
 
 
 def test_negative_duration() -> None:
