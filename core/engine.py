@@ -598,7 +598,9 @@ def _restart_step(w: _W) -> None:
 def _failure(w: _W, reason: str, deadline: bool) -> None:
     """The rollout failed (verification or progress deadline): act on the failure policy."""
     plan = w.plan
-    action = "rollback" if deadline else plan.failure_action
+    # deadlines roll back under every policy; so does a failure of a newRollout rollback itself (its
+    # canary is the last successful revision: it takes all traffic back at once)
+    action = "rollback" if deadline or w.initiator == "failure-policy" else plan.failure_action
     if action == "promote":
         w.recorded_failures = (*w.recorded_failures, reason)[-RECORDED_FAILURES:]
         return  # continue as if passed: the failed run is already stopped; the verifying loop moves on
@@ -831,6 +833,9 @@ def _advance_in_progress(w: _W) -> bool:
     if st.kind == "pause":
         _check_canary_ready(w)
         if st.duration is None:
+            if w.initiator == "failure-policy":
+                # a newRollout rollback does not wait for a person while a failed revision serves traffic
+                return _next_step(w)
             _pause(w, "pause-step", f"indefinite pause at step {w.step_index}")
             return True
         if w.pause_until is None:
