@@ -58,43 +58,54 @@ def initial_state(plan: Plan | None = None) -> RolloutState:
     return RolloutState(plan=plan if plan is not None else Plan())
 
 
+#: the state's dict fields: the working copy mutates copies of them; other fields are replaced, never mutated
 _COPIED = ("weights", "replicas", "ready", "scale_downs")
-_MISSING = object()
+#: the other fields, compared by identity when freezing (an untouched field is the very same object)
+_SHARED = tuple(name for name in RolloutState.model_fields if name not in _COPIED)
 
 
 class _W:
-    """Mutable working copy of a RolloutState for the duration of one step."""
+    """Mutable working copy of a RolloutState for the duration of one step.
+
+    It carries every field of the state under the same name (copied in one go from the state's ``__dict__``;
+    the dict fields are copied so that they can be mutated), plus ``now`` and the effects emitted so far.
+    """
+
+    weights: dict[str, int]
+    replicas: dict[str, int]
+    ready: dict[str, int]
+    scale_downs: dict[str, float]
+    plan: Plan
+    next_plan: Plan | None
+    phase: Phase
+    degraded: bool
+    stable: str | None
+    desired: str | None
+    canary: str | None
+    rollout_id: int
+    original_rollout_id: int | None
+    initiator: Initiator
+    step_index: int
+    step_started_at: float
+    canary_weight: int
+    canary_scale_replicas: int | None
+    canary_scale_weight: int | None
+    pause_reason: PauseReason | None
+    pause_until: float | None
+    header_routes: tuple[HeaderRoutePlan, ...]
+    verifications: tuple[VerificationRun, ...]
+    recorded_failures: tuple[str, ...]
+    rollback: RollbackStatus | None
+    history: tuple[RevisionRecord, ...]
+    waiting_since: float | None
+    failure_reason: str | None
+    seq: int
 
     def __init__(self, s: RolloutState, now: float) -> None:
-        self.weights: dict[str, int] = dict(s.weights)
-        self.replicas: dict[str, int] = dict(s.replicas)
-        self.ready: dict[str, int] = dict(s.ready)
-        self.scale_downs: dict[str, float] = dict(s.scale_downs)
-        self.plan: Plan = s.plan
-        self.next_plan: Plan | None = s.next_plan
-        self.phase: Phase = s.phase
-        self.degraded: bool = s.degraded
-        self.stable: str | None = s.stable
-        self.desired: str | None = s.desired
-        self.canary: str | None = s.canary
-        self.rollout_id: int = s.rollout_id
-        self.original_rollout_id: int | None = s.original_rollout_id
-        self.initiator: Initiator = s.initiator
-        self.step_index: int = s.step_index
-        self.step_started_at: float = s.step_started_at
-        self.canary_weight: int = s.canary_weight
-        self.canary_scale_replicas: int | None = s.canary_scale_replicas
-        self.canary_scale_weight: int | None = s.canary_scale_weight
-        self.pause_reason: PauseReason | None = s.pause_reason
-        self.pause_until: float | None = s.pause_until
-        self.header_routes: tuple[HeaderRoutePlan, ...] = s.header_routes
-        self.verifications: tuple[VerificationRun, ...] = s.verifications
-        self.recorded_failures: tuple[str, ...] = s.recorded_failures
-        self.rollback: RollbackStatus | None = s.rollback
-        self.history: tuple[RevisionRecord, ...] = s.history
-        self.waiting_since: float | None = s.waiting_since
-        self.failure_reason: str | None = s.failure_reason
-        self.seq: int = s.seq
+        mine = self.__dict__
+        mine.update(s.__dict__)
+        for name in _COPIED:
+            mine[name] = dict(mine[name])
         self.now = now
         self.effects: list[Effect] = []
 
@@ -113,10 +124,11 @@ class _W:
     def freeze(self, old: RolloutState) -> RolloutState:
         """The new immutable state; unchanged fields are shared with ``old``."""
         before = old.__dict__
-        changes = {k: v for k, v in self.__dict__.items() if k in before and before[k] is not v}
+        mine = self.__dict__
+        changes = {k: mine[k] for k in _SHARED if mine[k] is not before[k]}
         for k in _COPIED:
-            if changes.get(k, _MISSING) == before[k]:
-                del changes[k]
+            if mine[k] != before[k]:
+                changes[k] = mine[k]
         return evolve(old, **changes) if changes else old
 
     def notify(self, event: NotifyEvent, **payload: Any) -> None:
@@ -144,7 +156,7 @@ def step(state: RolloutState, event: Event, now: float) -> Decision:
         # fixpoint for this input (every decision runs the advance loop to one), so the result is no-op
         due = _next_due(state)
         if (due is None or due > now) and (isinstance(event, Tick) or _observation_is_noop(state, event)):
-            return Decision.model_construct(state=state, effects=(), wake_at=due, rejected=None)
+            return Decision(state=state, effects=(), wake_at=due, rejected=None)
     w = _W(state, now)
     if isinstance(event, Tick):
         pass
@@ -157,9 +169,7 @@ def step(state: RolloutState, event: Event, now: float) -> Decision:
     elif isinstance(event, Command):
         reason = _on_command(w, event)
         if reason is not None:
-            return Decision.model_construct(
-                state=state, effects=(), wake_at=wake_at(state, now), rejected=reason
-            )
+            return Decision(state=state, effects=(), wake_at=wake_at(state, now), rejected=reason)
     elif isinstance(event, SpecChanged):
         if w.phase in ("live", "failed"):
             w.plan = event.plan
@@ -169,9 +179,7 @@ def step(state: RolloutState, event: Event, now: float) -> Decision:
     _advance(w)
     _reconcile(w, state)
     new = w.freeze(state)
-    return Decision.model_construct(
-        state=new, effects=tuple(w.effects), wake_at=wake_at(new, now), rejected=None
-    )
+    return Decision(state=new, effects=tuple(w.effects), wake_at=wake_at(new, now), rejected=None)
 
 
 def _observation_is_noop(state: RolloutState, ev: ReplicasObserved) -> bool:
@@ -202,20 +210,25 @@ def _next_due(state: RolloutState) -> float | None:
 
 def wake_at(state: RolloutState, now: float) -> float | None:
     """The next time the engine needs a Tick, or None when nothing is scheduled."""
-    times: list[float] = []
-    if state.pause_until is not None and state.phase == "in-progress":
-        times.append(state.pause_until)
+    # the earliest scheduled time after `now` (one pass, no intermediate list)
+    best: float | None = None
+    if state.pause_until is not None and state.phase == "in-progress" and state.pause_until > now:
+        best = state.pause_until
     for run in state.verifications:
         if run.phase in ver.TERMINAL:
             continue
         for m in run.metrics:
-            if m.next_at is not None and m.phase not in ver.TERMINAL:
-                times.append(m.next_at)
-    times.extend(state.scale_downs.values())
+            t = m.next_at
+            if t is not None and t > now and (best is None or t < best) and m.phase not in ver.TERMINAL:
+                best = t
+    for t in state.scale_downs.values():
+        if t > now and (best is None or t < best):
+            best = t
     if state.waiting_since is not None:
-        times.append(state.waiting_since + state.plan.progress_deadline)
-    future = [t for t in times if t > now]
-    return min(future) if future else None
+        t = state.waiting_since + state.plan.progress_deadline
+        if t > now and (best is None or t < best):
+            best = t
+    return best
 
 
 def desired_effects(state: RolloutState) -> tuple[Effect, ...]:
@@ -284,9 +297,9 @@ def _on_measurement(w: _W, ev: Measurement) -> None:
             break
         else:
             return
-        updated = evolve(run, metrics=tuple(metrics))
-        verdict, message = ver.run_verdict(template, updated)
-        updated = evolve(updated, phase=verdict, message=message)
+        new_metrics = tuple(metrics)
+        verdict, message = ver.verdict(template, new_metrics, run.background)
+        updated = evolve(run, metrics=new_metrics, phase=verdict, message=message)
         runs = list(w.verifications)
         runs[i] = updated
         w.verifications = tuple(runs)
@@ -904,13 +917,21 @@ def _expire_measurements(w: _W) -> bool:
     return changed
 
 
+def _measurement_due(run: VerificationRun, now: float) -> bool:
+    """Whether a metric of a run waits for a measurement that is due (the test _issue_measurements makes)."""
+    for st in run.metrics:
+        if not st.in_flight and st.next_at is not None and st.next_at <= now and st.phase not in ver.TERMINAL:
+            return True
+    return False
+
+
 def _issue_measurements(w: _W) -> None:
     if w.phase not in ROLLOUT_PHASES or w.canary is None:
         return
-    runs = list(w.verifications)
-    changed = False
-    for i, run in enumerate(runs):
-        if run.phase in ver.TERMINAL:
+    now = w.now
+    runs: list[VerificationRun] | None = None  # copied on the first run that changes
+    for i, run in enumerate(w.verifications):
+        if run.phase in ver.TERMINAL or not _measurement_due(run, now):
             continue
         if w.phase == "paused" and not run.background and w.pause_reason == "manual":
             continue
@@ -920,24 +941,21 @@ def _issue_measurements(w: _W) -> None:
         metrics = list(run.metrics)
         touched = False
         for j, (mp, st) in enumerate(zip(template.metrics, metrics, strict=True)):
-            if st.in_flight or st.next_at is None or st.phase in ver.TERMINAL or st.next_at > w.now:
+            if st.in_flight or st.next_at is None or st.phase in ver.TERMINAL or st.next_at > now:
                 continue
             touched = True
-            metrics[j] = st.model_copy(
-                update={
-                    "in_flight": True,
-                    "next_at": w.now + max(ver.MEASUREMENT_TIMEOUT, mp.interval or 0.0),
-                }
-            )
+            timeout = now + max(ver.MEASUREMENT_TIMEOUT, mp.interval or 0.0)
+            metrics[j] = evolve(st, in_flight=True, next_at=timeout)
             w.effects.append(
                 StartMeasurement(
                     verification=run.id, template=run.template, metric=mp, revision=w.canary, stable=w.stable
                 )
             )
-            changed = True
         if touched:
+            if runs is None:
+                runs = list(w.verifications)
             runs[i] = evolve(run, metrics=tuple(metrics))
-    if changed:
+    if runs is not None:
         w.verifications = tuple(runs)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Literal
 
 from pydantic import Field
@@ -143,7 +144,10 @@ class RolloutState(Frozen):
         return None
 
 
-class Decision(Frozen):
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """The outcome of one ``step``: a plain frozen record (never persisted; the state is what round-trips)."""
+
     state: RolloutState
     effects: tuple[Effect, ...] = ()
     wake_at: float | None = None

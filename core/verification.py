@@ -71,14 +71,20 @@ def classify(metric: MetricPlan, value: MeasuredValue) -> tuple[str, str]:
 
 
 def metric_phase(metric: MetricPlan, st: MetricStatus) -> VerdictPhase:
-    if st.failed > metric.failure_limit:
+    return _phase(metric, st.count, st.failed, st.inconclusive, st.consecutive_error)
+
+
+def _phase(
+    metric: MetricPlan, count: int, failed: int, inconclusive: int, consecutive_error: int
+) -> VerdictPhase:
+    if failed > metric.failure_limit:
         return "Failed"
-    if st.consecutive_error > metric.consecutive_error_limit:
+    if consecutive_error > metric.consecutive_error_limit:
         return "Error"
-    if st.inconclusive > metric.inconclusive_limit:
+    if inconclusive > metric.inconclusive_limit:
         return "Inconclusive"
     want = effective_count(metric)
-    if want is not None and st.count >= want:
+    if want is not None and count >= want:
         return "Successful"
     return "Running"
 
@@ -107,7 +113,14 @@ def record(
                 failed += 1
             else:
                 inconclusive += 1
-    new = evolve(
+    phase = _phase(metric, count, failed, inconclusive, consecutive)
+    next_at: float | None = None
+    if phase == "Running":
+        if error is not None or consecutive > st.consecutive_error:
+            next_at = now + (metric.interval if metric.interval is not None else ERROR_RETRY_INTERVAL)
+        else:
+            next_at = now + (metric.interval or 0.0)
+    return evolve(
         st,
         count=count,
         successful=successful,
@@ -117,15 +130,9 @@ def record(
         consecutive_error=consecutive,
         last=last,
         in_flight=False,
+        phase=phase,
+        next_at=next_at,
     )
-    phase = metric_phase(metric, new)
-    next_at: float | None = None
-    if phase == "Running":
-        if error is not None or consecutive > st.consecutive_error:
-            next_at = now + (metric.interval if metric.interval is not None else ERROR_RETRY_INTERVAL)
-        else:
-            next_at = now + (metric.interval or 0.0)
-    return evolve(new, phase=phase, next_at=next_at)
 
 
 def start_run(run_id: str, template: TemplatePlan, now: float, background: bool = False) -> VerificationRun:
@@ -143,10 +150,17 @@ def run_verdict(template: TemplatePlan, run: VerificationRun) -> tuple[VerdictPh
     Metrics that measure until their phase ends (interval, no count) do not hold a phase verification
     back once they have a successful measurement; they can still fail it while it runs.
     """
+    return verdict(template, run.metrics, run.background)
+
+
+def verdict(
+    template: TemplatePlan, metrics: tuple[MetricStatus, ...], background: bool
+) -> tuple[VerdictPhase, str | None]:
+    """:func:`run_verdict` of a run that would have these metrics (no run needs to be built to ask)."""
     worst: VerdictPhase = "Successful"
     message: str | None = None
     pending = False
-    for mp, st in zip(template.metrics, run.metrics, strict=True):
+    for mp, st in zip(template.metrics, metrics, strict=True):
         if mp.dry_run:
             continue
         phase = st.phase
@@ -161,7 +175,7 @@ def run_verdict(template: TemplatePlan, run: VerificationRun) -> tuple[VerdictPh
                 message = _message(mp, st)
             continue
         if phase == "Running":
-            if effective_count(mp) is None and st.successful > 0 and not run.background:
+            if effective_count(mp) is None and st.successful > 0 and not background:
                 continue
             pending = True
     if worst in ("Failed", "Error"):
