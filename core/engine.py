@@ -799,15 +799,20 @@ def _advance_rollback(w: _W) -> bool:
 
 def _advance_verifying(w: _W) -> bool:
     st = _current_step(w)
-    phase_runs = [r for r in w.verifications if not r.background]
     if st is None or st.kind != "verification":
         fire(w, "verified")
         return True
-    if any(r.phase not in ver.TERMINAL for r in phase_runs):
+    running = False  # a phase run has no verdict yet
+    passed = True  # every phase run is Successful
+    for r in w.verifications:
+        if not r.background:
+            running = running or r.phase not in ver.TERMINAL
+            passed = passed and r.phase == "Successful"
+    if running:
         _check_canary_ready(w)
         return False
     # every phase run ended: the failure path already moved us unless the policy is promote
-    if all(r.phase == "Successful" for r in phase_runs) or w.plan.failure_action == "promote":
+    if passed or w.plan.failure_action == "promote":
         _stop_runs(w, background_too=False)
         w.step_index += 1
         w.step_started_at = w.now
@@ -1039,14 +1044,15 @@ def _desired_replicas(w: _W) -> dict[str, int]:
             out[rev] = count
         else:
             del w.scale_downs[rev]
-    for rev in list(w.scale_downs):
-        if (rev in out and rev not in w.replicas) or rev not in w.replicas:
+    if w.scale_downs:
+        for rev in list(w.scale_downs):
+            if (rev in out and rev not in w.replicas) or rev not in w.replicas:
+                del w.scale_downs[rev]
+        for rev in [
+            r for r in w.scale_downs if r in (w.stable, w.canary) or (w.rollback and r == w.rollback.target)
+        ]:
             del w.scale_downs[rev]
-    for rev in [
-        r for r in w.scale_downs if r in (w.stable, w.canary) or (w.rollback and r == w.rollback.target)
-    ]:
-        del w.scale_downs[rev]
-    return {r: c for r, c in out.items() if c > 0}
+    return _positive(out)
 
 
 def _was_aborted(w: _W, rev: str) -> bool:
@@ -1099,12 +1105,24 @@ def _split(desired: dict[str, int], prev: dict[str, int], caps: dict[str, int]) 
     if short > 0:
         first = next(iter(desired))
         out[first] += short
-    return {r: v for r, v in out.items() if v > 0}
+    return _positive(out)
+
+
+def _positive(counts: dict[str, int]) -> dict[str, int]:
+    """The entries above zero (the dict itself when there is nothing to drop: callers pass a fresh dict)."""
+    for v in counts.values():
+        if v <= 0:
+            return {k: v for k, v in counts.items() if v > 0}
+    return counts
 
 
 def _clamp_unready(w: _W, weights: dict[str, int], first: str) -> dict[str, int]:
     """Never route traffic to a revision with no ready replicas while another one has some."""
-    dead = [r for r, v in weights.items() if v > 0 and w.ready.get(r) == 0]
+    ready = w.ready
+    dead: list[str] = []
+    for r, v in weights.items():
+        if v > 0 and ready.get(r) == 0:
+            dead.append(r)
     if not dead:
         return weights
     alive = [r for r in weights if r not in dead] or [r for r in (first,) if w.ready.get(r, 1) > 0]
@@ -1137,8 +1155,9 @@ def _reconcile(w: _W, old: RolloutState) -> None:
     old_routes = _effective_routes(old.header_routes, old.canary, old.ready)
     w.replicas = _desired_replicas(w)
     # keep observations only for revisions we still run or route to (bounded state)
-    for rev in [r for r in w.ready if r not in w.replicas and r not in w.weights]:
-        del w.ready[rev]
+    for rev in list(w.ready):
+        if rev not in w.replicas and rev not in w.weights:
+            del w.ready[rev]
     _history_trim(w)
     ups = [ScaleRevision(revision=r, replicas=n) for r, n in w.replicas.items() if n > old.replicas.get(r, 0)]
     downs = [
