@@ -29,19 +29,23 @@ class Frozen(BaseModel):
 M = TypeVar("M", bound=BaseModel)
 
 
+_new = object.__new__  # BaseModel defines no __new__ of its own
+_set = object.__setattr__  # what pydantic itself uses to fill an instance's slots
+
+
 def evolve(model: M, **changes: Any) -> M:
     """A copy of a frozen model with some fields replaced, without validation (the engine's hot path;
     callers pass values of the declared types). Faster than ``model_copy(update=...)``."""
-    new = model.__class__.__new__(model.__class__)
-    data = dict(model.__dict__)
+    new = _new(model.__class__)
+    data = model.__dict__.copy()
     data.update(changes)
     fields_set = model.__pydantic_fields_set__
     if not fields_set.issuperset(changes):
         fields_set = fields_set | changes.keys()
-    object.__setattr__(new, "__dict__", data)
-    object.__setattr__(new, "__pydantic_fields_set__", fields_set)
-    object.__setattr__(new, "__pydantic_extra__", None)
-    object.__setattr__(new, "__pydantic_private__", None)
+    _set(new, "__dict__", data)
+    _set(new, "__pydantic_fields_set__", fields_set)
+    _set(new, "__pydantic_extra__", None)
+    _set(new, "__pydantic_private__", None)
     return new
 
 
