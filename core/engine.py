@@ -1159,12 +1159,17 @@ def _reconcile(w: _W, old: RolloutState) -> None:
         if rev not in w.replicas and rev not in w.weights:
             del w.ready[rev]
     _history_trim(w)
-    ups = [ScaleRevision(revision=r, replicas=n) for r, n in w.replicas.items() if n > old.replicas.get(r, 0)]
-    downs = [
-        ScaleRevision(revision=r, replicas=w.replicas.get(r, 0))
-        for r, n in old.replicas.items()
-        if w.replicas.get(r, 0) < n
-    ]
+    ups: list[Effect] = []
+    downs: list[Effect] = []
+    if w.replicas != old.replicas:  # equal replica counts scale nothing up or down
+        ups = [
+            ScaleRevision(revision=r, replicas=n) for r, n in w.replicas.items() if n > old.replicas.get(r, 0)
+        ]
+        downs = [
+            ScaleRevision(revision=r, replicas=w.replicas.get(r, 0))
+            for r, n in old.replicas.items()
+            if w.replicas.get(r, 0) < n
+        ]
     traffic: list[Effect] = []
     if w.weights != old.weights or routes != old_routes:
         traffic.append(
@@ -1174,7 +1179,8 @@ def _reconcile(w: _W, old: RolloutState) -> None:
                 header_route_revision=w.canary if routes else None,
             )
         )
-    w.effects = [*ups, *traffic, *downs, *w.effects]
+    if ups or traffic or downs:
+        w.effects = [*ups, *traffic, *downs, *w.effects]
 
 
 # ---------------------------------------------------------------------------------------------------
