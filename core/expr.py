@@ -10,11 +10,8 @@ Users write conditions such as ``result[0] >= 0.95``, ``result < 0.05 && result 
 2. the translation is parsed once with :func:`ast.parse` (``mode="eval"``) and every node is checked
    against a whitelist (only the name ``result``, a fixed set of functions, literals, arithmetic,
    comparisons, boolean operators, indexing and slicing);
-3. the checked tree is evaluated per measurement with ``result`` bound to the measured value, with the
-   semantics of :mod:`simpleeval` (its operator functions, which bound powers and string repetition):
-   the tree is turned once into nested closures that do exactly what simpleeval's tree walk does for
-   the whitelisted nodes (see :func:`_closure`), several times faster; a very deep tree is walked by
-   simpleeval itself.
+3. the checked tree is evaluated with :mod:`simpleeval` (which also bounds powers and string
+   repetition), per measurement, with ``result`` bound to the measured value.
 
 :func:`compile_condition` raises :class:`ExpressionError` for an expression that cannot parse or uses
 something outside the whitelist (a spec error, found at load time); :meth:`Condition.evaluate`
@@ -32,7 +29,7 @@ import re
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from simpleeval import DEFAULT_OPERATORS, MAX_STRING_LENGTH, EvalWithCompoundTypes, IterableTooLong
+from simpleeval import DEFAULT_OPERATORS, EvalWithCompoundTypes
 
 __all__ = ["FUNCTIONS", "Condition", "EvaluationError", "ExpressionError", "compile_condition"]
 
@@ -228,181 +225,29 @@ _RESULT: contextvars.ContextVar[Any] = contextvars.ContextVar("ebbtide_expr_resu
 _EVALUATOR = EvalWithCompoundTypes(operators=_OPERATORS, functions=dict(FUNCTIONS), names=_ResultNames())
 
 
-#: a compiled node: the measured value -> the node's value
-_Fn = Callable[[Any], Any]
-#: trees deeper than this are walked by simpleeval itself (its recursion, and so its RecursionError on an
-#: absurdly deep tree, stays what it always was); real conditions are a handful of levels deep
-_MAX_CLOSURE_DEPTH = 50
-
-
-def _depth(node: ast.AST) -> int:
-    return 1 + max((_depth(child) for child in ast.iter_child_nodes(node)), default=0)
-
-
-def _closure(node: ast.expr) -> _Fn:
-    """Compile a checked node into a closure computing what ``simpleeval`` computes for it.
-
-    Each case mirrors the simpleeval handler of the node (``_eval_constant``, ``_eval_boolop``, ...), with the
-    same operator functions, the same evaluation order and short-circuits, so values and exceptions (and
-    hence evaluation errors) are the same. What the closures leave out is simpleeval's check of every
-    intermediate value for modules and forbidden functions: no such value can arise here, since the only
-    name is ``result`` (a measured value: numbers, strings, booleans, None or a list of them) and the only
-    callables are :data:`FUNCTIONS`, which the whitelist never lets be used as values.
-    """
-    if isinstance(node, ast.Constant):
-        value = node.value
-        # simpleeval's length check applies to anything with a length: of the allowed literals, strings
-        if isinstance(value, str) and len(value) > MAX_STRING_LENGTH:
-            message = f"Literal in statement is too long! ({len(value)}, when {MAX_STRING_LENGTH} is max)"
-
-            def too_long(result: Any) -> Any:
-                raise IterableTooLong(message)
-
-            return too_long
-
-        def constant(result: Any) -> Any:
-            return value
-
-        return constant
-    if isinstance(node, ast.Name):  # _check: the only name used as a value is `result`
-
-        def name(result: Any) -> Any:
-            return result
-
-        return name
-    if isinstance(node, ast.BoolOp):
-        values = tuple(_closure(v) for v in node.values)
-        if isinstance(node.op, ast.And):
-
-            def and_(result: Any) -> Any:
-                out: Any = False
-                for v in values:
-                    out = v(result)
-                    if not out:
-                        break
-                return out
-
-            return and_
-
-        def or_(result: Any) -> Any:
-            out: Any = False
-            for v in values:
-                out = v(result)
-                if out:
-                    break
-            return out
-
-        return or_
-    if isinstance(node, ast.UnaryOp):
-        unary = _OPERATORS[type(node.op)]
-        operand = _closure(node.operand)
-
-        def unaryop(result: Any) -> Any:
-            return unary(operand(result))
-
-        return unaryop
-    if isinstance(node, ast.BinOp):
-        binary = _OPERATORS[type(node.op)]
-        left, right = _closure(node.left), _closure(node.right)
-
-        def binop(result: Any) -> Any:
-            return binary(left(result), right(result))
-
-        return binop
-    if isinstance(node, ast.Compare):
-        first = _closure(node.left)
-        pairs = tuple(
-            (_OPERATORS[type(o)], _closure(c)) for o, c in zip(node.ops, node.comparators, strict=True)
-        )
-
-        def compare(result: Any) -> Any:
-            right = first(result)
-            out: Any = True
-            for operator, comparator in pairs:
-                if not out:
-                    break
-                left = right
-                right = comparator(result)
-                out = operator(left, right)
-            return out
-
-        return compare
-    if isinstance(node, ast.Call):
-        assert isinstance(node.func, ast.Name)  # _check: only FUNCTIONS by name, no keywords
-        func = FUNCTIONS[node.func.id]
-        args = tuple(_closure(a) for a in node.args)
-
-        def call(result: Any) -> Any:
-            return func(*(a(result) for a in args))
-
-        return call
-    if isinstance(node, ast.Subscript):
-        container, key = _closure(node.value), _closure(node.slice)
-
-        def subscript(result: Any) -> Any:
-            c = container(result)
-            return c[key(result)]
-
-        return subscript
-    if isinstance(node, ast.Slice):
-        lower = _closure(node.lower) if node.lower is not None else None
-        upper = _closure(node.upper) if node.upper is not None else None
-        step = _closure(node.step) if node.step is not None else None
-
-        def slice_(result: Any) -> Any:
-            return slice(
-                lower(result) if lower is not None else None,
-                upper(result) if upper is not None else None,
-                step(result) if step is not None else None,
-            )
-
-        return slice_
-    if isinstance(node, ast.List):
-        items = tuple(_closure(e) for e in node.elts)
-
-        def list_(result: Any) -> Any:
-            return [e(result) for e in items]
-
-        return list_
-    if isinstance(node, ast.Tuple):
-        elts = tuple(_closure(e) for e in node.elts)
-
-        def tuple_(result: Any) -> Any:
-            return tuple(e(result) for e in elts)
-
-        return tuple_
-    raise ExpressionError(f"{type(node).__name__} is not allowed in a condition")  # pragma: no cover
-
-
 class Condition:
     """A compiled, checked condition; :meth:`evaluate` binds ``result`` and evaluates it."""
 
-    __slots__ = ("_fn", "_node", "source")
+    __slots__ = ("_node", "source")
 
     def __init__(self, source: str, node: ast.expr) -> None:
         self.source = source
         self._node = node
-        self._fn: _Fn | None = _closure(node) if _depth(node) <= _MAX_CLOSURE_DEPTH else None
 
     def __repr__(self) -> str:
         return f"Condition({self.source!r})"
 
     def evaluate(self, result: Any) -> bool:
+        token = _RESULT.set(result)
         try:
-            value = self._fn(result) if self._fn is not None else self._walk(result)
+            value = _EVALUATOR.eval(self.source, previously_parsed=self._node)
         except Exception as exc:  # simpleeval and the operators raise many types; all mean "cannot"
             raise EvaluationError(f"{type(exc).__name__}: {exc}") from None
+        finally:
+            _RESULT.reset(token)
         if not isinstance(value, bool):
             raise EvaluationError(f"condition gave {type(value).__name__} {value!r}, not true/false")
         return value
-
-    def _walk(self, result: Any) -> Any:
-        """Evaluate with simpleeval's own tree walk (deep trees)."""
-        token = _RESULT.set(result)
-        try:
-            return _EVALUATOR.eval(self.source, previously_parsed=self._node)
-        finally:
-            _RESULT.reset(token)
 
 
 @functools.lru_cache(maxsize=4096)
