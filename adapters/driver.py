@@ -86,7 +86,7 @@ class Driver:
         The next wake is due at once (``now``): the engine decides from the restored state whatever a Tick
         at this time means (an expired pause, a due measurement).
         """
-        state = RolloutState.model_validate_json(state_json)
+        state = RolloutState.from_json(state_json)
         drv = cls(adapter, state, **kwargs)  # type: ignore[arg-type]
         effects = desired_effects if desired_effects is not None else _engine()[2]
         for effect in effects(state):
@@ -96,7 +96,7 @@ class Driver:
         return drv
 
     def state_json(self) -> str:
-        return self.state.model_dump_json()
+        return self.state.to_json()
 
     # ----- the loop --------------------------------------------------------------------------------------
     @property

@@ -27,7 +27,7 @@ from transitions import Machine
 from ebbtide.adapters.specfiles import load_spec_files
 from ebbtide.core import initial_state, step
 from ebbtide.core.effects import ScaleRevision, StartMeasurement
-from ebbtide.core.events import Deploy, Event, Measurement, ReplicasObserved, Tick
+from ebbtide.core.events import Command, Deploy, Event, Measurement, ReplicasObserved, Tick
 from ebbtide.core.plan import MetricPlan, Plan, StepPlan, TemplatePlan
 from ebbtide.core.state import RolloutState
 from ebbtide.core.verification import classify
@@ -156,10 +156,11 @@ def bench_step(rollouts: int) -> None:
     )
 
 
-def ten_step_plan() -> Plan:
+def ten_step_plan(count: int = 3) -> Plan:
     metric = MetricPlan(
         name="success-rate",
         interval=30.0,
+        count=count,
         success_condition="result[0] >= 0.99",
         provider={"prometheus": {"query": "sum(rate(ok[2m])) / sum(rate(all[2m]))"}},
     )
@@ -194,50 +195,58 @@ def ten_step_plan() -> Plan:
     )
 
 
-def bench_state_bytes(measurements: int) -> None:
-    """Mid-verification after a long run: an indefinite metric measured `measurements` times."""
-    plan = ten_step_plan()
-    s = step(initial_state(plan), Deploy(revision="v1"), 0.0).state
-    s = step(s, ReplicasObserved(revision="v1", desired=10, ready=10, available=10), 0.0).state
-    now = 1.0
-    d = step(s, Deploy(revision="v2"), now)
+def _observe_all(s: RolloutState, now: float) -> RolloutState:
+    for rev, n in sorted(s.replicas.items()):
+        if s.ready.get(rev) != n:
+            s = step(s, ReplicasObserved(revision=rev, desired=n, ready=n, available=n), now).state
+    return s
+
+
+def bench_state_bytes(measurements: int, earlier_rollouts: int = 200) -> None:
+    """The persisted state of a 10-step canary mid-verification after a long life: `earlier_rollouts`
+    rollouts before it (each rolled back: history), then `measurements` measurements of its verification."""
+    plan = ten_step_plan(count=measurements + 10)
+    s = step(initial_state(plan), Deploy(revision="v0"), 0.0).state
+    now = 0.0
+    s = _observe_all(s, now)
+    for i in range(earlier_rollouts):  # a long history: deploy, then abort, many times
+        now += 60.0
+        s = _observe_all(step(s, Deploy(revision=f"old-{i}"), now).state, now)
+        s = step(s, Command(action="abort"), now).state
+        now += 60.0
+        s = _observe_all(step(s, Tick(), now).state, now)
+    now += 60.0
+    d = step(s, Deploy(revision="v1"), now)
     taken = 0
-    while taken < measurements:
-        s = d.state
-        asks = [e for e in d.effects if isinstance(e, StartMeasurement)]
-        for e in d.effects:
-            if isinstance(e, ScaleRevision):
-                s = step(
-                    s,
-                    ReplicasObserved(
-                        revision=e.revision, desired=e.replicas, ready=e.replicas, available=e.replicas
-                    ),
-                    now,
-                ).state
-        for a in asks:
+    for _ in range(10 * measurements + 1000):
+        s = _observe_all(d.state, now)
+        for a in [e for e in d.effects if isinstance(e, StartMeasurement)]:
             healthy = value_for_metric(a.metric)
             s = step(
                 s, Measurement(verification=a.verification, metric=a.metric.name, value=healthy), now
             ).state
             taken += 1
-        nxt = step(s, Tick(), now).wake_at
         if s.phase == "verifying" and taken >= measurements:
             break
+        nxt = step(s, Tick(), now).wake_at
         if nxt is None:
             break
         now = nxt
         d = step(s, Tick(), now)
-    full = len(s.model_dump_json())
-    compact = len(s.model_dump_json(exclude_defaults=True))
-    without_plan = len(s.model_dump_json(exclude={"plan", "next_plan"}, exclude_defaults=True))
+    assert s.phase == "verifying", s.phase
+    assert RolloutState.from_json(s.to_json()) == s
+    persisted = len(s.to_json())
     emit(
         "core.state_bytes",
-        compact,
+        persisted,
         "bytes",
         phase=s.phase,
         measurements=taken,
-        full_json=full,
-        without_plan=without_plan,
+        earlier_rollouts=earlier_rollouts,
+        history=len(s.history),
+        plan_bytes=len(s.plan.model_dump_json(exclude_defaults=True)),
+        without_plan=len(s.model_dump_json(exclude={"plan", "next_plan"}, exclude_defaults=True)),
+        with_defaults=len(s.model_dump_json()),
         limit=4096,
     )
 

@@ -118,6 +118,15 @@ class RolloutState(Frozen):
     #: monotone counter for verification run ids
     seq: int = 0
 
+    # ----- persistence -----------------------------------------------------------------------------
+    def to_json(self) -> str:
+        """The compact persisted form (defaults left out); :meth:`from_json` restores the same state."""
+        return self.model_dump_json(exclude_defaults=True)
+
+    @classmethod
+    def from_json(cls, data: str | bytes) -> RolloutState:
+        return cls.model_validate_json(data)
+
     # ----- derived views ---------------------------------------------------------------------------
     @property
     def last_successful(self) -> str | None:

@@ -137,6 +137,7 @@ class EngineContract(RuleBasedStateMachine):
     def promise_2_crash_safe(self, before: RolloutState, event: Event, d: Decision) -> None:
         restored = RolloutState.model_validate_json(before.model_dump_json())
         assert restored == before, "state round-trips through JSON unchanged"
+        assert RolloutState.from_json(before.to_json()) == before, "and through the compact persisted form"
         assert step(restored, event, self.now) == d, "the restored state has the same future"
 
     def promise_3_rollback_target(self, before: RolloutState, event: Event, d: Decision) -> None:
