@@ -656,6 +656,14 @@ def _begin_rollback(w: _W, target: str, reason: str, manual: bool, fast: bool) -
     )
     if manual:
         w.desired = target
+    _clear_rollout_progress(w)
+    w.scale_downs.pop(target, None)
+    if w.phase != "rolling-back":  # already rolling back: the rollback is retargeted
+        fire(w, "roll_back")
+
+
+def _clear_rollout_progress(w: _W) -> None:
+    """Forget the running rollout's step state: canary weight and scale, header routes, pause, deadline."""
     w.canary_weight = 0
     w.canary_scale_replicas = None
     w.canary_scale_weight = None
@@ -663,9 +671,6 @@ def _begin_rollback(w: _W, target: str, reason: str, manual: bool, fast: bool) -
     w.pause_reason = None
     w.pause_until = None
     w.waiting_since = None
-    w.scale_downs.pop(target, None)
-    if w.phase != "rolling-back":  # already rolling back: the rollback is retargeted
-        fire(w, "roll_back")
 
 
 def _rollback_target(w: _W) -> str | None:
@@ -693,13 +698,7 @@ def _finish(w: _W) -> None:
     _stop_runs(w, background_too=True)
     w.stable = rev
     w.canary = None
-    w.canary_weight = 0
-    w.canary_scale_replicas = None
-    w.canary_scale_weight = None
-    w.header_routes = ()
-    w.pause_reason = None
-    w.pause_until = None
-    w.waiting_since = None
+    _clear_rollout_progress(w)
     w.rollback = None
     w.degraded = w.desired != rev
     _history_touch(w, rev, "live", reached_live=True)

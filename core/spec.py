@@ -519,7 +519,8 @@ KINDS: dict[str, type[Model]] = {
 # ----------------------------------------------------------------------------------------- checking
 
 
-def _loc_path(loc: Iterable[int | str]) -> str:
+def loc_path(loc: Iterable[int | str]) -> str:
+    """A pydantic error location as a field path: spec.steps[2].setWeight."""
     out = ""
     for part in loc:
         if isinstance(part, int):
@@ -551,7 +552,7 @@ def error_reason(err: Mapping[str, Any]) -> str:
 
 
 def _validation_problems(doc: Document, exc: ValidationError) -> list[Problem]:
-    return [doc.problem(_loc_path(err["loc"]), error_reason(err)) for err in exc.errors()]
+    return [doc.problem(loc_path(err["loc"]), error_reason(err)) for err in exc.errors()]
 
 
 _ARG_REF = re.compile(r"\{\{\s*args\.([A-Za-z0-9_.\-]+)\s*\}\}")
@@ -961,7 +962,7 @@ class Repair:
                 and parts[n] >= index
             ):
                 parts[n] += 1
-        return _loc_path(parts)
+        return loc_path(parts)
 
 
 _PATH_PART = re.compile(r"([^.\[\]]+)|\[(\d+)\]")

@@ -33,6 +33,7 @@ from ebbtide.core.spec import (
     SpecSet,
     compile_plan,
     error_reason,
+    loc_path,
     parse_documents,
     repair_model,
 )
@@ -241,16 +242,6 @@ def _dedupe(problems: list[Problem]) -> list[Problem]:
 # ----------------------------------------------------------------------------------------------------------
 # loading
 # ----------------------------------------------------------------------------------------------------------
-def _loc(loc: tuple[int | str, ...]) -> str:
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += ("." if out else "") + str(part)
-    return out
-
-
 def parse_scenario(data: Any, file: str, document: int) -> Scenario:
     """Validate one Scenario document (structure only); raises SpecError."""
     scenario, problems = parse_scenario_leniently(data, file, document)
@@ -273,7 +264,7 @@ def parse_scenario_leniently(data: Any, file: str, document: int) -> tuple[Scena
                 document=document,
                 kind="Scenario",
                 name=name if isinstance(name, str) else None,
-                field=_loc(err["loc"]),
+                field=loc_path(err["loc"]),
                 reason=error_reason(err),
             )
             for err in exc.errors()
