@@ -128,7 +128,7 @@ def problems(docs: list[dict[str, Any]]) -> list[str]:
     return [f"{p.document}|{p.kind}/{p.name}|{p.field}|{p.reason}" for p in exc.value.problems]
 
 
-def expect(docs: list[dict[str, Any]], document: int, field: str, reason: str) -> None:
+def assert_problem(docs: list[dict[str, Any]], document: int, field: str, reason: str) -> None:
     found = problems(docs)
     assert any(
         p.startswith(f"{document}|") and p.split("|")[2] == field and reason in p.split("|")[3] for p in found
@@ -147,99 +147,99 @@ def test_base_is_valid() -> None:
 def test_unknown_field() -> None:
     d = base()
     d[2]["spec"]["canary"]["steps"][0]["weight"] = 5
-    expect(d, 3, "spec.canary.steps[0].weight", "unknown field")
+    assert_problem(d, 3, "spec.canary.steps[0].weight", "unknown field")
 
 
 def test_unknown_top_level_field() -> None:
     d = base()
     d[3]["spec"]["strategyy"] = {}
-    expect(d, 4, "spec.strategyy", "unknown field")
+    assert_problem(d, 4, "spec.strategyy", "unknown field")
 
 
 def test_weights_must_increase() -> None:
     d = base()
     d[2]["spec"]["canary"]["steps"][3]["setWeight"] = 20
-    expect(d, 3, "spec.canary.steps[3].setWeight", "weights must strictly increase: 20 after 20")
+    assert_problem(d, 3, "spec.canary.steps[3].setWeight", "weights must strictly increase: 20 after 20")
 
 
 @pytest.mark.parametrize("w", [101, -1])
 def test_weight_range(w: int) -> None:
     d = base()
     d[2]["spec"]["canary"]["steps"][0]["setWeight"] = w
-    expect(d, 3, "spec.canary.steps[0].setWeight", f"weight must be 0..100, not {w}")
+    assert_problem(d, 3, "spec.canary.steps[0].setWeight", f"weight must be 0..100, not {w}")
 
 
 def test_step_with_two_actions() -> None:
     d = base()
     d[2]["spec"]["canary"]["steps"][0]["pause"] = {}
-    expect(d, 3, "spec.canary.steps[0]", "exactly one action")
+    assert_problem(d, 3, "spec.canary.steps[0]", "exactly one action")
 
 
 def test_step_with_no_action() -> None:
     d = base()
     d[2]["spec"]["canary"]["steps"].append({"name": "nothing"})
-    expect(d, 3, "spec.canary.steps[4]", "found 0")
+    assert_problem(d, 3, "spec.canary.steps[4]", "found 0")
 
 
 def test_both_conditions() -> None:
     d = base()
     d[1]["spec"]["metrics"][0]["failureCondition"] = "result[0] < 0.5"
-    expect(d, 2, "spec.metrics[0]", "exactly one of successCondition or failureCondition")
+    assert_problem(d, 2, "spec.metrics[0]", "exactly one of successCondition or failureCondition")
 
 
 def test_no_condition() -> None:
     d = base()
     del d[1]["spec"]["metrics"][0]["successCondition"]
-    expect(d, 2, "spec.metrics[0]", "exactly one of successCondition or failureCondition")
+    assert_problem(d, 2, "spec.metrics[0]", "exactly one of successCondition or failureCondition")
 
 
 def test_count_without_interval() -> None:
     d = base()
     del d[1]["spec"]["metrics"][0]["interval"]
-    expect(d, 2, "spec.metrics[0].count", "count 3 needs an interval")
+    assert_problem(d, 2, "spec.metrics[0].count", "count 3 needs an interval")
 
 
 @pytest.mark.parametrize("fname", ["failureLimit", "count", "inconclusiveLimit", "consecutiveErrorLimit"])
 def test_negative_limits(fname: str) -> None:
     d = base()
     d[1]["spec"]["metrics"][0][fname] = -1
-    expect(d, 2, f"spec.metrics[0].{fname}", "must be >= 0, not -1")
+    assert_problem(d, 2, f"spec.metrics[0].{fname}", "must be >= 0, not -1")
 
 
 def test_negative_duration() -> None:
     d = base()
     d[2]["spec"]["canary"]["steps"][2]["pause"]["duration"] = "-5s"
-    expect(d, 3, "spec.canary.steps[2].pause.duration", "negative")
+    assert_problem(d, 3, "spec.canary.steps[2].pause.duration", "negative")
 
 
 def test_bad_duration() -> None:
     d = base()
     d[1]["spec"]["metrics"][0]["interval"] = "5 minutes"
-    expect(d, 2, "spec.metrics[0].interval", "invalid duration '5 minutes'")
+    assert_problem(d, 2, "spec.metrics[0].interval", "invalid duration '5 minutes'")
 
 
 def test_unparsable_condition() -> None:
     d = base()
     d[1]["spec"]["metrics"][0]["successCondition"] = "result[0] >= "
-    expect(d, 2, "spec.metrics[0].successCondition", "invalid condition")
+    assert_problem(d, 2, "spec.metrics[0].successCondition", "invalid condition")
 
 
 def test_disallowed_condition() -> None:
     d = base()
     d[1]["spec"]["metrics"][0]["successCondition"] = "__import__('os')"
-    expect(d, 2, "spec.metrics[0].successCondition", "only these functions")
+    assert_problem(d, 2, "spec.metrics[0].successCondition", "only these functions")
 
 
 def test_unknown_strategy() -> None:
     d = base()
     d[3]["spec"]["strategy"]["name"] = "nope"
-    expect(d, 4, "spec.strategy.name", "unknown Strategy 'nope'")
+    assert_problem(d, 4, "spec.strategy.name", "unknown Strategy 'nope'")
 
 
 def test_unknown_template_in_step() -> None:
     d = base()
     d[2]["spec"]["canary"]["steps"][1]["verification"]["templateNames"] = ["sr", "missing"]
-    expect(
+    assert_problem(
         d, 3, "spec.canary.steps[1].verification.templateNames[1]", "unknown VerificationTemplate 'missing'"
     )
 
@@ -247,38 +247,41 @@ def test_unknown_template_in_step() -> None:
 def test_unknown_template_in_background() -> None:
     d = base()
     d[2]["spec"]["canary"]["backgroundVerification"] = {"templateNames": ["bg"]}
-    expect(d, 3, "spec.canary.backgroundVerification.templateNames[0]", "unknown VerificationTemplate 'bg'")
+    assert_problem(
+        d, 3, "spec.canary.backgroundVerification.templateNames[0]", "unknown VerificationTemplate 'bg'"
+    )
 
 
 def test_duplicate_names() -> None:
     d = base()
     d.append(copy.deepcopy(d[2]))
-    expect(d, 5, "metadata.name", "duplicate Strategy name 'canary'")
+    assert_problem(d, 5, "metadata.name", "duplicate Strategy name 'canary'")
 
 
 def test_unknown_kind() -> None:
     d = base()
     d.append({"apiVersion": API, "kind": "Canary", "metadata": {"name": "x"}})
-    expect(d, 5, "kind", "unknown kind 'Canary'")
+    assert_problem(d, 5, "kind", "unknown kind 'Canary'")
 
 
 def test_unknown_api_version() -> None:
     d = base()
     d[0]["apiVersion"] = "example.com/v1"
-    expect(d, 1, "apiVersion", "unknown apiVersion 'example.com/v1'")
+    assert_problem(d, 1, "apiVersion", "unknown apiVersion 'example.com/v1'")
 
 
 def test_ocean_api_versions_accepted() -> None:
     d = base()
     d[0]["apiVersion"] = "spot.io/v1beta1"
     d[1]["apiVersion"] = "ocean.spot.io/v1"
-    load(d)
+    specs = load(d)
+    assert set(specs.strategies) and set(specs.templates), "both documents were loaded"
 
 
 def test_missing_arg() -> None:
     d = base()
     d[3]["spec"]["strategy"]["args"] = []
-    expect(
+    assert_problem(
         d, 4, "spec.strategy.args", "missing value for arg 'service' required by VerificationTemplate 'sr'"
     )
 
@@ -286,31 +289,31 @@ def test_missing_arg() -> None:
 def test_undeclared_arg() -> None:
     d = base()
     d[1]["spec"]["metrics"][0]["successCondition"] = "result[0] >= {{args.nope}}"
-    expect(d, 2, "spec.metrics[0]", "does not declare 'nope'")
+    assert_problem(d, 2, "spec.metrics[0]", "does not declare 'nope'")
 
 
 def test_missing_required_field() -> None:
     d = base()
     del d[3]["spec"]["strategy"]
-    expect(d, 4, "spec.strategy", "required field is missing")
+    assert_problem(d, 4, "spec.strategy", "required field is missing")
 
 
 def test_bad_failure_action() -> None:
     d = base()
     d[3]["spec"]["failurePolicy"] = {"action": "explode"}
-    expect(d, 4, "spec.failurePolicy.action", "must be one of")
+    assert_problem(d, 4, "spec.failurePolicy.action", "must be one of")
 
 
 def test_canary_scale_exactly_one() -> None:
     d = base()
     d[2]["spec"]["canary"]["steps"].insert(0, {"setCanaryScale": {"weight": 10, "replicas": 2}})
-    expect(d, 3, "spec.canary.steps[0].setCanaryScale", "exactly one of weight, replicas")
+    assert_problem(d, 3, "spec.canary.steps[0].setCanaryScale", "exactly one of weight, replicas")
 
 
 def test_strategy_needs_canary_xor_rolling() -> None:
     d = base()
     d[2]["spec"]["rolling"] = {"steps": []}
-    expect(d, 3, "spec", "exactly one of canary or rolling")
+    assert_problem(d, 3, "spec", "exactly one of canary or rolling")
 
 
 def test_all_problems_of_all_documents_collected() -> None:
@@ -329,8 +332,7 @@ def test_error_message_format() -> None:
         load(d)
     assert (
         "specs.yaml: document 3 (Strategy/canary): spec.canary.steps[0].setWeight: "
-        "weight must be 0..100, not 120"
-        in str(exc.value).splitlines()
+        "weight must be 0..100, not 120" in str(exc.value).splitlines()
     )
 
 
@@ -439,8 +441,11 @@ def test_compile_needs_a_name_when_several() -> None:
 @pytest.mark.parametrize("name", ["canary.yaml", "rolling.yaml", "new-rollout.yaml", "pause-policy.yaml"])
 def test_examples_load(name: str) -> None:
     specs = load_spec_files([EXAMPLES / name])
+    assert specs.rollout_specs
     for rollout in specs.rollout_specs:
-        compile_plan(specs, rollout)
+        plan = compile_plan(specs, rollout)
+        weights = [st.weight for st in plan.steps if st.kind == "setWeight"]
+        assert weights and weights[-1] == 100, "a compiled plan reaches 100%"
 
 
 def test_canary_example_plan() -> None:
