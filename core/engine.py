@@ -1077,7 +1077,8 @@ def _desired_weights(w: _W) -> dict[str, int]:
             caps = {}
     elif w.stable is not None:
         desired = {w.stable: 100}
-        caps = {w.stable: _share(w, w.stable)} if any(r != w.stable for r in prev) else {}
+        # live: the stable revision reached live with its replicas ready; it serves everything
+        caps = {}
     else:
         return {}
     out = _split(desired, prev, caps)

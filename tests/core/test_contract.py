@@ -22,7 +22,7 @@ from hypothesis.stateful import (
 from ebbtide.core import initial_state, step
 from ebbtide.core.effects import Notify, SetTraffic
 from ebbtide.core.engine import ROLLOUT_PHASES
-from ebbtide.core.events import Command, Deploy, Event, Measurement, ReplicasObserved, Tick
+from ebbtide.core.events import Command, Deploy, Event, Measurement, ReplicasObserved, SpecChanged, Tick
 from ebbtide.core.plan import Plan
 from ebbtide.core.state import Decision, RolloutState
 from ebbtide.core.testing import REVISIONS, commands, plans, value_for
@@ -122,6 +122,15 @@ class EngineContract(RuleBasedStateMachine):
     @rule(cmd=commands())
     def command(self, cmd: Command) -> None:
         self.apply(cmd)
+
+    @rule(plan=plans())
+    def spec_change(self, plan: Plan) -> None:
+        before = self.state
+        after = self.apply(SpecChanged(plan=plan)).state
+        if before.phase in ("live", "failed"):
+            assert after.plan == plan and after.next_plan is None, "applies at once when nothing runs"
+        else:
+            assert after.plan == before.plan and after.next_plan == plan, "mid-rollout: kept for the next"
 
     @precondition(lambda self: bool(self.log))
     @rule()
