@@ -157,6 +157,11 @@ def step(state: RolloutState, event: Event, now: float) -> Decision:
         due = _next_due(state)
         if (due is None or due > now) and (isinstance(event, Tick) or _observation_is_noop(state, event)):
             return Decision(state=state, effects=(), wake_at=due, rejected=None)
+    return full_step(state, event, now)
+
+
+def full_step(state: RolloutState, event: Event, now: float) -> Decision:
+    """:func:`step` without its fast path (tests compare the two; every decision must be a fixpoint)."""
     w = _W(state, now)
     if isinstance(event, Tick):
         pass
@@ -994,12 +999,12 @@ def _canary_replicas(w: _W) -> int:
 
 
 def _share(w: _W, rev: str) -> int:
-    """The traffic share a revision's ready replicas can carry."""
+    """The traffic share a revision's ready replicas can carry. Knowledge, not hope: a revision the
+    engine has not seen ready (never observed, or scaled to zero and forgotten) can carry nothing."""
     n = w.plan.replicas
-    ready = w.ready.get(rev)
-    if ready is None or n <= 0:
+    if n <= 0:
         return 100
-    return min(100, (100 * ready) // n)
+    return min(100, (100 * w.ready.get(rev, 0)) // n)
 
 
 def _desired_replicas(w: _W) -> dict[str, int]:
@@ -1117,15 +1122,15 @@ def _positive(counts: dict[str, int]) -> dict[str, int]:
 
 
 def _clamp_unready(w: _W, weights: dict[str, int], first: str) -> dict[str, int]:
-    """Never route traffic to a revision with no ready replicas while another one has some."""
-    ready = w.ready
-    dead: list[str] = []
-    for r, v in weights.items():
-        if v > 0 and ready.get(r) == 0:
-            dead.append(r)
+    """Never route traffic to a revision with no ready replicas while another one has some.
+
+    A revision has no ready replicas when it was observed with none, or when it runs none (scaled to
+    zero). A serving revision that was never observed (the first revision, live at once) keeps its
+    traffic: nothing is known to be better."""
+    dead = [r for r, v in weights.items() if v > 0 and _has_no_pods(w, r)]
     if not dead:
         return weights
-    alive = [r for r in weights if r not in dead] or [r for r in (first,) if w.ready.get(r, 1) > 0]
+    alive = [r for r in weights if r not in dead] or [r for r in (first,) if not _has_no_pods(w, r)]
     if not alive:
         return weights
     out = dict(weights)
@@ -1133,6 +1138,12 @@ def _clamp_unready(w: _W, weights: dict[str, int], first: str) -> dict[str, int]
     receiver = first if first in alive else alive[0]
     out[receiver] = out.get(receiver, 0) + moved
     return out
+
+
+def _has_no_pods(w: _W, rev: str) -> bool:
+    """Known to have no ready replicas: observed with none, or running none."""
+    ready = w.ready.get(rev)
+    return ready == 0 or (ready is None and w.replicas.get(rev, 0) <= 0)
 
 
 def _effective_routes(
@@ -1144,20 +1155,27 @@ def _effective_routes(
     return routes
 
 
-def _reconcile(w: _W, old: RolloutState) -> None:
-    # the split depends on the previous split (capacity-limited shifts); settle it within this decision
-    for _ in range(4):
+def _settle_world(w: _W) -> None:
+    """Weights, replicas and kept observations depend on each other (a capacity-limited split depends on
+    the previous split; replicas keep a revision that still serves; observations are kept only for
+    revisions we run or route to). Iterate to their joint fixpoint, so that a Tick at the same ``now``
+    finds nothing to change."""
+    for _ in range(8):
         weights = _desired_weights(w)
-        if weights == w.weights:
-            break
+        replicas = _desired_replicas(w)
+        stale = [rev for rev in w.ready if rev not in replicas and rev not in weights]
+        if weights == w.weights and replicas == w.replicas and not stale:
+            return
         w.weights = weights
+        w.replicas = replicas
+        for rev in stale:  # bounded state; a forgotten revision has no ready capacity (see _share)
+            del w.ready[rev]
+
+
+def _reconcile(w: _W, old: RolloutState) -> None:
+    _settle_world(w)
     routes = _effective_routes(w.header_routes, w.canary, w.ready)
     old_routes = _effective_routes(old.header_routes, old.canary, old.ready)
-    w.replicas = _desired_replicas(w)
-    # keep observations only for revisions we still run or route to (bounded state)
-    for rev in list(w.ready):
-        if rev not in w.replicas and rev not in w.weights:
-            del w.ready[rev]
     _history_trim(w)
     ups: list[Effect] = []
     downs: list[Effect] = []
