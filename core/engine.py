@@ -107,7 +107,13 @@ class _W:
         for name in _COPIED:
             mine[name] = dict(mine[name])
         self.now = now
+        self.origin = s
         self.effects: list[Effect] = []
+        #: the world (weights, replicas, header routes) the effects emitted so far describe; None: the
+        #: world of the state the step started from
+        self.sent: tuple[dict[str, int], dict[str, int], tuple[HeaderRoutePlan, ...]] | None = None
+        #: where the next world effects go in ``effects`` (world effects come first, in the order emitted)
+        self.world_at = 0
 
     def record(self, revision: str) -> RevisionRecord | None:
         for rec in self.history:
@@ -182,7 +188,9 @@ def full_step(state: RolloutState, event: Event, now: float) -> Decision:
         else:
             w.next_plan = event.plan
     _advance(w)
-    _reconcile(w, state)
+    _settle_world(w)
+    _history_trim(w)
+    _emit_world(w, state)
     new = w.freeze(state)
     return Decision(state=new, effects=tuple(w.effects), wake_at=wake_at(new, now), rejected=None)
 
@@ -195,7 +203,7 @@ def _observation_is_noop(state: RolloutState, ev: ReplicasObserved) -> bool:
 def _next_due(state: RolloutState) -> float | None:
     """The earliest time anything is scheduled (past or future), or None."""
     due: float | None = None
-    if state.pause_until is not None and state.phase == "in-progress":
+    if state.pause_until is not None and state.phase == "paused":
         due = state.pause_until
     for run in state.verifications:
         if run.phase in ver.TERMINAL:
@@ -217,7 +225,7 @@ def wake_at(state: RolloutState, now: float) -> float | None:
     """The next time the engine needs a Tick, or None when nothing is scheduled."""
     # the earliest scheduled time after `now` (one pass, no intermediate list)
     best: float | None = None
-    if state.pause_until is not None and state.phase == "in-progress" and state.pause_until > now:
+    if state.pause_until is not None and state.phase == "paused" and state.pause_until > now:
         best = state.pause_until
     for run in state.verifications:
         if run.phase in ver.TERMINAL:
@@ -409,9 +417,9 @@ def _on_command(w: _W, cmd: Command) -> str | None:
         _begin_rollback(w, target, reason="aborted by user", manual=False, fast=True)
         return None
     if a == "pause":
-        if w.phase == "paused":
+        if w.phase == "paused" and not _at_timed_pause(w):
             return f"already paused ({w.pause_reason})"
-        if not allowed(w.phase, "pause"):
+        if w.phase != "paused" and not allowed(w.phase, "pause"):
             return f"cannot pause: the rollout is {w.phase}"
         _stop_runs(w, background_too=False)
         _pause(w, "manual", "paused by user")
@@ -419,6 +427,8 @@ def _on_command(w: _W, cmd: Command) -> str | None:
     if a == "resume":
         if w.phase != "paused":
             return f"cannot resume: the rollout is {w.phase}, not paused"
+        if _at_timed_pause(w):
+            return f"the rollout waits at a timed pause step until {w.pause_until:g}: promote skips it"
         if w.pause_reason == "pause-step":
             return "the rollout waits at an indefinite pause step: promote moves it on"
         _restart_step(w)
@@ -592,10 +602,17 @@ def _current_step(w: _W) -> StepPlan | None:
 
 
 def _pause(w: _W, reason: PauseReason, message: str) -> None:
+    """Pause for ``reason``; a rollout resting at a timed pause step keeps its phase and takes the new
+    reason (its timer stops: a manual, failure-policy or inconclusive pause waits for a person)."""
     w.pause_reason = reason
     w.pause_until = None
-    fire(w, "pause")
+    if w.phase != "paused":
+        fire(w, "pause")
     w.notify("rollout-paused", reason=reason, message=message)
+
+
+def _at_timed_pause(w: _W) -> bool:
+    return w.phase == "paused" and w.pause_reason == "pause-step" and w.pause_until is not None
 
 
 def _restart_step(w: _W) -> None:
@@ -623,7 +640,7 @@ def _failure(w: _W, reason: str, deadline: bool) -> None:
         w.recorded_failures = (*w.recorded_failures, reason)[-RECORDED_FAILURES:]
         return  # continue as if passed: the failed run is already stopped; the verifying loop moves on
     if action == "pause":
-        if w.phase != "paused":
+        if w.phase != "paused" or _at_timed_pause(w):
             _stop_runs(w, background_too=False)
             _pause(w, "failure-policy", reason)
         w.failure_reason = reason
@@ -662,6 +679,7 @@ def _begin_rollback(w: _W, target: str, reason: str, manual: bool, fast: bool) -
     if manual:
         w.desired = target
     _clear_rollout_progress(w)
+    w.step_index = 0  # Argo: an aborted rollout's step index returns to 0
     w.scale_downs.pop(target, None)
     if w.phase != "rolling-back":  # already rolling back: the rollback is retargeted
         fire(w, "roll_back")
@@ -704,6 +722,7 @@ def _finish(w: _W) -> None:
     w.stable = rev
     w.canary = None
     _clear_rollout_progress(w)
+    w.step_index = sum(1 for st in w.plan.steps if not st.implicit)  # Argo: a finished rollout shows N/N
     w.rollback = None
     w.degraded = w.desired != rev
     _history_touch(w, rev, "live", reached_live=True)
@@ -781,6 +800,12 @@ def _advance_once(w: _W) -> bool:
     if w.phase == "in-progress":
         return _advance_in_progress(w)
     if w.phase == "paused" and w.pause_reason != "manual":
+        if w.pause_until is not None and now >= w.pause_until:
+            # a timed pause step ran out: the rollout moves on to the next step
+            w.pause_reason = None
+            w.pause_until = None
+            fire(w, "resume")
+            return _next_step(w)
         _check_canary_ready(w)  # a canary losing its pods while paused still runs the deadline clock
     return False
 
@@ -840,7 +865,9 @@ def _advance_in_progress(w: _W) -> bool:
     if st.kind == "setWeight":
         weight = st.weight or 0
         if _wait_ready(w, _canary_replicas_for(w, max(weight, w.canary_weight))):
-            w.canary_weight = max(w.canary_weight, weight)
+            if weight > w.canary_weight:
+                w.canary_weight = weight
+                _send_step_weight(w, w.origin)
             return _next_step(w)
         return False
     if st.kind == "setCanaryScale":
@@ -860,12 +887,13 @@ def _advance_in_progress(w: _W) -> bool:
                 return _next_step(w)
             _pause(w, "pause-step", f"indefinite pause at step {w.step_index}")
             return True
-        if w.pause_until is None:
-            w.pause_until = w.step_started_at + st.duration
-        if w.now >= w.pause_until:
-            w.pause_until = None
+        # a timed pause shows as paused (reason pause-step, with its end time), as Argo and Ocean CD show it
+        until = w.step_started_at + st.duration
+        if w.now >= until:
             return _next_step(w)
-        return False
+        _pause(w, "pause-step", f"pause of {st.duration:g}s at step {w.step_index}")
+        w.pause_until = until
+        return True
     if st.kind == "verification":
         fire(w, "verify")
         for name in st.templates:
@@ -1172,33 +1200,44 @@ def _settle_world(w: _W) -> None:
             del w.ready[rev]
 
 
-def _reconcile(w: _W, old: RolloutState) -> None:
-    _settle_world(w)
+def _emit_world(w: _W, old: RolloutState) -> None:
+    """Emit the effects that move the world from what was last sent to what ``w`` wants now: scale-ups
+    first, then the traffic split, then scale-downs (so traffic never points at pods not asked for)."""
+    if w.sent is None:
+        sent_weights, sent_replicas = old.weights, old.replicas
+        sent_routes = _effective_routes(old.header_routes, old.canary, old.ready)
+    else:
+        sent_weights, sent_replicas, sent_routes = w.sent
     routes = _effective_routes(w.header_routes, w.canary, w.ready)
-    old_routes = _effective_routes(old.header_routes, old.canary, old.ready)
-    _history_trim(w)
-    ups: list[Effect] = []
-    downs: list[Effect] = []
-    if w.replicas != old.replicas:  # equal replica counts scale nothing up or down
-        ups = [
-            ScaleRevision(revision=r, replicas=n) for r, n in w.replicas.items() if n > old.replicas.get(r, 0)
+    effects: list[Effect] = []
+    if w.replicas != sent_replicas:  # equal replica counts scale nothing up or down
+        effects += [
+            ScaleRevision(revision=r, replicas=n)
+            for r, n in w.replicas.items()
+            if n > sent_replicas.get(r, 0)
         ]
-        downs = [
+    if w.weights != sent_weights or routes != sent_routes:
+        revision = w.canary if routes else None
+        effects.append(
+            SetTraffic(weights=dict(w.weights), header_routes=routes, header_route_revision=revision)
+        )
+    if w.replicas != sent_replicas:
+        effects += [
             ScaleRevision(revision=r, replicas=w.replicas.get(r, 0))
-            for r, n in old.replicas.items()
+            for r, n in sent_replicas.items()
             if w.replicas.get(r, 0) < n
         ]
-    traffic: list[Effect] = []
-    if w.weights != old.weights or routes != old_routes:
-        traffic.append(
-            SetTraffic(
-                weights=dict(w.weights),
-                header_routes=routes,
-                header_route_revision=w.canary if routes else None,
-            )
-        )
-    if ups or traffic or downs:
-        w.effects = [*ups, *traffic, *downs, *w.effects]
+    if effects:
+        w.effects[w.world_at : w.world_at] = effects
+        w.world_at += len(effects)
+    w.sent = (dict(w.weights), dict(w.replicas), routes)
+
+
+def _send_step_weight(w: _W, old: RolloutState) -> None:
+    """A setWeight step completed: its weight goes out as its own SetTraffic before the next step begins,
+    so a router sees every step's weight (1, 2, 10, ...), not only the last of a run of steps."""
+    _settle_world(w)
+    _emit_world(w, old)
 
 
 # ---------------------------------------------------------------------------------------------------
