@@ -128,14 +128,18 @@ class _W:
         return None
 
     def freeze(self, old: RolloutState) -> RolloutState:
-        """The new immutable state; unchanged fields are shared with ``old``."""
+        """The new immutable state; unchanged fields are shared with ``old``. A state that changed
+        records the decision's time in ``updated_at``."""
         before = old.__dict__
         mine = self.__dict__
         changes = {k: mine[k] for k in _SHARED if mine[k] is not before[k]}
         for k in _COPIED:
             if mine[k] != before[k]:
                 changes[k] = mine[k]
-        return evolve(old, **changes) if changes else old
+        if not changes:
+            return old
+        changes["updated_at"] = self.now
+        return evolve(old, **changes)
 
     def notify(self, event: NotifyEvent, **payload: Any) -> None:
         base: dict[str, Any] = {
@@ -156,7 +160,12 @@ class _W:
 
 
 def step(state: RolloutState, event: Event, now: float) -> Decision:
-    """Apply one event at time ``now``. Pure and deterministic; a rejected command changes nothing."""
+    """Apply one event at time ``now``. Pure and deterministic; a rejected command changes nothing.
+
+    A ``now`` earlier than ``state.updated_at`` (clock skew after a controller failover) is taken as
+    ``updated_at``: the engine never rewinds a timer and never fails on it."""
+    if now < state.updated_at:
+        now = state.updated_at
     if isinstance(event, (Tick, ReplicasObserved)):
         # fast path: nothing is due and the observation changes nothing -> the state is already at its
         # fixpoint for this input (every decision runs the advance loop to one), so the result is no-op
@@ -168,6 +177,8 @@ def step(state: RolloutState, event: Event, now: float) -> Decision:
 
 def full_step(state: RolloutState, event: Event, now: float) -> Decision:
     """:func:`step` without its fast path (tests compare the two; every decision must be a fixpoint)."""
+    if now < state.updated_at:
+        now = state.updated_at
     w = _W(state, now)
     if isinstance(event, Tick):
         pass

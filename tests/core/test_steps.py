@@ -88,3 +88,19 @@ spec:
     h.run_for(300)
     assert h.state.phase == "live" and h.state.stable == "v2"
     assert h.state.step_index == 2, "2 of 2 user steps"
+
+
+def test_a_now_earlier_than_the_last_decision_is_clamped_and_never_rewinds_a_timer() -> None:
+    """A failover to a controller whose clock lags: the same decisions as with the right clock."""
+    from ebbtide.core import step
+    from ebbtide.core.events import Tick
+
+    h = _rollout(weight(20), pause(60), weight(100))
+    h.run_for(10)
+    s = h.state
+    assert s.phase == "paused" and s.pause_until == 86.0 and s.updated_at == 26.0
+    skewed = step(s, Tick(), h.now - 3600)
+    assert skewed.state == s and skewed.effects == () and skewed.wake_at == 86.0
+    late = step(s, Tick(), 90.0)
+    assert step(s, Tick(), 90.0 - 3600 * 24).state == s, "the skewed Tick does not end the pause early"
+    assert late.state.phase != "paused"
