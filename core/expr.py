@@ -29,6 +29,7 @@ there is no string repetition and no range operator.
 from __future__ import annotations
 
 import functools
+import json
 import math
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -91,19 +92,19 @@ def _is_num(x: Any) -> bool:
 
 def _num(x: Any, what: str) -> int | float:
     if not _is_num(x):
-        raise EvaluationError(f"{what} wants a number, got {_type(x)} {_show(x)}")
+        raise EvaluationError(f"{what} wants a number, got {_desc(x)}")
     return x  # type: ignore[no-any-return]
 
 
 def _array(x: Any, what: str) -> Sequence[Any]:
     if not isinstance(x, list | tuple):
-        raise EvaluationError(f"{what} wants an array, got {_type(x)} {_show(x)}")
+        raise EvaluationError(f"{what} wants an array, got {_desc(x)}")
     return x
 
 
 def _bool(x: Any, what: str) -> bool:
     if not isinstance(x, bool):
-        raise EvaluationError(f"{what} wants true/false, got {_type(x)} {_show(x)}")
+        raise EvaluationError(f"{what} wants true/false, got {_desc(x)}")
     return x
 
 
@@ -113,8 +114,19 @@ def _int(x: int) -> int:
     return x
 
 
+def _desc(x: Any) -> str:
+    """A value with its type, for messages: ``float 0.5``, ``nil``."""
+    return "nil" if x is None else f"{_type(x)} {_show(x)}"
+
+
 def _show(x: Any) -> str:
-    text = "nil" if x is None else repr(x)
+    """A value as a condition would write it (``nil``, ``true``, ``"up"``, ``{"ok": true}``), shortened."""
+    if x is None:
+        return "nil"
+    try:
+        text = json.dumps(x, ensure_ascii=False, default=repr)
+    except (ValueError, RecursionError):
+        text = f"<{_type(x)}>"
     return text if len(text) <= 40 else text[:37] + "..."
 
 
@@ -136,7 +148,7 @@ def _equal(a: Any, b: Any) -> bool:
 
 def _order(op: str, a: Any, b: Any) -> bool:
     if not (_is_num(a) and _is_num(b)) and not (isinstance(a, str) and isinstance(b, str)):
-        raise EvaluationError(f"cannot compare {_type(a)} {_show(a)} {op} {_type(b)} {_show(b)}")
+        raise EvaluationError(f"cannot compare {_desc(a)} {op} {_desc(b)}")
     if op == "<":
         return bool(a < b)
     if op == ">":
@@ -150,7 +162,7 @@ def _arith(op: str, a: Any, b: Any) -> Any:
     if op == "+" and isinstance(a, str) and isinstance(b, str):
         return a + b
     if not (_is_num(a) and _is_num(b)):
-        raise EvaluationError(f"cannot compute {_type(a)} {_show(a)} {op} {_type(b)} {_show(b)}")
+        raise EvaluationError(f"cannot compute {_desc(a)} {op} {_desc(b)}")
     if op == "/":
         return _divide(float(a), float(b))
     if op == "**":
@@ -189,16 +201,17 @@ def _power(a: float, b: float) -> float:
 def _member(obj: Any, key: Any) -> Any:
     if isinstance(obj, dict):
         if not isinstance(key, str):
-            raise EvaluationError(f"a map is indexed by strings, got {_type(key)} {_show(key)}")
+            raise EvaluationError(f"a map is indexed by strings, got {_desc(key)}")
         return obj.get(key)  # a missing key is nil, as in expr-lang
     if isinstance(obj, list | tuple | str):
         if isinstance(key, bool) or not isinstance(key, int):
-            raise EvaluationError(f"an {_type(obj)} is indexed by integers, got {_type(key)} {_show(key)}")
+            kind = "a string" if isinstance(obj, str) else "an array"
+            raise EvaluationError(f"{kind} is indexed by integers, got {_desc(key)}")
         if not -len(obj) <= key < len(obj):
             raise EvaluationError(f"index {key} out of range (length {len(obj)})")
         return obj[key]
     shown = f"field {key!r}" if isinstance(key, str) else f"index {_show(key)}"
-    raise EvaluationError(f"cannot read {shown} of {_type(obj)} {_show(obj)}")
+    raise EvaluationError(f"cannot read {shown} of {_desc(obj)}")
 
 
 def _contains(op: str, a: Any, b: Any) -> bool:
@@ -286,7 +299,7 @@ def _as_float(x: Any) -> float:
 
 def _len(x: Any) -> int:
     if not isinstance(x, str | list | tuple | dict):
-        raise EvaluationError(f"len() wants a string, array or map, got {_type(x)} {_show(x)}")
+        raise EvaluationError(f"len() wants a string, array or map, got {_desc(x)}")
     return len(x)
 
 
@@ -398,11 +411,11 @@ def _eval_chain(node: Chain, env: _Env) -> Any:
 def _eval_slice(node: Slice, env: _Env) -> Any:
     obj = _eval(node.obj, env)
     if not isinstance(obj, list | tuple | str):
-        raise EvaluationError(f"cannot slice {_type(obj)} {_show(obj)}")
+        raise EvaluationError(f"cannot slice {_desc(obj)}")
     bounds = [None if n is None else _eval(n, env) for n in (node.lo, node.hi)]
     for b in bounds:
         if b is not None and (isinstance(b, bool) or not isinstance(b, int)):
-            raise EvaluationError(f"slice bounds are integers, got {_type(b)} {_show(b)}")
+            raise EvaluationError(f"slice bounds are integers, got {_desc(b)}")
     return obj[bounds[0] : bounds[1]]
 
 
@@ -516,7 +529,7 @@ def _check_outcome(node: Node, src: str) -> None:
     elif isinstance(node, Call) and node.fn not in ("isNaN", "isInf", "first", "last"):
         form = f"the value of {node.fn}()"
     if form:
-        raise ExpressionError(f"{src!r} gives {form}, not true/false (compare it, e.g. `... > 0`)")
+        raise ExpressionError(f"{src!r} gives {form}, not true/false (compare it with something)")
 
 
 # ---- the public face -----------------------------------------------------------------------------------
@@ -538,7 +551,7 @@ class Condition:
         """``True``/``False``, or :class:`EvaluationError` saying why the condition cannot be evaluated."""
         value = _run(self._node, result)
         if not isinstance(value, bool):
-            raise EvaluationError(f"condition gave {_type(value)} {_show(value)}, not true/false")
+            raise EvaluationError(f"condition gave {_desc(value)}, not true/false")
         return value
 
 

@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import builtins
 import contextlib
+import json
 import math
+import re
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,8 +18,11 @@ from hypothesis import event, example, given, settings
 from hypothesis import strategies as st
 
 from ebbtide.core._exprlang import PREDICATES
+from ebbtide.core.events import Measurement
 from ebbtide.core.expr import FUNCTIONS, MAX_STEPS, EvaluationError, ExpressionError, compile_condition
+from ebbtide.core.plan import MetricPlan
 from ebbtide.core.spec import SpecError, load_text
+from ebbtide.core.verification import classify
 
 NAN, INF = math.nan, math.inf
 
@@ -208,7 +214,7 @@ def test_precedence(src: str, value: object, expected: object) -> None:
         # outcomes that are visibly not true/false
         ("result * 2", "gives a number"),
         ("1", "gives the constant 1"),
-        ("'yes'", "gives the constant 'yes'"),
+        ("'yes'", 'gives the constant "yes"'),
         ("map(result, # > 1)", "gives an array"),
         ("len(result)", "gives the value of len()"),
     ],
@@ -335,6 +341,32 @@ def test_deeply_nested_measured_values_are_an_evaluation_error() -> None:
 def test_deepest_allowed_nesting_evaluates() -> None:
     assert compile_condition("!" * 98 + "result").evaluate(True) is True
     assert compile_condition("all(result, " * 30 + "true" + ")" * 30).evaluate([[1]]) is True
+
+
+# ------------------------------------------------------------------------------- through the engine's types
+
+
+def test_a_web_provider_json_object_reaches_the_condition() -> None:
+    # the Measurement event carries JSON objects (nested), and the verification rules judge them
+    value = {"ok": True, "successPercent": 0.97, "pods": [{"ready": True}, {"ready": False}]}
+    event = Measurement.model_validate_json(
+        Measurement(verification="v", metric="health", value=value).model_dump_json()
+    )
+    assert event.value == value
+    metric = MetricPlan(name="health", success_condition="result.ok && result.successPercent >= 0.9")
+    assert classify(metric, event.value)[0] == "successful"
+    metric = MetricPlan(name="health", success_condition="all(result.pods, #.ready)")
+    assert classify(metric, event.value)[0] == "failed"
+    metric = MetricPlan(name="health", success_condition="result.missing > 0.5")
+    outcome, text = classify(metric, event.value)
+    assert outcome == "error" and text.endswith(": cannot compare nil > float 0.5")
+
+
+def test_a_bad_condition_in_a_plan_built_in_code_is_a_measurement_error() -> None:
+    for condition in ("result >", "9**9**9 > result", "result.__class__"):
+        outcome, text = classify(MetricPlan(name="m", success_condition=condition), 1.0)
+        assert outcome == "error", condition
+        assert text.startswith("cannot evaluate condition on 1.0: ")
 
 
 # ---------------------------------------------------------------------------------- load time, via specs
@@ -597,3 +629,57 @@ def test_member_access_matches_python(obj: dict[str, int | None]) -> None:
         assert compile_condition(f"result.{key} == nil").evaluate(obj) is (want is None)
         default = 7 if want is None else want
         assert compile_condition(f"(result['{key}'] ?? 7) == {default}").evaluate(obj) is True
+
+
+# ---------------------------------------------------------------------------------- the reference, pinned
+
+REFERENCE = Path(__file__).resolve().parents[2] / "docs" / "spec-reference.md"
+
+
+def _reference_tables() -> dict[str, list[list[str]]]:
+    """The tables of the Conditions section by header row; cells without their backticks and escapes."""
+    text = REFERENCE.read_text()
+    section = text[text.index("\n## Conditions\n") : text.index("\n## Argo Rollouts YAML")]
+    tables: dict[str, list[list[str]]] = {}
+    for block in re.findall(r"((?:^\|.*\|\n)+)", section, re.M):
+        header, _, *rows = block.strip().split("\n")
+        tables[header] = [[_cell(c) for c in re.split(r"(?<!\\)\|", row)[1:-1]] for row in rows]
+    return tables
+
+
+def _cell(text: str) -> str:
+    text = text.strip().replace("\\|", "|")
+    return text[1:-1] if text.startswith("`") and text.endswith("`") else text
+
+
+TABLES = _reference_tables()
+FORMS = TABLES["| form | example | `result` | gives |"]
+RUN_ERRORS = TABLES["| condition | `result` | error |"]
+LOAD_ERRORS = TABLES["| condition | why |"]
+
+
+@pytest.mark.parametrize(("form", "src", "value", "gives"), FORMS, ids=[row[1] for row in FORMS])
+def test_reference_forms_give_what_the_reference_says(form: str, src: str, value: str, gives: str) -> None:
+    assert gives in ("true", "false"), form
+    assert compile_condition(src).evaluate(json.loads(value)) is (gives == "true")
+
+
+@pytest.mark.parametrize(("src", "value", "error"), RUN_ERRORS, ids=[row[0] for row in RUN_ERRORS])
+def test_reference_run_time_errors_are_real(src: str, value: str, error: str) -> None:
+    with pytest.raises(EvaluationError) as exc:
+        compile_condition(src).evaluate(json.loads(value))
+    assert not isinstance(exc.value, ExpressionError)
+    assert str(exc.value) == error
+
+
+@pytest.mark.parametrize(("src", "why"), LOAD_ERRORS, ids=[row[0] for row in LOAD_ERRORS])
+def test_reference_load_time_errors_are_real(src: str, why: str) -> None:
+    with pytest.raises(ExpressionError) as exc:
+        compile_condition(src)
+    assert str(exc.value) == why
+
+
+def test_reference_covers_every_function() -> None:
+    shown = " ".join(row[1] for row in FORMS)
+    for name in [*FUNCTIONS, *PREDICATES]:
+        assert f"{name}(" in shown, name
