@@ -55,6 +55,7 @@ from ebbtide.core._exprlang import (
     Unary,
     children,
     parse,
+    render,
 )
 
 __all__ = ["FUNCTIONS", "MAX_STEPS", "Condition", "EvaluationError", "ExpressionError", "compile_condition"]
@@ -496,18 +497,18 @@ def _reads_data(node: Node) -> bool:
     return isinstance(node, Result | Elem) or any(_reads_data(c) for c in children(node))
 
 
-def _check_constants(node: Node, src: str) -> None:
+def _check_constants(node: Node) -> None:
     """Every part that reads neither ``result`` nor ``#`` has one value: it must be computable and finite."""
     for child in children(node):
-        _check_constants(child, src)
+        _check_constants(child)
     if isinstance(node, Lit) or _reads_data(node):
         return
     try:
         value = _run(node, None)
     except EvaluationError as exc:
-        raise ExpressionError(f"part of {src!r} can never be evaluated: {exc}") from None
+        raise ExpressionError(f"{render(node)!r} can never be evaluated: {exc}") from None
     if isinstance(value, float) and not math.isfinite(value):
-        raise ExpressionError(f"part of {src!r} is always {value} (too large or undefined)")
+        raise ExpressionError(f"{render(node)!r} is always {value}: too large or undefined")
 
 
 _NON_BOOL = frozenset({"+", "-", "*", "/", "%", "**"})
@@ -571,5 +572,5 @@ def compile_condition(src: Any) -> Condition:
 def _compile(src: str) -> Condition:
     node = parse(src)
     _check_outcome(node, src)
-    _check_constants(node, src)
+    _check_constants(node)
     return Condition(src, node)
