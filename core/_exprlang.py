@@ -9,7 +9,8 @@ indexing and calls. Unary ``!``/``not`` binds like expr-lang's (looser than ``* 
 ``!(a * b)``), unary ``-``/``+`` looser than ``**`` only. A predicate (the second argument of ``all``,
 ``filter``, ...) may use ``#`` (the element), ``#.field`` or ``.field``, with or without braces.
 
-Nothing here evaluates anything: the meaning of each node is in :mod:`ebbtide.core.expr`.
+:func:`render` writes a tree back as text (error messages quote parts of a condition with it). Nothing here
+evaluates anything: the meaning of each node is in :mod:`ebbtide.core.expr`.
 """
 
 from __future__ import annotations
@@ -162,66 +163,6 @@ def children(node: Node) -> tuple[Node, ...]:
     if isinstance(node, Predicate):
         return (node.seq, node.body)
     return ()
-
-
-_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-
-
-def render(node: Node) -> str:
-    """A node as condition text (for messages): ``9 ** 9 ** 9``, ``result.data?.rate``."""
-    if isinstance(node, Lit):
-        return _literal(node.value)
-    if isinstance(node, Result | Elem):
-        return "result" if isinstance(node, Result) else "#"
-    if isinstance(node, ListLit):
-        return "[" + ", ".join(render(n) for n in node.items) + "]"
-    if isinstance(node, Chain):
-        return render(node.node)
-    if isinstance(node, Member):
-        key = node.key
-        if isinstance(key, Lit) and isinstance(key.value, str) and _dotted(key.value):
-            return f"{_operand(node.obj, 1000)}{'?.' if node.optional else '.'}{key.value}"
-        return f"{_operand(node.obj, 1000)}[{render(key)}]"
-    if isinstance(node, Slice):
-        lo, hi = (render(n) if n is not None else "" for n in (node.lo, node.hi))
-        return f"{_operand(node.obj, 1000)}[{lo}:{hi}]"
-    if isinstance(node, Unary):
-        return f"{node.op}{_operand(node.operand, _UNARY[node.op] + 1)}"
-    if isinstance(node, Binary):
-        prec, right_assoc = _BINARY[node.op]
-        chain = node.op in _COMPARISONS and isinstance(node.left, Binary) and node.left.op in _COMPARISONS
-        left = _operand(node.left, prec + 1 if right_assoc or chain else prec)
-        return f"{left} {node.op} {_operand(node.right, prec if right_assoc else prec + 1)}"
-    if isinstance(node, Cond):
-        return f"{_operand(node.test, 1)} ? {render(node.then)} : {render(node.orelse)}"
-    if isinstance(node, Call):
-        return f"{node.fn}(" + ", ".join(render(n) for n in node.args) + ")"
-    return f"{node.fn}({render(node.seq)}, {render(node.body)})"
-
-
-def _dotted(key: str) -> bool:
-    return bool(_IDENT.fullmatch(key)) and key not in _PYTHON_WORDS and key not in _REFUSED_WORDS
-
-
-def _literal(value: Any) -> str:
-    if value is None:
-        return "nil"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return json.dumps(value) if isinstance(value, str) else repr(value)
-
-
-def _operand(node: Node, min_prec: int) -> str:
-    """``node`` as an operand that must bind at least as tightly as ``min_prec``, in parentheses if not."""
-    if isinstance(node, Binary):
-        prec = _BINARY[node.op][0] if node.op != "??" else -1  # `??` mixes with nothing unparenthesised
-    elif isinstance(node, Unary):
-        prec = _UNARY[node.op]
-    elif isinstance(node, Cond):
-        prec = 0
-    else:
-        return render(node)
-    return render(node) if prec >= min_prec else f"({render(node)})"
 
 
 #: callable functions and how many arguments each takes (min, max); their meaning is in expr.py
@@ -610,3 +551,65 @@ def _check_depth(root: Node) -> None:
         if depth > MAX_DEPTH:
             raise ExpressionError(f"condition nests deeper than {MAX_DEPTH} levels")
         stack.extend((child, depth + 1) for child in children(node))
+
+
+# ---- back to text ----------------------------------------------------------------------------------
+
+_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def render(node: Node) -> str:
+    """A node as condition text (for messages): ``9 ** 9 ** 9``, ``result.data?.rate``."""
+    if isinstance(node, Lit):
+        return _literal(node.value)
+    if isinstance(node, Result | Elem):
+        return "result" if isinstance(node, Result) else "#"
+    if isinstance(node, ListLit):
+        return "[" + ", ".join(render(n) for n in node.items) + "]"
+    if isinstance(node, Chain):
+        return render(node.node)
+    if isinstance(node, Member):
+        key = node.key
+        if isinstance(key, Lit) and isinstance(key.value, str) and _dotted(key.value):
+            return f"{_operand(node.obj, 1000)}{'?.' if node.optional else '.'}{key.value}"
+        return f"{_operand(node.obj, 1000)}[{render(key)}]"
+    if isinstance(node, Slice):
+        lo, hi = (render(n) if n is not None else "" for n in (node.lo, node.hi))
+        return f"{_operand(node.obj, 1000)}[{lo}:{hi}]"
+    if isinstance(node, Unary):
+        return f"{node.op}{_operand(node.operand, _UNARY[node.op] + 1)}"
+    if isinstance(node, Binary):
+        prec, right_assoc = _BINARY[node.op]
+        chain = node.op in _COMPARISONS and isinstance(node.left, Binary) and node.left.op in _COMPARISONS
+        left = _operand(node.left, prec + 1 if right_assoc or chain else prec)
+        return f"{left} {node.op} {_operand(node.right, prec if right_assoc else prec + 1)}"
+    if isinstance(node, Cond):
+        return f"{_operand(node.test, 1)} ? {render(node.then)} : {render(node.orelse)}"
+    if isinstance(node, Call):
+        return f"{node.fn}(" + ", ".join(render(n) for n in node.args) + ")"
+    return f"{node.fn}({render(node.seq)}, {render(node.body)})"
+
+
+def _dotted(key: str) -> bool:
+    return bool(_IDENT.fullmatch(key)) and key not in _PYTHON_WORDS and key not in _REFUSED_WORDS
+
+
+def _literal(value: Any) -> str:
+    if value is None:
+        return "nil"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return json.dumps(value) if isinstance(value, str) else repr(value)
+
+
+def _operand(node: Node, min_prec: int) -> str:
+    """``node`` as an operand that must bind at least as tightly as ``min_prec``, in parentheses if not."""
+    if isinstance(node, Binary):
+        prec = _BINARY[node.op][0] if node.op != "??" else -1  # `??` mixes with nothing unparenthesised
+    elif isinstance(node, Unary):
+        prec = _UNARY[node.op]
+    elif isinstance(node, Cond):
+        prec = 0
+    else:
+        return render(node)
+    return render(node) if prec >= min_prec else f"({render(node)})"

@@ -61,7 +61,7 @@ from ebbtide.core._exprlang import (
 __all__ = ["FUNCTIONS", "MAX_STEPS", "Condition", "EvaluationError", "ExpressionError", "compile_condition"]
 
 #: the most tree nodes one evaluation may visit (nested predicates over long vectors hit it, nothing else)
-MAX_STEPS = 100_000
+MAX_STEPS = 500_000
 _INT_MIN, _INT_MAX = -(2**63), 2**63 - 1
 
 

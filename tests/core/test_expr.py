@@ -306,7 +306,7 @@ def _quick(src: str, value: object) -> None:
     start = time.perf_counter()
     with pytest.raises(EvaluationError) as exc:
         compile_condition(src).evaluate(value)
-    assert time.perf_counter() - start < 2.0, exc.value
+    assert time.perf_counter() - start < 5.0, exc.value
 
 
 def test_power_of_measured_values_is_bounded() -> None:
@@ -322,8 +322,9 @@ def test_nested_predicates_over_long_vectors_hit_the_step_budget() -> None:
     _quick("all(result, all(result, all(result, # >= 0)))", xs)
     with pytest.raises(EvaluationError, match=f"more than {MAX_STEPS} steps"):
         compile_condition("any(result, any(result, any(result, # < 0)))").evaluate(xs)
-    # a single pass over a long vector is well inside the budget
-    assert compile_condition("all(result, # >= 0)").evaluate(list(range(10_000))) is True
+    # a pass over a long range vector (a week of 15-second samples) is well inside the budget
+    week = [0.5] * 40_320
+    assert compile_condition("all(result, # >= 0 && # < 1)").evaluate(week) is True
 
 
 def test_integer_arithmetic_stays_in_64_bits() -> None:
