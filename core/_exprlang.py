@@ -39,6 +39,7 @@ __all__ = [
     "Unary",
     "children",
     "parse",
+    "quote",
     "render",
 ]
 
@@ -276,7 +277,12 @@ def _tokenize(src: str) -> list[_Tok]:
 
 
 def _error(src: str, pos: int, reason: str) -> ExpressionError:
-    return ExpressionError(f"cannot parse {src!r}: {reason} at column {pos + 1}")
+    return ExpressionError(f"cannot parse {quote(src)}: {reason} at column {pos + 1}")
+
+
+def quote(text: str) -> str:
+    """Condition text quoted for a message, shortened when long."""
+    return repr(text) if len(text) <= 80 else repr(text[:77] + "...")
 
 
 def _number(text: str) -> int | float:

@@ -55,6 +55,7 @@ from ebbtide.core._exprlang import (
     Unary,
     children,
     parse,
+    quote,
     render,
 )
 
@@ -506,9 +507,9 @@ def _check_constants(node: Node) -> None:
     try:
         value = _run(node, None)
     except EvaluationError as exc:
-        raise ExpressionError(f"{render(node)!r} can never be evaluated: {exc}") from None
+        raise ExpressionError(f"{quote(render(node))} can never be evaluated: {exc}") from None
     if isinstance(value, float) and not math.isfinite(value):
-        raise ExpressionError(f"{render(node)!r} is always {value}: too large or undefined")
+        raise ExpressionError(f"{quote(render(node))} is always {value}: too large or undefined")
 
 
 _NON_BOOL = frozenset({"+", "-", "*", "/", "%", "**"})
@@ -530,7 +531,7 @@ def _check_outcome(node: Node, src: str) -> None:
     elif isinstance(node, Call) and node.fn not in ("isNaN", "isInf", "first", "last"):
         form = f"the value of {node.fn}()"
     if form:
-        raise ExpressionError(f"{src!r} gives {form}, not true/false (compare it with something)")
+        raise ExpressionError(f"{quote(src)} gives {form}, not true/false (compare it with something)")
 
 
 # ---- the public face -----------------------------------------------------------------------------------

@@ -225,6 +225,12 @@ def test_compile_errors(src: str, reason: str) -> None:
     assert reason in str(exc.value)
 
 
+def test_long_conditions_are_quoted_short() -> None:
+    with pytest.raises(ExpressionError) as exc:
+        compile_condition("result > 0 && " * 500 + "result >")
+    assert len(str(exc.value)) < 200 and "..." in str(exc.value)
+
+
 @pytest.mark.parametrize(
     ("src", "value"),
     [
