@@ -616,6 +616,8 @@ def _operand(node: Node, min_prec: int) -> str:
         prec = _UNARY[node.op]
     elif isinstance(node, Cond):
         prec = 0
+    elif isinstance(node, Chain):
+        prec = 999  # `(a?.b)[0]` is not `a?.b[0]` (the whole chain is nil when a is)
     else:
         return render(node)
     return render(node) if prec >= min_prec else f"({render(node)})"

@@ -64,6 +64,7 @@ PODS = [{"name": "p1", "ready": True, "errors": 0}, {"name": "p2", "ready": True
         ("result.missing != nil", WEB, False),
         ("result.data?.missing?.deeper == nil", WEB, True),
         ("result?.data.rate == nil", None, True),
+        ("result?.data[0] == nil", None, True),  # the whole chain is nil ...
         ('"ok" in result', WEB, True),
         ('"nope" in result', WEB, False),
         ("len(result.data.hosts) == 2", WEB, True),
@@ -247,6 +248,7 @@ def test_long_conditions_are_quoted_short() -> None:
         ("result > 1", None),
         ("result.data.rate < 0.1", {}),  # fetching a field of nil
         ("result.a.b == nil", {"a": 1}),
+        ("(result?.data)[0] == nil", None),  # ... but not beyond parentheses
         ("result[0] == 1", {"0": 1}),  # maps are indexed by strings
         ("result['a'] == 1", [1]),
         # logic wants booleans
@@ -500,6 +502,7 @@ def test_any_expression_on_any_value_is_a_bool_or_an_evaluation_error(src: str, 
 
 
 @given(_expressions())
+@example("(result?.a)[0] == nil")
 def test_rendering_a_parsed_condition_gives_the_same_tree(src: str) -> None:
     # error messages quote parts of a condition by rendering them: the text must mean the same
     try:
