@@ -218,8 +218,12 @@ def _member(obj: Any, key: Any) -> Any:
 
 def _contains(op: str, a: Any, b: Any) -> bool:
     if op == "in":
+        if b is None:  # as expr-lang: nothing is in nil
+            return False
         if isinstance(b, dict):
-            return isinstance(a, str) and a in b
+            if not isinstance(a, str):
+                raise EvaluationError(f"the keys of a map are strings, got {_desc(a)}")
+            return a in b
         return any(_equal(a, x) for x in _array(b, "'in'"))
     if not (isinstance(a, str) and isinstance(b, str)):
         raise EvaluationError(f"'{op}' wants strings, got {_type(a)} and {_type(b)}")
@@ -459,7 +463,7 @@ def _eval_predicate(node: Predicate, env: _Env) -> Any:
         return [value for _, value in each()]
     if fn == "find":
         return next((item for item, ok in each() if ok), None)
-    return next((i for i, (_, ok) in enumerate(each()) if ok), -1)  # findIndex
+    return next((i for i, (_, ok) in enumerate(each()) if ok), None)  # findIndex: nil when none is found
 
 
 _EVAL: dict[type[Any], Callable[[Any, _Env], Any]] = {

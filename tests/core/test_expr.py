@@ -87,6 +87,8 @@ PODS = [{"name": "p1", "ready": True, "errors": 0}, {"name": "p2", "ready": True
         ("count(result, {.errors > 0}) <= 1", PODS, True),
         ("find(result, .errors > 0).name == 'p2'", PODS, True),
         ("findIndex(result, .errors > 0) == 1", PODS, True),
+        ("findIndex(result, .errors > 5) == nil && find(result, .errors > 5) == nil", PODS, True),
+        ("1 in result", None, False),  # nothing is in nil
         ("all(result, any(#, # > 1))", [[0, 2], [3]], True),
         ("all(result)", [True, True], True),
         ("any(result)", [False, False], False),
@@ -271,6 +273,7 @@ def test_long_conditions_are_quoted_short() -> None:
         ("int(result) > 0", INF),
         ("result contains 'a'", ["a"]),
         ("'a' in result", "abc"),
+        ("1 in result", {"1": 1}),  # the keys of a map are strings
     ],
 )
 def test_evaluation_errors(src: str, value: object) -> None:
