@@ -521,6 +521,13 @@ _NON_BOOL = frozenset({"+", "-", "*", "/", "%", "**"})
 
 def _check_outcome(node: Node, src: str) -> None:
     """Refuse a condition whose outcome can be seen, from its form alone, not to be true/false."""
+    if isinstance(node, Cond):  # either branch may be the outcome
+        _check_outcome(node.then, src)
+        _check_outcome(node.orelse, src)
+        return
+    if isinstance(node, Binary) and node.op == "??":  # the right side is, whenever the left is nil
+        _check_outcome(node.right, src)
+        return
     form = ""
     if isinstance(node, Lit) and not isinstance(node.value, bool):
         form = f"the constant {_show(node.value)}"

@@ -220,6 +220,8 @@ def test_precedence(src: str, value: object, expected: object) -> None:
         ("'yes'", 'gives the constant "yes"'),
         ("map(result, # > 1)", "gives an array"),
         ("len(result)", "gives the value of len()"),
+        ("result > 0 ? 1 : 0", "gives the constant 1"),
+        ("result.ok ?? 'no'", 'gives the constant "no"'),
     ],
 )
 def test_compile_errors(src: str, reason: str) -> None:
