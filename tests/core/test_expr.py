@@ -154,7 +154,7 @@ def test_conditions(src: str, value: object, expected: bool) -> None:
         ("!result == false", True, True),  # ... and tighter than ==
         ("true || false && false", None, True),  # && before ||
         ("(true || false) && false", None, False),
-        ("result ? 1 : 2 == 2", False, True),  # the ternary is lowest: result ? 1 : (2 == 2)
+        ("result ? result : 2 == 2", False, True),  # the ternary is lowest: result ? result : (2 == 2)
         ("result > 0 ? true : result < -1 ? true : false", -2, True),  # right-associative
         ("result.a ?? 1 + 1 == 2", {}, "refused"),  # expr-lang: ?? cannot mix with other operators
         ("(result.a ?? 1) + 1 == 2", {}, True),
