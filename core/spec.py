@@ -574,9 +574,10 @@ _ARG_REF = re.compile(r"\{\{\s*args\.([A-Za-z0-9_.\-]+)\s*\}\}")
 
 
 def _condition_problem(src: str) -> str | None:
-    # `{{args.x}}` is substituted when the plan is compiled; check the syntax with a stand-in number
+    # `{{args.x}}` is substituted when the plan is compiled (and checked again then); until then a stand-in
+    # that is not a constant, so that `1 / ({{args.a}} - {{args.b}})` is not taken for a division by zero
     try:
-        compile_condition(_ARG_REF.sub("1", src))
+        compile_condition(_ARG_REF.sub("result", src))
     except ExpressionError as exc:
         return f"invalid condition: {exc}"
     return None
