@@ -186,3 +186,54 @@ def test_basic_canary_abort_returns_pods_within_the_budget() -> None:
     h.run_for(300)
     assert h.state.phase == "live" and h.state.stable == "v1" and h.state.replicas == {"v1": 4}
     assert h.peak_pods <= 5 and h.min_ready is not None and h.min_ready >= 4
+
+
+def test_the_basic_canary_example_compiles_without_a_router_and_keeps_its_pod_budget() -> None:
+    from pathlib import Path
+
+    from ebbtide.core.spec import compile_plan, load_text
+
+    path = Path(__file__).resolve().parents[2] / "examples" / "specs" / "basic-canary.yaml"
+    plan = compile_plan(load_text(path.read_text(), str(path)))
+    assert not plan.traffic_router and (plan.max_surge, plan.max_unavailable) == (1, 0)
+    h = PodBudgetHarness(plan, gradual=True, measure=lambda rev, m, t: [0.001])
+    h.live("v1")
+    h.min_ready = None
+    h.deploy("v2")
+    h.run_for(3600)
+    assert h.state.phase == "live" and h.state.stable == "v2"
+    assert h.peak_pods <= 6 and h.min_ready is not None and h.min_ready >= 5
+    assert h.weights()[:2] == [{"v1": 100}, {"v1": 80, "v2": 20}], "1 canary pod beside 4 stable ones"
+
+
+def test_router_only_steps_are_spec_errors_in_a_basic_canary() -> None:
+    import pytest
+
+    from ebbtide.core.spec import SpecError, compile_plan, load_text
+
+    spec = """
+apiVersion: ebbtide.dev/v1alpha1
+kind: Strategy
+metadata: {name: s}
+spec:
+  canary:
+    steps:
+      - setCanaryScale: {replicas: 1}
+      - setWeight: 50
+---
+apiVersion: ebbtide.dev/v1alpha1
+kind: RolloutSpec
+metadata: {name: r}
+spec:
+  replicas: 4
+  strategy: {name: s}
+  dynamicStableScale: true
+  traffic: {canaryService: c, stableService: s}
+"""
+    with pytest.raises(SpecError) as err:
+        compile_plan(load_text(spec, "basic.yaml"), "r")
+    text = str(err.value)
+    assert "spec.canary.steps[0].setCanaryScale: setCanaryScale needs a traffic router" in text
+    assert "spec.dynamicStableScale: dynamicStableScale needs a traffic router" in text
+    routed = spec.replace("stableService: s}", "nginx: {stableIngress: i}}")
+    assert compile_plan(load_text(routed, "routed.yaml"), "r").traffic_router
