@@ -12,7 +12,8 @@ The contract:
 - :func:`compile_condition` raises :class:`ExpressionError` when a condition cannot parse, uses anything
   outside the language (an unknown name, ``result.__class__``, a Python keyword), nests absurdly, or holds
   a constant part that can never be evaluated (``9 ** 9 ** 9`` overflows, ``1 % 0``, a literal beyond 64
-  bits). Spec loading calls it, so these are spec errors found at load time.
+  bits), or whose outcome visibly is not true/false (``result * 100``). Spec loading calls it, so these are
+  spec errors found at load time.
 - :meth:`Condition.evaluate` returns ``True`` or ``False``, or raises :class:`EvaluationError` when the
   condition cannot be evaluated on that value (index out of range, a comparison expr-lang rejects such as
   ``nil > 1``, a non-boolean outcome, more than :data:`MAX_STEPS` steps). The engine records it as a
@@ -31,12 +32,10 @@ from __future__ import annotations
 import functools
 import json
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-from ebbtide.core._exprlang import (
-    FUNCTIONS as _ARITY,
-)
+from ebbtide.core import _exprlang
 from ebbtide.core._exprlang import (
     Binary,
     Call,
@@ -341,7 +340,7 @@ FUNCTIONS: dict[str, Callable[..., Any]] = {
     "asInt": _as_int,
     "asFloat": _as_float,
 }
-assert FUNCTIONS.keys() == _ARITY.keys()
+assert FUNCTIONS.keys() == _exprlang.FUNCTIONS.keys()  # the grammar knows their names and arities
 
 
 # ---- the evaluator -------------------------------------------------------------------------------------
@@ -438,7 +437,7 @@ def _eval_predicate(node: Predicate, env: _Env) -> Any:
     items = _array(_eval(node.seq, env), f"{node.fn}()")
     fn = node.fn
 
-    def each() -> Any:
+    def each() -> Iterator[tuple[Any, Any]]:
         for item in items:
             env.elems.append(item)
             try:
