@@ -61,7 +61,13 @@ _COPIED_CANARY = (
     "maxUnavailable",
 )
 _STEP_ACTIONS = ("setWeight", "pause", "analysis", "setCanaryScale", "setHeaderRoute")
-_UNSUPPORTED_STEPS = ("experiment", "setMirrorRoute", "plugin")
+#: steps refused (with why), each with one problem that names the step; the step is then left out
+_UNSUPPORTED_STEPS = {
+    "experiment": "experiment steps are not supported yet: ebbtide does not run an experiment's temporary "
+    "ReplicaSets and their analyses (use setWeight with an analysis step instead)",
+    "setMirrorRoute": "setMirrorRoute steps are not supported",
+    "plugin": "plugin steps are not supported",
+}
 
 
 def _d(v: Any) -> dict[str, Any]:
@@ -153,14 +159,17 @@ def _rollout(doc: Document) -> tuple[list[Document], list[Problem]]:
         raw_steps = []
     for i, step in enumerate(raw_steps):
         at = f"spec.strategy.canary.steps[{i}]"
+        refused = [key for key in _UNSUPPORTED_STEPS if isinstance(step, dict) and key in step]
+        if refused:  # one problem for the step, and the step left out: no follow-on problems
+            problems.append(doc.problem(f"{at}.{refused[0]}", _UNSUPPORTED_STEPS[refused[0]]))
+            continue
+        path_map.append((f"spec.canary.steps[{len(steps)}]", at))
         if not isinstance(step, dict):
             steps.append(step)
             continue
         out: dict[str, Any] = {}
         for key, value in step.items():
-            if key in _UNSUPPORTED_STEPS:
-                problems.append(doc.problem(f"{at}.{key}", f"{key} steps are not supported"))
-            elif key == "analysis":
+            if key == "analysis":
                 out["verification"] = {
                     "templateNames": _template_names(doc, f"{at}.analysis", value, problems)
                 }
@@ -168,7 +177,7 @@ def _rollout(doc: Document) -> tuple[list[Document], list[Problem]]:
                 for extra in _d(value):
                     if extra not in ("templates", "args", "dryRun", "measurementRetention"):
                         problems.append(doc.problem(f"{at}.analysis.{extra}", "unknown field"))
-                path_map.append((f"spec.canary.steps[{i}].verification", f"{at}.analysis"))
+                path_map.insert(-1, (f"spec.canary.steps[{len(steps)}].verification", f"{at}.analysis"))
             else:
                 out[key] = value  # setWeight, pause, setCanaryScale, setHeaderRoute (same shape), or unknown
         steps.append(out)
@@ -200,11 +209,13 @@ def _rollout(doc: Document) -> tuple[list[Document], list[Problem]]:
         "spec": {"canary": strategy_spec},
     }
     rspec: dict[str, Any] = {
-        "workload": {"name": name or "rollout"},
         "strategy": {"name": name or "rollout", "args": list(args.values())},
         "failurePolicy": {"action": "rollback", "rollback": {"mode": "immediate"}},
     }
     rmap: list[tuple[str, str]] = [("spec.strategy.args", "spec.strategy.canary.steps[*].analysis.args")]
+    ref = _d(spec.get("workloadRef"))
+    if isinstance(ref.get("name"), str) and ref["name"]:
+        rspec["workload"] = {"name": ref["name"]}  # its Deployment, when in the set, gives the replicas
     for key in ("replicas", "progressDeadlineSeconds", "revisionHistoryLimit", "rollbackWindow"):
         if key in spec:
             rspec[key] = spec[key]
@@ -218,8 +229,8 @@ def _rollout(doc: Document) -> tuple[list[Document], list[Problem]]:
         rmap.append(("spec.traffic", "spec.strategy.canary.trafficRouting"))
     rollout_doc = {"apiVersion": API_VERSION, "kind": "RolloutSpec", "metadata": meta, "spec": rspec}
     return [
-        Document(doc.file, doc.index, strategy_doc, doc.line, tuple(path_map), doc.kind),
-        Document(doc.file, doc.index, rollout_doc, doc.line, tuple(rmap), doc.kind),
+        Document(doc.file, doc.index, strategy_doc, doc.line, tuple(path_map), doc.kind, form="argo"),
+        Document(doc.file, doc.index, rollout_doc, doc.line, tuple(rmap), doc.kind, form="argo"),
     ], problems
 
 
@@ -293,4 +304,4 @@ def _template(doc: Document) -> tuple[list[Document], list[Problem]]:
         "metadata": meta,
         "spec": out_spec,
     }
-    return [Document(doc.file, doc.index, converted, doc.line, (), doc.kind)], problems
+    return [Document(doc.file, doc.index, converted, doc.line, (), doc.kind, form="argo")], problems

@@ -19,7 +19,7 @@ import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import yaml
 from pydantic import (
@@ -33,6 +33,9 @@ from pydantic import (
     field_validator,
 )
 from pydantic.alias_generators import to_camel
+
+if TYPE_CHECKING:
+    from .manifests import Skipped, Workload
 
 from ebbtide.core.duration import parse_duration
 from ebbtide.core.expr import ExpressionError, compile_condition
@@ -114,6 +117,9 @@ class Document:
     path_map: tuple[tuple[str, str], ...] = ()
     #: the kind the user wrote, when this document was converted from another (e.g. Argo ``Rollout``)
     source_kind: str | None = None
+    #: how the user wrote it: "wrapped" (apiVersion/kind/metadata/spec), "flat" (an Ocean CD entity with
+    #: kind and name at the top level, see :mod:`ebbtide.core.manifests`) or "argo" (converted Argo YAML)
+    form: str = "wrapped"
 
     @property
     def api_version(self) -> str | None:
@@ -140,7 +146,7 @@ class Document:
                 or field_path.startswith(converted + ".")
                 or field_path.startswith(converted + "[")
             ):
-                field_path = original + field_path[len(converted) :]
+                field_path = (original + field_path[len(converted) :]).lstrip(".")
                 break
         return Problem(self.file, self.index, self.source_kind or self.kind, self.name, field_path, reason)
 
@@ -299,6 +305,8 @@ class Strategy(Model):
 class WorkloadRef(Model):
     name: Annotated[str, Field(min_length=1)]
     namespace: str | None = None
+    #: Ocean CD's RolloutSpec API names the cluster of a SpotDeployment; accepted, not used
+    cluster_id: str | None = None
 
 
 class Arg(Model):
@@ -791,37 +799,41 @@ class SpecSet:
     providers: dict[str, VerificationProvider] = field(default_factory=dict)
     #: the document each spec came from, by (kind, name), for error reporting
     origins: dict[tuple[str, str], Document] = field(default_factory=dict)
+    #: SpotDeployments and Deployments of the set, by (kind, name)
+    workloads: dict[tuple[str, str], Workload] = field(default_factory=dict)
+    #: documents of kinds ebbtide does not own (Service, Ingress, an unreferenced Deployment, ...), skipped
+    skipped: list[Skipped] = field(default_factory=list)
 
     @classmethod
     def from_documents(cls, docs: Iterable[Document], ignore_kinds: Iterable[str] = ()) -> SpecSet:
         """Validate every document and the references between them; SpecError lists all problems."""
-        from .argo import (
-            convert_argo,
-        )  # argo builds on this module's Document/Problem (relative: one module for mypy)
+        # argo and manifests build on this module's Document/Problem (relative: one module for mypy)
+        from .argo import convert_argo
+        from .manifests import Skipped, service_problems, sort_documents
 
-        ignored = set(ignore_kinds)
-        problems: list[Problem] = []
-        out = cls()
+        sorted_docs = sort_documents(docs, ignore_kinds)
+        problems: list[Problem] = [*sorted_docs.problems]
+        problems += service_problems(sorted_docs.specs, sorted_docs.services)
+        out = cls(workloads=sorted_docs.workloads)
         by_kind: dict[str, dict[str, AnySpec]] = {
             "RolloutSpec": out.rollout_specs,  # type: ignore[dict-item]
             "Strategy": out.strategies,  # type: ignore[dict-item]
             "VerificationTemplate": out.templates,  # type: ignore[dict-item]
             "VerificationProvider": out.providers,  # type: ignore[dict-item]
         }
-        for doc in docs:
-            if not isinstance(doc.body, dict):
-                problems.append(
-                    doc.problem("", f"a document must be a mapping, not {type(doc.body).__name__}")
-                )
-                continue
+        for doc in sorted_docs.specs:
             kind, api = doc.kind, doc.api_version
-            if kind in ignored:
-                continue
             if kind is None:
                 problems.append(doc.problem("kind", "required field is missing"))
                 continue
             if api is None:
-                problems.append(doc.problem("apiVersion", "required field is missing"))
+                problems.append(
+                    doc.problem(
+                        "apiVersion",
+                        "required field is missing (or write the flat Ocean CD form: kind and name at the "
+                        "top level, no metadata)",
+                    )
+                )
                 continue
             if api == ARGO_API_VERSION or (kind in ARGO_KINDS and api.startswith("argoproj.io/")):
                 if kind not in ARGO_KINDS:
@@ -867,6 +879,12 @@ class SpecSet:
                 table[name] = spec
                 out.origins[(spec.kind, name)] = sub
         problems.extend(out._check_references())
+        used = {out.workload_key(name) for name in out.rollout_specs}
+        unused = [w for key, w in out.workloads.items() if w.kind == "Deployment" and key not in used]
+        out.skipped = sorted(
+            [*sorted_docs.skipped, *(Skipped(w.file, w.index, w.kind, w.name) for w in unused)],
+            key=lambda s: (s.file, s.index),
+        )
         if not problems:
             for name in out.rollout_specs:
                 try:
@@ -876,6 +894,17 @@ class SpecSet:
         if problems:
             raise SpecError(sorted(problems, key=lambda p: (p.file, p.document)))
         return out
+
+    def workload_key(self, rollout: str) -> tuple[str, str] | None:
+        """The (kind, name) of the SpotDeployment or Deployment in the set that a RolloutSpec names."""
+        spec = self.rollout_specs[rollout].spec
+        refs = [("SpotDeployment", spec.spot_deployment), ("Deployment", spec.workload),
+                ("SpotDeployment", spec.workload)]  # fmt: skip
+        refs += [("SpotDeployment", ref) for ref in spec.spot_deployments or ()]
+        for kind, ref in refs:
+            if ref is not None and (kind, ref.name) in self.workloads:
+                return (kind, ref.name)
+        return None
 
     def _check_references(self) -> list[Problem]:
         out: list[Problem] = []
@@ -898,6 +927,8 @@ class SpecSet:
                         out += self._check_template_names(
                             doc, f"spec.rolling.steps[{i}].verification", rstep.verification.template_names
                         )
+        # a template missing from several steps is one problem: where it is first used
+        out = list({(p.file, p.document, p.kind, p.name, p.reason): p for p in reversed(out)}.values())[::-1]
         for name, r in self.rollout_specs.items():
             if r.spec.strategy.name not in self.strategies:
                 known = ", ".join(sorted(self.strategies)) or "none defined"
@@ -912,12 +943,13 @@ class SpecSet:
         out: list[Problem] = []
         for j, t in enumerate(names):
             if t not in self.templates:
-                known = ", ".join(sorted(self.templates)) or "none defined"
-                out.append(
-                    doc.problem(
-                        f"{at}.templateNames[{j}]", f"unknown VerificationTemplate {t!r} (known: {known})"
-                    )
-                )
+                from .manifests import missing_template
+
+                where = f"{at}.templateNames[{j}]"
+                if doc.form == "argo" and where.startswith("spec.canary"):
+                    where = f"{at}.templates[{j}].templateName"
+                reason = missing_template(doc.form == "argo", t, sorted(self.templates))
+                out.append(doc.problem(where, reason))
         return out
 
 
@@ -1141,7 +1173,10 @@ def compile_plan(specs: SpecSet, rollout: str | None = None, replicas: int | Non
     strategy = specs.strategies[r.spec.strategy.name]
     problems: list[Problem] = []
 
-    n = replicas if replicas is not None else (r.spec.replicas if r.spec.replicas is not None else 1)
+    workload = specs.workloads.get(specs.workload_key(rollout) or ("", ""))
+    n = next(
+        (x for x in (replicas, r.spec.replicas, workload.replicas if workload else None) if x is not None), 1
+    )
     if n < 0:
         raise SpecError([rdoc.problem("spec.replicas", f"replicas must not be negative, not {n}")])
 

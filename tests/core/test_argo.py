@@ -73,7 +73,7 @@ def test_errors_use_argo_field_names() -> None:
     found = problems(d)
     fields = {(f, k) for _, k, f, _ in found}
     assert ("spec.strategy.canary.steps[2].setWeight", "Rollout") in fields
-    assert ("spec.strategy.canary.steps[1].analysis.templateNames[0]", "Rollout") in fields
+    assert ("spec.strategy.canary.steps[1].analysis.templates[0].templateName", "Rollout") in fields
 
 
 def test_unsupported_step_and_unknown_field() -> None:
