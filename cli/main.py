@@ -18,8 +18,9 @@ from rich.table import Table
 
 from ebbtide.adapters.specfiles import load_spec_files, read_documents
 from ebbtide.core.machine import mermaid
+from ebbtide.core.manifests import describe, set_hints, template_names
 from ebbtide.core.plan import Plan
-from ebbtide.core.spec import Problem, SpecError, compile_plan
+from ebbtide.core.spec import Document, Problem, SpecError, compile_plan
 from ebbtide.sim import backtest as bt
 from ebbtide.sim.outcome import SCHEMA_VERSION, Aggregator, Outcome, RunResult, Summary
 from ebbtide.sim.report import (
@@ -552,9 +553,14 @@ def validate_cmd(
         bool,
         typer.Option("--set", help="validate the spec files as one set (references across files)"),
     ] = False,
+    verbose: Annotated[
+        bool,
+        typer.Option("--verbose", "-v", help="also list skipped documents (kinds ebbtide does not own)"),
+    ] = False,
 ) -> None:
     """Load spec files and Scenario files; print OK per file, or every problem (exit code 2)."""
     problems: list[Problem] = []
+    skipped: dict[str, list[str]] = {}
     scenarios = [f for f in files if f.is_file() and _is_scenario(f)]
     specs = [f for f in files if f not in scenarios]
     found: dict[str, str] = {}
@@ -564,10 +570,14 @@ def validate_cmd(
             continue
         try:
             specset = load_spec_files(group, ignore_kinds={"Scenario"})
-            for (kind, name), doc in specset.origins.items():
-                found[doc.file] = (found.get(doc.file, "") + f" {kind}/{name}").strip()
+            for file, read in describe(specset).items():
+                found[file] = " ".join(read)
+            for s in specset.skipped:
+                skipped.setdefault(s.file, []).append(str(s))
         except SpecError as exc:
             problems.extend(exc.problems)
+    if not as_set and problems:  # a template that another of the files defines: name them
+        problems = set_hints(problems, {str(f): template_names(_documents(f)) for f in specs})
     for f in scenarios:
         try:
             sc = load_scenario(f)
@@ -580,8 +590,17 @@ def validate_cmd(
     for f in files:
         if str(f) not in bad_files:
             sys.stdout.write(f"OK    {f}" + (f": {found[str(f)]}" if str(f) in found else "") + "\n")
+            if verbose and str(f) in skipped:
+                sys.stdout.write(f"      skipped (not ebbtide kinds): {', '.join(skipped[str(f)])}\n")
     if problems:
         raise SpecError(problems)
+
+
+def _documents(path: Path) -> list[Document]:
+    try:
+        return read_documents([path])
+    except SpecError:
+        return []
 
 
 @app.command("plan")

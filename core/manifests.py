@@ -29,7 +29,16 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from .spec import API_VERSION, ARGO_API_VERSION, ARGO_KINDS, KINDS, OCEAN_API_VERSIONS, Document, Problem
+from .spec import (
+    API_VERSION,
+    ARGO_API_VERSION,
+    ARGO_KINDS,
+    KINDS,
+    OCEAN_API_VERSIONS,
+    Document,
+    Problem,
+    SpecSet,
+)
 
 __all__ = [
     "PHASE_ORDER",
@@ -37,6 +46,7 @@ __all__ = [
     "Sorted",
     "Workload",
     "canonical_kind",
+    "describe",
     "form_label",
     "missing_template",
     "service_problems",
@@ -76,7 +86,7 @@ class Skipped:
     name: str | None
 
     def __str__(self) -> str:
-        return f"{self.kind}/{self.name or '?'}"
+        return f"{self.kind}/{self.name}" if self.name else self.kind
 
 
 @dataclass
@@ -106,6 +116,19 @@ def form_label(doc: Document) -> str:
     if doc.form == "argo":
         return f"Argo {doc.source_kind}"
     return "wrapped"
+
+
+def describe(specs: SpecSet) -> dict[str, list[str]]:
+    """What ``validate`` read in each file: ``Kind/name [form]`` per spec, ``Kind/name [workload]`` per
+    SpotDeployment or Deployment a rollout takes its replicas from."""
+    out: dict[str, list[str]] = {}
+    for (kind, name), doc in specs.origins.items():
+        out.setdefault(doc.file, []).append(f"{kind}/{name} [{form_label(doc)}]")
+    used = {specs.workload_key(name) for name in specs.rollout_specs}
+    for key, w in specs.workloads.items():
+        if w.kind == "SpotDeployment" or key in used:
+            out.setdefault(w.file, []).append(f"{w.kind}/{w.name} [workload]")
+    return out
 
 
 def _mapping(v: Any) -> dict[str, Any]:
