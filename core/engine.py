@@ -279,6 +279,8 @@ def _on_replicas(w: _W, ev: ReplicasObserved) -> None:
 
 
 def _on_measurement(w: _W, ev: Measurement) -> None:
+    """Fold a measurement result into its metric's counters. The run is judged in the advance loop
+    (:func:`_judge_runs`), together with every other result that completes in the same decision."""
     for i, run in enumerate(w.verifications):
         if run.id != ev.verification:
             continue
@@ -297,32 +299,65 @@ def _on_measurement(w: _W, ev: Measurement) -> None:
             break
         else:
             return
-        new_metrics = tuple(metrics)
-        verdict, message = ver.verdict(template, new_metrics, run.background)
-        updated = evolve(run, metrics=new_metrics, phase=verdict, message=message)
         runs = list(w.verifications)
-        runs[i] = updated
+        runs[i] = evolve(run, metrics=tuple(metrics))
         w.verifications = tuple(runs)
-        if verdict in ver.TERMINAL:
-            _run_finished(w, updated)
         return
+
+
+def _judge_runs(w: _W) -> bool:
+    """Take the verdict of every running verification from its metrics; act on those that ended.
+
+    Runs that end in the same decision act worst first (Failed, Error, Inconclusive, Successful; ties by
+    template name), so the outcome never depends on the order of metrics, templates or timers.
+    """
+    runs = list(w.verifications)
+    finished: list[VerificationRun] = []
+    for i, run in enumerate(runs):
+        if run.phase in ver.TERMINAL:
+            continue
+        template = w.plan.templates.get(run.template)
+        if template is None:
+            continue
+        verdict, message = ver.run_verdict(template, run)
+        if verdict != run.phase or message != run.message:
+            runs[i] = evolve(run, phase=verdict, message=message)
+            if verdict in ver.TERMINAL:
+                finished.append(runs[i])
+    if runs == list(w.verifications):
+        return False
+    w.verifications = tuple(runs)
+    for run in sorted(finished, key=lambda r: (-ver.SEVERITY[r.phase], r.template, r.id)):
+        _run_finished(w, run)
+    return True
 
 
 def _run_finished(w: _W, run: VerificationRun) -> None:
     """A verification run reached a verdict: stop it, and act on a bad verdict through the policy."""
-    if run.phase == "Successful":
-        _stop_run(w, run.id, keep=True)
-        return
     _stop_run(w, run.id, keep=True)
+    if run.phase == "Successful":
+        return
     if w.phase not in ROLLOUT_PHASES:
         return
-    reason = f"verification {run.template!r} {run.phase.lower()}: {run.message}"
+    if w.phase == "paused" and w.pause_reason == "failure-policy":
+        return  # the failure that paused the rollout stays its reason
+    kind = "background verification" if run.background else "verification"
+    reason = f"{kind} {run.template!r} {run.phase.lower()}: {run.message}"
     if run.phase == "Inconclusive":
+        if not run.background:
+            _stop_phase_runs_but(w, run.id)  # the step's runs end together, as Argo's one AnalysisRun
         if w.phase != "paused":
             _pause(w, "inconclusive", reason)
         return
     # Failed or Error ("data not received" goes through the policy too)
     _failure(w, reason, deadline=False)
+
+
+def _stop_phase_runs_but(w: _W, run_id: str) -> None:
+    """Stop the other running phase verifications (Argo: a terminated metric counts as successful)."""
+    for r in w.verifications:
+        if not r.background and r.id != run_id and r.phase not in ver.TERMINAL:
+            _stop_run(w, r.id, keep=True)
 
 
 def _on_deploy(w: _W, ev: Deploy) -> None:
@@ -909,7 +944,9 @@ def _check_canary_ready(w: _W) -> None:
 
 
 def _expire_measurements(w: _W) -> bool:
-    changed = False
+    """Measurements that never came back count as errors; then every run is judged on all the results
+    that completed in this decision together. True when anything changed."""
+    expired = False
     for run in w.verifications:
         if run.phase in ver.TERMINAL:
             continue
@@ -917,8 +954,8 @@ def _expire_measurements(w: _W) -> bool:
             if st.in_flight and st.next_at is not None and w.now >= st.next_at:
                 timeout = Measurement(verification=run.id, metric=st.name, error="measurement timed out")
                 _on_measurement(w, timeout)
-                changed = True
-    return changed
+                expired = True
+    return _judge_runs(w) or expired
 
 
 def _measurement_due(run: VerificationRun, now: float) -> bool:

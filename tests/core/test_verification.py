@@ -3,16 +3,21 @@ condition style users write for Argo Rollouts and Ocean CD."""
 
 from __future__ import annotations
 
+import heapq
 from typing import Any
 
 import pytest
-from hypothesis import assume, given
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
+from ebbtide.core import step
 from ebbtide.core import verification as ver
-from ebbtide.core.plan import MetricPlan, TemplatePlan
+from ebbtide.core.effects import StartMeasurement, StopVerification
+from ebbtide.core.events import Measurement
+from ebbtide.core.plan import MetricPlan, Plan, TemplatePlan
 from ebbtide.core.state import MetricStatus, VerificationRun
 from ebbtide.core.testing import FAIL, PASS, measurement_streams, metrics, value_for
+from tests.core.helpers import BAD, ERROR, GOOD, SILENT, Harness, canary_plan, template, verify, weight
 
 Outcome = tuple[str, Any]
 
@@ -270,3 +275,244 @@ def test_start_run_schedules_the_initial_delay() -> None:
     template = TemplatePlan(name="t", metrics=(MetricPlan(name="m", initial_delay=30.0),))
     run = ver.start_run("r1", template, now=10.0)
     assert run.phase == "Running" and run.metrics[0].next_at == 40.0
+
+
+# ---------------------------------------------------------------------------------------------------
+# the engine acting on verdicts (tests/core/helpers.py harness)
+# ---------------------------------------------------------------------------------------------------
+
+
+def _rollout(plan: Plan, measure: Any) -> Harness:
+    """v1 live and ready, then v2 deployed (at t=21)."""
+    h = Harness(plan, measure=measure).live("v1")
+    h.deploy("v2")
+    return h
+
+
+def _measured(h: Harness, since: float = -1.0) -> list[tuple[float, str]]:
+    return [
+        (r.t, e.metric.name)
+        for r in h.log
+        if r.t >= since
+        for e in r.decision.effects
+        if isinstance(e, StartMeasurement)
+    ]
+
+
+def test_an_inconclusive_metric_ends_its_run_at_once_and_its_siblings_stop() -> None:
+    """Argo: an Inconclusive metric terminates the AnalysisRun; the rollout pauses as inconclusive and a
+    sibling that would have failed later is never measured again (no rollback)."""
+    once = MetricPlan(name="availability", success_condition="result < 0.05")
+    often = MetricPlan(name="error-rate", interval=10.0, count=5, success_condition="result < 0.05")
+    plan = canary_plan(weight(20), verify(), weight(100), templates={"t": template(once, often)})
+
+    def measure(rev: str, metric: str, now: float) -> Any:
+        if rev != "v2":
+            return GOOD
+        if metric == "availability":
+            return None  # no data: inconclusive (inconclusiveLimit 0)
+        return GOOD if now < 40 else BAD  # would fail the phase on its third measurement
+
+    h = _rollout(plan, measure)
+    h.run_until(600)
+    s = h.state
+    assert s.phase == "paused" and s.pause_reason == "inconclusive"
+    assert "rollout-failed" not in h.notified() and s.weights == {"v1": 80, "v2": 20}
+    paused_at = next(t for t, name, _ in h.notifications() if name == "rollout-paused")
+    assert _measured(h, since=paused_at + 0.001) == [], "the sibling metric is not measured again"
+    (run,) = [r for r in s.verifications if not r.background]
+    assert run.phase == "Inconclusive" and "availability" in (run.message or "")
+    stops = [
+        e
+        for r in h.log
+        if r.t == paused_at
+        for e in r.decision.effects
+        if isinstance(e, StopVerification) and e.verification == run.id
+    ]
+    assert stops, "the run is stopped in the decision that took its verdict"
+
+
+def test_an_inconclusive_run_stops_the_other_runs_of_its_step() -> None:
+    """Argo runs the templates of one analysis step as one AnalysisRun: an inconclusive one ends all."""
+    nodata = MetricPlan(name="nodata", success_condition="result < 0.05")
+    slow = MetricPlan(name="slow", interval=10.0, count=5, success_condition="result < 0.05")
+    plan = canary_plan(
+        weight(20),
+        verify("a", "b"),
+        weight(100),
+        templates={"a": template(nodata, name="a"), "b": template(slow, name="b")},
+    )
+    h = _rollout(plan, lambda rev, m, t: None if (rev, m) == ("v2", "nodata") else GOOD)
+    h.run_until(600)
+    assert h.state.pause_reason == "inconclusive"
+    phases = {r.template: r.phase for r in h.state.verifications}
+    assert phases == {"a": "Inconclusive", "b": "Successful"}  # b terminated (Argo: "metric terminated")
+    paused_at = next(t for t, name, _ in h.notifications() if name == "rollout-paused")
+    assert _measured(h, since=paused_at + 0.001) == []
+
+
+def _silent_pair(order: tuple[str, str], policy: str = "rollback") -> Harness:
+    """Two metrics that never answer, each with consecutiveErrorLimit 0: both time out in the same Tick."""
+    ms = {
+        name: MetricPlan(name=name, success_condition="result < 0.05", consecutive_error_limit=0)
+        for name in order
+    }
+    plan = canary_plan(
+        weight(20),
+        verify(),
+        weight(100),
+        templates={"t": template(*(ms[n] for n in order))},
+        failure_action=policy,
+    )
+    return _rollout(plan, lambda rev, m, t: SILENT if rev == "v2" else GOOD)
+
+
+@pytest.mark.parametrize("policy", ["rollback", "pause"])
+def test_the_failure_reason_does_not_depend_on_the_order_of_metrics(policy: str) -> None:
+    a = _silent_pair(("latency", "errors"), policy)
+    b = _silent_pair(("errors", "latency"), policy)
+    a.run_until(600)
+    b.run_until(600)
+    assert a.state.failure_reason == b.state.failure_reason is not None
+    assert "'errors'" in a.state.failure_reason  # ties go to the metric first by name
+    assert a.notifications() == b.notifications()
+
+
+@pytest.mark.parametrize("names", [("a", "b"), ("b", "a")])
+def test_runs_ending_in_the_same_decision_act_worst_first(names: tuple[str, str]) -> None:
+    """Under the pause policy a Failed run and an Inconclusive run ending together pause the rollout for
+    the failure, whichever template the step names first."""
+    fails = MetricPlan(name="fails", success_condition="result < 0.05", consecutive_error_limit=0)
+    nodata = MetricPlan(name="nodata", success_condition="result < 0.05", inconclusive_limit=0)
+    templates = {"a": template(fails, name="a"), "b": template(nodata, name="b")}
+    plan = canary_plan(weight(20), verify(*names), weight(100), templates=templates, failure_action="pause")
+    h = _rollout(plan, lambda rev, m, t: SILENT if rev == "v2" else GOOD)
+    h.run_until(80)  # both measurements are in flight, neither answered
+    s = h.state
+    assert s.phase == "verifying"
+    runs = {r.template: r for r in s.verifications}
+    timeout = runs["a"].metrics[0].next_at
+    assert timeout is not None and timeout == runs["b"].metrics[0].next_at
+    # the inconclusive answer arrives in the very decision in which the other metric times out (Error)
+    d = step(s, Measurement(verification=runs["b"].id, metric="nodata", value=None), timeout)
+    assert d.state.phase == "paused" and d.state.pause_reason == "failure-policy"
+    assert d.state.failure_reason is not None and "verification 'a' error" in d.state.failure_reason
+
+
+# ---------------------------------------------------------------------------------------------------
+# the order of metrics never matters (a property over any template and any measurement results)
+# ---------------------------------------------------------------------------------------------------
+
+MID = 0.2  #: passes neither condition of a metric that has both: inconclusive
+_BOTH = {"success_condition": "result < 0.05", "failure_condition": "result > 0.4"}
+_CONDITION_STYLES = (
+    {"success_condition": "result < 0.05"},
+    {"failure_condition": "result > 0.4"},
+    _BOTH,
+    {},
+)
+_RESULTS = (GOOD, GOOD, BAD, MID, None, ERROR, SILENT)
+
+
+@st.composite
+def scripted_metric(draw: st.DrawFn, name: str) -> tuple[MetricPlan, list[Any]]:
+    shape = draw(st.sampled_from(["once", "count", "indefinite"]))
+    interval = None if shape == "once" else float(draw(st.sampled_from([10, 30, 60])))
+    mp = MetricPlan(
+        name=name,
+        interval=interval,
+        count=draw(st.integers(1, 4)) if shape == "count" else None,
+        initial_delay=float(draw(st.sampled_from([0, 0, 10]))),
+        failure_limit=draw(st.integers(0, 1)),
+        inconclusive_limit=draw(st.integers(0, 1)),
+        consecutive_error_limit=draw(st.integers(0, 2)),
+        dry_run=draw(st.booleans()) and draw(st.booleans()),
+        **draw(st.sampled_from(_CONDITION_STYLES)),
+    )
+    return mp, draw(st.lists(st.sampled_from(_RESULTS), min_size=1, max_size=8))
+
+
+@st.composite
+def scripted_templates(draw: st.DrawFn) -> tuple[list[tuple[MetricPlan, list[Any]]], list[int]]:
+    n = draw(st.integers(2, 4))
+    items = [draw(scripted_metric(f"m{i}")) for i in range(n)]
+    return items, draw(st.permutations(range(n)))
+
+
+class _CanonicalHarness(Harness):
+    """Delivers the answers to measurements asked in one decision in metric-name order (not in the order
+    of the template), and answers each metric from its own script: the world does not see the order."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.scripts: dict[str, list[Any]] = {}
+        self.asked: dict[str, int] = {}
+        self.measure = self._answer
+
+    def _answer(self, rev: str, metric: str, now: float) -> Any:
+        if rev != "v2":
+            return GOOD
+        i = self.asked.get(metric, 0)
+        self.asked[metric] = i + 1
+        script = self.scripts[metric]
+        return script[min(i, len(script) - 1)]
+
+    def send(self, event: Any) -> Any:
+        before = self._seq
+        d = super().send(event)
+        fresh = [x for x in self._queue if x[1] > before and isinstance(x[2], Measurement)]
+        if len(fresh) > 1:
+            keep = [x for x in self._queue if x not in fresh]
+            seqs = sorted(x[1] for x in fresh)
+            ordered = sorted(fresh, key=lambda x: x[2].metric)
+            self._queue = keep + [(x[0], seq, x[2], x[3]) for x, seq in zip(ordered, seqs, strict=True)]
+            heapq.heapify(self._queue)
+        return d
+
+
+def _outcome(items: list[tuple[MetricPlan, list[Any]]], policy: str) -> tuple[Any, ...]:
+    plan = canary_plan(
+        weight(20),
+        verify(),
+        weight(50),
+        verify(),
+        weight(100),
+        templates={"t": template(*(mp for mp, _ in items))},
+        failure_action=policy,
+    )
+    h = _CanonicalHarness(plan)
+    h.scripts = {mp.name: script for mp, script in items}
+    h.live("v1")
+    h.deploy("v2")
+    h.run_until(1500)
+    s = h.state
+    verdicts = [(r.template, r.phase, r.message) for r in s.verifications]
+    return s.phase, s.pause_reason, s.failure_reason, s.weights, s.stable, verdicts, h.notifications()
+
+
+@settings(deadline=None)
+@given(scripted_templates(), st.sampled_from(["rollback", "pause", "promote"]))
+def test_permuting_a_templates_metrics_never_changes_the_outcome(
+    drawn: tuple[list[tuple[MetricPlan, list[Any]]], list[int]], policy: str
+) -> None:
+    items, order = drawn
+    assert _outcome(items, policy) == _outcome([items[i] for i in order], policy)
+
+
+@given(scripted_templates(), st.booleans())
+def test_permuting_metrics_never_changes_a_verdict_or_its_message(
+    drawn: tuple[list[tuple[MetricPlan, list[Any]]], list[int]], background: bool
+) -> None:
+    items, order = drawn
+    statuses = []
+    for mp, script in items:
+        stream: list[Outcome] = [
+            ("error", "x") if r is ERROR or r is SILENT else ("value", r) for r in script
+        ]
+        statuses.append(feed(mp, stream))
+    permuted = [items[i][0] for i in order]
+    t1 = TemplatePlan(name="t", metrics=tuple(mp for mp, _ in items))
+    t2 = TemplatePlan(name="t", metrics=tuple(permuted))
+    v1 = ver.run_verdict(t1, run_of(t1, statuses, background))
+    v2 = ver.run_verdict(t2, run_of(t2, [statuses[i] for i in order], background))
+    assert v1 == v2
