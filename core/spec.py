@@ -702,8 +702,6 @@ def _check_template(doc: Document, t: VerificationTemplate) -> list[Problem]:
         if m.name in names:
             out.append(doc.problem(f"{at}.name", f"duplicate metric name {m.name!r}"))
         names.add(m.name)
-        if (m.success_condition is None) == (m.failure_condition is None):
-            out.append(doc.problem(at, "exactly one of successCondition or failureCondition is required"))
         for fname, src in (
             ("successCondition", m.success_condition),
             ("failureCondition", m.failure_condition),
@@ -1190,7 +1188,7 @@ def compile_plan(specs: SpecSet, rollout: str | None = None, replicas: int | Non
                 MetricPlan(
                     name=m.name,
                     interval=m.interval,
-                    count=m.count,
+                    count=m.count or None,  # 0 means "not set" (Argo's effective count)
                     initial_delay=m.initial_delay or 0.0,
                     success_condition=conds["successCondition"],
                     failure_condition=conds["failureCondition"],

@@ -15,6 +15,7 @@ from ebbtide.core import verification as ver
 from ebbtide.core.effects import StartMeasurement, StopVerification
 from ebbtide.core.events import Measurement
 from ebbtide.core.plan import MetricPlan, Plan, TemplatePlan
+from ebbtide.core.spec import compile_plan, load_text
 from ebbtide.core.state import MetricStatus, VerificationRun
 from ebbtide.core.testing import FAIL, PASS, measurement_streams, metrics, value_for
 from tests.core.helpers import BAD, ERROR, GOOD, SILENT, Harness, canary_plan, template, verify, weight
@@ -217,6 +218,9 @@ def test_errors_never_count_towards_count(ms: tuple[MetricPlan, list[Outcome]]) 
 # examples: every condition style
 # ---------------------------------------------------------------------------------------------------
 
+_BOTH_CONDITIONS = {"success_condition": "result < 0.05", "failure_condition": "result > 0.4"}
+
+
 
 @pytest.mark.parametrize(
     ("condition", "value", "outcome"),
@@ -235,6 +239,16 @@ def test_errors_never_count_towards_count(ms: tuple[MetricPlan, list[Outcome]]) 
         ({"success_condition": "result >= 0.5"}, None, "inconclusive"),
         ({"success_condition": "result[0] >= 0.95"}, 0.99, "error"),
         ({}, 42, "successful"),
+        # neither condition (Argo): data without error is successful; no data is still inconclusive
+        ({}, [], "successful"),
+        ({}, None, "inconclusive"),
+        # both conditions (Argo): failure wins when true, else success when true, else inconclusive
+        (_BOTH_CONDITIONS, 0.01, "successful"),
+        (_BOTH_CONDITIONS, 0.5, "failed"),
+        (_BOTH_CONDITIONS, 0.2, "inconclusive"),
+        ({"success_condition": "result >= 0", "failure_condition": "result > 0.4"}, 0.5, "failed"),
+        ({"success_condition": "result[0] > 0", "failure_condition": "result > 0.4"}, 0.5, "error"),
+        ({"success_condition": "result < 0.05", "failure_condition": "result[0] > 0.4"}, 0.01, "error"),
     ],
 )
 def test_condition_styles(condition: dict[str, str], value: Any, outcome: str) -> None:
@@ -269,6 +283,21 @@ def test_indefinite_metric_does_not_hold_a_phase_verification_back_once_it_passe
     template = TemplatePlan(name="t", metrics=(mp,))
     assert ver.run_verdict(template, run_of(template, [st_]))[0] == "Successful"
     assert ver.run_verdict(template, run_of(template, [st_], background=True))[0] == "Running"
+
+
+@pytest.mark.parametrize(("interval", "want"), [(None, 1), (30.0, None)])
+def test_count_zero_means_not_set(interval: float | None, want: int | None) -> None:
+    """Argo's effective count: count 0 is count unset (one measurement, or until the phase ends)."""
+    assert ver.effective_count(MetricPlan(name="m", interval=interval, count=0)) == want
+    assert ver.effective_count(MetricPlan(name="m", interval=interval)) == want
+
+
+def test_both_conditions_through_record_count_inconclusive_measurements() -> None:
+    mp = MetricPlan(name="m", interval=10.0, count=5, inconclusive_limit=1, **_BOTH_CONDITIONS)
+    st_ = feed(mp, [("value", 0.01), ("value", 0.2)])
+    assert (st_.successful, st_.inconclusive, st_.phase) == (1, 1, "Running")
+    st_ = feed(mp, [("value", 0.2)], st_)
+    assert st_.phase == "Inconclusive"
 
 
 def test_start_run_schedules_the_initial_delay() -> None:
@@ -516,3 +545,110 @@ def test_permuting_metrics_never_changes_a_verdict_or_its_message(
     v1 = ver.run_verdict(t1, run_of(t1, statuses, background))
     v2 = ver.run_verdict(t2, run_of(t2, [statuses[i] for i in order], background))
     assert v1 == v2
+
+
+# ---------------------------------------------------------------------------------------------------
+# from the spec a user writes to the engine: count 0, both or neither condition, background reasons
+# ---------------------------------------------------------------------------------------------------
+
+SPEC = """
+apiVersion: ebbtide.dev/v1alpha1
+kind: VerificationTemplate
+metadata: {name: checks}
+spec:
+  metrics:
+    - name: both
+      successCondition: result < 0.05
+      failureCondition: result > 0.4
+      provider: {prometheus: {query: errors}}
+    - name: neither
+      provider: {prometheus: {query: up}}
+---
+apiVersion: ebbtide.dev/v1alpha1
+kind: VerificationTemplate
+metadata: {name: watch}
+spec:
+  metrics:
+    - name: error-rate
+      interval: 30s
+      count: 0
+      successCondition: result < 0.05
+      provider: {prometheus: {query: errors}}
+---
+apiVersion: ebbtide.dev/v1alpha1
+kind: Strategy
+metadata: {name: canary}
+spec:
+  canary:
+    backgroundVerification: {templateNames: [watch]}
+    steps:
+      - setWeight: 20
+      - verification: {templateNames: [checks]}
+      - pause: {duration: 10m}
+      - setWeight: 60
+      - pause: {duration: 10m}
+---
+apiVersion: ebbtide.dev/v1alpha1
+kind: RolloutSpec
+metadata: {name: web}
+spec:
+  replicas: 4
+  strategy: {name: canary}
+"""
+
+
+def _spec_plan(text: str = SPEC) -> Plan:
+    return compile_plan(load_text(text, "spec.yaml"), "web")
+
+
+def test_count_zero_compiles_to_count_not_set() -> None:
+    (metric,) = _spec_plan().templates["watch"].metrics
+    assert metric.count is None and metric.interval == 30.0
+    assert ver.effective_count(metric) is None
+
+
+def test_a_background_metric_with_count_zero_measures_until_the_rollout_ends() -> None:
+    h = _rollout(_spec_plan(), lambda rev, m, t: GOOD)
+    h.run_until(3000)
+    assert h.state.phase == "live" and h.state.stable == "v2"
+    started = min(t for t, name, _ in h.notifications() if name == "rollout-started" and t > 0)
+    finished = max(t for t, name, _ in h.notifications() if name == "rollout-finished")
+    times = [t for t, m in _measured(h) if m == "error-rate"]
+    assert len(times) >= (finished - started) // 30 - 1, "measured every 30 s while the rollout ran"
+    assert times[-1] > finished - 30
+
+
+def test_a_background_failure_says_background_in_every_reason() -> None:
+    late = lambda rev, m, t: BAD if (rev, m) == ("v2", "error-rate") and t > 500 else GOOD  # noqa: E731
+    h = _rollout(_spec_plan(), late)
+    h.run_until(3000)
+    s = h.state
+    assert s.stable == "v1" and "rollout-rolled-back" in h.notified()
+    want = "background verification 'watch' failed: metric 'error-rate' failed"
+    assert s.failure_reason is not None and s.failure_reason.startswith(want)
+    assert h.payload("rollout-failed")["reason"].startswith(want)
+    assert h.payload("rollout-rolled-back")["reason"].startswith(want)
+
+
+def test_a_phase_failure_does_not_say_background() -> None:
+    h = _rollout(_spec_plan(), lambda rev, m, t: BAD if (rev, m) == ("v2", "both") else GOOD)
+    h.run_until(3000)
+    assert h.payload("rollout-failed")["reason"].startswith("verification 'checks' failed: metric 'both'")
+
+
+@pytest.mark.parametrize(
+    ("value", "outcome"),
+    [(GOOD, "live"), (BAD, "rollout-failed"), (0.2, "inconclusive"), (None, "inconclusive")],
+)
+def test_both_and_neither_conditions_through_the_engine(value: Any, outcome: str) -> None:
+    """``both`` decides the phase; ``neither`` passes on any value it gets."""
+    answers = {"both": value, "neither": 123.0, "error-rate": GOOD}
+    h = _rollout(_spec_plan(), lambda rev, m, t: answers[m] if rev == "v2" else GOOD)
+    h.run_until(3000)
+    s = h.state
+    if outcome == "live":
+        assert s.phase == "live" and s.stable == "v2"
+    elif outcome == "inconclusive":
+        assert s.phase == "paused" and s.pause_reason == "inconclusive"
+    else:
+        assert outcome in h.notified() and s.stable == "v1"
