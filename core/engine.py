@@ -573,8 +573,7 @@ def _start_rollout(w: _W, rev: str, initiator: Initiator, original: int | None, 
     else:
         fire(w, "start" if w.phase in ("live", "failed") else "supersede")
     w.notify("rollout-started", initiator=initiator)
-    for name in w.plan.background_templates:
-        _begin_run(w, name, background=True)
+    _start_background(w)
 
 
 def _begin_run(w: _W, template_name: str, background: bool) -> None:
@@ -583,11 +582,38 @@ def _begin_run(w: _W, template_name: str, background: bool) -> None:
         return
     w.seq += 1
     kind = "bg" if background else f"s{w.step_index}"
-    run = ver.start_run(f"{w.rollout_id}-{kind}-{template_name}-{w.seq}", template, w.now, background)
-    # runs that reached a verdict are no longer needed once a new one starts (bounded state)
-    w.verifications = (*(r for r in w.verifications if r.phase not in ver.TERMINAL), run)
+    st = _current_step(w)
+    dry_run = w.plan.background_dry_run if background else (st.dry_run if st is not None else ())
+    run_id = f"{w.rollout_id}-{kind}-{template_name}-{w.seq}"
+    run = ver.start_run(run_id, template, w.now, background, dry_run)
+    # phase runs that reached a verdict are no longer needed once a new one starts (bounded state); a
+    # background run stays until the rollout ends or it is started again (one per background template)
+    w.verifications = (
+        *(
+            r
+            for r in w.verifications
+            if (r.background and not (background and r.template == template_name))
+            or (not r.background and r.phase not in ver.TERMINAL)
+        ),
+        run,
+    )
     if any("external" in m.provider for m in template.metrics):
         w.notify("start-external-verification", verification=run.id, template=template_name)
+
+
+def _start_background(w: _W) -> None:
+    """Start the background verification once the rollout reaches the plan's starting step (Argo's
+    ``analysis.startingStep``). A background run that ended inconclusive is started again once the
+    rollout is no longer paused for it (resumed or promoted), as Argo does."""
+    plan = w.plan
+    if not plan.background_templates or w.phase not in ROLLOUT_PHASES or w.canary is None:
+        return
+    if w.step_index < plan.background_starting_step:
+        return
+    for name in plan.background_templates:
+        run = next((r for r in w.verifications if r.background and r.template == name), None)
+        if run is None or (run.phase == "Inconclusive" and w.pause_reason != "inconclusive"):
+            _begin_run(w, name, background=True)
 
 
 def _stop_run(w: _W, run_id: str, keep: bool) -> None:
@@ -775,6 +801,7 @@ def _advance(w: _W) -> None:
     for _ in range(_MAX_ITERATIONS):
         if not _advance_once(w):
             break
+    _start_background(w)
     _issue_measurements(w)
 
 

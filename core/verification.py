@@ -16,8 +16,9 @@ Rules (which Ocean CD inherits from Argo Rollouts):
   ``interval`` (or 10 s);
 - the run's verdict is the worst metric (Successful < Running < Inconclusive < Error < Failed); an
   Inconclusive, Error or Failed metric ends the run at once (its siblings stop, as Argo's terminating
-  run); dry-run metrics (the metric's own ``dryRun`` or the run's dry-run list) are measured and
-  reported but never change the verdict. The verdict never depends on the order of the metrics.
+  run); dry-run metrics (the metric's own ``dryRun`` or the run's dry-run list) are measured to
+  completion like the others but their results never change the verdict. The verdict never depends on
+  the order of the metrics.
 """
 
 from __future__ import annotations
@@ -178,7 +179,8 @@ def run_verdict(template: TemplatePlan, run: VerificationRun) -> tuple[VerdictPh
     """The verdict of a run from its metrics: worst non-dry-run metric, and a message when it is bad.
 
     Metrics that measure until their phase ends (interval, no count) do not hold a phase verification
-    back once they have a successful measurement; they can still fail it while it runs.
+    back once they have a successful measurement (a dry-run one: any measurement); they can still fail
+    it while it runs.
     """
     return verdict(template, run.metrics, run.background, run.dry_run)
 
@@ -194,20 +196,21 @@ def verdict(
     A metric that ended Inconclusive, Error or Failed ends the run at once: the worst of them is the
     verdict, whatever its siblings are doing (Argo's terminating AnalysisRun). Among equally bad metrics
     the message names the first by name, so that the order of metrics in the template never matters.
+    Dry-run metrics are waited for like the others (Argo: they run to completion, so that they are
+    measured), but their results never count and never end the run.
     """
     worst: tuple[int, str] | None = None  # (-severity, name): the smallest is the deciding metric
     decider: tuple[MetricPlan, MetricStatus] | None = None
     pending = False
     for mp, st in zip(template.metrics, metrics, strict=True):
-        if mp.dry_run or mp.name in dry_run:
-            continue
+        dry = mp.dry_run or mp.name in dry_run
         phase = st.phase
         if phase in _BAD:
             key = (-SEVERITY[phase], mp.name)
-            if worst is None or key < worst:
+            if not dry and (worst is None or key < worst):
                 worst, decider = key, (mp, st)
         elif phase != "Successful":
-            if effective_count(mp) is None and st.successful > 0 and not background:
+            if effective_count(mp) is None and not background and (st.count if dry else st.successful) > 0:
                 continue
             pending = True
     if decider is not None:

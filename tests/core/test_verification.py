@@ -14,11 +14,22 @@ from ebbtide.core import step
 from ebbtide.core import verification as ver
 from ebbtide.core.effects import StartMeasurement, StopVerification
 from ebbtide.core.events import Measurement
-from ebbtide.core.plan import MetricPlan, Plan, TemplatePlan
+from ebbtide.core.plan import MetricPlan, Plan, StepPlan, TemplatePlan
 from ebbtide.core.spec import compile_plan, load_text
 from ebbtide.core.state import MetricStatus, VerificationRun
 from ebbtide.core.testing import FAIL, PASS, measurement_streams, metrics, value_for
-from tests.core.helpers import BAD, ERROR, GOOD, SILENT, Harness, canary_plan, template, verify, weight
+from tests.core.helpers import (
+    BAD,
+    ERROR,
+    GOOD,
+    SILENT,
+    Harness,
+    canary_plan,
+    pause,
+    template,
+    verify,
+    weight,
+)
 
 Outcome = tuple[str, Any]
 
@@ -58,16 +69,20 @@ def metric_and_stream(draw: st.DrawFn, name: str = "m") -> tuple[MetricPlan, lis
 def test_dry_run_metrics_never_change_the_verdict(
     real: tuple[MetricPlan, list[Outcome]], dry: tuple[MetricPlan, list[Outcome]], background: bool
 ) -> None:
+    """A dry-run metric's results never count; like Argo, a run still waits for it to complete (so that
+    it is measured): the verdict with it is the verdict without it, or Running while it runs."""
     mp, stream = real
     dmp = dry[0].model_copy(update={"dry_run": True})
     with_dry = TemplatePlan(name="t", metrics=(mp, dmp))
     without = TemplatePlan(name="t", metrics=(mp,))
     st_real = feed(mp, stream)
     st_dry = feed(dmp, dry[1])
-    assert (
-        ver.run_verdict(with_dry, run_of(with_dry, [st_real, st_dry], background))[0]
-        == (ver.run_verdict(without, run_of(without, [st_real], background))[0])
+    got = ver.run_verdict(with_dry, run_of(with_dry, [st_real, st_dry], background))[0]
+    alone = ver.run_verdict(without, run_of(without, [st_real], background))[0]
+    waits = st_dry.phase not in ver.TERMINAL and not (
+        ver.effective_count(dmp) is None and not background and st_dry.count > 0
     )
+    assert got == alone or (got == "Running" and alone == "Successful" and waits)
 
 
 @given(metric_and_stream())
@@ -77,7 +92,9 @@ def test_dry_run_is_measured_and_reported_but_a_template_of_only_dry_runs_succee
     mp = ms[0].model_copy(update={"dry_run": True})
     st_ = feed(mp, ms[1])
     template = TemplatePlan(name="t", metrics=(mp,))
-    assert ver.run_verdict(template, run_of(template, [st_]))[0] == "Successful"
+    got = ver.run_verdict(template, run_of(template, [st_]))[0]
+    assert got in ("Successful", "Running")
+    assert got == "Running" or st_.phase in ver.TERMINAL or st_.count > 0
 
 
 LIMIT_OF = {
@@ -145,23 +162,18 @@ def test_verdict_is_the_worst_metric(items: list[tuple[MetricPlan, list[Outcome]
         key=ver.SEVERITY.__getitem__,
         default=None,
     )
-    if worst_bad in ("Failed", "Error"):
-        assert verdict == worst_bad and message, "a Failed/Error metric decides the run at once"
-    elif any(p == "Running" for p in counted):
-        assert verdict in ("Running", "Successful", "Inconclusive")
+    running = [(mp, s) for mp, s in zip(mps, statuses, strict=True) if s.phase not in ver.TERMINAL]
+    if worst_bad is not None:
+        assert verdict == worst_bad and message, "an Inconclusive/Error/Failed metric decides the run at once"
+    elif running:
+        assert verdict in ("Running", "Successful") and message is None
         if verdict == "Successful":
-            # only metrics that measure until the phase ends and already passed once can be left running
-            for mp, s in zip(mps, statuses, strict=True):
-                if not mp.dry_run and s.phase == "Running":
-                    assert ver.effective_count(mp) is None and s.successful > 0 and not background
-        if verdict == "Inconclusive":
-            assert worst_bad == "Inconclusive"
+            # only metrics that measure until the phase ends and already measured can be left running
+            for mp, s in running:
+                assert ver.effective_count(mp) is None and not background
+                assert (s.count if mp.dry_run else s.successful) > 0
     else:
-        assert verdict == (worst_bad or "Successful")
-    assert (
-        all(ver.SEVERITY[verdict] >= ver.SEVERITY[p] for p in counted if p != "Running")
-        or verdict == "Running"
-    )
+        assert (verdict, message) == ("Successful", None)
 
 
 def test_severity_order() -> None:
@@ -652,3 +664,99 @@ def test_both_and_neither_conditions_through_the_engine(value: Any, outcome: str
         assert s.phase == "paused" and s.pause_reason == "inconclusive"
     else:
         assert outcome in h.notified() and s.stable == "v1"
+
+
+# ---------------------------------------------------------------------------------------------------
+# Argo's analysis options: step-level dryRun, background startingStep
+# ---------------------------------------------------------------------------------------------------
+
+
+def test_a_step_dry_run_metric_is_measured_but_only_that_steps_verdict_ignores_it() -> None:
+    """The same failing metric: dry-run in the first verification step (passes), not in the second."""
+    dry_step = StepPlan(kind="verification", templates=("t",), dry_run=("error-rate",))
+    plan = canary_plan(weight(20), dry_step, weight(50), verify(), weight(100))
+    h = _rollout(plan, lambda rev, m, t: BAD if rev == "v2" else GOOD)
+    h.run_until(3000)
+    assert h.state.stable == "v1" and "rollout-rolled-back" in h.notified()
+    failed = h.payload("rollout-failed")
+    assert failed["reason"].startswith("verification 't' failed"), failed
+    steps_measured = {
+        r.decision.state.step_index
+        for r in h.log
+        for e in r.decision.effects
+        if isinstance(e, StartMeasurement)
+    }
+    assert steps_measured == {1, 3}, "the dry-run step is measured too"
+    paused_or_failed_at_1 = [
+        p for _, n, p in h.notifications() if n in ("rollout-failed", "rollout-paused") and p.get("step") == 1
+    ]
+    assert not paused_or_failed_at_1
+
+
+def test_the_dry_run_list_is_kept_on_the_run() -> None:
+    dry_step = StepPlan(kind="verification", templates=("t",), dry_run=("error-rate", "other"))
+    h = _rollout(canary_plan(weight(20), dry_step, weight(100)), lambda rev, m, t: GOOD)
+    h.run_until(30)
+    (run,) = [r for r in h.state.verifications if not r.background]
+    assert run.dry_run == ("error-rate",)
+
+
+def _bg_plan(starting_step: int) -> Plan:
+    watch = MetricPlan(name="watch", interval=10.0, success_condition="result < 0.05")
+    return canary_plan(
+        weight(20),
+        pause(60),
+        weight(50),
+        pause(60),
+        weight(100),
+        templates={"bg": template(watch, name="bg")},
+        background_templates=("bg",),
+        background_starting_step=starting_step,
+    )
+
+
+def _step_at(h: Harness, t: float) -> int:
+    return max((r for r in h.log if r.t <= t), key=lambda r: r.t).decision.state.step_index
+
+
+@pytest.mark.parametrize("starting_step", [0, 2, 3])
+def test_background_verification_starts_at_its_starting_step(starting_step: int) -> None:
+    h = _rollout(_bg_plan(starting_step), lambda rev, m, t: GOOD)
+    h.run_until(1000)
+    assert h.state.phase == "live"
+    measured = [(t, _step_at(h, t)) for t, m in _measured(h) if m == "watch"]
+    assert measured, "background verification ran"
+    assert min(step for _, step in measured) == starting_step
+    first = min(t for t, _ in measured)
+    reached = min(r.t for r in h.log if r.decision.state.step_index >= starting_step and r.t > 20)
+    assert first == reached, "it starts in the decision that reaches the step"
+
+
+def test_background_verification_before_its_starting_step_cannot_fail_the_rollout() -> None:
+    """A revision bad from the start: with startingStep 2 it fails only once step 2 is reached."""
+    h = _rollout(_bg_plan(2), lambda rev, m, t: BAD if rev == "v2" else GOOD)
+    h.run_until(1000)
+    assert h.payload("rollout-failed")["reason"].startswith("background verification 'bg' failed")
+    failed_at = next(t for t, n, _ in h.notifications() if n == "rollout-failed")
+    reached = min(r.t for r in h.log if r.t > 21 and r.decision.state.step_index >= 2)
+    assert reached == 21 + 5 + 60, "after 20% is ready (5 s) and the 60 s pause"
+    assert failed_at == reached and min(t for t, m in _measured(h) if m == "watch") == reached
+
+
+def test_an_inconclusive_background_run_pauses_and_starts_again_after_promote() -> None:
+    """Argo: an inconclusive background AnalysisRun pauses the rollout; once resumed, a new run starts."""
+    answers = iter([GOOD, None])
+    h = _rollout(_bg_plan(0), lambda rev, m, t: next(answers, GOOD) if rev == "v2" else GOOD)
+    h.run_until(40)
+    s = h.state
+    assert s.phase == "paused" and s.pause_reason == "inconclusive"
+    assert s.failure_reason is None
+    paused = h.payload("rollout-paused")
+    assert paused["message"].startswith("background verification 'bg' inconclusive")
+    (old,) = [r for r in s.verifications if r.background]
+    d = h.command("promote")
+    (new,) = [r for r in d.state.verifications if r.background]
+    assert new.id != old.id and new.phase == "Running"
+    assert any(isinstance(e, StartMeasurement) and e.verification == new.id for e in d.effects)
+    h.run_until(1000)
+    assert h.state.phase == "live" and h.state.stable == "v2"
