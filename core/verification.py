@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from ebbtide.core.events import MeasuredValue
 from ebbtide.core.expr import EvaluationError, compile_condition
-from ebbtide.core.plan import MetricPlan, TemplatePlan, evolve
+from ebbtide.core.plan import MetricPlan, Plan, TemplatePlan, evolve
 from ebbtide.core.state import MetricStatus, VerdictPhase, VerificationRun
 
 #: the order a verdict takes the worst of
@@ -235,3 +235,29 @@ def _message(mp: MetricPlan, st: MetricStatus) -> str:
         f"metric {mp.name!r} inconclusive: {st.inconclusive} inconclusive measurement(s) > "
         f"inconclusiveLimit {mp.inconclusive_limit}"
     )
+
+
+def plan_warnings(plan: Plan) -> list[str]:
+    """What a plan does that an Argo Rollouts or Ocean CD user may not expect; not errors.
+
+    A metric with an interval and no count in a *step* verification: Argo and Ocean CD keep measuring
+    it and the step passes only when something else ends it (a person promoting, a sibling failing);
+    ebbtide passes the step once it has measured successfully and the other metrics are done (see
+    docs/semantics.md, deliberate differences).
+    """
+    out: list[str] = []
+    for i, step in enumerate(plan.steps):
+        if step.kind != "verification":
+            continue
+        for name in step.templates:
+            template = plan.templates.get(name)
+            for mp in template.metrics if template is not None else ():
+                if effective_count(mp) is not None or mp.dry_run or mp.name in step.dry_run:
+                    continue
+                out.append(
+                    f"step {i}: metric {mp.name!r} of VerificationTemplate {name!r} has an interval and no "
+                    "count: ebbtide passes the step once it measured successfully and the other metrics "
+                    "are done, where Argo Rollouts and Ocean CD keep measuring it until something else "
+                    "ends the step; set count to say how many measurements the step takes"
+                )
+    return out

@@ -21,6 +21,7 @@ from ebbtide.core.testing import FAIL, PASS, measurement_streams, metrics, value
 from tests.core.helpers import (
     BAD,
     ERROR,
+    ERROR_RATE,
     GOOD,
     SILENT,
     Harness,
@@ -760,3 +761,33 @@ def test_an_inconclusive_background_run_pauses_and_starts_again_after_promote() 
     assert any(isinstance(e, StartMeasurement) and e.verification == new.id for e in d.effects)
     h.run_until(1000)
     assert h.state.phase == "live" and h.state.stable == "v2"
+
+
+# ---------------------------------------------------------------------------------------------------
+# warnings: what a plan does that Argo / Ocean CD users may not expect
+# ---------------------------------------------------------------------------------------------------
+
+
+def test_an_interval_only_metric_in_a_step_is_warned_about_once_per_step() -> None:
+    indefinite = MetricPlan(name="watch", interval=30.0, success_condition="result < 0.05")
+    plan = canary_plan(
+        weight(20),
+        verify(),
+        weight(50),
+        StepPlan(kind="verification", templates=("t",), dry_run=("watch",)),
+        weight(100),
+        templates={"t": template(indefinite, ERROR_RATE)},
+        background_templates=("t",),
+    )
+    warnings = ver.plan_warnings(plan)
+    assert len(warnings) == 1 and warnings[0].startswith("step 1: metric 'watch' of VerificationTemplate 't'")
+    assert ver.plan_warnings(canary_plan()) == [], "metrics with a count, and background ones, are fine"
+
+
+def test_an_interval_only_metric_in_a_step_passes_it_after_one_success() -> None:
+    """The deliberate difference the warning is about: the step does not wait forever."""
+    indefinite = MetricPlan(name="watch", interval=30.0, success_condition="result < 0.05")
+    plan = canary_plan(weight(20), verify(), weight(100), templates={"t": template(indefinite)})
+    h = _rollout(plan, lambda rev, m, t: GOOD)
+    h.run_until(600)
+    assert h.state.phase == "live" and [m for _, m in _measured(h)] == ["watch"]
