@@ -103,6 +103,9 @@ class StepPlan(Frozen):
     header_route: HeaderRoutePlan | None = None
     #: verification: metrics (by name) this step's runs measure in dry-run mode (Argo's analysis.dryRun)
     dry_run: tuple[str, ...] = ()
+    #: the final setWeight 100 the compiler appends when the user's last weight is below 100; the step
+    #: index users see does not count it (a finished rollout of N steps shows step N, as in Argo)
+    implicit: bool = False
 
 
 class Plan(Frozen):
