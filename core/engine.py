@@ -335,9 +335,9 @@ def _judge_runs(w: _W) -> bool:
     Runs that end in the same decision act worst first (Failed, Error, Inconclusive, Successful; ties by
     template name), so the outcome never depends on the order of metrics, templates or timers.
     """
-    runs = list(w.verifications)
+    runs: list[VerificationRun] | None = None  # copied on the first run that changes
     finished: list[VerificationRun] = []
-    for i, run in enumerate(runs):
+    for i, run in enumerate(w.verifications):
         if run.phase in ver.TERMINAL:
             continue
         template = w.plan.templates.get(run.template)
@@ -345,10 +345,12 @@ def _judge_runs(w: _W) -> bool:
             continue
         verdict, message = ver.run_verdict(template, run)
         if verdict != run.phase or message != run.message:
+            if runs is None:
+                runs = list(w.verifications)
             runs[i] = evolve(run, phase=verdict, message=message)
             if verdict in ver.TERMINAL:
                 finished.append(runs[i])
-    if runs == list(w.verifications):
+    if runs is None:
         return False
     w.verifications = tuple(runs)
     for run in sorted(finished, key=lambda r: (-ver.SEVERITY[r.phase], r.template, r.id)):
@@ -627,19 +629,22 @@ def _begin_run(w: _W, template_name: str, background: bool) -> None:
         w.notify("start-external-verification", verification=run.id, template=template_name)
 
 
-def _start_background(w: _W) -> None:
+def _start_background(w: _W) -> bool:
     """Start the background verification once the rollout reaches the plan's starting step (Argo's
-    ``analysis.startingStep``). A background run that ended inconclusive is started again once the
-    rollout is no longer paused for it (resumed or promoted), as Argo does."""
+    ``analysis.startingStep``); True when a run started. A background run that ended inconclusive is
+    started again once the rollout is no longer paused for it (resumed or promoted), as Argo does."""
     plan = w.plan
     if not plan.background_templates or w.phase not in ROLLOUT_PHASES or w.canary is None:
-        return
+        return False
     if w.step_index < plan.background_starting_step:
-        return
+        return False
+    started = False
     for name in plan.background_templates:
         run = next((r for r in w.verifications if r.background and r.template == name), None)
         if run is None or (run.phase == "Inconclusive" and w.pause_reason != "inconclusive"):
             _begin_run(w, name, background=True)
+            started = True
+    return started
 
 
 def _stop_run(w: _W, run_id: str, keep: bool) -> None:
@@ -834,9 +839,8 @@ def _rolled_back(w: _W) -> None:
 
 def _advance(w: _W) -> None:
     for _ in range(_MAX_ITERATIONS):
-        if not _advance_once(w):
+        if not _advance_once(w) and not _start_background(w):
             break
-    _start_background(w)
     _issue_measurements(w)
 
 

@@ -7,7 +7,7 @@ import heapq
 from typing import Any
 
 import pytest
-from hypothesis import assume, given, settings
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from ebbtide.core import step
@@ -532,7 +532,6 @@ def _outcome(items: list[tuple[MetricPlan, list[Any]]], policy: str) -> tuple[An
     return s.phase, s.pause_reason, s.failure_reason, s.weights, s.stable, verdicts, h.notifications()
 
 
-@settings(deadline=None)
 @given(scripted_templates(), st.sampled_from(["rollback", "pause", "promote"]))
 def test_permuting_a_templates_metrics_never_changes_the_outcome(
     drawn: tuple[list[tuple[MetricPlan, list[Any]]], list[int]], policy: str
