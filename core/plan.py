@@ -118,7 +118,7 @@ class Plan(Frozen):
     #: metrics (by name) the background runs measure in dry-run mode (Argo's analysis.dryRun)
     background_dry_run: tuple[str, ...] = ()
     #: background verification starts when the rollout reaches this step (Argo's analysis.startingStep)
-    background_starting_step: int = 0
+    background_starting_step: int = Field(default=0, ge=0)
     templates: dict[str, TemplatePlan] = Field(default_factory=dict)
     replicas: int = 1
     failure_action: FailureAction = "rollback"

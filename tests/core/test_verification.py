@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
+from pydantic import ValidationError
 
 from ebbtide.core import step
 from ebbtide.core import verification as ver
@@ -16,7 +17,7 @@ from ebbtide.core.effects import StartMeasurement, StopVerification
 from ebbtide.core.events import Measurement
 from ebbtide.core.plan import MetricPlan, Plan, StepPlan, TemplatePlan
 from ebbtide.core.spec import compile_plan, load_text
-from ebbtide.core.state import MetricStatus, VerificationRun
+from ebbtide.core.state import MetricStatus, RolloutState, VerificationRun
 from ebbtide.core.testing import FAIL, PASS, measurement_streams, metrics, value_for
 from tests.core.helpers import (
     BAD,
@@ -699,6 +700,12 @@ def test_the_dry_run_list_is_kept_on_the_run() -> None:
     h.run_until(30)
     (run,) = [r for r in h.state.verifications if not r.background]
     assert run.dry_run == ("error-rate",)
+    assert RolloutState.from_json(h.state.to_json()) == h.state, "it survives a restart"
+
+
+def test_a_code_built_plan_cannot_start_background_verification_before_step_zero() -> None:
+    with pytest.raises(ValidationError):
+        Plan(background_starting_step=-1)
 
 
 def _bg_plan(starting_step: int) -> Plan:
