@@ -13,7 +13,7 @@ from pydantic import ValidationError
 
 from ebbtide.core import step
 from ebbtide.core import verification as ver
-from ebbtide.core.effects import StartMeasurement, StopVerification
+from ebbtide.core.effects import Notify, StartMeasurement, StopVerification
 from ebbtide.core.events import Measurement
 from ebbtide.core.plan import MetricPlan, Plan, StepPlan, TemplatePlan
 from ebbtide.core.spec import compile_plan, load_text
@@ -797,3 +797,27 @@ def test_an_interval_only_metric_in_a_step_passes_it_after_one_success() -> None
     h = _rollout(plan, lambda rev, m, t: GOOD)
     h.run_until(600)
     assert h.state.phase == "live" and [m for _, m in _measured(h)] == ["watch"]
+
+
+@pytest.mark.parametrize("first", ["nodata", "fails"])
+def test_an_inconclusive_answer_and_a_timeout_in_one_decision_are_judged_together(first: str) -> None:
+    """One template, either order: the timeout (Error, consecutiveErrorLimit 0) that is due in the very
+    decision in which the other metric answers with no data (Inconclusive) wins: the rollout rolls back."""
+    ms = {
+        "fails": MetricPlan(name="fails", success_condition="result < 0.05", consecutive_error_limit=0),
+        "nodata": MetricPlan(name="nodata", success_condition="result < 0.05"),
+    }
+    order = (first, "fails" if first == "nodata" else "nodata")
+    plan = canary_plan(weight(20), verify(), weight(100), templates={"t": template(*(ms[n] for n in order))})
+    h = _rollout(plan, lambda rev, m, t: SILENT if rev == "v2" else GOOD)
+    h.run_until(80)
+    (run,) = [r for r in h.state.verifications if not r.background]
+    timeout = run.metrics[0].next_at
+    assert timeout is not None and all(m.next_at == timeout for m in run.metrics)
+    d = step(h.state, Measurement(verification=run.id, metric="nodata", value=None), timeout)
+    notified = [e.event for e in d.effects if isinstance(e, Notify)]
+    assert "rollout-failed" in notified and "rollout-paused" not in notified and d.state.stable == "v1"
+    assert d.state.failure_reason == (
+        "verification 't' error: metric 'fails' errored: 1 consecutive error(s) > consecutiveErrorLimit 0 "
+        "(last: error: measurement timed out)"
+    )
