@@ -43,7 +43,6 @@ IGNORED_CANARY_FIELDS = frozenset(
     {
         "canaryService",
         "stableService",
-        "trafficRouting",
         "canaryMetadata",
         "stableMetadata",
         "antiAffinity",
@@ -224,7 +223,7 @@ def _rollout(doc: Document) -> tuple[list[Document], list[Problem]]:
         if (
             key not in IGNORED_CANARY_FIELDS
             and key not in _COPIED_CANARY
-            and key not in ("steps", "analysis")
+            and key not in ("steps", "analysis", "trafficRouting")
         ):
             problems.append(doc.problem(f"spec.strategy.canary.{key}", "unknown field"))
 
@@ -248,11 +247,43 @@ def _rollout(doc: Document) -> tuple[list[Document], list[Problem]]:
         if key in canary:
             rspec[key] = canary[key]
             rmap.append((f"spec.{key}", f"spec.strategy.canary.{key}"))
+    traffic = _traffic(canary)
+    if traffic:
+        rspec["traffic"] = traffic
+        rmap.append(("spec.traffic", "spec.strategy.canary.trafficRouting"))
     rollout_doc = {"apiVersion": API_VERSION, "kind": "RolloutSpec", "metadata": meta, "spec": rspec}
     return [
         Document(doc.file, doc.index, strategy_doc, doc.line, tuple(path_map), doc.kind),
         Document(doc.file, doc.index, rollout_doc, doc.line, tuple(rmap), doc.kind),
     ], problems
+
+
+#: Argo trafficRouting keys -> the RolloutSpec traffic field that holds them (maxTrafficWeight is ignored)
+_ROUTER_KEYS = {
+    "istio": "istio",
+    "nginx": "nginx",
+    "smi": "smi",
+    "alb": "alb",
+    "ambassador": "ambassador",
+    "traefik": "traefik",
+    "apisix": "apisix",
+    "appMesh": "appmesh",
+    "plugins": "plugins",
+    "managedRoutes": "managedRoutes",
+}
+
+
+def _traffic(canary: dict[str, Any]) -> dict[str, Any]:
+    """Argo's trafficRouting (and the canary/stable services) as a RolloutSpec traffic block; none when the
+    rollout has no trafficRouting (a basic canary: the weight is realised as a ratio of pods)."""
+    routing = _d(canary.get("trafficRouting"))
+    out: dict[str, Any] = {_ROUTER_KEYS[k]: v for k, v in routing.items() if k in _ROUTER_KEYS}
+    if not out:
+        return {}
+    for key in ("canaryService", "stableService"):
+        if isinstance(canary.get(key), str):
+            out[key] = canary[key]
+    return out
 
 
 def _template(doc: Document) -> tuple[list[Document], list[Problem]]:

@@ -10,7 +10,6 @@ observation that changes nothing produces none.
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 from ebbtide.core import verification as ver
@@ -45,6 +44,7 @@ from ebbtide.core.state import (
     RolloutState,
     VerificationRun,
 )
+from ebbtide.core.traffic import basic_canary_counts, basic_canary_scale, ceil_pct, pod_ratio, positive, split
 
 ROLLOUT_PHASES: frozenset[Phase] = frozenset({"in-progress", "verifying", "paused"})
 #: how many metric failures the promote policy keeps in the state
@@ -200,6 +200,12 @@ def full_step(state: RolloutState, event: Event, now: float) -> Decision:
             w.next_plan = event.plan
     _advance(w)
     _settle_world(w)
+    for _ in range(_MAX_ITERATIONS):
+        # the settled world may let the rollout move on (a rollback whose target now carries everything)
+        if not _advance_once(w):
+            break
+        _advance(w)
+        _settle_world(w)
     _history_trim(w)
     _emit_world(w, state)
     new = w.freeze(state)
@@ -941,7 +947,8 @@ def _advance_in_progress(w: _W) -> bool:
     st = steps[w.step_index]
     if st.kind == "setWeight":
         weight = st.weight or 0
-        if _wait_ready(w, _canary_replicas_for(w, max(weight, w.canary_weight))):
+        target = max(weight, w.canary_weight)
+        if _wait_ready(w, _canary_replicas_for(w, target)) and _stable_settled(w, target):
             if weight > w.canary_weight:
                 w.canary_weight = weight
                 _send_step_weight(w, w.origin)
@@ -978,7 +985,7 @@ def _advance_in_progress(w: _W) -> bool:
         if not st.templates:
             return True
         return True
-    if st.kind == "setHeaderRoute" and st.header_route is not None:
+    if st.kind == "setHeaderRoute" and st.header_route is not None and w.plan.traffic_router:
         route = st.header_route
         routes = tuple(r for r in w.header_routes if r.name != route.name)
         w.header_routes = routes + ((route,) if route.matches else ())
@@ -1080,29 +1087,45 @@ def _issue_measurements(w: _W) -> None:
 # ---------------------------------------------------------------------------------------------------
 
 
-def _ceil_pct(replicas: int, weight: int) -> int:
-    return math.ceil(replicas * weight / 100.0)
-
-
 def _canary_replicas_for(w: _W, weight: int) -> int:
     n = w.plan.replicas
     if weight >= 100:
         return n  # a full promotion scales the canary to the whole workload, whatever setCanaryScale said
+    if not w.plan.traffic_router:
+        return basic_canary_counts(n, weight, w.plan.max_surge)[0]  # the weight is the pod ratio
     if w.canary_scale_replicas is not None:
         return min(n, w.canary_scale_replicas)
     if w.canary_scale_weight is not None:
-        return _ceil_pct(n, w.canary_scale_weight)
-    return _ceil_pct(n, weight)
+        return ceil_pct(n, w.canary_scale_weight)
+    return ceil_pct(n, weight)
 
 
-def _canary_replicas(w: _W) -> int:
+def _target_weight(w: _W) -> int:
+    """The canary weight the replicas are sized for: the running setWeight step's, 100 after the last."""
     weight = w.canary_weight
     st = _current_step(w)
     if w.phase == "in-progress" and st is not None and st.kind == "setWeight" and st.weight is not None:
         weight = max(weight, st.weight)
     if w.phase == "in-progress" and st is None:
         weight = 100
-    return _canary_replicas_for(w, weight)
+    return weight
+
+
+def _canary_replicas(w: _W) -> int:
+    return _canary_replicas_for(w, _target_weight(w))
+
+
+def _stable_settled(w: _W, weight: int) -> bool:
+    """Basic canary: the step's weight is reached only when the stable is down to its share of pods (and
+    older revisions are gone), not only when the canary's pods are ready. Always true with a router."""
+    if w.plan.traffic_router or w.stable is None or w.stable == w.canary:
+        return True
+    want = basic_canary_counts(w.plan.replicas, weight, w.plan.max_surge)[1]
+    others = any(n > 0 for r, n in w.replicas.items() if r not in (w.canary, w.stable))
+    settled = w.replicas.get(w.stable, 0) == want and w.ready.get(w.stable, 0) >= want and not others
+    if not settled and w.waiting_since is None:
+        w.waiting_since = w.now
+    return settled
 
 
 def _share(w: _W, rev: str) -> int:
@@ -1121,6 +1144,8 @@ def _desired_replicas(w: _W) -> dict[str, int]:
         # resting failure (nothing to roll back to, or the rollback itself failed): freeze the world as it
         # is until a person acts; scaling down a revision that still serves traffic would only hurt
         return {r: c for r, c in w.replicas.items() if c > 0}
+    if not w.plan.traffic_router:
+        return _basic_replicas(w)
     if w.phase == "rolling-back" and w.rollback is not None:
         out[w.rollback.target] = n
         for rev, count in w.replicas.items():
@@ -1134,7 +1159,7 @@ def _desired_replicas(w: _W) -> dict[str, int]:
             out[w.canary] = max(out[w.canary], w.replicas.get(w.canary, 0))
         if w.stable is not None and w.stable != w.canary:
             if w.plan.dynamic_stable_scale or w.initiator == "failure-policy":
-                out[w.stable] = max(_ceil_pct(n, 100 - w.canary_weight), 0)
+                out[w.stable] = max(ceil_pct(n, 100 - w.canary_weight), 0)
             else:
                 out[w.stable] = n
         for rev, count in w.replicas.items():
@@ -1163,7 +1188,48 @@ def _desired_replicas(w: _W) -> dict[str, int]:
             r for r in w.scale_downs if r in (w.stable, w.canary) or (w.rollback and r == w.rollback.target)
         ]:
             del w.scale_downs[rev]
-    return _positive(out)
+    return positive(out)
+
+
+def _basic_targets(w: _W) -> tuple[dict[str, int], tuple[str, ...]]:
+    """Basic canary: the pods each revision ends with (others end with none), and who gives pods first."""
+    n = w.plan.replicas
+    if w.phase == "rolling-back" and w.rollback is not None:
+        return {w.rollback.target: n}, ()
+    if w.canary is not None and w.phase in ROLLOUT_PHASES:
+        if w.stable is None or w.stable == w.canary:
+            return {w.canary: n}, ()
+        canary, stable = basic_canary_counts(n, _target_weight(w), w.plan.max_surge)
+        return positive({w.canary: canary, w.stable: stable}), (w.stable,)
+    if w.stable is not None:
+        return {w.stable: n}, ()
+    return {}, ()
+
+
+def _basic_replicas(w: _W) -> dict[str, int]:
+    """Basic canary: move the pods towards their targets within the maxSurge / maxUnavailable budget (no
+    scale-down delays: in Argo they apply only with a traffic router)."""
+    w.scale_downs.clear()
+    targets, givers = _basic_targets(w)
+    leaving = tuple(r for r in w.replicas if r not in targets)
+    return basic_canary_scale(
+        w.replicas,
+        w.ready,
+        targets,
+        replicas=w.plan.replicas,
+        max_surge=w.plan.max_surge,
+        max_unavailable=w.plan.max_unavailable,
+        down_first=leaving + givers,
+        up_first=tuple(targets),
+    )
+
+
+def _basic_weights(w: _W) -> dict[str, int]:
+    """Basic canary: the split is what the ready pods give (a Service balances over all of them alike);
+    with no ready pod anywhere the split stays as it was."""
+    order = [r for r in (w.stable, w.canary) if r is not None] + sorted(w.replicas)
+    ready = {r: min(w.ready.get(r, 0), n) for r, n in w.replicas.items()}
+    return pod_ratio(ready, dict.fromkeys(order)) or dict(w.weights)
 
 
 def _was_aborted(w: _W, rev: str) -> bool:
@@ -1175,6 +1241,8 @@ def _desired_weights(w: _W) -> dict[str, int]:
     prev = w.weights
     if w.phase == "failed" and prev:
         return _clamp_unready(w, dict(prev), first=w.stable or next(iter(prev)))
+    if not w.plan.traffic_router:
+        return _basic_weights(w)
     if w.phase == "rolling-back" and w.rollback is not None:
         target = w.rollback.target
         desired = {target: 100}
@@ -1193,39 +1261,8 @@ def _desired_weights(w: _W) -> dict[str, int]:
         caps = {}
     else:
         return {}
-    out = _split(desired, prev, caps)
+    out = split(desired, prev, caps)
     return _clamp_unready(w, out, first=next(iter(desired)))
-
-
-def _split(desired: dict[str, int], prev: dict[str, int], caps: dict[str, int]) -> dict[str, int]:
-    """Move traffic towards `desired`, but a capped revision takes no more than its ready capacity
-    (and never less than it already had); the shortfall stays with the revisions that had it."""
-    out: dict[str, int] = {}
-    for rev, want in desired.items():
-        cap = caps.get(rev)
-        out[rev] = want if cap is None else min(want, max(cap, prev.get(rev, 0)))
-    short = 100 - sum(out.values())
-    if short > 0:
-        for rev in sorted(prev):
-            have = out.get(rev, 0)
-            if prev[rev] > have and rev not in desired:
-                give = min(short, prev[rev] - have)
-                out[rev] = have + give
-                short -= give
-            if short == 0:
-                break
-    if short > 0:
-        first = next(iter(desired))
-        out[first] += short
-    return _positive(out)
-
-
-def _positive(counts: dict[str, int]) -> dict[str, int]:
-    """The entries above zero (the dict itself when there is nothing to drop: callers pass a fresh dict)."""
-    for v in counts.values():
-        if v <= 0:
-            return {k: v for k, v in counts.items() if v > 0}
-    return counts
 
 
 def _clamp_unready(w: _W, weights: dict[str, int], first: str) -> dict[str, int]:

@@ -132,6 +132,10 @@ class Plan(Frozen):
     dynamic_stable_scale: bool = False
     max_surge: int = 1
     max_unavailable: int = 0
+    #: a traffic router (Istio, NGINX, SMI, ALB, Gateway API, ...) splits requests by weight; False: a basic
+    #: canary (Argo's default without trafficRouting): the weight is realised as a pod ratio within
+    #: maxSurge / maxUnavailable, and setCanaryScale, header routes and dynamicStableScale do not apply
+    traffic_router: bool = True
 
     def template(self, name: str) -> TemplatePlan:
         return self.templates[name]

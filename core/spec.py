@@ -348,7 +348,22 @@ class Traffic(Model):
     traefik: dict[str, Any] | None = None
     apisix: dict[str, Any] | None = None
     appmesh: dict[str, Any] | None = None
+    #: Argo traffic router plugins (e.g. the Gateway API plugin), by plugin name
+    plugins: dict[str, Any] | None = None
     managed_routes: list[dict[str, Any]] | None = None
+
+    @property
+    def router(self) -> str | None:
+        """The traffic router that splits requests by weight, or None (services only: a basic canary)."""
+        for name in ROUTERS:
+            if getattr(self, name) is not None:
+                return name
+        return None
+
+
+#: Traffic fields that name a router; without one the canary is basic (the weight is a pod ratio)
+ROUTERS = ("istio", "nginx", "smi", "alb", "ambassador", "gateway_api", "ping_pong", "traefik", "apisix",
+           "appmesh", "plugins")  # fmt: skip
 
 
 class RollbackOptions(Model):
@@ -572,9 +587,10 @@ _ARG_REF = re.compile(r"\{\{\s*args\.([A-Za-z0-9_.\-]+)\s*\}\}")
 
 
 def _condition_problem(src: str) -> str | None:
-    # `{{args.x}}` is substituted when the plan is compiled; check the syntax with a stand-in number
+    # `{{args.x}}` is substituted when the plan is compiled (and checked again then); until then a stand-in
+    # that is not a constant, so that `1 / ({{args.a}} - {{args.b}})` is not taken for a division by zero
     try:
-        compile_condition(_ARG_REF.sub("1", src))
+        compile_condition(_ARG_REF.sub("result", src))
     except ExpressionError as exc:
         return f"invalid condition: {exc}"
     return None
@@ -1100,6 +1116,29 @@ def load_text(text: str, file: str = "<string>", ignore_kinds: Iterable[str] = (
 # ------------------------------------------------------------------------------------------ compile
 
 
+def _has_router(r: RolloutSpec) -> bool:
+    return r.spec.traffic is not None and r.spec.traffic.router is not None
+
+
+def _router_problems(
+    rdoc: Document, sdoc: Document, r: RolloutSpec, steps: list[StepPlan], kind: str
+) -> list[Problem]:
+    """What needs a traffic router (Argo requires trafficRouting for it) in a basic canary."""
+    if kind != "canary" or _has_router(r):
+        return []
+    why = (
+        f"needs a traffic router in RolloutSpec {r.metadata.name}'s spec.traffic (istio, nginx, smi, alb, "
+        "...); without one the canary is basic: its weight is the ratio of pods"
+    )
+    out = []
+    if r.spec.dynamic_stable_scale:
+        out.append(rdoc.problem("spec.dynamicStableScale", f"dynamicStableScale {why}"))
+    for i, st in enumerate(steps):
+        if st.kind in ("setCanaryScale", "setHeaderRoute"):
+            out.append(sdoc.problem(f"spec.canary.steps[{i}].{st.kind}", f"{st.kind} {why}"))
+    return out
+
+
 def _resolve(value: int | str, replicas: int, round_up: bool) -> int:
     if isinstance(value, int):
         return value
@@ -1300,6 +1339,8 @@ def compile_plan(specs: SpecSet, rollout: str | None = None, replicas: int | Non
                 )
             )
         templates[tname] = TemplatePlan(name=tname, metrics=tuple(metrics))
+    sdoc = specs.origins[("Strategy", r.spec.strategy.name)]
+    problems += _router_problems(rdoc, sdoc, r, steps, kind)
     if problems:
         raise SpecError(problems)
 
@@ -1325,6 +1366,7 @@ def compile_plan(specs: SpecSet, rollout: str | None = None, replicas: int | Non
         abort_scale_down_delay=float(r.spec.abort_scale_down_delay_seconds),
         scale_down_delay=float(r.spec.scale_down_delay_seconds),
         dynamic_stable_scale=r.spec.dynamic_stable_scale,
+        traffic_router=_has_router(r),
         max_surge=surge,
         max_unavailable=unavailable,
     )
