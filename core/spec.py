@@ -233,8 +233,17 @@ class Pause(Model):
     duration: Duration | None = None
 
 
+class DryRunRule(Model):
+    """Argo's ``dryRun`` entry: the metrics whose names match ``metricName`` (a regular expression found
+    anywhere in the name, as Argo matches it; ``*`` for all) are measured but never change the verdict."""
+
+    metric_name: Annotated[str, Field(min_length=1)]
+
+
 class VerificationStep(Model):
     template_names: Annotated[list[Annotated[str, Field(min_length=1)]], Field(min_length=1)]
+    #: metrics measured in dry-run mode in this step's runs (Argo's step-level ``analysis.dryRun``)
+    dry_run: list[DryRunRule] = Field(default_factory=list)
 
 
 class HeaderValue(Model):
@@ -270,6 +279,10 @@ class RollingStep(Model):
 
 class BackgroundVerification(Model):
     template_names: Annotated[list[Annotated[str, Field(min_length=1)]], Field(min_length=1)]
+    #: metrics measured in dry-run mode in the background runs (Argo's ``analysis.dryRun``)
+    dry_run: list[DryRunRule] = Field(default_factory=list)
+    #: the step at which background verification starts (Argo's ``analysis.startingStep``); 0: at once
+    starting_step: NonNegInt = 0
 
 
 class Canary(Model):
@@ -663,6 +676,21 @@ def _check_strategy(doc: Document, s: Strategy) -> list[Problem]:
                                     f"{at}.setHeaderRoute.match[{j}].headerValue.regex", f"bad regex: {exc}"
                                 )
                             )
+    for at, rules in _dry_run_rules(spec):
+        for j, rule in enumerate(rules):
+            bad = pattern_problem(rule.metric_name)
+            if bad:
+                out.append(doc.problem(f"{at}.dryRun[{j}].metricName", bad))
+    canary_steps = spec.canary.steps if spec.canary is not None else []
+    bg = spec.canary.background_verification if spec.canary is not None else None
+    if bg is not None and bg.starting_step and bg.starting_step >= len(canary_steps):
+        n = len(canary_steps)
+        out.append(
+            doc.problem(
+                "spec.canary.backgroundVerification.startingStep",
+                f"startingStep {bg.starting_step} is past the last step (the strategy has {n} steps)",
+            )
+        )
     if spec.rolling is not None:
         for i, rstep in enumerate(spec.rolling.steps):
             n = (rstep.verification is not None) + (rstep.pause is not None)
@@ -674,6 +702,59 @@ def _check_strategy(doc: Document, s: Strategy) -> list[Problem]:
                     )
                 )
     return out
+
+
+def dry_run_matches(pattern: str, metric: str) -> bool:
+    """Whether a ``dryRun`` rule names a metric: ``*``, or a regular expression found in the name (Argo)."""
+    return pattern == "*" or re.search(pattern, metric) is not None
+
+
+def pattern_problem(pattern: str) -> str | None:
+    if pattern == "*":
+        return None
+    try:
+        re.compile(pattern)
+    except re.error as exc:
+        return f"not a regular expression: {exc}"
+    return None
+
+
+def _dry_run_rules(spec: StrategySpec) -> list[tuple[str, list[DryRunRule]]]:
+    """Every dryRun list of a strategy, with the field path of its owner."""
+    found: list[tuple[str, list[DryRunRule]]] = []
+    if spec.canary is not None:
+        for i, cstep in enumerate(spec.canary.steps):
+            if cstep.verification is not None and cstep.verification.dry_run:
+                found.append((f"spec.canary.steps[{i}].verification", cstep.verification.dry_run))
+        bg = spec.canary.background_verification
+        if bg is not None and bg.dry_run:
+            found.append(("spec.canary.backgroundVerification", bg.dry_run))
+    if spec.rolling is not None:
+        for i, rstep in enumerate(spec.rolling.steps):
+            if rstep.verification is not None and rstep.verification.dry_run:
+                found.append((f"spec.rolling.steps[{i}].verification", rstep.verification.dry_run))
+    return found
+
+
+def _dry_run_names(
+    doc: Document, at: str, rules: list[DryRunRule], metrics: list[str], problems: list[Problem]
+) -> tuple[str, ...]:
+    """The metric names a dryRun list selects; a rule that selects none is a problem (as in Argo)."""
+    names: list[str] = []
+    for j, rule in enumerate(rules):
+        if pattern_problem(rule.metric_name):
+            continue  # reported by _check_strategy
+        hits = [m for m in metrics if dry_run_matches(rule.metric_name, m)]
+        if not hits:
+            problems.append(
+                doc.problem(
+                    f"{at}.dryRun[{j}].metricName",
+                    f"{rule.metric_name!r} matches no metric of the verification "
+                    f"(metrics: {', '.join(metrics)})",
+                )
+            )
+        names += [m for m in hits if m not in names]
+    return tuple(names)
 
 
 def _check_rollout(doc: Document, r: RolloutSpec) -> list[Problem]:
@@ -718,8 +799,6 @@ def _check_template(doc: Document, t: VerificationTemplate) -> list[Problem]:
         if m.name in names:
             out.append(doc.problem(f"{at}.name", f"duplicate metric name {m.name!r}"))
         names.add(m.name)
-        if (m.success_condition is None) == (m.failure_condition is None):
-            out.append(doc.problem(at, "exactly one of successCondition or failureCondition is required"))
         for fname, src in (
             ("successCondition", m.success_condition),
             ("failureCondition", m.failure_condition),
@@ -1164,6 +1243,23 @@ def compile_plan(specs: SpecSet, rollout: str | None = None, replicas: int | Non
             *(_step_plan(s) for s in strategy.spec.rolling.steps),
         ]
 
+    sdoc = specs.origins[("Strategy", strategy.metadata.name)]
+    offset = 0 if strategy.spec.canary is not None else 1  # a rolling plan starts with its setWeight 100
+    for at, rules in _dry_run_rules(strategy.spec):
+        if at == "spec.canary.backgroundVerification":
+            continue
+        i = int(at[at.index("[") + 1 : at.index("]")]) + offset
+        in_step = [m.name for t in steps[i].templates for m in specs.templates[t].spec.metrics]
+        steps[i] = steps[i].model_copy(update={"dry_run": _dry_run_names(sdoc, at, rules, in_step, problems)})
+    background_dry_run: tuple[str, ...] = ()
+    starting_step = 0
+    bgv = strategy.spec.canary.background_verification if strategy.spec.canary is not None else None
+    if bgv is not None:
+        in_bg = [m.name for t in background for m in specs.templates[t].spec.metrics]
+        at = "spec.canary.backgroundVerification"
+        background_dry_run = _dry_run_names(sdoc, at, bgv.dry_run, in_bg, problems)
+        starting_step = bgv.starting_step
+
     used: list[str] = []
     for s in steps:
         used += [t for t in s.templates if t not in used]
@@ -1229,7 +1325,7 @@ def compile_plan(specs: SpecSet, rollout: str | None = None, replicas: int | Non
                 MetricPlan(
                     name=m.name,
                     interval=m.interval,
-                    count=m.count,
+                    count=m.count or None,  # 0 means "not set" (Argo's effective count)
                     initial_delay=m.initial_delay or 0.0,
                     success_condition=conds["successCondition"],
                     failure_condition=conds["failureCondition"],
@@ -1258,6 +1354,8 @@ def compile_plan(specs: SpecSet, rollout: str | None = None, replicas: int | Non
         strategy=kind,
         steps=tuple(steps),
         background_templates=background,
+        background_dry_run=background_dry_run,
+        background_starting_step=starting_step,
         templates=templates,
         replicas=n,
         failure_action="rollback" if fp.action == "abort" else fp.action,
