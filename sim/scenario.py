@@ -37,9 +37,12 @@ from ebbtide.core.spec import (
     parse_documents,
     repair_model,
 )
+from ebbtide.sim.loop import Prepared, check_start, prepare
 
 API_VERSION = "ebbtide.dev/v1alpha1"
-ActionName = Literal["deploy", "promote", "promoteFull", "pause", "resume", "abort", "retry", "rollback"]
+ActionName = Literal[
+    "deploy", "promote", "promoteFull", "pause", "resume", "abort", "retry", "rollback", "specChange"
+]
 
 
 class Metadata(Model):
@@ -51,6 +54,17 @@ class StableRef(Model):
     """The revision live when the simulation starts (deployed at time 0, live at once)."""
 
     revision: str
+    #: pods ready at t=0 (default: all); the others become ready as the revision's readiness says
+    ready: int | None = Field(None, ge=0)
+
+
+class CanaryStart(Model):
+    """A rollout already under way when the simulation starts: ``revision`` deployed over the stable one
+    and already at plan step ``step``. Before t=0 the engine is driven through the deploy and ``promote``
+    commands, with every pod ready at once, until the rollout reaches that step; the run starts from there."""
+
+    revision: str
+    step: int = Field(0, ge=0)
 
 
 class Traffic(Model):
@@ -67,6 +81,10 @@ class Action(Model):
     action: ActionName
     #: deploy: the revision to deploy; rollback: the revision to roll back to (default: previous successful)
     revision: str | None = None
+    #: specChange: the RolloutSpec (or Argo Rollout) of the specs that becomes the rollout's spec
+    rollout: str | None = None
+    #: specChange: the new replica count (default: the new spec's, or the scenario's)
+    replicas: int | None = Field(None, ge=1)
 
 
 class ScenarioSpec(Model):
@@ -77,7 +95,10 @@ class ScenarioSpec(Model):
     rollout: str | None = None
     #: replica count of the workload (default: the spec's)
     replicas: int | None = Field(None, ge=1)
-    stable: StableRef
+    #: the revision live at t=0; none: nothing is deployed when the run starts
+    stable: StableRef | None = None
+    #: a rollout already under way at t=0 (needs ``stable``)
+    canary: CanaryStart | None = None
     revisions: dict[str, RevisionBehaviour]
     #: how metrics of the verification templates map to revision signals
     metrics: list[MetricMapping] = Field(default_factory=list)
@@ -97,6 +118,8 @@ class Scenario(Model):
     spec: ScenarioSpec
 
     _plan: Plan | None = PrivateAttr(default=None)
+    #: the plans of the specChange actions, by action index
+    _spec_plans: dict[int, Plan] = PrivateAttr(default_factory=dict)
     _file: str = PrivateAttr(default="<scenario>")
     _document: int = PrivateAttr(default=0)
     _repair: Repair | None = PrivateAttr(default=None)
@@ -113,15 +136,62 @@ class Scenario(Model):
     def file(self) -> str:
         return self._file
 
-    def bind(self, plan: Plan, file: str = "<scenario>", document: int = 1) -> Scenario:
-        """Attach the compiled plan, after checking the scenario against it (raises SpecError)."""
+    @property
+    def spec_plans(self) -> dict[int, Plan]:
+        """The compiled plan of every ``specChange`` action, by its index in ``spec.actions``."""
+        return self._spec_plans
+
+    def bind(
+        self,
+        plan: Plan,
+        file: str = "<scenario>",
+        document: int = 1,
+        spec_plans: dict[int, Plan] | None = None,
+    ) -> Scenario:
+        """Attach the compiled plan (and the plans of the ``specChange`` actions, by action index), after
+        checking the scenario against it (raises SpecError)."""
         problems = check(self, plan, file, document)
+        spec_plans = dict(spec_plans or {})
+        for i, action in enumerate(self.spec.actions):
+            if action.action == "specChange" and i not in spec_plans:
+                problems.append(
+                    Problem(
+                        file,
+                        document,
+                        "Scenario",
+                        self.metadata.name,
+                        f"spec.actions[{i}]",
+                        "specChange needs its plan: pass it in spec_plans",
+                    )
+                )
         if problems:
             raise SpecError(problems)
         self._plan = plan
+        self._spec_plans = spec_plans
         self._file = file
         self._document = document
+        if self.spec.canary is not None:
+            why = check_start(self.prepare())
+            if why is not None:
+                self._plan = None
+                raise SpecError(
+                    [Problem(file, document, "Scenario", self.metadata.name, "spec.canary.step", why)]
+                )
         return self
+
+    def prepare(self) -> Prepared:
+        """What every run of the scenario needs, built once (see :mod:`ebbtide.sim.loop`)."""
+        spec = self.spec
+        return prepare(
+            self.plan,
+            self.cluster_config(),
+            spec.stable.revision if spec.stable is not None else None,
+            [(a.at, a.action, a.revision) for a in spec.actions],
+            spec.duration,
+            stable_ready=spec.stable.ready if spec.stable is not None else None,
+            canary=(spec.canary.revision, spec.canary.step) if spec.canary is not None else None,
+            spec_plans=self.spec_plans,
+        )
 
     def cluster_config(self) -> ClusterConfig:
         return ClusterConfig(
@@ -165,18 +235,51 @@ def check(scenario: Scenario, plan: Plan, file: str, document: int) -> list[Prob
         )
 
     known = set(spec.revisions)
-    if spec.stable.revision not in known:
-        bad("spec.stable.revision", f"revision {spec.stable.revision!r} is not declared in spec.revisions")
+    deployed: list[str] = []
+    if spec.stable is not None:
+        deployed.append(spec.stable.revision)
+        if spec.stable.revision not in known:
+            bad(
+                "spec.stable.revision", f"revision {spec.stable.revision!r} is not declared in spec.revisions"
+            )
+        if spec.stable.ready is not None and spec.stable.ready > plan.replicas:
+            bad("spec.stable.ready", f"{spec.stable.ready} ready pods, but the rollout has {plan.replicas}")
     if spec.duration <= 0:
         bad("spec.duration", "the duration must be positive")
-    deployed = [spec.stable.revision]
     rollout_started = False
+    if spec.canary is not None:
+        rollout_started = True
+        deployed.append(spec.canary.revision)
+        if spec.stable is None:
+            bad("spec.canary", "a rollout under way needs the stable revision it started from (spec.stable)")
+        elif spec.canary.revision == spec.stable.revision:
+            bad("spec.canary.revision", "the canary must be another revision than the stable one")
+        if spec.canary.revision not in known:
+            bad(
+                "spec.canary.revision", f"revision {spec.canary.revision!r} is not declared in spec.revisions"
+            )
+        if spec.canary.step >= len(plan.steps):
+            bad(
+                "spec.canary.step",
+                f"step {spec.canary.step} does not exist: the plan has steps 0..{len(plan.steps) - 1}",
+            )
     order = sorted(range(len(spec.actions)), key=lambda i: spec.actions[i].at)
     for i in order:
         action = spec.actions[i]
         where = f"spec.actions[{i}]"
         if action.at > spec.duration:
             bad(f"{where}.at", f"at {action.at:g}s is after the end of the run (duration {spec.duration:g}s)")
+        if action.action != "specChange" and (action.rollout is not None or action.replicas is not None):
+            field = "rollout" if action.rollout is not None else "replicas"
+            bad(f"{where}.{field}", f"{action.action} takes no {field} (only specChange does)")
+        if action.action == "specChange":
+            if action.revision is not None:
+                bad(
+                    f"{where}.revision", "specChange takes no revision: it changes the spec, not the revision"
+                )
+            if action.rollout is None and action.replicas is None:
+                bad(f"{where}.action", "specChange needs the new rollout spec (rollout) or replicas")
+            continue
         if action.action == "deploy":
             if action.revision is None:
                 bad(f"{where}.revision", "deploy needs the revision to deploy")
@@ -198,10 +301,15 @@ def check(scenario: Scenario, plan: Plan, file: str, document: int) -> list[Prob
         if action.revision is not None and action.action != "rollback":
             bad(f"{where}.revision", f"{action.action} takes no revision (only deploy and rollback do)")
         if not rollout_started:
+            live = (
+                f"only the stable revision {spec.stable.revision!r} is live"
+                if spec.stable is not None
+                else "nothing is deployed"
+            )
             bad(
                 f"{where}.action",
                 f"{action.action} at t={action.at:g}s acts on nothing: no revision is deployed before it "
-                f"(only the stable revision {spec.stable.revision!r} is live)",
+                f"({live})",
             )
 
     for tname in used_templates(plan):
@@ -219,13 +327,50 @@ def check(scenario: Scenario, plan: Plan, file: str, document: int) -> list[Prob
                 continue
             for rev in dict.fromkeys(deployed):
                 behaviour = spec.revisions.get(rev)
-                if behaviour is not None and mapping.signal not in behaviour.signals:
-                    bad(
-                        f"spec.revisions.{rev}.signals",
-                        f"revision {rev!r} has no signal {mapping.signal!r} (measured by metric "
-                        f"{metric.name!r} of template {tname!r})",
-                    )
+                if behaviour is None:
+                    continue
+                variants = [("signals", behaviour.signals)] + [
+                    (f"attempts[{i}].signals", a.signals)
+                    for i, a in enumerate(behaviour.attempts)
+                    if a.signals is not None
+                ]
+                for where, signals in variants:
+                    if mapping.signal not in signals:
+                        bad(
+                            f"spec.revisions.{rev}.{where}",
+                            f"revision {rev!r} has no signal {mapping.signal!r} (measured by metric "
+                            f"{metric.name!r} of template {tname!r})",
+                        )
     return problems
+
+
+def compile_spec_changes(
+    scenario: Scenario, specset: SpecSet, plan: Plan
+) -> tuple[dict[int, Plan], list[Problem]]:
+    """The plan of every ``specChange`` action: its rollout (default: the simulated one) and replicas
+    (default: the scenario's, else the new spec's)."""
+    plans: dict[int, Plan] = {}
+    problems: list[Problem] = []
+    for i, action in enumerate(scenario.spec.actions):
+        if action.action != "specChange":
+            continue
+        rollout = action.rollout if action.rollout is not None else plan.name
+        replicas = action.replicas if action.replicas is not None else scenario.spec.replicas
+        try:
+            plans[i] = compile_plan(specset, rollout=rollout, replicas=replicas)
+        except SpecError as exc:
+            problems += [
+                Problem(
+                    file=scenario.file,
+                    document=scenario._document,
+                    kind="Scenario",
+                    name=scenario.metadata.name,
+                    field=f"spec.actions[{i}].rollout",
+                    reason=(f"{p.name!r}: " if p.name else "") + p.reason,
+                )
+                for p in exc.problems
+            ]
+    return plans, problems
 
 
 def _dedupe(problems: list[Problem]) -> list[Problem]:
@@ -342,11 +487,15 @@ def load_scenario(path: str | Path) -> Scenario:
             )
         )
     plan: Plan | None = None
+    spec_plans: dict[int, Plan] = {}
     if documents:
         try:
             specset = SpecSet.from_documents(documents, ignore_kinds={"Scenario"})
             if scenario is not None:
                 plan = compile_plan(specset, rollout=scenario.spec.rollout, replicas=scenario.spec.replicas)
+                scenario._file, scenario._document = file, doc.index
+                spec_plans, changes = compile_spec_changes(scenario, specset, plan)
+                problems.extend(changes)
         except SpecError as exc:
             problems.extend(exc.problems)
     if scenario is not None and plan is not None:
@@ -359,6 +508,11 @@ def load_scenario(path: str | Path) -> Scenario:
     if problems or scenario is None or plan is None:
         raise SpecError(_dedupe(problems))
     scenario._plan = plan
+    scenario._spec_plans = spec_plans
     scenario._file = file
     scenario._document = doc.index
+    if scenario.spec.canary is not None:
+        why = check_start(scenario.prepare())
+        if why is not None:
+            raise SpecError([_file_problem(file, doc.index, "spec.canary.step", why)])
     return scenario

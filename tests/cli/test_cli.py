@@ -36,6 +36,8 @@ OUTCOME_KEYS = {
     "dropped_requests",
     "false_rollback",
     "ended_at",
+    "failure_reason",
+    "recorded_failures",
 }
 SUMMARY_KEYS = {
     "schema",
