@@ -169,8 +169,8 @@ def run_once(
             ta = heap[0][0]
             if t is None or ta < t:
                 t = ta
-        elif t is None or (driver.state.phase in SETTLED and driver.wake_at is None):
-            break
+        elif t is None:
+            break  # settled, and the world is quiet: nothing more can happen
         if t > end:
             break
         if t > now:

@@ -343,6 +343,7 @@ class Tracker:
             state.rollout_id,
             state.weights,
             state.replicas,
+            state.ready,
             state.step_index,
             state.pause_reason,
             state.pause_until,
