@@ -460,7 +460,14 @@ def explain_lines(result: RunResult) -> list[str]:
         )
         if e.get("rejected"):
             line += f"  REJECTED: {e['rejected']}"
+        measured = e.get("measurement")
+        if measured and measured.get("verdict"):
+            line += f"  measured: {measured['verdict']}"
         items.append((t, seq * 3, line))
+        for v in e.get("verdicts") or ():
+            what = "background verification" if v.get("background") else "verification"
+            message = f": {_short_numbers(str(v['message']))}" if v.get("message") else ""
+            items.append((t, seq * 3, f"{_clock(t)}    {what} {v['template']} {v['phase']}{message}"))
         prev = e
     for k, n in enumerate(result.notifications):
         payload = n.get("payload", {})
