@@ -3,8 +3,10 @@ the timeline, strict JSON and refused non-finite inputs."""
 
 from __future__ import annotations
 
+import io
 import json
 import re
+import sys
 from pathlib import Path
 
 import pytest
@@ -92,3 +94,22 @@ def test_non_finite_number_in_a_scenario_is_exit_2(tmp_path: Path) -> None:
     code, out, err = run("simulate", str(bad), "-f", "json")
     assert code == 2 and out == ""
     assert f"{bad}: document 1 (Scenario/healthy-release): spec.traffic.rps:" in err and "finite" in err
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_on_a_terminal_progress_is_a_bar_not_lines(monkeypatch: pytest.MonkeyPatch) -> None:
+    from ebbtide.cli import main
+
+    screen = Terminal()
+    monkeypatch.setattr(sys, "stderr", screen)
+    with main.RunProgress(200) as progress:
+        advance = progress.task("simulating x", 200)
+        assert progress.bar is not None
+        for _ in range(200):
+            advance()
+    assert "200/200 runs\n" not in screen.getvalue()  # no plain progress lines on a terminal
+    assert "simulating x" in screen.getvalue()  # the bar (rich draws it on the terminal)

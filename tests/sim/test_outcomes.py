@@ -10,11 +10,12 @@ from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ebbtide.sim.outcome import Outcome
-from ebbtide.sim.runner import replay_run
+from ebbtide.sim.runner import load_scenario, replay_run, simulate
 
 from .scenarios import FAILING, HEALTHY, TEMPLATE, load, rollout_spec, strategy
 
@@ -158,3 +159,13 @@ def test_outcome_agrees_with_the_timeline(
     )
     r = replay_run(sc, seed, 0)
     check(r.outcome, r.timeline)
+
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "scenarios"
+
+
+@pytest.mark.parametrize("example", sorted(p.name for p in EXAMPLES.glob("*.yaml")))
+def test_bundled_scenarios_outcomes_agree_with_their_timelines(example: str) -> None:
+    scenario = load_scenario(EXAMPLES / example)
+    for r in simulate(scenario, runs=5, seed=3, keep_timelines=True):
+        check(r.outcome, r.timeline)

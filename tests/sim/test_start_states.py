@@ -10,6 +10,7 @@ import pytest
 
 from ebbtide.core.spec import SpecError
 from ebbtide.sim.runner import replay_run
+from ebbtide.sim.scenario import Scenario
 
 from .scenarios import FAILING, HEALTHY, TEMPLATE, load, rollout_spec, strategy
 
@@ -173,3 +174,13 @@ def test_attempt_signals_are_checked_against_the_metrics(tmp_path: Path) -> None
     broken = dict(FAILING, attempts=[{"signals": {"latency": 0.1}}])
     found = problems(tmp_path, revisions={"v1": HEALTHY, "v2": broken})
     assert "'sr'" in found["spec.revisions.v2.attempts[0].signals"]
+
+
+def test_bind_needs_the_plan_of_every_spec_change(tmp_path: Path) -> None:
+    loaded = load(tmp_path, actions=[{"at": "30s", "action": "specChange", "replicas": 2}])
+    fresh = Scenario.model_validate(loaded.model_dump(by_alias=True))
+    with pytest.raises(SpecError) as info:
+        fresh.bind(loaded.plan)
+    assert [p.field for p in info.value.problems] == ["spec.actions[0]"]
+    fresh.bind(loaded.plan, spec_plans=loaded.spec_plans)
+    assert replay_run(fresh, 1, 0).timeline[-1]["replicas"] == {"v1": 2}
