@@ -112,8 +112,12 @@ def warm_up(driver: Driver, cluster: MemoryCluster, revision: str, step: int) ->
     raise WarmUpError(f"the rollout of {revision} does not reach step {step}")  # pragma: no cover
 
 
-def begin(prepared: Prepared, cluster: MemoryCluster, driver: Driver) -> None:
-    """Bring the cluster and the engine to the state the run starts from, at t=0."""
+def begin(prepared: Prepared, cluster: MemoryCluster, driver: Driver, strict: bool = True) -> None:
+    """Bring the cluster and the engine to the state the run starts from, at t=0.
+
+    A rollout under way that stops short of its step raises :class:`WarmUpError` when ``strict``; otherwise
+    (a run whose seed made the canary fail on the way) the run starts from wherever the engine stopped.
+    """
     if prepared.stable is None:
         return
     # the stable revision is live when the run starts, with the ready pods the scenario says
@@ -121,7 +125,11 @@ def begin(prepared: Prepared, cluster: MemoryCluster, driver: Driver) -> None:
     cluster.make_ready(prepared.stable, 0.0, prepared.stable_ready)
     driver.pump(0.0)
     if prepared.canary is not None:
-        warm_up(driver, cluster, *prepared.canary)
+        try:
+            warm_up(driver, cluster, *prepared.canary)
+        except WarmUpError:
+            if strict:
+                raise
 
 
 def check_start(prepared: Prepared) -> str | None:
@@ -159,7 +167,7 @@ def run_once(
     end = prepared.duration
     now = 0.0
     pop = heapq.heappop
-    begin(prepared, cluster, driver)
+    begin(prepared, cluster, driver, strict=False)
     if prepared.canary is not None:
         tracker.deployed(prepared.canary[0], now)
     tracker.start(driver.state, now)

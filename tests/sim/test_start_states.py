@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from ebbtide.core.spec import SpecError
-from ebbtide.sim.runner import replay_run
+from ebbtide.sim.runner import replay_run, simulate
 from ebbtide.sim.scenario import Scenario
 
 from .scenarios import FAILING, HEALTHY, TEMPLATE, load, rollout_spec, strategy
@@ -184,3 +184,16 @@ def test_bind_needs_the_plan_of_every_spec_change(tmp_path: Path) -> None:
     assert [p.field for p in info.value.problems] == ["spec.actions[0]"]
     fresh.bind(loaded.plan, spec_plans=loaded.spec_plans)
     assert replay_run(fresh, 1, 0).timeline[-1]["replicas"] == {"v1": 2}
+
+
+def test_a_run_whose_canary_fails_during_the_warm_up_starts_from_there(tmp_path: Path) -> None:
+    # one measurement during the warm-up, failing about one time in ten: the load-time check (seed 0)
+    # passes, and the runs whose seed fails it start from the engine's own rollback at t=0
+    flaky = {"readiness": {"delay": "10s"}, "signals": {"sr": {"value": 0.975, "noise": 0.02}}}
+    sc = load(
+        tmp_path, canary={"revision": "v2", "step": 2}, revisions={"v1": HEALTHY, "v2": flaky}, actions=[]
+    )
+    outcomes = [r.outcome for r in simulate(sc, runs=30, seed=4)]
+    at_start = [o for o in outcomes if o.detected_at == 0.0]
+    assert 0 < len(at_start) < len(outcomes)
+    assert all(o.result == "rolled-back" and o.failed_revision == "v2" for o in at_start)
