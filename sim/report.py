@@ -455,9 +455,11 @@ def explain_lines(result: RunResult) -> list[str]:
         ready = e.get("ready", {})
         replicas = " ".join(f"{rev}={ready.get(rev, 0)}/{n}" for rev, n in e["replicas"].items())
         line = (
-            f"{_clock(t)}  {_short_numbers(str(e['event'])):<34}  {change:<28}  step {e['step']:<2}  "
+            f"{_clock(t)}  {_short_numbers(str(e['event'])):<34}  {change:<33}  step {e['step']:<2}  "
             f"weights {_fmt_map(e['weights']):<14}  ready/desired {replicas or '-'}"
         )
+        if e.get("pause_until") is not None:
+            line += f"  pause ends {_clock(float(e['pause_until']))}"
         if e.get("rejected"):
             line += f"  REJECTED: {e['rejected']}"
         measured = e.get("measurement")
