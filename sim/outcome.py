@@ -445,6 +445,8 @@ class Summary:
     false_rollbacks: int
     false_rollback_rate: float
     rollback_reasons: dict[str, int]
+    #: the detected failures' reasons, whatever the policy did with them (pause and promote policies too)
+    failure_reasons: dict[str, int] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return finite({"schema": SCHEMA_VERSION, **asdict(self)})  # type: ignore[no-any-return]
@@ -461,6 +463,7 @@ class Aggregator:
         self.results: Counter[str] = Counter()
         self.final_states: Counter[str] = Counter()
         self.reasons: Counter[str] = Counter()
+        self.failures: Counter[str] = Counter()
         self.ttd: list[float] = []
         self.ttr: list[float] = []
         self.ttl: list[float] = []
@@ -474,6 +477,8 @@ class Aggregator:
         self.final_states[o.final_state] += 1
         if o.rollback_reason is not None:
             self.reasons[reason_key(o.rollback_reason)] += 1
+        if o.failure_reason is not None:
+            self.failures[reason_key(o.failure_reason)] += 1
         if o.time_to_detect is not None:
             self.ttd.append(o.time_to_detect)
         if o.time_to_rollback is not None:
@@ -507,6 +512,7 @@ class Aggregator:
             false_rollbacks=self.false,
             false_rollback_rate=(self.false / n) if n else 0.0,
             rollback_reasons=dict(self.reasons.most_common()),
+            failure_reasons=dict(self.failures.most_common()),
         )
 
 

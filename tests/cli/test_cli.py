@@ -51,6 +51,7 @@ SUMMARY_KEYS = {
     "false_rollbacks",
     "false_rollback_rate",
     "rollback_reasons",
+    "failure_reasons",
 }
 
 

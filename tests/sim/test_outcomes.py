@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ebbtide.sim.outcome import Outcome
-from ebbtide.sim.runner import load_scenario, replay_run, simulate
+from ebbtide.sim.runner import aggregate, load_scenario, replay_run, simulate
 
 from .scenarios import FAILING, HEALTHY, TEMPLATE, load, rollout_spec, strategy
 
@@ -169,3 +169,11 @@ def test_bundled_scenarios_outcomes_agree_with_their_timelines(example: str) -> 
     scenario = load_scenario(EXAMPLES / example)
     for r in simulate(scenario, runs=5, seed=3, keep_timelines=True):
         check(r.outcome, r.timeline)
+
+
+def test_the_aggregate_counts_failures_apart_from_rollbacks(tmp_path: Path) -> None:
+    sc = load(tmp_path, specs=[TEMPLATE, strategy(), rollout_spec(policy="pause")])
+    s = aggregate(simulate(sc, runs=4, seed=1))
+    assert s.results["paused"] == 4 and s.rollback_reasons == {}
+    assert list(s.failure_reasons.values()) == [4]
+    assert next(iter(s.failure_reasons)).startswith("verification 'health' failed")
