@@ -295,6 +295,8 @@ class Tracker:
                 came_back = True
             elif name == "rollout-started" and payload.get("initiator") == "rollback":
                 self._rollback(t, f"rollback to revision {payload.get('revision')} requested", False)
+            elif name == "rollout-started" and payload.get("initiator") == "failure-policy":
+                self._rollback(t, state.failure_reason or self.failure_reason, False)  # a newRollout rollback
             elif name == "rollout-finished" and prev.initiator == "rollback":
                 self._rollback(t, None, completed=True)
         if state.pause_reason == "failure-policy" and prev.pause_reason != "failure-policy":

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from ebbtide.sim.outcome import Outcome
@@ -128,14 +128,14 @@ behaviours = st.sampled_from(
 actions = st.lists(st.tuples(st.integers(61, 3000), st.sampled_from(COMMANDS)), max_size=5)
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     policy=st.sampled_from(
         [("rollback", "immediate"), ("rollback", "newRollout"), ("pause", ""), ("promote", "")]
     ),
     v2=behaviours,
     script=actions,
-    redeploy=st.sampled_from([None, "v1", "v2"]),
+    redeploy=st.tuples(st.sampled_from([None, "v1", "v2"]), st.integers(61, 3000)),
     seed=st.integers(0, 3),
 )
 def test_outcome_agrees_with_the_timeline(
@@ -143,13 +143,13 @@ def test_outcome_agrees_with_the_timeline(
     policy: tuple[str, str],
     v2: dict[str, Any],
     script: list[tuple[int, str]],
-    redeploy: str | None,
+    redeploy: tuple[str | None, int],
     seed: int,
 ) -> None:
     acts: list[dict[str, Any]] = [{"at": "1m", "action": "deploy", "revision": "v2"}]
     acts += [{"at": at, "action": name} for at, name in script]
-    if redeploy is not None:
-        acts.append({"at": 1500, "action": "deploy", "revision": redeploy})
+    if redeploy[0] is not None:
+        acts.append({"at": redeploy[1], "action": "deploy", "revision": redeploy[0]})
     sc = load(
         tmp_path,
         specs=[TEMPLATE, strategy(), rollout_spec(policy=policy[0], mode=policy[1] or "immediate")],
@@ -158,6 +158,7 @@ def test_outcome_agrees_with_the_timeline(
         duration="1h",
     )
     r = replay_run(sc, seed, 0)
+    event(f"result {r.outcome.result}, rolled back {r.outcome.rolled_back}")
     check(r.outcome, r.timeline)
 
 
