@@ -11,6 +11,7 @@ Loading validates everything before anything runs; every problem is reported at 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, Literal
 
@@ -150,8 +151,8 @@ class Scenario(Model):
     ) -> Scenario:
         """Attach the compiled plan (and the plans of the ``specChange`` actions, by action index), after
         checking the scenario against it (raises SpecError)."""
-        problems = check(self, plan, file, document)
         spec_plans = dict(spec_plans or {})
+        problems = check(self, plan, file, document, spec_plans.values())
         for i, action in enumerate(self.spec.actions):
             if action.action == "specChange" and i not in spec_plans:
                 problems.append(
@@ -217,8 +218,14 @@ def used_templates(plan: Plan) -> list[str]:
     return names
 
 
-def check(scenario: Scenario, plan: Plan, file: str, document: int) -> list[Problem]:
-    """Every semantic problem of a scenario against the plan it simulates."""
+Bad = Callable[[str, str], None]
+
+
+def check(
+    scenario: Scenario, plan: Plan, file: str, document: int, spec_plans: Iterable[Plan] = ()
+) -> list[Problem]:
+    """Every semantic problem of a scenario against the plan it simulates (and the plans its
+    ``specChange`` actions switch to)."""
     spec = scenario.spec
     problems: list[Problem] = []
 
@@ -234,84 +241,95 @@ def check(scenario: Scenario, plan: Plan, file: str, document: int) -> list[Prob
             )
         )
 
-    known = set(spec.revisions)
+    if spec.duration <= 0:
+        bad("spec.duration", "the duration must be positive")
+    deployed = _check_start(spec, plan, bad)
+    _check_actions(spec, deployed, bad)
+    for p in (plan, *spec_plans):
+        _check_signals(spec, p, deployed, bad)
+    return problems
+
+
+def _undeclared(revision: str) -> str:
+    return f"revision {revision!r} is not declared in spec.revisions"
+
+
+def _check_start(spec: ScenarioSpec, plan: Plan, bad: Bad) -> list[str]:
+    """Problems of the start state; returns the revisions deployed when the run starts."""
     deployed: list[str] = []
     if spec.stable is not None:
         deployed.append(spec.stable.revision)
-        if spec.stable.revision not in known:
-            bad(
-                "spec.stable.revision", f"revision {spec.stable.revision!r} is not declared in spec.revisions"
-            )
+        if spec.stable.revision not in spec.revisions:
+            bad("spec.stable.revision", _undeclared(spec.stable.revision))
         if spec.stable.ready is not None and spec.stable.ready > plan.replicas:
             bad("spec.stable.ready", f"{spec.stable.ready} ready pods, but the rollout has {plan.replicas}")
-    if spec.duration <= 0:
-        bad("spec.duration", "the duration must be positive")
-    rollout_started = False
-    if spec.canary is not None:
-        rollout_started = True
-        deployed.append(spec.canary.revision)
+    canary = spec.canary
+    if canary is not None:
+        deployed.append(canary.revision)
         if spec.stable is None:
             bad("spec.canary", "a rollout under way needs the stable revision it started from (spec.stable)")
-        elif spec.canary.revision == spec.stable.revision:
+        elif canary.revision == spec.stable.revision:
             bad("spec.canary.revision", "the canary must be another revision than the stable one")
-        if spec.canary.revision not in known:
-            bad(
-                "spec.canary.revision", f"revision {spec.canary.revision!r} is not declared in spec.revisions"
-            )
-        if spec.canary.step >= len(plan.steps):
-            bad(
-                "spec.canary.step",
-                f"step {spec.canary.step} does not exist: the plan has steps 0..{len(plan.steps) - 1}",
-            )
-    order = sorted(range(len(spec.actions)), key=lambda i: spec.actions[i].at)
-    for i in order:
+        if canary.revision not in spec.revisions:
+            bad("spec.canary.revision", _undeclared(canary.revision))
+        if canary.step >= len(plan.steps):
+            last = len(plan.steps) - 1
+            bad("spec.canary.step", f"step {canary.step} does not exist: the plan has steps 0..{last}")
+    return deployed
+
+
+def _check_actions(spec: ScenarioSpec, deployed: list[str], bad: Bad) -> None:
+    """Problems of the scripted actions, in time order; adds the revisions they deploy to ``deployed``."""
+    rollout_started = spec.canary is not None
+    for i in sorted(range(len(spec.actions)), key=lambda i: spec.actions[i].at):
         action = spec.actions[i]
         where = f"spec.actions[{i}]"
+        name = action.action
         if action.at > spec.duration:
             bad(f"{where}.at", f"at {action.at:g}s is after the end of the run (duration {spec.duration:g}s)")
-        if action.action != "specChange" and (action.rollout is not None or action.replicas is not None):
+        if name != "specChange" and (action.rollout is not None or action.replicas is not None):
             field = "rollout" if action.rollout is not None else "replicas"
-            bad(f"{where}.{field}", f"{action.action} takes no {field} (only specChange does)")
-        if action.action == "specChange":
+            bad(f"{where}.{field}", f"{name} takes no {field} (only specChange does)")
+        if name == "specChange":
             if action.revision is not None:
                 bad(
                     f"{where}.revision", "specChange takes no revision: it changes the spec, not the revision"
                 )
             if action.rollout is None and action.replicas is None:
                 bad(f"{where}.action", "specChange needs the new rollout spec (rollout) or replicas")
-            continue
-        if action.action == "deploy":
+        elif name == "deploy":
             if action.revision is None:
                 bad(f"{where}.revision", "deploy needs the revision to deploy")
                 continue
-            if action.revision not in known:
-                bad(f"{where}.revision", f"revision {action.revision!r} is not declared in spec.revisions")
+            if action.revision not in spec.revisions:
+                bad(f"{where}.revision", _undeclared(action.revision))
             deployed.append(action.revision)
             rollout_started = True
-            continue
-        if action.action == "rollback" and action.revision is not None:
-            if action.revision not in known:
-                bad(f"{where}.revision", f"revision {action.revision!r} is not declared in spec.revisions")
+        elif name == "rollback" and action.revision is not None:
+            if action.revision not in spec.revisions:
+                bad(f"{where}.revision", _undeclared(action.revision))
             elif action.revision not in deployed:
                 bad(
                     f"{where}.revision",
                     f"rollback to {action.revision!r}, which is not deployed before t={action.at:g}s",
                 )
-            continue
-        if action.revision is not None and action.action != "rollback":
-            bad(f"{where}.revision", f"{action.action} takes no revision (only deploy and rollback do)")
-        if not rollout_started:
-            live = (
-                f"only the stable revision {spec.stable.revision!r} is live"
-                if spec.stable is not None
-                else "nothing is deployed"
-            )
-            bad(
-                f"{where}.action",
-                f"{action.action} at t={action.at:g}s acts on nothing: no revision is deployed before it "
-                f"({live})",
-            )
+        else:
+            if action.revision is not None and name != "rollback":
+                bad(f"{where}.revision", f"{name} takes no revision (only deploy and rollback do)")
+            if not rollout_started:
+                live = (
+                    f"only the stable revision {spec.stable.revision!r} is live"
+                    if spec.stable is not None
+                    else "nothing is deployed"
+                )
+                bad(
+                    f"{where}.action",
+                    f"{name} at t={action.at:g}s acts on nothing: no revision is deployed before it ({live})",
+                )
 
+
+def _check_signals(spec: ScenarioSpec, plan: Plan, deployed: list[str], bad: Bad) -> None:
+    """Every metric the plan measures maps to a signal that every deployed revision (and attempt) has."""
     for tname in used_templates(plan):
         template = plan.templates.get(tname)
         if template is None:
@@ -341,7 +359,6 @@ def check(scenario: Scenario, plan: Plan, file: str, document: int) -> list[Prob
                             f"revision {rev!r} has no signal {mapping.signal!r} (measured by metric "
                             f"{metric.name!r} of template {tname!r})",
                         )
-    return problems
 
 
 def compile_spec_changes(
@@ -499,7 +516,7 @@ def load_scenario(path: str | Path) -> Scenario:
         except SpecError as exc:
             problems.extend(exc.problems)
     if scenario is not None and plan is not None:
-        cross = check(scenario, plan, file, doc.index)
+        cross = check(scenario, plan, file, doc.index, spec_plans.values())
         if scenario._repair is not None:  # paths in a repaired copy: map them back to the file's
             seen = {p.field for p in problems}
             mapped = [dataclasses.replace(p, field=scenario._repair.original_path(p.field)) for p in cross]

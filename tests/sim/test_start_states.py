@@ -197,3 +197,32 @@ def test_a_run_whose_canary_fails_during_the_warm_up_starts_from_there(tmp_path:
     at_start = [o for o in outcomes if o.detected_at == 0.0]
     assert 0 < len(at_start) < len(outcomes)
     assert all(o.result == "rolled-back" and o.failed_revision == "v2" for o in at_start)
+
+
+def test_the_metrics_of_a_spec_change_are_checked_too(tmp_path: Path) -> None:
+    latency = {
+        "apiVersion": "ebbtide.dev/v1alpha1",
+        "kind": "VerificationTemplate",
+        "metadata": {"name": "latency"},
+        "spec": {
+            "metrics": [
+                {
+                    "name": "p99",
+                    "successCondition": "result < 1",
+                    "provider": {"prometheus": {"address": "http://p:9090", "query": "lat"}},
+                }
+            ]
+        },
+    }
+    slow = strategy([{"setWeight": 50}, {"verification": {"templateNames": ["latency"]}}])
+    slow["metadata"]["name"] = "slow"
+    other = rollout_spec(name="app-slow")
+    other["spec"]["strategy"] = {"name": "slow"}
+    specs = [TEMPLATE, latency, strategy(), slow, rollout_spec(), other]
+    found = problems(
+        tmp_path,
+        specs=specs,
+        rollout="app",
+        actions=[{"at": "30s", "action": "specChange", "rollout": "app-slow"}],
+    )
+    assert "'p99' of template 'latency' maps to no signal" in found["spec.metrics"]
