@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Annotated, Any
 
@@ -22,7 +23,7 @@ from ebbtide.core.plan import Plan
 from ebbtide.core.spec import Problem, SpecError, compile_plan
 from ebbtide.core.verification import plan_warnings
 from ebbtide.sim import backtest as bt
-from ebbtide.sim.outcome import SCHEMA_VERSION, Aggregator, Outcome, RunResult, Summary
+from ebbtide.sim.outcome import SCHEMA_VERSION, Aggregator, Outcome, RunResult, Summary, dumps
 from ebbtide.sim.report import (
     RUN_HEADERS,
     explain_lines,
@@ -60,25 +61,62 @@ app = typer.Typer(
     rich_markup_mode=None,
 )
 
-#: show one row per run when there are at most this many runs
+#: show one row per run when there are at most this many runs (``--per-run``: always)
 RUN_TABLE_LIMIT = 20
-#: show a progress bar (on stderr) past this many runs, or whenever stderr is a terminal
+#: off a terminal, report progress (a line on stderr every tenth of the runs) past this many runs
 PROGRESS_THRESHOLD = 50
 
 ExistingFile = Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)]
 
 
-def _progress(runs: int) -> Progress | None:
-    if not (sys.stderr.isatty() or runs > PROGRESS_THRESHOLD):
-        return None
-    return Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        console=err_console(),
-        transient=True,
-    )
+class RunProgress:
+    """Progress of many runs on stderr: a rich bar on a terminal; elsewhere (CI logs, pipes) past
+    :data:`PROGRESS_THRESHOLD` runs, a plain line every tenth of the runs; otherwise nothing."""
+
+    def __init__(self, total: int) -> None:
+        self.total = total
+        self.done = 0
+        self.bar: Progress | None = None
+        self.lines = not sys.stderr.isatty() and total > PROGRESS_THRESHOLD
+        self.every = max(1, total // 10)
+        if sys.stderr.isatty():
+            self.bar = Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeRemainingColumn(),
+                console=err_console(),
+                transient=True,
+            )
+
+    def __enter__(self) -> RunProgress:
+        if self.bar is not None:
+            self.bar.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+    def task(self, label: str, total: int) -> Callable[[], None]:
+        """A task of ``total`` runs; returns the function to call after each run."""
+        if self.bar is not None:
+            bar = self.bar
+            task_id = bar.add_task(label, total=total)
+            return lambda: bar.advance(task_id)
+        if not self.lines:
+            return lambda: None
+        done = 0
+
+        def advance() -> None:
+            nonlocal done
+            done += 1
+            self.done += 1
+            if done == total or self.done % self.every == 0:
+                sys.stderr.write(f"{label}: {done}/{total} runs\n")
+                sys.stderr.flush()
+
+        return advance
 
 
 def _load_scenario(path: Path) -> Scenario:
@@ -132,6 +170,20 @@ def simulate_cmd(
     timeline: Annotated[
         bool, typer.Option("--timeline", help="include each run's timeline in json/jsonl")
     ] = False,
+    measurements: Annotated[
+        bool,
+        typer.Option(
+            "--measurements",
+            help="timelines with every measurement and verification verdict (implies --timeline)",
+        ),
+    ] = False,
+    per_run: Annotated[
+        bool,
+        typer.Option(
+            "--per-run",
+            help=f"a row per run in the table and HTML report (default: <= {RUN_TABLE_LIMIT} runs)",
+        ),
+    ] = False,
     plot: Annotated[
         Path | None, typer.Option("--plot", help="write a PNG: one run's timeline, or distributions")
     ] = None,
@@ -145,45 +197,40 @@ def simulate_cmd(
     scenario = _load_scenario(scenario_file)
     n = runs if runs is not None else scenario.spec.runs
     s = seed if seed is not None else scenario.spec.seed
+    timeline = timeline or measurements
     pictures = plot is not None or html_file is not None
     keep = timeline or (pictures and n == 1)
+    rows = per_run or n <= RUN_TABLE_LIMIT
     name = scenario.metadata.name
     agg = Aggregator()
     few: list[RunResult] = []
     every: list[dict[str, Any]] = []
     outcomes: list[Outcome] = []
-    progress = _progress(n)
-    task = progress.add_task(f"simulating {name}", total=n) if progress is not None else None
 
-    def results() -> Any:
-        if progress is not None:
-            progress.start()
-        try:
-            for r in simulate(scenario, runs=n, seed=s, workers=workers, keep_timelines=keep):
+    def results() -> Iterator[RunResult]:
+        with RunProgress(n) as progress:
+            advance = progress.task(f"simulating {name}", n)
+            for r in simulate(
+                scenario, runs=n, seed=s, workers=workers, keep_timelines=keep, measurements=measurements
+            ):
                 agg.add(r)
                 if pictures:
                     outcomes.append(r.outcome)
-                if progress is not None and task is not None:
-                    progress.advance(task)
+                if rows or (n == 1 and keep):
+                    few.append(r)
+                advance()
                 yield r
-        finally:
-            if progress is not None:
-                progress.stop()
 
     with output(out) as stream:
         if fmt is SimFormat.jsonl:
             for r in results():
-                stream.write(json.dumps(_run_dict(r, timeline)) + "\n")
+                stream.write(dumps(_run_dict(r, timeline)) + "\n")
                 stream.flush()
-                if n == 1 and keep:
-                    few.append(r)
             summary = agg.summary()
-            stream.write(json.dumps({"summary": summary.to_dict()}) + "\n")
+            stream.write(dumps({"summary": summary.to_dict()}) + "\n")
         elif fmt is SimFormat.json:
             for r in results():
                 every.append(_run_dict(r, timeline))
-                if n == 1 and keep:
-                    few.append(r)
             summary = agg.summary()
             doc = {
                 "schema": SCHEMA_VERSION,
@@ -193,11 +240,10 @@ def simulate_cmd(
                 "runs": every,
                 "summary": summary.to_dict(),
             }
-            stream.write(json.dumps(doc, indent=2) + "\n")
+            stream.write(dumps(doc, indent=2) + "\n")
         else:
-            for r in results():
-                if n <= RUN_TABLE_LIMIT:
-                    few.append(r)
+            for _ in results():
+                pass
             summary = agg.summary()
             console = out_console(stream)
             console.print(f"scenario {name} ({scenario_file}): {n} run(s), seed {s}", markup=False)
@@ -207,7 +253,7 @@ def simulate_cmd(
             console.print("aggregate", markup=False)
             console.print(_summary_table(summary))
     if pictures:
-        _pictures(scenario, s, summary, few, outcomes, plot, html_file)
+        _pictures(scenario, s, summary, few if rows else [], outcomes, plot, html_file)
 
 
 def _pictures(
@@ -277,21 +323,14 @@ def compare_cmd(
     s = seed if seed is not None else scenarios[0].spec.seed
     labels = _labels(scenarios, scenario_files)
     summaries: list[Summary] = []
-    progress = _progress(n * len(scenarios))
-    if progress is not None:
-        progress.start()
-    try:
+    with RunProgress(n * len(scenarios)) as progress:
         for label, sc in zip(labels, scenarios, strict=True):
             agg = Aggregator()
-            task = progress.add_task(label, total=n) if progress is not None else None
+            advance = progress.task(label, n)
             for r in simulate(sc, runs=n, seed=s, workers=workers):
                 agg.add(r)
-                if progress is not None and task is not None:
-                    progress.advance(task)
+                advance()
             summaries.append(agg.summary())
-    finally:
-        if progress is not None:
-            progress.stop()
     with output(out) as stream:
         if fmt is TableOrJson.json:
             doc = {
@@ -303,7 +342,7 @@ def compare_cmd(
                     for label, f, summ in zip(labels, scenario_files, summaries, strict=True)
                 ],
             }
-            stream.write(json.dumps(doc, indent=2) + "\n")
+            stream.write(dumps(doc, indent=2) + "\n")
             return
         out_console(stream).print(f"{n} runs each, seed {s}", markup=False)
         table = Table()
@@ -361,14 +400,17 @@ def explain_cmd(
     seed: Annotated[
         int | None, typer.Option("--seed", "-s", help="the batch seed (default: the scenario's)")
     ] = None,
+    measurements: Annotated[
+        bool, typer.Option("--measurements", help="also every measurement and verification verdict")
+    ] = False,
     fmt: Annotated[TextOrJson, typer.Option("--format", "-f")] = TextOrJson.text,
 ) -> None:
     """Replay one run alone and print a step-by-step trace of it."""
     scenario = _load_scenario(scenario_file)
     s = seed if seed is not None else scenario.spec.seed
-    result = replay_run(scenario, s, run)
+    result = replay_run(scenario, s, run, measurements=measurements)
     if fmt is TextOrJson.json:
-        sys.stdout.write(json.dumps(result.to_dict(), indent=2) + "\n")
+        sys.stdout.write(dumps(result.to_dict(), indent=2) + "\n")
         return
     sys.stdout.write("\n".join(explain_lines(result)) + "\n")
 

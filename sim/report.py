@@ -455,12 +455,21 @@ def explain_lines(result: RunResult) -> list[str]:
         ready = e.get("ready", {})
         replicas = " ".join(f"{rev}={ready.get(rev, 0)}/{n}" for rev, n in e["replicas"].items())
         line = (
-            f"{_clock(t)}  {_short_numbers(str(e['event'])):<34}  {change:<28}  step {e['step']:<2}  "
+            f"{_clock(t)}  {_short_numbers(str(e['event'])):<34}  {change:<33}  step {e['step']:<2}  "
             f"weights {_fmt_map(e['weights']):<14}  ready/desired {replicas or '-'}"
         )
+        if e.get("pause_until") is not None:
+            line += f"  pause ends {_clock(float(e['pause_until']))}"
         if e.get("rejected"):
             line += f"  REJECTED: {e['rejected']}"
+        measured = e.get("measurement")
+        if measured and measured.get("verdict"):
+            line += f"  measured: {measured['verdict']}"
         items.append((t, seq * 3, line))
+        for v in e.get("verdicts") or ():
+            what = "background verification" if v.get("background") else "verification"
+            message = f": {_short_numbers(str(v['message']))}" if v.get("message") else ""
+            items.append((t, seq * 3, f"{_clock(t)}    {what} {v['template']} {v['phase']}{message}"))
         prev = e
     for k, n in enumerate(result.notifications):
         payload = n.get("payload", {})

@@ -36,6 +36,8 @@ OUTCOME_KEYS = {
     "dropped_requests",
     "false_rollback",
     "ended_at",
+    "failure_reason",
+    "recorded_failures",
 }
 SUMMARY_KEYS = {
     "schema",
@@ -49,6 +51,7 @@ SUMMARY_KEYS = {
     "false_rollbacks",
     "false_rollback_rate",
     "rollback_reasons",
+    "failure_reasons",
 }
 
 
