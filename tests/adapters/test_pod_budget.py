@@ -36,7 +36,10 @@ def plan(router: bool, surge: int, unavailable: int) -> Plan:
 
 
 def config(bad_v2: bool) -> ClusterConfig:
-    v2: dict[str, object] = {"readiness": {"delay": "10s", "jitter": "20s"}, "signals": {"e": {"value": 0.01}}}
+    v2: dict[str, object] = {
+        "readiness": {"delay": "10s", "jitter": "20s"},
+        "signals": {"e": {"value": 0.01}},
+    }
     if bad_v2:
         v2["misbehaveAt"] = {"weight": 40}
         v2["signals"] = {"e": {"value": 0.01, "misbehaving": 0.2}}
@@ -79,7 +82,9 @@ def drive(p: Plan, bad_v2: bool, seed: int, abort_at: float | None = None) -> tu
 
 @pytest.mark.parametrize(("surge", "unavailable"), [(1, 0), (0, 1), (2, 1)])
 @pytest.mark.parametrize("bad_v2", [False, True], ids=["healthy", "fails-at-40"])
-def test_basic_canary_keeps_pods_within_surge_and_unavailable(surge: int, unavailable: int, bad_v2: bool) -> None:
+def test_basic_canary_keeps_pods_within_surge_and_unavailable(
+    surge: int, unavailable: int, bad_v2: bool
+) -> None:
     for seed in range(3):
         driver, peak, low = drive(plan(False, surge, unavailable), bad_v2, seed)
         assert driver.state.phase == "live"
