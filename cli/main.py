@@ -681,6 +681,9 @@ def plan_cmd(
             "failure_action": plan.failure_action,
             "rollback_mode": plan.rollback_mode,
             "progress_deadline": plan.progress_deadline,
+            "traffic_router": plan.traffic_router,
+            "max_surge": plan.max_surge,
+            "max_unavailable": plan.max_unavailable,
             "background_verification": list(plan.background_templates),
             "steps": [r.to_dict() for r in rows],
         }
@@ -691,7 +694,8 @@ def plan_cmd(
         f"rollout {plan.name}: {plan.strategy}, {plan.replicas} replicas, on failure {plan.failure_action}"
         + (f" ({plan.rollback_mode})" if plan.failure_action == "rollback" else "")
         + f", progress deadline {seconds(plan.progress_deadline)}, maxSurge {plan.max_surge}, "
-        f"maxUnavailable {plan.max_unavailable}",
+        f"maxUnavailable {plan.max_unavailable}, "
+        + ("traffic router (weights)" if plan.traffic_router else "basic canary (weights are pod ratios)"),
         markup=False,
     )
     if plan.background_templates:
