@@ -21,7 +21,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import (
     BaseModel,
     BeforeValidator,
@@ -44,6 +43,7 @@ from ebbtide.core.plan import (
     StepPlan,
     TemplatePlan,
 )
+from ebbtide.core.yamlsafe import YamlProblem, load_documents
 
 __all__ = [
     "API_VERSION",
@@ -146,31 +146,13 @@ class Document:
 
 
 def parse_documents(text: str, file: str) -> list[Document]:
-    """Split multi-document YAML; a YAML syntax error is a SpecError naming the file and line."""
-    docs: list[Document] = []
+    """Split multi-document YAML (bounded by :mod:`ebbtide.core.yamlsafe`); a syntax error or a document
+    beyond the limits is a SpecError naming the file, the document and the line."""
     try:
-        loader = yaml.SafeLoader(text)
-        try:
-            index = 0
-            while loader.check_node():
-                node = loader.get_node()
-                index += 1
-                if node is None:
-                    continue
-                body = loader.construct_document(node)
-                if body is None:
-                    continue
-                docs.append(Document(file, index, body, node.start_mark.line + 1))
-        finally:
-            loader.dispose()
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
-        line = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
-        reason = getattr(exc, "problem", None) or str(exc)
-        raise SpecError(
-            [Problem(file, len(docs) + 1, None, None, "", f"YAML syntax error at {line}{reason}")]
-        ) from None
-    return docs
+        loaded = load_documents(text)
+    except YamlProblem as exc:
+        raise SpecError([Problem(file, exc.document, None, None, "", exc.reason)]) from None
+    return [Document(file, d.index, d.body, d.line) for d in loaded]
 
 
 # ------------------------------------------------------------------------------------- shared types

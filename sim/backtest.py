@@ -37,7 +37,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ebbtide.adapters.specfiles import load_spec_files
+from ebbtide.adapters.specfiles import MAX_DATA_BYTES, FileProblem, load_spec_files, read_text
 from ebbtide.core.duration import format_duration, parse_duration
 from ebbtide.core.events import MeasuredValue
 from ebbtide.core.plan import MetricPlan, TemplatePlan
@@ -164,10 +164,9 @@ def load_series(path: str | Path) -> dict[str, Series]:
     """Every series of a CSV (long or wide) or Prometheus range-query JSON file, by name; raises SpecError."""
     file = str(path)
     try:
-        text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        raise SpecError([_problem(file, "", f"cannot read the metrics file: {reason}")]) from None
+        text = read_text(path, MAX_DATA_BYTES)
+    except FileProblem as exc:
+        raise SpecError([_problem(file, "", exc.reason)]) from None
     if file.lower().endswith(".json") or text.lstrip().startswith("{"):
         out = _load_prometheus(text, file)
     else:

@@ -24,6 +24,7 @@ from ebbtide.adapters.memory import (
     RevisionBehaviour,
     find_mapping,
 )
+from ebbtide.adapters.specfiles import FileProblem, read_text
 from ebbtide.core.plan import Plan
 from ebbtide.core.spec import (
     Document,
@@ -290,11 +291,9 @@ def load_scenario(path: str | Path) -> Scenario:
     path = Path(path)
     file = str(path)
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise SpecError(
-            [_file_problem(file, 0, "", f"cannot read the scenario: {exc.strerror or exc}")]
-        ) from None
+        text = read_text(path)
+    except FileProblem as exc:
+        raise SpecError([_file_problem(file, 0, "", exc.reason)]) from None
     docs = parse_documents(text, file)
     scenario_docs = [d for d in docs if d.kind == "Scenario"]
     if len(scenario_docs) != 1:
@@ -317,16 +316,9 @@ def load_scenario(path: str | Path) -> Scenario:
     for i, rel in enumerate(rels):
         spec_path = Path(rel) if Path(rel).is_absolute() else path.parent / rel
         try:
-            spec_text = spec_path.read_text(encoding="utf-8")
-        except OSError as exc:
-            problems.append(
-                _file_problem(
-                    file,
-                    doc.index,
-                    f"spec.specs[{i}]",
-                    f"cannot read spec file {rel!r}: {exc.strerror or exc}",
-                )
-            )
+            spec_text = read_text(spec_path)
+        except FileProblem as exc:
+            problems.append(_file_problem(file, doc.index, f"spec.specs[{i}]", f"{rel}: {exc.reason}"))
             continue
         try:
             documents.extend(parse_documents(spec_text, str(spec_path)))
