@@ -14,6 +14,7 @@ from typing import IO, Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.text import Text
 
 from ebbtide.core.spec import Problem, SpecError
 from ebbtide.sim.report import PlotUnavailable
@@ -41,7 +42,8 @@ class TextOrJson(StrEnum):
 
 
 def err_console() -> Console:
-    return Console(file=sys.stderr, highlight=False)
+    """Messages on stderr. Markup is off: user text (names, paths, values) is printed as written."""
+    return Console(file=sys.stderr, highlight=False, markup=False)
 
 
 def out_console(stream: IO[str] | None = None) -> Console:
@@ -53,8 +55,12 @@ def out_console(stream: IO[str] | None = None) -> Console:
         width=None if tty else 200,
         no_color=not (hasattr(stream, "isatty") and stream.isatty()),
         highlight=False,
+        markup=False,  # table cells and lines hold user text: never read it as markup
         soft_wrap=True,
     )
+
+
+_ERROR = Text("error:", style="bold red")
 
 
 class BadInput(Exception):
@@ -63,7 +69,7 @@ class BadInput(Exception):
 
 def fail(message: str) -> typer.Exit:
     """Print ``message`` on stderr and return the Exit(2) to raise."""
-    err_console().print(f"[bold red]error:[/] {message}", markup=True, highlight=False, soft_wrap=True)
+    err_console().print(_ERROR, message, soft_wrap=True)
     return typer.Exit(EXIT_BAD_INPUT)
 
 
@@ -78,9 +84,9 @@ def problem_text(p: Problem) -> str:
 def spec_error(exc: SpecError) -> typer.Exit:
     console = err_console()
     n = len(exc.problems)
-    console.print(f"[bold red]error:[/] {n} problem{'s' if n != 1 else ''}:", markup=True)
+    console.print(_ERROR, f"{n} problem{'s' if n != 1 else ''}:")
     for p in exc.problems:
-        console.print(f"  {problem_text(p)}", markup=False, highlight=False, soft_wrap=True)
+        console.print(f"  {problem_text(p)}", soft_wrap=True)
     return typer.Exit(EXIT_BAD_INPUT)
 
 

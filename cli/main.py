@@ -71,7 +71,7 @@ def _progress(runs: int) -> Progress | None:
     if not (sys.stderr.isatty() or runs > PROGRESS_THRESHOLD):
         return None
     return Progress(
-        TextColumn("{task.description}"),
+        TextColumn("{task.description}", markup=False),
         BarColumn(),
         MofNCompleteColumn(),
         TimeRemainingColumn(),
