@@ -32,6 +32,7 @@ from ebbtide.core.events import (
     SpecChanged,
     Tick,
 )
+from ebbtide.core.inputs import check_step_inputs
 from ebbtide.core.machine import allowed, fire
 from ebbtide.core.plan import HeaderRoutePlan, Plan, StepPlan, evolve
 from ebbtide.core.state import (
@@ -151,6 +152,7 @@ class _W:
 
 def step(state: RolloutState, event: Event, now: float) -> Decision:
     """Apply one event at time ``now``. Pure and deterministic; a rejected command changes nothing."""
+    check_step_inputs(state, event, now)
     if isinstance(event, (Tick, ReplicasObserved)):
         # fast path: nothing is due and the observation changes nothing -> the state is already at its
         # fixpoint for this input (every decision runs the advance loop to one), so the result is no-op
