@@ -33,9 +33,10 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
-from ebbtide.core.duration import parse_duration
+from ebbtide.core.duration import MAX_DURATION, parse_duration
 from ebbtide.core.expr import ExpressionError, compile_condition
 from ebbtide.core.plan import (
+    MAX_REPLICAS,
     HeaderMatch,
     HeaderRoutePlan,
     MetricPlan,
@@ -164,6 +165,8 @@ def _duration(v: Any) -> float:
 
 Duration = Annotated[float, BeforeValidator(_duration)]
 NonNegInt = Annotated[StrictInt, Field(ge=0)]
+Replicas = Annotated[StrictInt, Field(ge=0, le=MAX_REPLICAS)]
+Seconds = Annotated[StrictInt, Field(ge=0, le=int(MAX_DURATION))]
 _PERCENT = re.compile(r"^(\d+)%$")
 
 
@@ -206,7 +209,7 @@ class Metadata(Model):
 
 class SetCanaryScale(Model):
     weight: StrictInt | None = None
-    replicas: NonNegInt | None = None
+    replicas: Replicas | None = None
     match_traffic_weight: StrictBool | None = None
 
 
@@ -340,15 +343,15 @@ class RolloutSpecSpec(Model):
     strategy: StrategyRef
     traffic: Traffic | None = None
     failure_policy: FailurePolicy = Field(default_factory=FailurePolicy)
-    progress_deadline_seconds: Annotated[StrictInt, Field(gt=0)] = 600
+    progress_deadline_seconds: Annotated[StrictInt, Field(gt=0, le=int(MAX_DURATION))] = 600
     revision_history_limit: NonNegInt = 10
     rollback_window: RollbackWindow | None = None
-    abort_scale_down_delay_seconds: NonNegInt = 30
-    scale_down_delay_seconds: NonNegInt = 30
+    abort_scale_down_delay_seconds: Seconds = 30
+    scale_down_delay_seconds: Seconds = 30
     dynamic_stable_scale: StrictBool = False
     max_surge: IntOrPercent = "25%"
     max_unavailable: IntOrPercent = "25%"
-    replicas: NonNegInt | None = None
+    replicas: Replicas | None = None
 
 
 class RolloutSpec(Model):
@@ -1056,6 +1059,16 @@ def _provider_defaults(specs: SpecSet) -> dict[str, dict[str, Any]]:
     return out
 
 
+def _checked_plan(doc: Document, **fields: Any) -> Plan:
+    """The plan, or a SpecError located at the RolloutSpec if it breaks a plan rule no check caught."""
+    try:
+        return Plan(**fields)
+    except ValidationError as exc:
+        raise SpecError(
+            [doc.problem("", str(e["msg"]).removeprefix("Value error, ")) for e in exc.errors()]
+        ) from None
+
+
 def compile_plan(specs: SpecSet, rollout: str | None = None, replicas: int | None = None) -> Plan:
     """Compile one RolloutSpec (the only one when ``rollout`` is None) into the engine's Plan."""
     if rollout is None:
@@ -1085,8 +1098,8 @@ def compile_plan(specs: SpecSet, rollout: str | None = None, replicas: int | Non
     problems: list[Problem] = []
 
     n = replicas if replicas is not None else (r.spec.replicas if r.spec.replicas is not None else 1)
-    if n < 0:
-        raise SpecError([rdoc.problem("spec.replicas", f"replicas must not be negative, not {n}")])
+    if not 0 <= n <= MAX_REPLICAS:
+        raise SpecError([rdoc.problem("spec.replicas", f"replicas must be 0..{MAX_REPLICAS}, not {n}")])
 
     steps: list[StepPlan]
     background: tuple[str, ...] = ()
@@ -1194,7 +1207,8 @@ def compile_plan(specs: SpecSet, rollout: str | None = None, replicas: int | Non
     unavailable = _resolve(r.spec.max_unavailable, n, round_up=False)
     if surge == 0 and unavailable == 0:
         unavailable = 1  # Kubernetes' fencepost rule: a rollout must be able to make progress
-    return Plan(
+    return _checked_plan(
+        rdoc,
         name=rollout,
         strategy=kind,
         steps=tuple(steps),

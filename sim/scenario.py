@@ -25,7 +25,7 @@ from ebbtide.adapters.memory import (
     find_mapping,
 )
 from ebbtide.adapters.specfiles import FileProblem, read_text
-from ebbtide.core.plan import Plan
+from ebbtide.core.plan import MAX_REPLICAS, Plan
 from ebbtide.core.spec import (
     Document,
     Problem,
@@ -40,6 +40,9 @@ from ebbtide.core.spec import (
 )
 
 API_VERSION = "ebbtide.dev/v1alpha1"
+#: the most scripted actions in one scenario, and the most runs of one simulation (docs/spec-reference.md)
+MAX_ACTIONS = 10_000
+MAX_RUNS = 1_000_000
 ActionName = Literal["deploy", "promote", "promoteFull", "pause", "resume", "abort", "retry", "rollback"]
 
 
@@ -56,7 +59,7 @@ class StableRef(Model):
 
 class Traffic(Model):
     #: requests per second reaching the router
-    rps: float = Field(100.0, ge=0.0)
+    rps: float = Field(100.0, ge=0.0, allow_inf_nan=False)
     #: share of requests (0..1) carrying the header of the rollout's header routes
     header_share: float = Field(0.0, ge=0.0, le=1.0)
 
@@ -77,17 +80,17 @@ class ScenarioSpec(Model):
     #: which rollout to simulate when the specs define several
     rollout: str | None = None
     #: replica count of the workload (default: the spec's)
-    replicas: int | None = Field(None, ge=1)
+    replicas: int | None = Field(None, ge=1, le=MAX_REPLICAS)
     stable: StableRef
     revisions: dict[str, RevisionBehaviour]
     #: how metrics of the verification templates map to revision signals
     metrics: list[MetricMapping] = Field(default_factory=list)
     traffic: Traffic = Field(default_factory=Traffic)
-    actions: list[Action] = Field(default_factory=list)
+    actions: list[Action] = Field(default_factory=list, max_length=MAX_ACTIONS)
     #: how long to simulate; a run also stops as soon as the rollout settles with nothing scheduled
     duration: Duration
     #: default number of runs and seed (the command line overrides them)
-    runs: int = Field(1, ge=1)
+    runs: int = Field(1, ge=1, le=MAX_RUNS)
     seed: int = 0
 
 
