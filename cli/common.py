@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import importlib.util
 import os
 import sys
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from enum import StrEnum
 from pathlib import Path
@@ -21,6 +23,10 @@ from ebbtide.sim.report import PlotUnavailable
 
 #: exit code of every bad input (spec, scenario, data file, option)
 EXIT_BAD_INPUT = 2
+#: time one run and estimate the total from this many runs on
+ESTIMATE_FROM = 1000
+#: warn when the runs are estimated to take longer than this (seconds)
+WARN_AFTER = 60.0
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -123,10 +129,11 @@ def output(path: Path | None, binary: bool = False) -> Iterator[IO[Any]]:
         sys.stdout.flush()
         return
     target = Path(path)
-    directory = target.parent if str(target.parent) else Path(".")
-    if not directory.is_dir():
-        raise BadInput(f"{target}: the directory {directory} does not exist")
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
+    directory = check_output_path(target)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
+    except OSError as exc:
+        raise BadInput(f"{target}: cannot write the file: {exc.strerror or exc}") from None
     try:
         with os.fdopen(fd, "wb" if binary else "w", encoding=None if binary else "utf-8") as fh:
             yield fh
@@ -134,10 +141,73 @@ def output(path: Path | None, binary: bool = False) -> Iterator[IO[Any]]:
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, target)
+    except OSError as exc:  # the temporary file is ours: name the file the user asked for
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise BadInput(f"{target}: cannot write the file: {exc.strerror or exc}") from None
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+
+
+def check_output_path(path: Path, option: str = "") -> Path:
+    """Where ``path`` will be written, checked before any work: its directory exists and is writable,
+    and it is not itself a directory. Returns the directory; raises :class:`BadInput`."""
+    target = Path(path)
+    directory = target.parent if str(target.parent) else Path(".")
+    name = f"{option} {target}" if option else str(target)
+    if target.is_dir():
+        raise BadInput(f"{name}: is a directory, not a file name")
+    if not directory.is_dir():
+        raise BadInput(f"{name}: the directory {directory} does not exist")
+    if not os.access(directory, os.W_OK | os.X_OK):
+        raise BadInput(f"{name}: the directory {directory} is not writable")
+    return directory
+
+
+def check_outputs(*options: tuple[str, Path | None]) -> None:
+    """Check every output option given (``("--out", path)``, ...) before a long run."""
+    for option, path in options:
+        if path is not None:
+            check_output_path(path, option)
+
+
+def check_plotting(plot: Path | None, html_file: Path | None) -> None:
+    """Pictures need matplotlib: say so before the runs, not after them."""
+    if (plot is not None or html_file is not None) and importlib.util.find_spec("matplotlib") is None:
+        raise PlotUnavailable("plots need matplotlib: install ebbtide[plot] (pip install 'ebbtide[plot]')")
+
+
+def cap_workers(workers: int) -> int:
+    """At most one worker process per CPU: more only slow the runs down. Says so on stderr."""
+    cpus = os.cpu_count() or 1
+    if workers <= cpus:
+        return workers
+    err_console().print(f"warning: --workers {workers}: this machine has {cpus} CPUs, using {cpus}")
+    return cpus
+
+
+def warn_run_time(runs: int, workers: int, one_run: Callable[[], object]) -> None:
+    """Past :data:`ESTIMATE_FROM` runs, time one run and warn on stderr when all of them would take longer
+    than :data:`WARN_AFTER` seconds (the runs still start: Ctrl-C stops them)."""
+    if runs < ESTIMATE_FROM:
+        return
+    started = time.perf_counter()
+    one_run()
+    per_run = time.perf_counter() - started
+    total = per_run * runs / workers
+    if total > WARN_AFTER:
+        err_console().print(
+            f"warning: {runs} runs will take about {_minutes(total)} "
+            f"({per_run:.3f} s per run measured, {workers} worker{'s' if workers != 1 else ''}); "
+            "Ctrl-C stops them"
+        )
+
+
+def _minutes(seconds: float) -> str:
+    minutes = round(seconds / 60)
+    return f"{minutes // 60}h {minutes % 60:02d}m" if minutes >= 60 else f"{max(minutes, 1)} min"
 
 
 def write_atomic(path: Path, data: bytes | str) -> None:

@@ -133,7 +133,7 @@ def parse_timestamp(text: str) -> float:
     else:
         if math.isnan(value) or math.isinf(value):
             raise ValueError(f"invalid timestamp {text!r}")
-        return value
+        return _in_range(value, text)
     try:
         when = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
     except ValueError:
@@ -142,7 +142,19 @@ def parse_timestamp(text: str) -> float:
         ) from None
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
-    return when.timestamp()
+    return _in_range(when.timestamp(), text)
+
+
+#: the latest timestamp accepted: the end of year 9999 (Unix time)
+MAX_TIMESTAMP = 253_402_300_799.0
+
+
+def _in_range(value: float, text: str) -> float:
+    if value < 0:
+        raise ValueError(f"negative timestamp {text!r}: write seconds since 1970 (or any origin), >= 0")
+    if value > MAX_TIMESTAMP:
+        raise ValueError(f"timestamp {text!r} is after the year 9999")
+    return value
 
 
 def parse_value(text: str) -> Sample:
@@ -173,10 +185,17 @@ def load_series(path: str | Path) -> dict[str, Series]:
         out = _load_csv(text, file)
     if not out:
         raise SpecError([_problem(file, "", "no series in the file")])
+    problems: list[Problem] = []
     for s in out.values():
         order = sorted(range(len(s.times)), key=lambda i: s.times[i])
         s.times = [s.times[i] for i in order]
         s.values = [s.values[i] for i in order]
+        twice = sorted({a for a, b in zip(s.times, s.times[1:], strict=False) if a == b})
+        if twice:
+            at = ", ".join(f"{t:g}" for t in twice[:3]) + (", ..." if len(twice) > 3 else "")
+            problems.append(_problem(file, f"series {s.name}", f"two samples at the same timestamp ({at})"))
+    if problems:
+        raise SpecError(problems)
     return out
 
 
