@@ -74,6 +74,10 @@ def load_documents(text: str) -> list[LoadedDocument]:
                 index += 1
         finally:
             loader.dispose()
+    except yaml.reader.ReaderError as exc:  # a character YAML does not allow (control characters, ...)
+        line = text.count("\n", 0, exc.position) + 1
+        column = exc.position - (text.rfind("\n", 0, exc.position) + 1) + 1
+        raise YamlProblem(index, f"at line {line}, column {column}: {exc.reason} in YAML") from None
     except yaml.YAMLError as exc:
         raise YamlProblem(index, f"YAML syntax error {_where(exc)}{_reason(exc)}") from None
     except RecursionError:  # the pure-Python composer recurses per nesting level
