@@ -212,4 +212,4 @@ def _durations(out: list[str], prefix: str, model: BaseModel, fields: tuple[str,
     for field in fields:
         value = getattr(model, field)
         if value is not None and not (math.isfinite(value) and 0 <= value <= MAX_DURATION):
-            out.append(f"{prefix}{field} must be 0..{MAX_DURATION:g} seconds, not {value!r}")
+            out.append(f"{prefix}{field} must be 0..{MAX_DURATION:.0f} seconds, not {value!r}")
