@@ -10,7 +10,7 @@ documents that cost unbounded memory or stack once something walks them:
 
 So each document's node graph is measured (iteratively, before any Python value is built) and refused
 beyond :data:`MAX_DEPTH` levels of nesting or :data:`MAX_ALIAS_EXPANSION` values added by aliases. The
-libyaml parser (``yaml.CSafeLoader``) is used when PyYAML was built with it: about ten times faster.
+libyaml parser (``yaml.CSafeLoader``) is used when PyYAML was built with it: about five times faster.
 
 Pure: text in, values out; reading files (and bounding their size) is :mod:`ebbtide.adapters.specfiles`'
 job.
