@@ -278,6 +278,8 @@ def _load_prometheus(text: str, file: str) -> dict[str, Series]:
         raise SpecError(
             [_problem(file, f"line {exc.lineno}, column {exc.colno}", f"invalid JSON: {exc.msg}")]
         ) from None
+    except RecursionError:
+        raise SpecError([_problem(file, "", "invalid JSON: nested too deeply")]) from None
     if not isinstance(doc, dict):
         raise SpecError([_problem(file, "", "expected a Prometheus query_range response object")])
     if doc.get("status") != "success":

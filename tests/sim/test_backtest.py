@@ -192,3 +192,11 @@ def test_the_same_timestamp_in_two_series_is_fine(tmp_path: Path) -> None:
     path = tmp_path / "m.csv"
     path.write_text("timestamp,metric,value\n10,a,1\n10,b,2\n")
     assert sorted(load_series(path)) == ["a", "b"]
+
+
+def test_json_nested_too_deeply_is_an_error(tmp_path: Path) -> None:
+    path = tmp_path / "deep.json"
+    path.write_text('{"status": "success", "data": ' + "[" * 100_000)
+    with pytest.raises(SpecError) as info:
+        load_series(path)
+    assert [p.reason for p in info.value.problems] == ["invalid JSON: nested too deeply"]
