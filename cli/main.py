@@ -7,6 +7,7 @@ exits with code 2. The work is done by :mod:`ebbtide.sim` and :mod:`ebbtide.core
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import sys
 from collections.abc import Callable, Iterator
@@ -19,7 +20,7 @@ from rich.table import Table
 
 from ebbtide.adapters.specfiles import load_spec_files, read_documents
 from ebbtide.core.machine import mermaid
-from ebbtide.core.plan import Plan
+from ebbtide.core.plan import MAX_REPLICAS, Plan
 from ebbtide.core.spec import Problem, SpecError, compile_plan
 from ebbtide.core.verification import plan_warnings
 from ebbtide.sim import backtest as bt
@@ -36,19 +37,23 @@ from ebbtide.sim.report import (
     summary_rows,
 )
 from ebbtide.sim.runner import load_scenario, replay_run, simulate
-from ebbtide.sim.scenario import Scenario
+from ebbtide.sim.scenario import MAX_RUNS, Scenario
 
 from .common import (
     BadInput,
     SimFormat,
     TableOrJson,
     TextOrJson,
+    cap_workers,
+    check_outputs,
+    check_plotting,
     check_suffix,
     err_console,
     guard,
     out_console,
     output,
     parse_pairs,
+    warn_run_time,
     write_atomic,
 )
 
@@ -60,6 +65,26 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
+
+def _version(value: bool) -> None:
+    if value:
+        try:
+            version = importlib.metadata.version("ebbtide")
+        except importlib.metadata.PackageNotFoundError:
+            version = "unknown (not installed)"
+        sys.stdout.write(f"ebbtide {version}\n")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="print the version and exit"),
+    ] = False,
+) -> None:
+    """Progressive delivery for Kubernetes: simulate, backtest and check rollouts and their rollbacks."""
+
 
 #: show one row per run when there are at most this many runs (``--per-run``: always)
 RUN_TABLE_LIMIT = 20
@@ -81,7 +106,7 @@ class RunProgress:
         self.every = max(1, total // 10)
         if sys.stderr.isatty():
             self.bar = Progress(
-                TextColumn("{task.description}"),
+                TextColumn("{task.description}", markup=False),
                 BarColumn(),
                 MofNCompleteColumn(),
                 TimeRemainingColumn(),
@@ -159,10 +184,13 @@ def _run_dict(r: RunResult, timeline: bool) -> dict[str, Any]:
 def simulate_cmd(
     scenario_file: ExistingFile,
     runs: Annotated[
-        int | None, typer.Option("--runs", "-n", min=1, help="number of runs (default: the scenario's)")
+        int | None,
+        typer.Option("--runs", "-n", min=1, max=MAX_RUNS, help="number of runs (default: the scenario's)"),
     ] = None,
     seed: Annotated[int | None, typer.Option("--seed", "-s", help="seed (default: the scenario's)")] = None,
-    workers: Annotated[int, typer.Option("--workers", "-w", min=1, help="worker processes")] = 1,
+    workers: Annotated[
+        int, typer.Option("--workers", "-w", min=1, help="worker processes (at most one per CPU)")
+    ] = 1,
     fmt: Annotated[SimFormat, typer.Option("--format", "-f", help="table, json or jsonl")] = SimFormat.table,
     out: Annotated[
         Path | None, typer.Option("--out", "-o", help="write the data here instead of stdout")
@@ -194,10 +222,14 @@ def simulate_cmd(
     """Run a scenario (one or many seeded runs) and report outcomes per run and in aggregate."""
     check_suffix(plot, (".png",), "--plot")
     check_suffix(html_file, (".html", ".htm"), "--html")
+    check_outputs(("--out", out), ("--plot", plot), ("--html", html_file))
+    check_plotting(plot, html_file)
+    workers = cap_workers(workers)
     scenario = _load_scenario(scenario_file)
     n = runs if runs is not None else scenario.spec.runs
     s = seed if seed is not None else scenario.spec.seed
     timeline = timeline or measurements
+    warn_run_time(n, workers, lambda: replay_run(scenario, s, 0))
     pictures = plot is not None or html_file is not None
     keep = timeline or (pictures and n == 1)
     rows = per_run or n <= RUN_TABLE_LIMIT
@@ -298,18 +330,22 @@ def compare_cmd(
     scenario_files: Annotated[list[Path], typer.Argument(exists=True, dir_okay=False, readable=True)],
     runs: Annotated[
         int | None,
-        typer.Option("--runs", "-n", min=1, help="runs per scenario (default: the first scenario's)"),
+        typer.Option(
+            "--runs", "-n", min=1, max=MAX_RUNS, help="runs per scenario (default: the first scenario's)"
+        ),
     ] = None,
     seed: Annotated[
         int | None, typer.Option("--seed", "-s", help="the seed of every scenario (default: the first's)")
     ] = None,
-    workers: Annotated[int, typer.Option("--workers", "-w", min=1)] = 1,
+    workers: Annotated[int, typer.Option("--workers", "-w", min=1, help="at most one per CPU")] = 1,
     fmt: Annotated[TableOrJson, typer.Option("--format", "-f")] = TableOrJson.table,
     out: Annotated[Path | None, typer.Option("--out", "-o")] = None,
 ) -> None:
     """The same seeds through several scenarios, side by side (one column per scenario)."""
     if len(scenario_files) < 2:
         raise BadInput("compare needs at least two scenario files")
+    check_outputs(("--out", out))
+    workers = cap_workers(workers)
     scenarios: list[Scenario] = []
     problems: list[Problem] = []
     for f in scenario_files:
@@ -321,6 +357,7 @@ def compare_cmd(
         raise SpecError(problems)
     n = runs if runs is not None else scenarios[0].spec.runs
     s = seed if seed is not None else scenarios[0].spec.seed
+    warn_run_time(n, workers, lambda: [replay_run(sc, s, 0) for sc in scenarios])
     labels = _labels(scenarios, scenario_files)
     summaries: list[Summary] = []
     with RunProgress(n * len(scenarios)) as progress:
@@ -478,15 +515,21 @@ def backtest_cmd(
         except ValueError as exc:
             raise BadInput(f"{option} {text!r}: {exc}") from None
 
+    check_outputs(("--out", out))
     args = parse_pairs(arg or [], "--arg")
     loaded = bt.load_template(template_file, template, args)
     data = bt.load_series(metrics_file)
     mapping = bt.map_series(loaded.plan, data, metric or [], str(metrics_file))
     origin = min(s.times[0] for s in mapping.values())
+    end = max(s.times[-1] for s in mapping.values())
     try:
         t0 = bt.parse_start(start, origin) if start is not None else None
     except ValueError as exc:
         raise BadInput(f"--start {start!r}: {exc}") from None
+    if t0 is not None and t0 > end:
+        raise BadInput(
+            f"--start {start!r} is after the last sample of the data ({bt.format_time(end, origin)})"
+        )
     win = duration("--window", window)
     stale = duration("--staleness", staleness) or None
     is_bg = loaded.background if background is None else background
@@ -629,6 +672,11 @@ def validate_cmd(
         except SpecError as exc:
             problems.extend(exc.problems)
     bad_files = {p.file for p in problems}
+    for f in specs:
+        if str(f) not in found and str(f) not in bad_files:  # read, and nothing in it
+            reason = "the file holds no YAML document: nothing to check"
+            problems.append(Problem(str(f), 0, None, None, "", reason))
+    bad_files = {p.file for p in problems}
     for f in files:
         if str(f) not in bad_files:
             sys.stdout.write(f"OK    {f}" + (f": {found[str(f)]}" if str(f) in found else "") + "\n")
@@ -647,7 +695,8 @@ def plan_cmd(
         str | None, typer.Option("--rollout", help="the RolloutSpec (when there are several)")
     ] = None,
     replicas: Annotated[
-        int | None, typer.Option("--replicas", min=0, help="replica count (default: the spec's)")
+        int | None,
+        typer.Option("--replicas", min=0, max=MAX_REPLICAS, help="replica count (default: the spec's)"),
     ] = None,
     fmt: Annotated[TableOrJson, typer.Option("--format", "-f")] = TableOrJson.table,
 ) -> None:

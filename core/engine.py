@@ -31,6 +31,7 @@ from ebbtide.core.events import (
     SpecChanged,
     Tick,
 )
+from ebbtide.core.inputs import check_step_inputs
 from ebbtide.core.machine import allowed, fire
 from ebbtide.core.plan import HeaderRoutePlan, Plan, StepPlan, evolve
 from ebbtide.core.state import (
@@ -162,8 +163,10 @@ class _W:
 def step(state: RolloutState, event: Event, now: float) -> Decision:
     """Apply one event at time ``now``. Pure and deterministic; a rejected command changes nothing.
 
+    Bad input from an embedder (not an Event, a non-finite ``now``, ...) raises TypeError / ValueError.
     A ``now`` earlier than ``state.updated_at`` (clock skew after a controller failover) is taken as
     ``updated_at``: the engine never rewinds a timer and never fails on it."""
+    check_step_inputs(state, event, now)
     if now < state.updated_at:
         now = state.updated_at
     if isinstance(event, (Tick, ReplicasObserved)):

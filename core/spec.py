@@ -21,7 +21,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import (
     BaseModel,
     BeforeValidator,
@@ -34,9 +33,10 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
-from ebbtide.core.duration import parse_duration
+from ebbtide.core.duration import MAX_DURATION, parse_duration
 from ebbtide.core.expr import ExpressionError, compile_condition
 from ebbtide.core.plan import (
+    MAX_REPLICAS,
     HeaderMatch,
     HeaderRoutePlan,
     MetricPlan,
@@ -44,6 +44,7 @@ from ebbtide.core.plan import (
     StepPlan,
     TemplatePlan,
 )
+from ebbtide.core.yamlsafe import YamlProblem, load_documents
 
 __all__ = [
     "API_VERSION",
@@ -146,31 +147,13 @@ class Document:
 
 
 def parse_documents(text: str, file: str) -> list[Document]:
-    """Split multi-document YAML; a YAML syntax error is a SpecError naming the file and line."""
-    docs: list[Document] = []
+    """Split multi-document YAML (bounded by :mod:`ebbtide.core.yamlsafe`); a syntax error or a document
+    beyond the limits is a SpecError naming the file, the document and the line."""
     try:
-        loader = yaml.SafeLoader(text)
-        try:
-            index = 0
-            while loader.check_node():
-                node = loader.get_node()
-                index += 1
-                if node is None:
-                    continue
-                body = loader.construct_document(node)
-                if body is None:
-                    continue
-                docs.append(Document(file, index, body, node.start_mark.line + 1))
-        finally:
-            loader.dispose()
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
-        line = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
-        reason = getattr(exc, "problem", None) or str(exc)
-        raise SpecError(
-            [Problem(file, len(docs) + 1, None, None, "", f"YAML syntax error at {line}{reason}")]
-        ) from None
-    return docs
+        loaded = load_documents(text)
+    except YamlProblem as exc:
+        raise SpecError([Problem(file, exc.document, None, None, "", exc.reason)]) from None
+    return [Document(file, d.index, d.body, d.line) for d in loaded]
 
 
 # ------------------------------------------------------------------------------------- shared types
@@ -182,6 +165,8 @@ def _duration(v: Any) -> float:
 
 Duration = Annotated[float, BeforeValidator(_duration)]
 NonNegInt = Annotated[StrictInt, Field(ge=0)]
+Replicas = Annotated[StrictInt, Field(ge=0, le=MAX_REPLICAS)]
+Seconds = Annotated[StrictInt, Field(ge=0, le=int(MAX_DURATION))]
 _PERCENT = re.compile(r"^(\d+)%$")
 
 
@@ -224,7 +209,7 @@ class Metadata(Model):
 
 class SetCanaryScale(Model):
     weight: StrictInt | None = None
-    replicas: NonNegInt | None = None
+    replicas: Replicas | None = None
     match_traffic_weight: StrictBool | None = None
 
 
@@ -386,15 +371,15 @@ class RolloutSpecSpec(Model):
     strategy: StrategyRef
     traffic: Traffic | None = None
     failure_policy: FailurePolicy = Field(default_factory=FailurePolicy)
-    progress_deadline_seconds: Annotated[StrictInt, Field(gt=0)] = 600
+    progress_deadline_seconds: Annotated[StrictInt, Field(gt=0, le=int(MAX_DURATION))] = 600
     revision_history_limit: NonNegInt = 10
     rollback_window: RollbackWindow | None = None
-    abort_scale_down_delay_seconds: NonNegInt = 30
-    scale_down_delay_seconds: NonNegInt = 30
+    abort_scale_down_delay_seconds: Seconds = 30
+    scale_down_delay_seconds: Seconds = 30
     dynamic_stable_scale: StrictBool = False
     max_surge: IntOrPercent = "25%"
     max_unavailable: IntOrPercent = "25%"
-    replicas: NonNegInt | None = None
+    replicas: Replicas | None = None
 
 
 class RolloutSpec(Model):
@@ -1192,6 +1177,16 @@ def _provider_defaults(specs: SpecSet) -> dict[str, dict[str, Any]]:
     return out
 
 
+def _checked_plan(doc: Document, **fields: Any) -> Plan:
+    """The plan, or a SpecError located at the RolloutSpec if it breaks a plan rule no check caught."""
+    try:
+        return Plan(**fields)
+    except ValidationError as exc:
+        raise SpecError(
+            [doc.problem("", str(e["msg"]).removeprefix("Value error, ")) for e in exc.errors()]
+        ) from None
+
+
 def compile_plan(specs: SpecSet, rollout: str | None = None, replicas: int | None = None) -> Plan:
     """Compile one RolloutSpec (the only one when ``rollout`` is None) into the engine's Plan."""
     if rollout is None:
@@ -1221,8 +1216,8 @@ def compile_plan(specs: SpecSet, rollout: str | None = None, replicas: int | Non
     problems: list[Problem] = []
 
     n = replicas if replicas is not None else (r.spec.replicas if r.spec.replicas is not None else 1)
-    if n < 0:
-        raise SpecError([rdoc.problem("spec.replicas", f"replicas must not be negative, not {n}")])
+    if not 0 <= n <= MAX_REPLICAS:
+        raise SpecError([rdoc.problem("spec.replicas", f"replicas must be 0..{MAX_REPLICAS}, not {n}")])
 
     steps: list[StepPlan]
     background: tuple[str, ...] = ()
@@ -1349,7 +1344,8 @@ def compile_plan(specs: SpecSet, rollout: str | None = None, replicas: int | Non
     unavailable = _resolve(r.spec.max_unavailable, n, round_up=False)
     if surge == 0 and unavailable == 0:
         unavailable = 1  # Kubernetes' fencepost rule: a rollout must be able to make progress
-    return Plan(
+    return _checked_plan(
+        rdoc,
         name=rollout,
         strategy=kind,
         steps=tuple(steps),

@@ -25,7 +25,8 @@ from ebbtide.adapters.memory import (
     RevisionBehaviour,
     find_mapping,
 )
-from ebbtide.core.plan import Plan
+from ebbtide.adapters.specfiles import FileProblem, read_text
+from ebbtide.core.plan import MAX_REPLICAS, Plan
 from ebbtide.core.spec import (
     Document,
     Problem,
@@ -41,6 +42,9 @@ from ebbtide.core.spec import (
 from ebbtide.sim.loop import Prepared, check_start, prepare
 
 API_VERSION = "ebbtide.dev/v1alpha1"
+#: the most scripted actions in one scenario, and the most runs of one simulation (docs/spec-reference.md)
+MAX_ACTIONS = 10_000
+MAX_RUNS = 1_000_000
 ActionName = Literal[
     "deploy", "promote", "promoteFull", "pause", "resume", "abort", "retry", "rollback", "specChange"
 ]
@@ -70,7 +74,7 @@ class CanaryStart(Model):
 
 class Traffic(Model):
     #: requests per second reaching the router
-    rps: float = Field(100.0, ge=0.0)
+    rps: float = Field(100.0, ge=0.0, allow_inf_nan=False)
     #: share of requests (0..1) carrying the header of the rollout's header routes
     header_share: float = Field(0.0, ge=0.0, le=1.0)
 
@@ -95,7 +99,7 @@ class ScenarioSpec(Model):
     #: which rollout to simulate when the specs define several
     rollout: str | None = None
     #: replica count of the workload (default: the spec's)
-    replicas: int | None = Field(None, ge=1)
+    replicas: int | None = Field(None, ge=1, le=MAX_REPLICAS)
     #: the revision live at t=0; none: nothing is deployed when the run starts
     stable: StableRef | None = None
     #: a rollout already under way at t=0 (needs ``stable``)
@@ -104,11 +108,11 @@ class ScenarioSpec(Model):
     #: how metrics of the verification templates map to revision signals
     metrics: list[MetricMapping] = Field(default_factory=list)
     traffic: Traffic = Field(default_factory=Traffic)
-    actions: list[Action] = Field(default_factory=list)
+    actions: list[Action] = Field(default_factory=list, max_length=MAX_ACTIONS)
     #: how long to simulate; a run also stops as soon as the rollout settles with nothing scheduled
     duration: Duration
     #: default number of runs and seed (the command line overrides them)
-    runs: int = Field(1, ge=1)
+    runs: int = Field(1, ge=1, le=MAX_RUNS)
     seed: int = 0
 
 
@@ -452,11 +456,9 @@ def load_scenario(path: str | Path) -> Scenario:
     path = Path(path)
     file = str(path)
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise SpecError(
-            [_file_problem(file, 0, "", f"cannot read the scenario: {exc.strerror or exc}")]
-        ) from None
+        text = read_text(path)
+    except FileProblem as exc:
+        raise SpecError([_file_problem(file, 0, "", exc.reason)]) from None
     docs = parse_documents(text, file)
     scenario_docs = [d for d in docs if d.kind == "Scenario"]
     if len(scenario_docs) != 1:
@@ -479,16 +481,9 @@ def load_scenario(path: str | Path) -> Scenario:
     for i, rel in enumerate(rels):
         spec_path = Path(rel) if Path(rel).is_absolute() else path.parent / rel
         try:
-            spec_text = spec_path.read_text(encoding="utf-8")
-        except OSError as exc:
-            problems.append(
-                _file_problem(
-                    file,
-                    doc.index,
-                    f"spec.specs[{i}]",
-                    f"cannot read spec file {rel!r}: {exc.strerror or exc}",
-                )
-            )
+            spec_text = read_text(spec_path)
+        except FileProblem as exc:
+            problems.append(_file_problem(file, doc.index, f"spec.specs[{i}]", f"{rel}: {exc.reason}"))
             continue
         try:
             documents.extend(parse_documents(spec_text, str(spec_path)))
