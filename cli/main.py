@@ -21,6 +21,7 @@ from ebbtide.adapters.specfiles import load_spec_files, read_documents
 from ebbtide.core.machine import mermaid
 from ebbtide.core.plan import Plan
 from ebbtide.core.spec import Problem, SpecError, compile_plan
+from ebbtide.core.verification import plan_warnings
 from ebbtide.sim import backtest as bt
 from ebbtide.sim.outcome import SCHEMA_VERSION, Aggregator, Outcome, RunResult, Summary, dumps
 from ebbtide.sim.report import (
@@ -578,6 +579,12 @@ def _rolling_table(stream: IO[str], header: str, report: bt.RollingReport, origi
 # ----------------------------------------------------------------------------------------------------------
 # validate, plan, diagram
 # ----------------------------------------------------------------------------------------------------------
+def _warn(where: str, plan: Plan) -> None:
+    """Print what the plan does that Argo / Ocean CD users may not expect (not an error: exit code 0)."""
+    for text in plan_warnings(plan):
+        err_console().print(f"warning: {where}: {text}", markup=False, highlight=False, soft_wrap=True)
+
+
 def _is_scenario(path: Path) -> bool:
     try:
         docs = read_documents([path])
@@ -608,6 +615,8 @@ def validate_cmd(
             specset = load_spec_files(group, ignore_kinds={"Scenario"})
             for (kind, name), doc in specset.origins.items():
                 found[doc.file] = (found.get(doc.file, "") + f" {kind}/{name}").strip()
+                if kind == "RolloutSpec":
+                    _warn(f"{doc.file}: RolloutSpec/{name}", compile_plan(specset, name))
         except SpecError as exc:
             problems.extend(exc.problems)
     for f in scenarios:
@@ -616,6 +625,7 @@ def validate_cmd(
             found[str(f)] = (
                 f"Scenario/{sc.metadata.name} (rollout {sc.plan.name}, {len(sc.plan.steps)} steps)"
             )
+            _warn(str(f), sc.plan)
         except SpecError as exc:
             problems.extend(exc.problems)
     bad_files = {p.file for p in problems}
@@ -661,6 +671,7 @@ def plan_cmd(
                     for p in exc.problems
                 ]
             ) from None
+    _warn(", ".join(str(f) for f in spec_files), plan)
     rows = plan_timeline(plan)
     if fmt is TableOrJson.json:
         doc = {

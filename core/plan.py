@@ -101,6 +101,8 @@ class StepPlan(Frozen):
     templates: tuple[str, ...] = ()
     #: setHeaderRoute; a route with no matches removes the route
     header_route: HeaderRoutePlan | None = None
+    #: verification: metrics (by name) this step's runs measure in dry-run mode (Argo's analysis.dryRun)
+    dry_run: tuple[str, ...] = ()
     #: the final setWeight 100 the compiler appends when the user's last weight is below 100; the step
     #: index users see does not count it (a finished rollout of N steps shows step N, as in Argo)
     implicit: bool = False
@@ -113,6 +115,10 @@ class Plan(Frozen):
     strategy: Literal["canary", "rolling"] = "canary"
     steps: tuple[StepPlan, ...] = ()
     background_templates: tuple[str, ...] = ()
+    #: metrics (by name) the background runs measure in dry-run mode (Argo's analysis.dryRun)
+    background_dry_run: tuple[str, ...] = ()
+    #: background verification starts when the rollout reaches this step (Argo's analysis.startingStep)
+    background_starting_step: int = Field(default=0, ge=0)
     templates: dict[str, TemplatePlan] = Field(default_factory=dict)
     replicas: int = 1
     failure_action: FailureAction = "rollback"
@@ -126,6 +132,10 @@ class Plan(Frozen):
     dynamic_stable_scale: bool = False
     max_surge: int = 1
     max_unavailable: int = 0
+    #: a traffic router (Istio, NGINX, SMI, ALB, Gateway API, ...) splits requests by weight; False: a basic
+    #: canary (Argo's default without trafficRouting): the weight is realised as a pod ratio within
+    #: maxSurge / maxUnavailable, and setCanaryScale, header routes and dynamicStableScale do not apply
+    traffic_router: bool = True
 
     def template(self, name: str) -> TemplatePlan:
         return self.templates[name]

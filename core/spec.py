@@ -233,8 +233,17 @@ class Pause(Model):
     duration: Duration | None = None
 
 
+class DryRunRule(Model):
+    """Argo's ``dryRun`` entry: the metrics whose names match ``metricName`` (a regular expression found
+    anywhere in the name, as Argo matches it; ``*`` for all) are measured but never change the verdict."""
+
+    metric_name: Annotated[str, Field(min_length=1)]
+
+
 class VerificationStep(Model):
     template_names: Annotated[list[Annotated[str, Field(min_length=1)]], Field(min_length=1)]
+    #: metrics measured in dry-run mode in this step's runs (Argo's step-level ``analysis.dryRun``)
+    dry_run: list[DryRunRule] = Field(default_factory=list)
 
 
 class HeaderValue(Model):
@@ -270,6 +279,10 @@ class RollingStep(Model):
 
 class BackgroundVerification(Model):
     template_names: Annotated[list[Annotated[str, Field(min_length=1)]], Field(min_length=1)]
+    #: metrics measured in dry-run mode in the background runs (Argo's ``analysis.dryRun``)
+    dry_run: list[DryRunRule] = Field(default_factory=list)
+    #: the step at which background verification starts (Argo's ``analysis.startingStep``); 0: at once
+    starting_step: NonNegInt = 0
 
 
 class Canary(Model):
@@ -335,7 +348,22 @@ class Traffic(Model):
     traefik: dict[str, Any] | None = None
     apisix: dict[str, Any] | None = None
     appmesh: dict[str, Any] | None = None
+    #: Argo traffic router plugins (e.g. the Gateway API plugin), by plugin name
+    plugins: dict[str, Any] | None = None
     managed_routes: list[dict[str, Any]] | None = None
+
+    @property
+    def router(self) -> str | None:
+        """The traffic router that splits requests by weight, or None (services only: a basic canary)."""
+        for name in ROUTERS:
+            if getattr(self, name) is not None:
+                return name
+        return None
+
+
+#: Traffic fields that name a router; without one the canary is basic (the weight is a pod ratio)
+ROUTERS = ("istio", "nginx", "smi", "alb", "ambassador", "gateway_api", "ping_pong", "traefik", "apisix",
+           "appmesh", "plugins")  # fmt: skip
 
 
 class RollbackOptions(Model):
@@ -559,9 +587,10 @@ _ARG_REF = re.compile(r"\{\{\s*args\.([A-Za-z0-9_.\-]+)\s*\}\}")
 
 
 def _condition_problem(src: str) -> str | None:
-    # `{{args.x}}` is substituted when the plan is compiled; check the syntax with a stand-in number
+    # `{{args.x}}` is substituted when the plan is compiled (and checked again then); until then a stand-in
+    # that is not a constant, so that `1 / ({{args.a}} - {{args.b}})` is not taken for a division by zero
     try:
-        compile_condition(_ARG_REF.sub("1", src))
+        compile_condition(_ARG_REF.sub("result", src))
     except ExpressionError as exc:
         return f"invalid condition: {exc}"
     return None
@@ -647,6 +676,21 @@ def _check_strategy(doc: Document, s: Strategy) -> list[Problem]:
                                     f"{at}.setHeaderRoute.match[{j}].headerValue.regex", f"bad regex: {exc}"
                                 )
                             )
+    for at, rules in _dry_run_rules(spec):
+        for j, rule in enumerate(rules):
+            bad = pattern_problem(rule.metric_name)
+            if bad:
+                out.append(doc.problem(f"{at}.dryRun[{j}].metricName", bad))
+    canary_steps = spec.canary.steps if spec.canary is not None else []
+    bg = spec.canary.background_verification if spec.canary is not None else None
+    if bg is not None and bg.starting_step and bg.starting_step >= len(canary_steps):
+        n = len(canary_steps)
+        out.append(
+            doc.problem(
+                "spec.canary.backgroundVerification.startingStep",
+                f"startingStep {bg.starting_step} is past the last step (the strategy has {n} steps)",
+            )
+        )
     if spec.rolling is not None:
         for i, rstep in enumerate(spec.rolling.steps):
             n = (rstep.verification is not None) + (rstep.pause is not None)
@@ -658,6 +702,59 @@ def _check_strategy(doc: Document, s: Strategy) -> list[Problem]:
                     )
                 )
     return out
+
+
+def dry_run_matches(pattern: str, metric: str) -> bool:
+    """Whether a ``dryRun`` rule names a metric: ``*``, or a regular expression found in the name (Argo)."""
+    return pattern == "*" or re.search(pattern, metric) is not None
+
+
+def pattern_problem(pattern: str) -> str | None:
+    if pattern == "*":
+        return None
+    try:
+        re.compile(pattern)
+    except re.error as exc:
+        return f"not a regular expression: {exc}"
+    return None
+
+
+def _dry_run_rules(spec: StrategySpec) -> list[tuple[str, list[DryRunRule]]]:
+    """Every dryRun list of a strategy, with the field path of its owner."""
+    found: list[tuple[str, list[DryRunRule]]] = []
+    if spec.canary is not None:
+        for i, cstep in enumerate(spec.canary.steps):
+            if cstep.verification is not None and cstep.verification.dry_run:
+                found.append((f"spec.canary.steps[{i}].verification", cstep.verification.dry_run))
+        bg = spec.canary.background_verification
+        if bg is not None and bg.dry_run:
+            found.append(("spec.canary.backgroundVerification", bg.dry_run))
+    if spec.rolling is not None:
+        for i, rstep in enumerate(spec.rolling.steps):
+            if rstep.verification is not None and rstep.verification.dry_run:
+                found.append((f"spec.rolling.steps[{i}].verification", rstep.verification.dry_run))
+    return found
+
+
+def _dry_run_names(
+    doc: Document, at: str, rules: list[DryRunRule], metrics: list[str], problems: list[Problem]
+) -> tuple[str, ...]:
+    """The metric names a dryRun list selects; a rule that selects none is a problem (as in Argo)."""
+    names: list[str] = []
+    for j, rule in enumerate(rules):
+        if pattern_problem(rule.metric_name):
+            continue  # reported by _check_strategy
+        hits = [m for m in metrics if dry_run_matches(rule.metric_name, m)]
+        if not hits:
+            problems.append(
+                doc.problem(
+                    f"{at}.dryRun[{j}].metricName",
+                    f"{rule.metric_name!r} matches no metric of the verification "
+                    f"(metrics: {', '.join(metrics)})",
+                )
+            )
+        names += [m for m in hits if m not in names]
+    return tuple(names)
 
 
 def _check_rollout(doc: Document, r: RolloutSpec) -> list[Problem]:
@@ -702,8 +799,6 @@ def _check_template(doc: Document, t: VerificationTemplate) -> list[Problem]:
         if m.name in names:
             out.append(doc.problem(f"{at}.name", f"duplicate metric name {m.name!r}"))
         names.add(m.name)
-        if (m.success_condition is None) == (m.failure_condition is None):
-            out.append(doc.problem(at, "exactly one of successCondition or failureCondition is required"))
         for fname, src in (
             ("successCondition", m.success_condition),
             ("failureCondition", m.failure_condition),
@@ -1021,6 +1116,29 @@ def load_text(text: str, file: str = "<string>", ignore_kinds: Iterable[str] = (
 # ------------------------------------------------------------------------------------------ compile
 
 
+def _has_router(r: RolloutSpec) -> bool:
+    return r.spec.traffic is not None and r.spec.traffic.router is not None
+
+
+def _router_problems(
+    rdoc: Document, sdoc: Document, r: RolloutSpec, steps: list[StepPlan], kind: str
+) -> list[Problem]:
+    """What needs a traffic router (Argo requires trafficRouting for it) in a basic canary."""
+    if kind != "canary" or _has_router(r):
+        return []
+    why = (
+        f"needs a traffic router in RolloutSpec {r.metadata.name}'s spec.traffic (istio, nginx, smi, alb, "
+        "...); without one the canary is basic: its weight is the ratio of pods"
+    )
+    out = []
+    if r.spec.dynamic_stable_scale:
+        out.append(rdoc.problem("spec.dynamicStableScale", f"dynamicStableScale {why}"))
+    for i, st in enumerate(steps):
+        if st.kind in ("setCanaryScale", "setHeaderRoute"):
+            out.append(sdoc.problem(f"spec.canary.steps[{i}].{st.kind}", f"{st.kind} {why}"))
+    return out
+
+
 def _resolve(value: int | str, replicas: int, round_up: bool) -> int:
     if isinstance(value, int):
         return value
@@ -1125,6 +1243,23 @@ def compile_plan(specs: SpecSet, rollout: str | None = None, replicas: int | Non
             *(_step_plan(s) for s in strategy.spec.rolling.steps),
         ]
 
+    sdoc = specs.origins[("Strategy", strategy.metadata.name)]
+    offset = 0 if strategy.spec.canary is not None else 1  # a rolling plan starts with its setWeight 100
+    for at, rules in _dry_run_rules(strategy.spec):
+        if at == "spec.canary.backgroundVerification":
+            continue
+        i = int(at[at.index("[") + 1 : at.index("]")]) + offset
+        in_step = [m.name for t in steps[i].templates for m in specs.templates[t].spec.metrics]
+        steps[i] = steps[i].model_copy(update={"dry_run": _dry_run_names(sdoc, at, rules, in_step, problems)})
+    background_dry_run: tuple[str, ...] = ()
+    starting_step = 0
+    bgv = strategy.spec.canary.background_verification if strategy.spec.canary is not None else None
+    if bgv is not None:
+        in_bg = [m.name for t in background for m in specs.templates[t].spec.metrics]
+        at = "spec.canary.backgroundVerification"
+        background_dry_run = _dry_run_names(sdoc, at, bgv.dry_run, in_bg, problems)
+        starting_step = bgv.starting_step
+
     used: list[str] = []
     for s in steps:
         used += [t for t in s.templates if t not in used]
@@ -1190,7 +1325,7 @@ def compile_plan(specs: SpecSet, rollout: str | None = None, replicas: int | Non
                 MetricPlan(
                     name=m.name,
                     interval=m.interval,
-                    count=m.count,
+                    count=m.count or None,  # 0 means "not set" (Argo's effective count)
                     initial_delay=m.initial_delay or 0.0,
                     success_condition=conds["successCondition"],
                     failure_condition=conds["failureCondition"],
@@ -1204,6 +1339,8 @@ def compile_plan(specs: SpecSet, rollout: str | None = None, replicas: int | Non
                 )
             )
         templates[tname] = TemplatePlan(name=tname, metrics=tuple(metrics))
+    sdoc = specs.origins[("Strategy", r.spec.strategy.name)]
+    problems += _router_problems(rdoc, sdoc, r, steps, kind)
     if problems:
         raise SpecError(problems)
 
@@ -1217,6 +1354,8 @@ def compile_plan(specs: SpecSet, rollout: str | None = None, replicas: int | Non
         strategy=kind,
         steps=tuple(steps),
         background_templates=background,
+        background_dry_run=background_dry_run,
+        background_starting_step=starting_step,
         templates=templates,
         replicas=n,
         failure_action="rollback" if fp.action == "abort" else fp.action,
@@ -1227,6 +1366,7 @@ def compile_plan(specs: SpecSet, rollout: str | None = None, replicas: int | Non
         abort_scale_down_delay=float(r.spec.abort_scale_down_delay_seconds),
         scale_down_delay=float(r.spec.scale_down_delay_seconds),
         dynamic_stable_scale=r.spec.dynamic_stable_scale,
+        traffic_router=_has_router(r),
         max_surge=surge,
         max_unavailable=unavailable,
     )
