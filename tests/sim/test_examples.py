@@ -72,7 +72,7 @@ def test_fails_at_40_is_caught_by_the_background_verification_after_50_percent()
     scenario = load_scenario(EXAMPLES / "fails-at-40.yaml")
     for r in simulate(scenario, runs=10, seed=1, keep_timelines=True):
         reason = r.outcome.rollback_reason or ""
-        assert reason.startswith("verification 'error-watch' failed")
+        assert reason.startswith("background verification 'error-watch' failed")
         assert r.outcome.result == "rolled-back" and r.outcome.time_to_rollback == 0.0
         half = next(e["t"] for e in r.timeline if e["weights"].get("v2", 0) >= 50)
         assert r.outcome.detected_at is not None and 60 < r.outcome.detected_at - half < 120
