@@ -57,6 +57,8 @@ def rollout_spec(
             "spotDeployment": {"name": "app", "namespace": "default"},
             "replicas": replicas,
             "strategy": {"name": "two-phases"},
+            # a router splits by weight (without one the canary is basic: weights are pod ratios)
+            "traffic": {"canaryService": "app-canary", "nginx": {"stableIngress": "app"}},
             "failurePolicy": failure,
         },
     }
