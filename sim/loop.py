@@ -22,7 +22,6 @@ from ebbtide.core.events import Command, Deploy, Event, SpecChanged
 from ebbtide.core.plan import Plan
 from ebbtide.sim.outcome import RunResult, Tracker
 
-SETTLED = ("live", "failed")
 ROLLOUT_PHASES = ("in-progress", "verifying", "paused")
 
 

@@ -188,6 +188,16 @@ def _vanished(prev: RolloutState, run: VerificationRun, event: Event) -> tuple[s
     return "Stopped", describe(event)
 
 
+def _appended(before: tuple[str, ...], after: tuple[str, ...]) -> tuple[str, ...]:
+    """What a bounded, latest-kept list gained from ``before`` to ``after`` (it may also have dropped its
+    oldest items, or been emptied by a new rollout)."""
+    for dropped in range(len(before) + 1):
+        kept = before[dropped:]
+        if after[: len(kept)] == kept:
+            return after[len(kept) :]
+    return after  # pragma: no cover - dropped == len(before) always matches
+
+
 class Tracker:
     """Watches every decision of a run and derives its outcome and (optionally) its timeline.
 
@@ -209,7 +219,6 @@ class Tracker:
         "live_at",
         "measurements",
         "prev",
-        "recorded",
         "recorded_failures",
         "rollback_reason",
         "rolled_back",
@@ -240,7 +249,6 @@ class Tracker:
         self.rolled_back = False
         self.rolled_back_at: float | None = None
         self.false_rollback = False
-        self.recorded = 0
         self.recorded_failures: list[str] = []
         #: how the rollout last came to rest in live: "promoted" or "rolled-back" (None: never)
         self.settled: str | None = None
@@ -301,11 +309,11 @@ class Tracker:
                 self._rollback(t, None, completed=True)
         if state.pause_reason == "failure-policy" and prev.pause_reason != "failure-policy":
             self._detected(t, state.canary, state.failure_reason)
-        if len(state.recorded_failures) > self.recorded:
-            new = state.recorded_failures[self.recorded :]
-            self.recorded_failures.extend(new)
-            self._detected(t, state.canary, new[-1])
-        self.recorded = len(state.recorded_failures)
+        if state.recorded_failures != prev.recorded_failures:
+            new = _appended(prev.recorded_failures, state.recorded_failures)
+            if new:
+                self.recorded_failures.extend(new)
+                self._detected(t, state.canary, new[0])
         if state.rollback is not None and state.rollback is not prev.rollback:
             self._rollback(t, state.rollback.reason, completed=False)
         if (

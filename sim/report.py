@@ -508,6 +508,10 @@ def explain_lines(result: RunResult) -> list[str]:
         )
     if o.rollback_reason:
         lines.append(f"rollback reason: {_short_numbers(o.rollback_reason)}")
+    if o.failure_reason and o.failure_reason != o.rollback_reason:
+        lines.append(f"failure reason: {_short_numbers(o.failure_reason)}")
+    for recorded in o.recorded_failures:
+        lines.append(f"recorded failure (promote policy): {_short_numbers(recorded)}")
     if o.false_rollback:
         lines.append("false rollback: the failed revision was not misbehaving")
     lines.append(

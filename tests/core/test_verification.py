@@ -235,7 +235,6 @@ def test_errors_never_count_towards_count(ms: tuple[MetricPlan, list[Outcome]]) 
 _BOTH_CONDITIONS = {"success_condition": "result < 0.05", "failure_condition": "result > 0.4"}
 
 
-
 @pytest.mark.parametrize(
     ("condition", "value", "outcome"),
     [

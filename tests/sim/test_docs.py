@@ -54,3 +54,24 @@ def test_the_scenario_reference_examples_validate() -> None:
     Scenario.model_validate(yaml.safe_load(blocks[0]))  # the annotated example is a valid scenario
     signal = next(b for b in blocks if b.startswith("value:"))
     Signal.model_validate(yaml.safe_load(signal))  # and so is the signal model
+
+
+def _table_fields(text: str, header: str) -> set[str]:
+    """The backquoted names in the first column of the markdown table whose header cell is ``header``."""
+    table = text.split(f"| {header} |", 1)[1].split("\n\n", 1)[0]
+    names: set[str] = set()
+    for row in table.splitlines()[2:]:
+        names.update(re.findall(r"`([a-z_]+)`", row.split("|")[1]))
+    return names
+
+
+def test_the_documented_result_fields_are_the_real_ones() -> None:
+    from dataclasses import fields
+
+    from ebbtide.sim.outcome import Outcome
+    from ebbtide.sim.runner import load_scenario, replay_run
+
+    text = (ROOT / "docs" / "scenario.md").read_text()
+    assert _table_fields(text, "outcome field") == {f.name for f in fields(Outcome)}
+    run = replay_run(load_scenario(ROOT / "examples" / "scenarios" / "fails-at-40.yaml"), 42, 0)
+    assert _table_fields(text, "entry field") == set(run.timeline[0])

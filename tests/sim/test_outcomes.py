@@ -178,3 +178,12 @@ def test_the_aggregate_counts_failures_apart_from_rollbacks(tmp_path: Path) -> N
     assert s.results["paused"] == 4 and s.rollback_reasons == {}
     assert list(s.failure_reasons.values()) == [4]
     assert next(iter(s.failure_reasons)).startswith("verification 'health' failed")
+
+
+def test_every_recorded_failure_is_kept_past_the_engines_bound(tmp_path: Path) -> None:
+    # the engine keeps the latest five recorded failures; the outcome keeps them all, in order
+    many = strategy([{"setWeight": 20}] + [{"verification": {"templateNames": ["health"]}}] * 7)
+    sc = load(tmp_path, specs=[TEMPLATE, many, rollout_spec(policy="promote")])
+    o = replay_run(sc, 1, 0).outcome
+    assert o.result == "promoted" and len(o.recorded_failures) > 5
+    assert o.failure_reason == o.recorded_failures[0]

@@ -11,6 +11,8 @@ from ebbtide.core.spec import compile_plan
 from ebbtide.sim.report import explain_lines, html_report, plan_timeline, plot_outcomes, plot_run
 from ebbtide.sim.runner import aggregate, load_scenario, replay_run, simulate
 
+from .scenarios import TEMPLATE, load, rollout_spec, strategy
+
 EX = Path(__file__).resolve().parents[2] / "examples"
 
 
@@ -51,3 +53,12 @@ def test_plots(tmp_path: Path) -> None:
     without = replay_run(scenario, 3, 0, keep_timeline=False)
     with pytest.raises(ValueError, match="timeline"):
         plot_run(without)
+
+
+def test_explain_shows_failures_that_did_not_roll_back(tmp_path: Path) -> None:
+    paused = replay_run(load(tmp_path, specs=[TEMPLATE, strategy(), rollout_spec(policy="pause")]), 1, 0)
+    lines = explain_lines(paused)
+    assert not any(line.startswith("rollback reason") for line in lines)
+    assert any(line.startswith("failure reason: verification 'health' failed") for line in lines)
+    promoted = replay_run(load(tmp_path, specs=[TEMPLATE, strategy(), rollout_spec(policy="promote")]), 1, 0)
+    assert any(line.startswith("recorded failure (promote policy):") for line in explain_lines(promoted))
