@@ -346,6 +346,13 @@ def test_validate_an_empty_file_is_not_ok(tmp_path: Path, text: str) -> None:
     assert f"{empty}: the file holds no YAML document: nothing to check" in err
 
 
+def test_plan_of_files_without_a_rollout_says_so(tmp_path: Path) -> None:
+    empty = tmp_path / "empty.yaml"
+    empty.write_text("")
+    code, _, err = run("plan", empty)
+    assert code == 2 and f"{empty}: no RolloutSpec (or Argo Rollout) to plan" in err
+
+
 # ----- version -------------------------------------------------------------------------------------------
 def test_version_comes_from_the_installed_distribution() -> None:
     code, out, _ = run("--version")
