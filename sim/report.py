@@ -19,6 +19,7 @@ from typing import Any
 
 from ebbtide.core.duration import format_duration
 from ebbtide.core.plan import MetricPlan, Plan, StepPlan, TemplatePlan
+from ebbtide.core.traffic import basic_canary_counts, ceil_pct
 from ebbtide.core.verification import effective_count
 from ebbtide.sim.outcome import Outcome, RunResult, Summary
 
@@ -335,12 +336,9 @@ def metric_window(metric: MetricPlan) -> tuple[float, str]:
 
 
 def template_window(template: TemplatePlan) -> tuple[float, list[str]]:
-    spans = [metric_window(m) for m in template.metrics if not m.dry_run]
+    # dry-run metrics are waited for like Argo's (their results never count), so they hold the step too
+    spans = [metric_window(m) for m in template.metrics]
     return (max((s for s, _ in spans), default=0.0), [w for _, w in spans])
-
-
-def _ceil_pct(replicas: int, weight: int) -> int:
-    return math.ceil(replicas * weight / 100.0)
 
 
 def plan_timeline(plan: Plan) -> list[PhaseRow]:
@@ -355,15 +353,17 @@ def plan_timeline(plan: Plan) -> list[PhaseRow]:
     def canary_replicas(w: int) -> int:
         if w >= 100:
             return n
+        if not plan.traffic_router:
+            return basic_canary_counts(n, w, plan.max_surge)[0]  # a basic canary: the pod ratio
         if scale_replicas is not None:
             return min(n, scale_replicas)
         if scale_weight is not None:
-            return _ceil_pct(n, scale_weight)
-        return _ceil_pct(n, w)
+            return ceil_pct(n, scale_weight)
+        return ceil_pct(n, w)
 
     for i, st in enumerate(plan.steps):
         window: float | None = 0.0
-        note = ""
+        note = "implied final step" if st.implicit else ""
         action = _action(st)
         if st.kind == "setWeight":
             weight = max(weight, st.weight or 0)

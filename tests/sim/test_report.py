@@ -62,3 +62,20 @@ def test_explain_shows_failures_that_did_not_roll_back(tmp_path: Path) -> None:
     assert any(line.startswith("failure reason: verification 'health' failed") for line in lines)
     promoted = replay_run(load(tmp_path, specs=[TEMPLATE, strategy(), rollout_spec(policy="promote")]), 1, 0)
     assert any(line.startswith("recorded failure (promote policy):") for line in explain_lines(promoted))
+
+
+def test_plan_timeline_sizes_a_basic_canary_by_pod_ratio_and_marks_the_implied_step() -> None:
+    rows = plan_timeline(compile_plan(load_spec_files([EX / "specs" / "basic-canary.yaml"])))
+    sized = [(r.action, r.canary_replicas) for r in rows if r.action.startswith("setWeight")]
+    assert sized == [("setWeight 20", 1), ("setWeight 40", 2), ("setWeight 60", 3), ("setWeight 100", 5)]
+    assert [r.index for r in rows if r.note == "implied final step"] == [len(rows) - 1]
+
+
+def test_a_dry_run_metric_holds_the_step_in_the_plan_timeline() -> None:
+    from ebbtide.core.plan import MetricPlan, TemplatePlan
+    from ebbtide.sim.report import template_window  # the window one template holds a step
+
+    slow = MetricPlan(name="slow", interval=60, count=5, dry_run=True, success_condition="result < 1")
+    fast = MetricPlan(name="fast", interval=10, count=1, success_condition="result < 1")
+    span, _ = template_window(TemplatePlan(name="t", metrics=(fast, slow)))
+    assert span >= 240, "the run waits for its dry-run metric, as Argo's does"
