@@ -2,11 +2,15 @@
 
 - ``Rollout`` (canary only) -> a ``RolloutSpec`` and a ``Strategy``, both named after the Rollout;
   ``analysis`` steps become ``verification`` steps, the background ``analysis`` becomes
-  ``backgroundVerification``; the analysis ``args`` of all steps become the RolloutSpec's strategy args
-  (the same arg given different values in different steps is reported, not guessed); Argo's failure
-  behaviour is ``failurePolicy: {action: rollback, rollback: {mode: immediate}}``.
+  ``backgroundVerification`` (``startingStep`` kept); an analysis's ``dryRun`` list is kept on its
+  verification (matched against the metric names when the plan is compiled) and ``measurementRetention``
+  is checked and dropped (ebbtide keeps counters, not measurements); the analysis ``args`` of all steps
+  become the RolloutSpec's strategy args (the same arg given different values in different steps is
+  reported, not guessed); Argo's failure behaviour is ``failurePolicy: {action: rollback, rollback:
+  {mode: immediate}}``.
 - ``AnalysisTemplate`` / ``ClusterAnalysisTemplate`` -> a ``VerificationTemplate`` (``spec.dryRun``
-  entries become the metrics' ``dryRun``).
+  rules, regular expressions found in a metric name as Argo matches them, or ``*``, set the matching
+  metrics' ``dryRun``; a rule that matches no metric is a problem).
 
 Fields that do not change rollout semantics are accepted and ignored (see :data:`IGNORED_ROLLOUT_FIELDS`,
 :data:`IGNORED_CANARY_FIELDS`, :data:`IGNORED_TEMPLATE_FIELDS`); unknown fields and unsupported features
@@ -17,7 +21,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .spec import API_VERSION, Document, Problem
+from .spec import API_VERSION, Document, Problem, dry_run_matches, pattern_problem
 
 __all__ = ["IGNORED_CANARY_FIELDS", "IGNORED_ROLLOUT_FIELDS", "IGNORED_TEMPLATE_FIELDS", "convert_argo"]
 
@@ -120,6 +124,40 @@ def _merge_args(
         args[name] = arg
 
 
+def _verification(
+    doc: Document, at: str, analysis: Any, args: dict[str, dict[str, Any]], problems: list[Problem]
+) -> dict[str, Any]:
+    """An Argo ``analysis`` block as a verification: templates, args merged, ``dryRun`` kept (checked by
+    the Strategy model), ``measurementRetention`` checked and dropped (ebbtide keeps counters only)."""
+    out: dict[str, Any] = {"templateNames": _template_names(doc, at, analysis, problems)}
+    _merge_args(doc, at, analysis, args, problems)
+    if "dryRun" in _d(analysis):
+        out["dryRun"] = analysis["dryRun"]
+    _check_retention(doc, f"{at}.measurementRetention", _d(analysis).get("measurementRetention"), problems)
+    return out
+
+
+def _check_retention(doc: Document, at: str, rules: Any, problems: list[Problem]) -> None:
+    """``measurementRetention: [{metricName, limit}]`` is accepted (it changes no verdict) but checked."""
+    if rules is None:
+        return
+    if not isinstance(rules, list):
+        problems.append(doc.problem(at, "must be a list"))
+        return
+    for j, rule in enumerate(rules):
+        if not isinstance(rule, dict):
+            problems.append(doc.problem(f"{at}[{j}]", "must be a mapping with metricName and limit"))
+            continue
+        if not isinstance(rule.get("metricName"), str) or not rule["metricName"]:
+            problems.append(doc.problem(f"{at}[{j}].metricName", "required field is missing"))
+        limit = rule.get("limit")
+        if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
+            problems.append(doc.problem(f"{at}[{j}].limit", f"must be a positive integer, not {limit!r}"))
+        for key in rule:
+            if key not in ("metricName", "limit"):
+                problems.append(doc.problem(f"{at}[{j}].{key}", "unknown field"))
+
+
 def _rollout(doc: Document) -> tuple[list[Document], list[Problem]]:
     problems: list[Problem] = []
     body = doc.body
@@ -170,10 +208,7 @@ def _rollout(doc: Document) -> tuple[list[Document], list[Problem]]:
         out: dict[str, Any] = {}
         for key, value in step.items():
             if key == "analysis":
-                out["verification"] = {
-                    "templateNames": _template_names(doc, f"{at}.analysis", value, problems)
-                }
-                _merge_args(doc, f"{at}.analysis", value, args, problems)
+                out["verification"] = _verification(doc, f"{at}.analysis", value, args, problems)
                 for extra in _d(value):
                     if extra not in ("templates", "args", "dryRun", "measurementRetention"):
                         problems.append(doc.problem(f"{at}.analysis.{extra}", "unknown field"))
@@ -185,10 +220,10 @@ def _rollout(doc: Document) -> tuple[list[Document], list[Problem]]:
     strategy_spec: dict[str, Any] = {"steps": steps}
     if "analysis" in canary:
         bg = canary["analysis"]
-        strategy_spec["backgroundVerification"] = {
-            "templateNames": _template_names(doc, "spec.strategy.canary.analysis", bg, problems)
-        }
-        _merge_args(doc, "spec.strategy.canary.analysis", bg, args, problems)
+        background = _verification(doc, "spec.strategy.canary.analysis", bg, args, problems)
+        if "startingStep" in _d(bg):
+            background["startingStep"] = bg["startingStep"]
+        strategy_spec["backgroundVerification"] = background
         for extra in _d(bg):
             if extra not in ("templates", "args", "startingStep", "dryRun", "measurementRetention"):
                 problems.append(doc.problem(f"spec.strategy.canary.analysis.{extra}", "unknown field"))
@@ -269,13 +304,22 @@ def _template(doc: Document) -> tuple[list[Document], list[Problem]]:
     for key in body:
         if key not in ("apiVersion", "kind", "metadata", "spec"):
             problems.append(doc.problem(key, "unknown field"))
-    dry: set[str] = set()
+    dry: list[tuple[int, str]] = []
     for j, entry in enumerate(spec.get("dryRun") or []):
         metric = _d(entry).get("metricName")
-        if not isinstance(metric, str):
+        if not isinstance(metric, str) or not metric:
             problems.append(doc.problem(f"spec.dryRun[{j}].metricName", "required field is missing"))
+            continue
+        bad = pattern_problem(metric)
+        if bad:
+            problems.append(doc.problem(f"spec.dryRun[{j}].metricName", bad))
         else:
-            dry.add(metric)
+            dry.append((j, metric))
+    names = [m.get("name") for m in spec.get("metrics") or [] if isinstance(m, dict)]
+    for j, pattern in dry:
+        if not any(isinstance(n, str) and dry_run_matches(pattern, n) for n in names):
+            problems.append(doc.problem(f"spec.dryRun[{j}].metricName", f"{pattern!r} matches no metric"))
+    _check_retention(doc, "spec.measurementRetention", spec.get("measurementRetention"), problems)
     metrics: list[Any] = []
     for i, m in enumerate(spec.get("metrics") or []):
         if not isinstance(m, dict):
@@ -288,7 +332,8 @@ def _template(doc: Document) -> tuple[list[Document], list[Problem]]:
                 problems.append(
                     doc.problem(f"spec.metrics[{i}].provider.{p}", f"the {p} provider is not supported")
                 )
-        if "*" in dry or m.get("name") in dry:
+        name = m.get("name")
+        if isinstance(name, str) and any(dry_run_matches(pattern, name) for _, pattern in dry):
             m["dryRun"] = True
         metrics.append(m)
     out_spec: dict[str, Any] = {"metrics": metrics}

@@ -31,6 +31,7 @@ from ebbtide.core.events import (
     SpecChanged,
     Tick,
 )
+from ebbtide.core.inputs import check_step_inputs
 from ebbtide.core.machine import allowed, fire
 from ebbtide.core.plan import HeaderRoutePlan, Plan, StepPlan, evolve
 from ebbtide.core.state import (
@@ -162,8 +163,10 @@ class _W:
 def step(state: RolloutState, event: Event, now: float) -> Decision:
     """Apply one event at time ``now``. Pure and deterministic; a rejected command changes nothing.
 
+    Bad input from an embedder (not an Event, a non-finite ``now``, ...) raises TypeError / ValueError.
     A ``now`` earlier than ``state.updated_at`` (clock skew after a controller failover) is taken as
     ``updated_at``: the engine never rewinds a timer and never fails on it."""
+    check_step_inputs(state, event, now)
     if now < state.updated_at:
         now = state.updated_at
     if isinstance(event, (Tick, ReplicasObserved)):
@@ -309,6 +312,8 @@ def _on_replicas(w: _W, ev: ReplicasObserved) -> None:
 
 
 def _on_measurement(w: _W, ev: Measurement) -> None:
+    """Fold a measurement result into its metric's counters. The run is judged in the advance loop
+    (:func:`_judge_runs`), together with every other result that completes in the same decision."""
     for i, run in enumerate(w.verifications):
         if run.id != ev.verification:
             continue
@@ -327,32 +332,67 @@ def _on_measurement(w: _W, ev: Measurement) -> None:
             break
         else:
             return
-        new_metrics = tuple(metrics)
-        verdict, message = ver.verdict(template, new_metrics, run.background)
-        updated = evolve(run, metrics=new_metrics, phase=verdict, message=message)
         runs = list(w.verifications)
-        runs[i] = updated
+        runs[i] = evolve(run, metrics=tuple(metrics))
         w.verifications = tuple(runs)
-        if verdict in ver.TERMINAL:
-            _run_finished(w, updated)
         return
+
+
+def _judge_runs(w: _W) -> bool:
+    """Take the verdict of every running verification from its metrics; act on those that ended.
+
+    Runs that end in the same decision act worst first (Failed, Error, Inconclusive, Successful; ties by
+    template name), so the outcome never depends on the order of metrics, templates or timers.
+    """
+    runs: list[VerificationRun] | None = None  # copied on the first run that changes
+    finished: list[VerificationRun] = []
+    for i, run in enumerate(w.verifications):
+        if run.phase in ver.TERMINAL:
+            continue
+        template = w.plan.templates.get(run.template)
+        if template is None:
+            continue
+        verdict, message = ver.run_verdict(template, run)
+        if verdict != run.phase or message != run.message:
+            if runs is None:
+                runs = list(w.verifications)
+            runs[i] = evolve(run, phase=verdict, message=message)
+            if verdict in ver.TERMINAL:
+                finished.append(runs[i])
+    if runs is None:
+        return False
+    w.verifications = tuple(runs)
+    for run in sorted(finished, key=lambda r: (-ver.SEVERITY[r.phase], r.template, r.id)):
+        _run_finished(w, run)
+    return True
 
 
 def _run_finished(w: _W, run: VerificationRun) -> None:
     """A verification run reached a verdict: stop it, and act on a bad verdict through the policy."""
-    if run.phase == "Successful":
-        _stop_run(w, run.id, keep=True)
-        return
     _stop_run(w, run.id, keep=True)
+    if run.phase == "Successful":
+        return
     if w.phase not in ROLLOUT_PHASES:
         return
-    reason = f"verification {run.template!r} {run.phase.lower()}: {run.message}"
+    if w.phase == "paused" and w.pause_reason == "failure-policy":
+        return  # the failure that paused the rollout stays its reason
+    kind = "background verification" if run.background else "verification"
+    reason = f"{kind} {run.template!r} {run.phase.lower()}: {run.message}"
     if run.phase == "Inconclusive":
-        if w.phase != "paused":
+        if not run.background:
+            _stop_phase_runs_but(w, run.id)  # the step's runs end together, as Argo's one AnalysisRun
+        if w.phase != "paused" or _at_timed_pause(w):
             _pause(w, "inconclusive", reason)
         return
     # Failed or Error ("data not received" goes through the policy too)
     _failure(w, reason, deadline=False)
+
+
+def _stop_phase_runs_but(w: _W, run_id: str) -> None:
+    """Stop the other running phase verifications (Argo: a terminated metric counts as successful)."""
+    for r in w.verifications:
+        if not r.background and r.id != run_id and r.phase not in ver.TERMINAL:
+            _stop_run(w, r.id, keep=True)
 
 
 def _on_deploy(w: _W, ev: Deploy) -> None:
@@ -570,8 +610,7 @@ def _start_rollout(w: _W, rev: str, initiator: Initiator, original: int | None, 
     else:
         fire(w, "start" if w.phase in ("live", "failed") else "supersede")
     w.notify("rollout-started", initiator=initiator)
-    for name in w.plan.background_templates:
-        _begin_run(w, name, background=True)
+    _start_background(w)
 
 
 def _begin_run(w: _W, template_name: str, background: bool) -> None:
@@ -580,11 +619,41 @@ def _begin_run(w: _W, template_name: str, background: bool) -> None:
         return
     w.seq += 1
     kind = "bg" if background else f"s{w.step_index}"
-    run = ver.start_run(f"{w.rollout_id}-{kind}-{template_name}-{w.seq}", template, w.now, background)
-    # runs that reached a verdict are no longer needed once a new one starts (bounded state)
-    w.verifications = (*(r for r in w.verifications if r.phase not in ver.TERMINAL), run)
+    st = _current_step(w)
+    dry_run = w.plan.background_dry_run if background else (st.dry_run if st is not None else ())
+    run_id = f"{w.rollout_id}-{kind}-{template_name}-{w.seq}"
+    run = ver.start_run(run_id, template, w.now, background, dry_run)
+    # phase runs that reached a verdict are no longer needed once a new one starts (bounded state); a
+    # background run stays until the rollout ends or it is started again (one per background template)
+    w.verifications = (
+        *(
+            r
+            for r in w.verifications
+            if (r.background and not (background and r.template == template_name))
+            or (not r.background and r.phase not in ver.TERMINAL)
+        ),
+        run,
+    )
     if any("external" in m.provider for m in template.metrics):
         w.notify("start-external-verification", verification=run.id, template=template_name)
+
+
+def _start_background(w: _W) -> bool:
+    """Start the background verification once the rollout reaches the plan's starting step (Argo's
+    ``analysis.startingStep``); True when a run started. A background run that ended inconclusive is
+    started again once the rollout is no longer paused for it (resumed or promoted), as Argo does."""
+    plan = w.plan
+    if not plan.background_templates or w.phase not in ROLLOUT_PHASES or w.canary is None:
+        return False
+    if w.step_index < plan.background_starting_step:
+        return False
+    started = False
+    for name in plan.background_templates:
+        run = next((r for r in w.verifications if r.background and r.template == name), None)
+        if run is None or (run.phase == "Inconclusive" and w.pause_reason != "inconclusive"):
+            _begin_run(w, name, background=True)
+            started = True
+    return started
 
 
 def _stop_run(w: _W, run_id: str, keep: bool) -> None:
@@ -779,7 +848,7 @@ def _rolled_back(w: _W) -> None:
 
 def _advance(w: _W) -> None:
     for _ in range(_MAX_ITERATIONS):
-        if not _advance_once(w):
+        if not _advance_once(w) and not _start_background(w):
             break
     _issue_measurements(w)
 
@@ -960,7 +1029,9 @@ def _check_canary_ready(w: _W) -> None:
 
 
 def _expire_measurements(w: _W) -> bool:
-    changed = False
+    """Measurements that never came back count as errors; then every run is judged on all the results
+    that completed in this decision together. True when anything changed."""
+    expired = False
     for run in w.verifications:
         if run.phase in ver.TERMINAL:
             continue
@@ -968,8 +1039,8 @@ def _expire_measurements(w: _W) -> bool:
             if st.in_flight and st.next_at is not None and w.now >= st.next_at:
                 timeout = Measurement(verification=run.id, metric=st.name, error="measurement timed out")
                 _on_measurement(w, timeout)
-                changed = True
-    return changed
+                expired = True
+    return _judge_runs(w) or expired
 
 
 def _measurement_due(run: VerificationRun, now: float) -> bool:

@@ -29,6 +29,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from .plan import MAX_REPLICAS
 from .spec import (
     API_VERSION,
     ARGO_API_VERSION,
@@ -118,16 +119,24 @@ def form_label(doc: Document) -> str:
     return "wrapped"
 
 
-def describe(specs: SpecSet) -> dict[str, list[str]]:
-    """What ``validate`` read in each file: ``Kind/name [form]`` per spec, ``Kind/name [workload]`` per
-    SpotDeployment or Deployment a rollout takes its replicas from."""
-    out: dict[str, list[str]] = {}
+def describe(specs: SpecSet) -> dict[str, str]:
+    """What ``validate`` read in each file: ``Kind/name`` per spec and per SpotDeployment or Deployment a
+    rollout takes its replicas from, each run of them followed by how it was read: ``(wrapped)``,
+    ``(Ocean CD flat)``, ``(Argo Rollout)``, ``(workload)``."""
+    read: dict[str, list[tuple[str, str]]] = {}
     for (kind, name), doc in specs.origins.items():
-        out.setdefault(doc.file, []).append(f"{kind}/{name} [{form_label(doc)}]")
+        read.setdefault(doc.file, []).append((f"{kind}/{name}", form_label(doc)))
     used = {specs.workload_key(name) for name in specs.rollout_specs}
     for key, w in specs.workloads.items():
         if w.kind == "SpotDeployment" or key in used:
-            out.setdefault(w.file, []).append(f"{w.kind}/{w.name} [workload]")
+            read.setdefault(w.file, []).append((f"{w.kind}/{w.name}", "workload"))
+    out: dict[str, str] = {}
+    for file, entries in read.items():
+        words = [
+            f"{what} ({label})" if i + 1 == len(entries) or entries[i + 1][1] != label else what
+            for i, (what, label) in enumerate(entries)
+        ]
+        out[file] = " ".join(words)
     return out
 
 
@@ -199,8 +208,12 @@ def _add_workload(doc: Document, out: Sorted) -> None:
     if not name:
         out.problems.append(doc.problem("metadata.name", "required field is missing"))
         return
-    if replicas is not None and (isinstance(replicas, bool) or not isinstance(replicas, int) or replicas < 0):
-        out.problems.append(doc.problem("spec.replicas", f"must be an integer >= 0, not {replicas!r}"))
+    if replicas is not None and (
+        isinstance(replicas, bool) or not isinstance(replicas, int) or not 0 <= replicas <= MAX_REPLICAS
+    ):
+        out.problems.append(
+            doc.problem("spec.replicas", f"must be an integer 0..{MAX_REPLICAS}, not {replicas!r}")
+        )
         return
     if (kind, name) in out.workloads:
         first = out.workloads[(kind, name)]
