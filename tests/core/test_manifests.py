@@ -22,7 +22,7 @@ from ebbtide.core.spec import (
     parse_documents,
 )
 
-CORPUS = Path(__file__).parent / "corpus"
+CORPUS = Path(__file__).resolve().parents[2] / "examples" / "manifests"
 
 PROVIDER = {
     "kind": "verificationProvider",
