@@ -20,7 +20,7 @@ from rich.table import Table
 
 from ebbtide.adapters.specfiles import load_spec_files, read_documents
 from ebbtide.core.machine import mermaid
-from ebbtide.core.manifests import describe, set_hints, template_names
+from ebbtide.core.manifests import defined_names, describe, set_hints
 from ebbtide.core.plan import MAX_REPLICAS, Plan
 from ebbtide.core.spec import Document, Problem, SpecError, compile_plan
 from ebbtide.core.verification import plan_warnings
@@ -670,8 +670,8 @@ def validate_cmd(
                 _warn(f"{doc.file}: RolloutSpec/{name}", compile_plan(specset, name))
         except SpecError as exc:
             problems.extend(exc.problems)
-    if not as_set and problems:  # a template that another of the files defines: name them
-        problems = set_hints(problems, {str(f): template_names(_documents(f)) for f in specs})
+    if not as_set and problems:  # a Strategy or template that another of the files defines: name them
+        problems = set_hints(problems, {str(f): defined_names(_documents(f)) for f in specs})
     for f in scenarios:
         try:
             sc = load_scenario(f)

@@ -47,13 +47,13 @@ __all__ = [
     "Sorted",
     "Workload",
     "canonical_kind",
+    "defined_names",
     "describe",
     "form_label",
-    "missing_template",
+    "missing_reference",
     "service_problems",
     "set_hints",
     "sort_documents",
-    "template_names",
     "unflatten",
 ]
 
@@ -304,40 +304,46 @@ def _named_services(doc: Document) -> list[tuple[str, str]]:
 
 # ------------------------------------------------------------------------------- templates elsewhere
 
-_MISSING = re.compile(r"^unknown (?:VerificationTemplate|AnalysisTemplate) '([^']*)'")
+_MISSING = re.compile(r"^unknown (VerificationTemplate|AnalysisTemplate|Strategy) '([^']*)'")
 SET_HINT = "if another file defines it, validate the files together: ebbtide validate --set"
+#: the kinds that define what a missing reference names, by the word its problem uses
+_DEFINERS = {
+    "VerificationTemplate": "template",
+    "AnalysisTemplate": "template",
+    "ClusterAnalysisTemplate": "template",
+    "Strategy": "Strategy",
+}
 
 
-def missing_template(argo: bool, name: str, known: Sequence[str]) -> str:
-    """The one problem for a template a Strategy or Rollout uses that the set does not define."""
-    word = "AnalysisTemplate" if argo else "VerificationTemplate"
+def missing_reference(word: str, name: str, known: Sequence[str]) -> str:
+    """The one problem for a Strategy or template a rollout uses that the set does not define."""
     return f"unknown {word} {name!r} (known: {', '.join(known) or 'none in this set'}); {SET_HINT} FILE..."
 
 
-def set_hints(problems: Sequence[Problem], defined: Mapping[str, set[str]]) -> list[Problem]:
-    """``validate`` of files one by one: a missing template that another of the files defines gets the exact
-    ``validate --set`` command (``defined``: template names by file)."""
+def set_hints(problems: Sequence[Problem], defined: Mapping[str, set[tuple[str, str]]]) -> list[Problem]:
+    """``validate`` of files one by one: a missing Strategy or template that another of the files defines gets
+    the exact ``validate --set`` command (``defined``: what each file defines, see :func:`defined_names`)."""
     out: list[Problem] = []
     for p in problems:
         m = _MISSING.match(p.reason)
-        files = [f for f, names in defined.items() if m and f != p.file and m.group(1) in names]
-        if m and files:
+        wanted = (_DEFINERS[m.group(1)], m.group(2)) if m else None
+        files = [f for f, names in defined.items() if f != p.file and wanted in names]
+        if files:
             command = " ".join([SET_HINT, p.file, *files])
             p = replace(p, reason=p.reason[: p.reason.index(SET_HINT)] + command)
         out.append(p)
     return out
 
 
-def template_names(docs: Iterable[Document]) -> set[str]:
-    """The names of the templates (VerificationTemplate, AnalysisTemplate, ...) the documents define."""
-    kinds = {"VerificationTemplate", "AnalysisTemplate", "ClusterAnalysisTemplate"}
-    out: set[str] = set()
+def defined_names(docs: Iterable[Document]) -> set[tuple[str, str]]:
+    """What the documents define that a rollout may name: ``("template", name)`` for a VerificationTemplate,
+    AnalysisTemplate or ClusterAnalysisTemplate, ``("Strategy", name)``; wrapped, flat or Argo."""
+    out: set[tuple[str, str]] = set()
     for doc in docs:
         if not isinstance(doc.body, dict) or doc.kind is None:
             continue
-        flat = doc.api_version is None and _is_flat(doc.body)
-        if (canonical_kind(doc.kind) or doc.kind) in kinds:
-            name = doc.body.get("name") if flat else doc.name
-            if isinstance(name, str):
-                out.add(name)
+        family = _DEFINERS.get(canonical_kind(doc.kind) or doc.kind)
+        name = doc.body.get("name") if doc.api_version is None and _is_flat(doc.body) else doc.name
+        if family is not None and isinstance(name, str):
+            out.add((family, name))
     return out

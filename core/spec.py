@@ -631,7 +631,7 @@ def _check_strategy(doc: Document, s: Strategy) -> list[Problem]:
                         )
                     )
                 if 0 <= w <= 100 and (last is None or w > last):
-                    last, last_at = w, f"{at}.setWeight"
+                    last, last_at = w, doc.problem(f"{at}.setWeight", "").field  # as the user wrote it
             if step.set_canary_scale is not None:
                 cs = step.set_canary_scale
                 given = [x for x in (cs.weight, cs.replicas, cs.match_traffic_weight) if x is not None]
@@ -995,24 +995,23 @@ class SpecSet:
         out = list({(p.file, p.document, p.kind, p.name, p.reason): p for p in reversed(out)}.values())[::-1]
         for name, r in self.rollout_specs.items():
             if r.spec.strategy.name not in self.strategies:
-                known = ", ".join(sorted(self.strategies)) or "none defined"
-                out.append(
-                    self.origins[("RolloutSpec", name)].problem(
-                        "spec.strategy.name", f"unknown Strategy {r.spec.strategy.name!r} (known: {known})"
-                    )
-                )
+                from .manifests import missing_reference
+
+                reason = missing_reference("Strategy", r.spec.strategy.name, sorted(self.strategies))
+                out.append(self.origins[("RolloutSpec", name)].problem("spec.strategy.name", reason))
         return out
 
     def _check_template_names(self, doc: Document, at: str, names: Sequence[str]) -> list[Problem]:
         out: list[Problem] = []
         for j, t in enumerate(names):
             if t not in self.templates:
-                from .manifests import missing_template
+                from .manifests import missing_reference
 
                 where = f"{at}.templateNames[{j}]"
                 if doc.form == "argo" and where.startswith("spec.canary"):
                     where = f"{at}.templates[{j}].templateName"
-                reason = missing_template(doc.form == "argo", t, sorted(self.templates))
+                word = "AnalysisTemplate" if doc.form == "argo" else "VerificationTemplate"
+                reason = missing_reference(word, t, sorted(self.templates))
                 out.append(doc.problem(where, reason))
         return out
 

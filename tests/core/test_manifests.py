@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from ebbtide.adapters.specfiles import load_spec_files
-from ebbtide.core.manifests import set_hints, template_names
+from ebbtide.core.manifests import defined_names, set_hints
 from ebbtide.core.spec import (
     Document,
     Problem,
@@ -304,14 +304,38 @@ def test_set_hints_name_the_files_that_define_the_template() -> None:
     found = problems_of(ARGO_TEMPLATE_USER, "rollout.yaml")
     tdoc = "apiVersion: argoproj.io/v1alpha1\nkind: AnalysisTemplate\nmetadata: {name: errors}\nspec: {}\n"
     defined = {
-        "rollout.yaml": template_names(parse_documents(ARGO_TEMPLATE_USER, "rollout.yaml")),
-        "shared.yaml": template_names(parse_documents(tdoc, "shared.yaml")),
-        "flat.json": template_names(parse_documents(json.dumps(TEMPLATE), "flat.json")),
+        "rollout.yaml": defined_names(parse_documents(ARGO_TEMPLATE_USER, "rollout.yaml")),
+        "shared.yaml": defined_names(parse_documents(tdoc, "shared.yaml")),
+        "flat.json": defined_names(parse_documents(json.dumps(TEMPLATE), "flat.json")),
+        "strategy.yaml": defined_names(parse_documents(yaml_of({**STRATEGY, "name": "errors"}), "s.yaml")),
     }
-    assert defined == {"rollout.yaml": set(), "shared.yaml": {"errors"}, "flat.json": {"ok-rate"}}
+    assert defined == {
+        "rollout.yaml": set(),
+        "shared.yaml": {("template", "errors")},
+        "flat.json": {("template", "ok-rate")},
+        "strategy.yaml": {("Strategy", "errors")},  # the same name, but not a template
+    }
     (hinted,) = set_hints(found, defined)
     assert hinted.reason.endswith("ebbtide validate --set rollout.yaml shared.yaml")
     assert set_hints(found, {"rollout.yaml": set()}) == found
+
+
+def test_a_strategy_in_another_file() -> None:
+    found = problems_of(yaml_of(ROLLOUT_SPEC), "rolloutspec.yaml")
+    assert [(p.field, p.reason.split(";")[0]) for p in found] == [
+        ("strategy.name", "unknown Strategy 'steps' (known: none in this set)")
+    ]
+    (hinted,) = set_hints(found, {"strategy.yaml": {("Strategy", "steps")}})
+    assert hinted.reason.endswith("ebbtide validate --set rolloutspec.yaml strategy.yaml")
+
+
+def test_weights_that_do_not_increase_name_the_users_step() -> None:
+    strategy = {**STRATEGY, "canary": {"steps": [{"setWeight": 40}, {"pause": {}}, {"setWeight": 30}]}}
+    (p,) = problems_of(yaml_of(PROVIDER, TEMPLATE, strategy, ROLLOUT_SPEC))
+    assert (p.field, p.reason) == (
+        "canary.steps[2].setWeight",
+        "weights must strictly increase: 30 after 40 at canary.steps[0].setWeight",
+    )
 
 
 # ------------------------------------------------------------------------------------- refused steps
