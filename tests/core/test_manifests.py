@@ -9,6 +9,8 @@ from typing import Any
 
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ebbtide.adapters.specfiles import load_spec_files
 from ebbtide.core.manifests import defined_names, set_hints
@@ -480,3 +482,73 @@ def test_documents_keep_their_form() -> None:
     specs = load_text(yaml_of(*FLAT, spot_deployment()) + "---" + argo)
     forms = {key: doc.form for key, doc in specs.origins.items()}
     assert forms[("RolloutSpec", "web")] == "flat" and forms[("RolloutSpec", "api")] == "argo"
+
+
+# ------------------------------------------------------------------------------------------ properties
+
+_ACTIONS = {
+    "setWeight": st.integers(-5, 110),
+    "pause": st.one_of(st.just({}), st.builds(lambda s: {"duration": f"{s}s"}, st.integers(1, 600))),
+    "verification": st.just({"templateNames": ["ok-rate"]}),
+}
+
+
+@st.composite
+def flat_strategies(draw: st.DrawFn, phases: bool) -> dict[str, Any]:
+    """A flat Ocean CD strategy; with ``phases`` a step may hold several actions."""
+    steps = []
+    for i in range(draw(st.integers(0, 5))):
+        if phases:
+            chosen = draw(st.lists(st.sampled_from(sorted(_ACTIONS)), min_size=1, max_size=3, unique=True))
+        else:
+            chosen = [draw(st.sampled_from(sorted(_ACTIONS)))]
+        step: dict[str, Any] = {"name": f"p{i}"}
+        for action in chosen:
+            step[action] = draw(_ACTIONS[action])
+        steps.append(step)
+    return {"kind": "strategy", "name": "steps", "canary": {"steps": steps}}
+
+
+def _outcome(text: str) -> tuple[str, Any]:
+    try:
+        return "ok", compile_plan(load_text(text))
+    except SpecError as exc:
+        return "error", sorted((p.document, p.field, p.reason) for p in exc.problems)
+
+
+@settings(max_examples=60)
+@given(flat_strategies(phases=False))
+def test_a_flat_entity_is_its_wrapped_twin(strategy: dict[str, Any]) -> None:
+    """Flat and wrapped load alike; problems differ only by the user's paths (no ``spec.``, ``metadata.``)."""
+    flat = _outcome(yaml_of(PROVIDER, TEMPLATE, strategy, ROLLOUT_SPEC))
+    kind, wrapped_result = _outcome(
+        yaml_of(*(wrapped(d) for d in (PROVIDER, TEMPLATE, strategy, ROLLOUT_SPEC)))
+    )
+    if kind == "ok":
+        assert flat == (kind, wrapped_result)
+        return
+
+    def user_path(path: str) -> str:
+        return path.removeprefix("spec.").removeprefix("metadata.")
+
+    expected = sorted((doc, user_path(f), r.replace("spec.canary", "canary")) for doc, f, r in wrapped_result)
+    assert flat == ("error", expected)
+
+
+@settings(max_examples=60)
+@given(flat_strategies(phases=True))
+def test_a_phase_is_its_actions_in_order(strategy: dict[str, Any]) -> None:
+    """A phase with several actions loads as the same actions written one step each, in PHASE order."""
+    order = ("setWeight", "verification", "pause")
+    one_each = [
+        {"name": step["name"], action: step[action]}
+        for step in strategy["canary"]["steps"]
+        for action in order
+        if action in step
+    ]
+    split = {**strategy, "canary": {"steps": one_each}}
+    flat_kind, flat_result = _outcome(yaml_of(PROVIDER, TEMPLATE, strategy, ROLLOUT_SPEC))
+    split_kind, split_result = _outcome(yaml_of(PROVIDER, TEMPLATE, split, ROLLOUT_SPEC))
+    assert flat_kind == split_kind
+    if flat_kind == "ok":
+        assert flat_result == split_result
