@@ -59,7 +59,7 @@ __all__ = [
 
 #: the actions of one Ocean CD phase, in the order ebbtide runs them as separate steps
 PHASE_ORDER = ("setCanaryScale", "setWeight", "setHeaderRoute", "verification", "pause")
-#: workload kinds a rollout refers to, by the apiVersion group they live in
+#: workload kinds a rollout takes its replicas from (under any apiVersion but ebbtide's, Ocean CD's, Argo's)
 WORKLOAD_KINDS = frozenset({"SpotDeployment", "Deployment"})
 
 
@@ -75,6 +75,8 @@ class Workload:
     template: Any
     file: str
     index: int
+    #: what is wrong with a Deployment (reported only when a rollout names it)
+    problem: Problem | None = None
 
 
 @dataclass(frozen=True)
@@ -158,7 +160,6 @@ def sort_documents(docs: Iterable[Document], ignored: Iterable[str] = ()) -> Sor
     """Sort every document (see the module docstring); problems only for documents that claim to be ours."""
     skip = set(ignored)
     out = Sorted()
-    others: list[Skipped] = []
     for doc in docs:
         body = doc.body
         if not isinstance(body, dict):
@@ -176,8 +177,7 @@ def sort_documents(docs: Iterable[Document], ignored: Iterable[str] = ()) -> Sor
         else:
             if kind == "Service" and api == "v1":
                 out.services = (out.services or set()) | {doc.name or ""}
-            others.append(Skipped(doc.file, doc.index, kind, _meta_name(body)))
-    out.skipped = others
+            out.skipped.append(Skipped(doc.file, doc.index, kind, _meta_name(body)))
     return out
 
 
@@ -201,28 +201,30 @@ def _canonical(doc: Document) -> Document:
 
 
 def _add_workload(doc: Document, out: Sorted) -> None:
-    spec = doc.body.get("spec")
-    spec = spec if isinstance(spec, dict) else {}
+    """A SpotDeployment is Ocean CD's own kind: its problems are reported. A Deployment is someone else's: one
+    without a usable name is skipped, and its problems count only if a rollout names it (see SpecSet)."""
+    spec = _mapping(doc.body.get("spec"))
     replicas = spec.get("replicas")
     kind, name = doc.kind or "", doc.name
+    problem: Problem | None = None
     if not name:
-        out.problems.append(doc.problem("metadata.name", "required field is missing"))
-        return
-    if replicas is not None and (
+        problem = doc.problem("metadata.name", "required field is missing")
+    elif replicas is not None and (
         isinstance(replicas, bool) or not isinstance(replicas, int) or not 0 <= replicas <= MAX_REPLICAS
     ):
-        out.problems.append(
-            doc.problem("spec.replicas", f"must be an integer 0..{MAX_REPLICAS}, not {replicas!r}")
-        )
-        return
-    if (kind, name) in out.workloads:
+        problem = doc.problem("spec.replicas", f"must be an integer 0..{MAX_REPLICAS}, not {replicas!r}")
+        replicas = None
+    elif (kind, name) in out.workloads:
         first = out.workloads[(kind, name)]
-        out.problems.append(
-            doc.problem("metadata.name", f"duplicate {kind} name {name!r} (first defined in {first.file} "
-                        f"document {first.index})")
-        )  # fmt: skip
-        return
-    out.workloads[(kind, name)] = Workload(kind, name, replicas, spec.get("template"), doc.file, doc.index)
+        where = f"{first.file} document {first.index}"
+        problem = doc.problem("metadata.name", f"duplicate {kind} name {name!r} (first defined in {where})")
+    if kind == "SpotDeployment" and problem is not None:
+        out.problems.append(problem)
+    elif not name or (kind, name) in out.workloads:
+        out.skipped.append(Skipped(doc.file, doc.index, kind, name or None))
+    else:
+        template = spec.get("template")
+        out.workloads[(kind, name)] = Workload(kind, name, replicas, template, doc.file, doc.index, problem)
 
 
 # ----------------------------------------------------------------------------------------- flat form

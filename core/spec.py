@@ -944,6 +944,7 @@ class SpecSet:
                 out.origins[(spec.kind, name)] = sub
         problems.extend(out._check_references())
         used = {out.workload_key(name) for name in out.rollout_specs}
+        problems += [w.problem for key, w in out.workloads.items() if key in used and w.problem is not None]
         unused = [w for key, w in out.workloads.items() if w.kind == "Deployment" and key not in used]
         out.skipped = sorted(
             [*sorted_docs.skipped, *(Skipped(w.file, w.index, w.kind, w.name) for w in unused)],

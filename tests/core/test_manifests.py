@@ -552,3 +552,12 @@ def test_a_phase_is_its_actions_in_order(strategy: dict[str, Any]) -> None:
     assert flat_kind == split_kind
     if flat_kind == "ok":
         assert flat_result == split_result
+
+
+def test_a_deployment_counts_only_when_a_rollout_names_it() -> None:
+    bad = "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: %s}\nspec: {replicas: many}\n"
+    specs = load_text(ROLLOUT + "---\n" + bad % "unrelated")  # someone else's Deployment: not ours to judge
+    assert [str(s) for s in specs.skipped] == ["Deployment/unrelated"]
+    found = problems_of(ROLLOUT + "---\n" + bad % "api-deploy")
+    assert [(p.kind, p.field) for p in found] == [("Deployment", "spec.replicas")]
+    assert "must be an integer 0..10000, not 'many'" in found[0].reason
