@@ -312,3 +312,81 @@ def test_abort_during_preview_keeps_blue_and_drops_the_preview() -> None:
     assert all(w == {"v1": 100} for w in h.weights(since=start))
     assert scales(h, "v2", start)[-1] == (start + 120 + 10, 0)
     assert h.state.replicas == {"v1": 4}
+
+
+# ---------------------------------------------------------------------------------------------------
+# commands and policies (docs/semantics.md, Blue-green)
+# ---------------------------------------------------------------------------------------------------
+
+
+def test_promote_is_rejected_while_the_preview_waits_for_replicas_then_passes_the_analysis() -> None:
+    h = rollout(bg_plan(auto_promotion_enabled=False))
+    assert h.command("promote").rejected  # preview replicas not ready yet
+    h.run_for(6)
+    assert (
+        h.state.phase == "verifying" and h.state.plan.steps[h.state.step_index].name == "prePromotionAnalysis"
+    )
+    assert h.command("promote").rejected is None
+    s = h.state
+    assert (s.phase, s.pause_reason, s.plan.steps[s.step_index].name) == ("paused", "pause-step", "promotion")
+    assert s.weights == {"v1": 100}, "promote passes the analysis, the indefinite pause still holds"
+    h.command("promote")
+    h.run_for(300)
+    assert h.state.stable == "v2"
+
+
+def test_timed_promotion_pause_starts_when_the_pre_promotion_analysis_passed() -> None:
+    h = rollout(bg_plan(auto_promotion_seconds=100))
+    start = h.now
+    h.run_for(60)
+    # ready at +5, measurements at +5, +15, +25: the analysis passes at +25, the pause ends at +125
+    assert h.state.phase == "paused" and h.state.pause_until == start + 25 + 100
+
+
+def test_promote_full_switches_as_soon_as_green_is_ready_skipping_the_analyses() -> None:
+    h = rollout(bg_plan(auto_promotion_enabled=False))
+    h.run_for(6)
+    assert h.command("promoteFull").rejected is None
+    assert h.state.weights == {"v1": 100} and h.state.replicas == {"v1": 4, "v2": 4}
+    h.run_for(5)
+    assert h.state.phase == "live" and h.state.stable == "v2"
+    assert next(r.t for r in h.log if r.decision.state.weights == {"v2": 100}) == h.now
+
+
+def test_pause_policy_keeps_green_serving_after_a_failed_post_promotion_analysis() -> None:
+    """... and blue full, so that an abort switches back at once."""
+    h = rollout(
+        bg_plan(failure_action="pause"), measure=lambda rev, m, t: BAD if rev == "v2" and t > 50 else GOOD
+    )
+    h.run_for(300)
+    s = h.state
+    assert (s.phase, s.pause_reason) == ("paused", "failure-policy")
+    assert s.weights == {"v2": 100} and s.replicas == {"v1": 4, "v2": 4}
+    d = h.command("abort")
+    assert d.state.weights == {"v1": 100}, "blue was kept full: the abort switches back at once"
+
+
+def test_new_rollout_after_a_failed_pre_promotion_analysis_only_verifies_blue_again() -> None:
+    h = rollout(bg_plan(rollback_mode="newRollout"), measure=lambda rev, m, t: BAD if rev == "v2" else GOOD)
+    h.run_for(8)  # the first measurement of the preview (at +5) failed
+    s = h.state
+    assert s.initiator == "failure-policy" and s.canary == "v1" and s.weights == {"v1": 100}
+    assert s.plan.steps[s.step_index].name == "postPromotionAnalysis"
+    h.run_for(300)
+    assert h.state.phase == "live" and h.state.stable == "v1"
+    assert all(w == {"v1": 100} for w in h.weights(since=21))
+
+
+def test_new_rollout_after_a_failed_post_promotion_analysis_runs_blue_through_the_steps() -> None:
+    h = rollout(
+        bg_plan(rollback_mode="newRollout"), measure=lambda rev, m, t: BAD if rev == "v2" and t > 50 else GOOD
+    )
+    for _ in range(300):
+        h.run_for(1)
+        if h.state.initiator == "failure-policy":
+            break
+    s = h.state
+    assert s.canary == "v1" and s.weights == {"v2": 100}, "the failed green keeps the traffic meanwhile"
+    assert s.plan.steps[s.step_index].name == "prePromotionAnalysis"
+    h.run_for(300)
+    assert h.state.phase == "live" and h.state.stable == "v1"
