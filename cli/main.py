@@ -708,6 +708,9 @@ def plan_cmd(
             raise BadInput("--rollout and --replicas apply to spec files: the scenario fixes them")
     else:
         specset = load_spec_files(spec_files, ignore_kinds={"Scenario"})
+        if not specset.rollout_specs:
+            where = ", ".join(str(f) for f in spec_files)
+            raise SpecError([Problem(where, 0, None, None, "", "no RolloutSpec (or Argo Rollout) to plan")])
         try:
             plan = compile_plan(specset, rollout=rollout, replicas=replicas)
         except SpecError as exc:

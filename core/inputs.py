@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 
 from ebbtide.core.events import Command, Deploy, Measurement, ReplicasObserved, SpecChanged, Tick
+from ebbtide.core.plan import Plan
 from ebbtide.core.state import RolloutState
 
 __all__ = ["check_step_inputs"]
@@ -38,10 +39,14 @@ def check_step_inputs(state: object, event: object, now: object) -> None:
             raise ValueError("a Measurement carries either a value or an error, not both")
     elif cls is Deploy:
         _check_revision(event.revision, "Deploy")  # type: ignore[attr-defined]
+        if event.plan is not None:  # type: ignore[attr-defined]
+            _check_plan(event.plan, "Deploy")  # type: ignore[attr-defined]
     elif cls is Command:
         if event.revision is not None:  # type: ignore[attr-defined]
             _check_revision(event.revision, "Command")  # type: ignore[attr-defined]
-    elif cls is not SpecChanged:
+    elif cls is SpecChanged:
+        _check_plan(event.plan, "SpecChanged")  # type: ignore[attr-defined]
+    else:
         raise TypeError(f"event must be one of {_NAMES}, not {cls.__name__}")
 
 
@@ -53,6 +58,11 @@ def _check_observation(event: ReplicasObserved) -> None:
             f"ReplicasObserved of {event.revision!r}: pod counts must not be negative "
             f"({counts}, failed={event.failed})"
         )
+
+
+def _check_plan(plan: object, what: str) -> None:
+    if not isinstance(plan, Plan):
+        raise TypeError(f"{what}: the plan must be a Plan, not {type(plan).__name__}")
 
 
 def _check_revision(revision: object, what: str) -> None:

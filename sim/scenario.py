@@ -74,7 +74,7 @@ class CanaryStart(Model):
 
 class Traffic(Model):
     #: requests per second reaching the router
-    rps: float = Field(100.0, ge=0.0, allow_inf_nan=False)
+    rps: float = Field(100.0, ge=0.0, le=10_000_000, allow_inf_nan=False)
     #: share of requests (0..1) carrying the header of the rollout's header routes
     header_share: float = Field(0.0, ge=0.0, le=1.0)
 

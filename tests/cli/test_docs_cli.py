@@ -1,4 +1,5 @@
-"""The error examples of docs/cli.md ("Exit codes") are real output: each command is run and compared."""
+"""The error examples of docs/cli.md ("Exit codes") are real output: each command is run and compared (a file
+the doc only imagines, such as broken.yaml, is written as the doc describes it)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,16 @@ from ebbtide.cli.main import app
 
 ROOT = Path(__file__).resolve().parents[2]
 DOC = ROOT / "docs" / "cli.md"
+
+
+def _broken() -> str:
+    """broken.yaml: the healthy example deploying a revision it does not declare."""
+    text = (ROOT / "examples" / "scenarios" / "healthy-release.yaml").read_text()
+    text = text.replace("../specs/canary.yaml", str(ROOT / "examples" / "specs" / "canary.yaml"))
+    return text.replace("action: deploy, revision: v2}", "action: deploy, revision: v3}")
+
+
+ILLUSTRATIONS = {"broken.yaml": _broken}
 
 
 def examples() -> list[tuple[str, str]]:
@@ -29,13 +40,16 @@ def test_the_section_has_examples() -> None:
 
 @pytest.mark.parametrize(("command", "expected"), examples())
 def test_an_exit_code_example_is_real_output(
-    command: str, expected: str, monkeypatch: pytest.MonkeyPatch
+    command: str, expected: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     args = command.split()
     assert args[0] == "ebbtide"
-    if not all((ROOT / a).exists() for a in args[1:] if a.endswith(".yaml")):
-        pytest.skip("an illustration with a file that is not in the repository")
     monkeypatch.chdir(ROOT)
+    for name in args[1:]:
+        if name in ILLUSTRATIONS:  # a file the doc imagines: written as it describes it
+            monkeypatch.chdir(tmp_path)
+            (tmp_path / name).write_text(ILLUSTRATIONS[name]())
+    assert all(Path(a).exists() for a in args[1:] if a.endswith(".yaml"))
     result = CliRunner().invoke(app, args[1:], env={"COLUMNS": "200"})
     shown = result.stdout + result.stderr + f"[exit {result.exit_code}]\n"
     assert shown == expected

@@ -63,6 +63,12 @@ def deployed() -> Any:
             ValueError,
             "either a value or an error, not both",
         ),
+        (SpecChanged.model_construct(plan={"steps": []}), TypeError, "SpecChanged: the plan must be a Plan"),
+        (
+            Deploy.model_construct(revision="v2", plan="p"),
+            TypeError,
+            "Deploy: the plan must be a Plan, not str",
+        ),
     ],
 )
 def test_step_refuses_a_meaningless_event(event: object, error: type[Exception], message: str) -> None:

@@ -83,3 +83,12 @@ def test_a_scenario_that_is_not_utf8_is_a_located_problem(tmp_path: Path) -> Non
     [problem] = info.value.problems
     assert problem.file == str(path)
     assert problem.reason == "not UTF-8 text: byte 0xe9 at line 3, column 21 (save the file as UTF-8)"
+
+
+def test_request_rates_are_bounded(tmp_path: Path) -> None:
+    path = tmp_path / "rps.yaml"
+    path.write_text(BOUNDS.replace("rps: .inf", "rps: 1e300"))
+    with pytest.raises(SpecError) as info:
+        load_scenario(path)
+    found = {p.field: p.reason for p in info.value.problems}
+    assert found["spec.traffic.rps"].startswith("must be <= 10000000")
