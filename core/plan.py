@@ -137,6 +137,9 @@ class Plan(Frozen):
     rollback_window: int = 0
     abort_scale_down_delay: float = 30.0
     scale_down_delay: float = 30.0
+    #: at most this many replaced revisions wait for their scale-down delay at once (Argo's
+    #: scaleDownDelayRevisionLimit); those due first go at once; None: no limit
+    scale_down_delay_revision_limit: int | None = None
     dynamic_stable_scale: bool = False
     max_surge: int = 1
     max_unavailable: int = 0
@@ -166,6 +169,9 @@ def plan_problems(plan: Plan) -> list[str]:
         if getattr(plan, field) < 0:
             out.append(f"{field} must not be negative, not {getattr(plan, field)}")
     _durations(out, "", plan, ("progress_deadline", "abort_scale_down_delay", "scale_down_delay"))
+    limit = plan.scale_down_delay_revision_limit
+    if limit is not None and limit < 0:
+        out.append(f"scale_down_delay_revision_limit must not be negative, not {limit}")
     if plan.progress_deadline == 0:
         out.append("progress_deadline must be positive")
     if plan.strategy == "blueGreen":

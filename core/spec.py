@@ -293,7 +293,6 @@ class BlueGreen(Model):
     auto_promotion_seconds: Seconds | None = None
     pre_promotion_analysis: VerificationStep | None = None
     post_promotion_analysis: VerificationStep | None = None
-    #: accepted and ignored: ebbtide scales every superseded revision down after its own delay
     scale_down_delay_revision_limit: NonNegInt | None = None
     #: accepted and ignored: pod placement is the cluster scheduler's business
     anti_affinity: dict[str, Any] | None = None
@@ -1096,8 +1095,9 @@ def repair_model(model: type[BaseModel], body: Any, exc: ValidationError) -> Rep
                 loc = loc[:-1]
             paths.add(loc)
         # deepest and highest indices first, so that earlier removals do not shift later ones
-        for loc in sorted(paths, key=lambda p: [(0, x) if isinstance(x, int) else (1, str(x)) for x in p],
-                          reverse=True):
+        for loc in sorted(
+            paths, key=lambda p: [(0, x) if isinstance(x, int) else (1, str(x)) for x in p], reverse=True
+        ):
             if not loc or not _delete(data, loc):
                 return None
             if isinstance(loc[-1], int):
@@ -1424,6 +1424,9 @@ def compile_plan(specs: SpecSet, rollout: str | None = None, replicas: int | Non
         scale_down_delay=float(r.spec.scale_down_delay_seconds),
         dynamic_stable_scale=r.spec.dynamic_stable_scale,
         traffic_router=kind == "blueGreen" or _has_router(r),
+        scale_down_delay_revision_limit=(
+            strategy.spec.blue_green.scale_down_delay_revision_limit if strategy.spec.blue_green else None
+        ),
         max_surge=surge,
         max_unavailable=unavailable,
     )

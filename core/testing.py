@@ -102,8 +102,7 @@ def plans(draw: st.DrawFn, indefinite_pauses: bool = True, background: bool = Tr
     return Plan(
         strategy=strategy,
         steps=tuple(steps),
-        background_templates=tuple(t for t in bg if all(m.count is not None for m in tpls[t].metrics))
-        or (),
+        background_templates=tuple(t for t in bg if all(m.count is not None for m in tpls[t].metrics)) or (),
         templates=tpls,
         replicas=replicas,
         failure_action=draw(st.sampled_from(["rollback", "rollback", "pause", "promote"])),
@@ -146,7 +145,8 @@ def blue_green_plans(draw: st.DrawFn, indefinite_pauses: bool = True) -> Plan:
         revision_history_limit=draw(st.integers(2, 10)),
         rollback_window=draw(st.integers(0, 3)),
         abort_scale_down_delay=float(draw(st.sampled_from([0, 30]))),
-        scale_down_delay=float(draw(st.sampled_from([0, 30]))),
+        scale_down_delay=float(draw(st.sampled_from([0, 30, 600]))),
+        scale_down_delay_revision_limit=draw(st.sampled_from([None, None, 0, 1])),
         max_surge=draw(st.integers(0, 2)) or 1,
         max_unavailable=draw(st.integers(0, 1)),
     )

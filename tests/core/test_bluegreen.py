@@ -127,6 +127,7 @@ def test_argo_blue_green_rollout_loads_unchanged() -> None:
         ("verification", "postPromotionAnalysis", ("smoke",)),
     ]
     assert (plan.replicas, plan.scale_down_delay, plan.abort_scale_down_delay) == (3, 60.0, 10.0)
+    assert plan.scale_down_delay_revision_limit == 2
     assert plan.templates["smoke"].metrics[0].provider["prometheus"]["query"] == "up{service='web-preview'}"
 
 
@@ -186,6 +187,8 @@ def test_a_blue_green_plan_switches_all_traffic_at_once() -> None:
         Plan(strategy="blueGreen", steps=(StepPlan(kind="setWeight", weight=50),))
     with pytest.raises(ValueError, match="traffic_router must be true"):
         Plan(strategy="blueGreen", traffic_router=False)
+    with pytest.raises(ValueError, match="scale_down_delay_revision_limit must not be negative"):
+        Plan(strategy="blueGreen", scale_down_delay_revision_limit=-1)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -390,3 +393,27 @@ def test_new_rollout_after_a_failed_post_promotion_analysis_runs_blue_through_th
     assert s.plan.steps[s.step_index].name == "prePromotionAnalysis"
     h.run_for(300)
     assert h.state.phase == "live" and h.state.stable == "v1"
+
+
+@pytest.mark.parametrize(("limit", "v1_down_at_v3_live"), [(None, False), (1, True), (0, True)])
+def test_scale_down_delay_revision_limit(limit: int | None, v1_down_at_v3_live: bool) -> None:
+    """v2 then v3 promoted within one scaleDownDelaySeconds (600 s): v1 and v2 would both wait; with a limit
+    of 1 the older one (v1) is scaled down once v2 starts waiting; with 0 none waits."""
+    plan = Plan(
+        strategy="blueGreen",
+        steps=tuple(blue_green_steps(4)),
+        replicas=4,
+        scale_down_delay=600.0,
+        scale_down_delay_revision_limit=limit,
+    )
+    h = Harness(plan).live("v1")
+    h.deploy("v2")
+    h.run_for(20)
+    assert h.state.stable == "v2"
+    assert ("v1" in h.state.replicas) == (limit != 0), "with a limit of 0 nothing waits"
+    h.deploy("v3")
+    h.run_for(20)
+    assert h.state.stable == "v3"
+    running = set(h.state.replicas)
+    assert ("v1" not in running) == v1_down_at_v3_live
+    assert ("v2" in running) == (limit != 0), "the newest replaced revision waits unless the limit is 0"
