@@ -17,7 +17,7 @@ from typing import Any
 
 from .spec import API_VERSION, Document, Problem
 
-__all__ = ["BLUE_GREEN_FIELDS", "convert_blue_green"]
+__all__ = ["BLUE_GREEN_FIELDS", "IGNORED_BLUE_GREEN_FIELDS", "convert_blue_green"]
 
 #: Argo's strategy.blueGreen fields kept in the Strategy's blueGreen (validated by its model)
 BLUE_GREEN_FIELDS = (
@@ -29,6 +29,9 @@ BLUE_GREEN_FIELDS = (
     "scaleDownDelayRevisionLimit",
     "antiAffinity",
 )
+#: accepted and dropped: pod labels of the preview and active pods, and the budget of a pod restart (ebbtide
+#: restarts no pods)
+IGNORED_BLUE_GREEN_FIELDS = frozenset({"previewMetadata", "activeMetadata", "maxUnavailable"})
 _ANALYSES = ("prePromotionAnalysis", "postPromotionAnalysis")
 _DELAYS = ("scaleDownDelaySeconds", "abortScaleDownDelaySeconds")
 _ROLLOUT_FIELDS = ("replicas", "progressDeadlineSeconds", "revisionHistoryLimit", "rollbackWindow")
@@ -66,6 +69,8 @@ def convert_blue_green(doc: Document, verification: Verification) -> tuple[list[
             rmap.append((f"spec.{key}", f"{at}.{key}"))
         elif key in BLUE_GREEN_FIELDS:
             out[key] = value
+        elif key in IGNORED_BLUE_GREEN_FIELDS:
+            continue
         else:
             problems.append(doc.problem(f"{at}.{key}", "unknown field"))
     path_map.append(("spec.blueGreen", at))

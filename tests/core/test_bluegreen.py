@@ -77,6 +77,9 @@ spec:
       abortScaleDownDelaySeconds: 10
       scaleDownDelayRevisionLimit: 2
       antiAffinity: {preferredDuringSchedulingIgnoredDuringExecution: {weight: 1}}
+      previewMetadata: {labels: {role: preview}}
+      activeMetadata: {labels: {role: active}}
+      maxUnavailable: 1
       prePromotionAnalysis:
         templates: [{templateName: smoke}]
         args: [{name: svc, value: web-preview}]
