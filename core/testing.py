@@ -102,7 +102,8 @@ def plans(draw: st.DrawFn, indefinite_pauses: bool = True, background: bool = Tr
     return Plan(
         strategy=strategy,
         steps=tuple(steps),
-        background_templates=tuple(t for t in bg if all(m.count is not None for m in tpls[t].metrics)) or (),
+        background_templates=tuple(t for t in bg if all(m.count is not None for m in tpls[t].metrics))
+        or (),
         templates=tpls,
         replicas=replicas,
         failure_action=draw(st.sampled_from(["rollback", "rollback", "pause", "promote"])),
