@@ -19,8 +19,10 @@ Fields that do not change rollout semantics are accepted and ignored (see :data:
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
+from .argo_bluegreen import convert_blue_green
 from .spec import API_VERSION, Document, Problem, dry_run_matches, pattern_problem
 
 __all__ = ["IGNORED_CANARY_FIELDS", "IGNORED_ROLLOUT_FIELDS", "IGNORED_TEMPLATE_FIELDS", "convert_argo"]
@@ -178,15 +180,17 @@ def _rollout(doc: Document) -> tuple[list[Document], list[Problem]]:
         ):
             problems.append(doc.problem(f"spec.{key}", "unknown field"))
     strategy = _d(spec.get("strategy"))
-    if "blueGreen" in strategy:
-        problems.append(doc.problem("spec.strategy.blueGreen", "blueGreen is not supported (use canary)"))
     for key in strategy:
         if key not in ("canary", "blueGreen"):
             problems.append(doc.problem(f"spec.strategy.{key}", "unknown field"))
+    if "canary" in strategy and "blueGreen" in strategy:
+        problems.append(doc.problem("spec.strategy", "give one of canary or blueGreen, not both"))
     if "canary" not in strategy:
         if "blueGreen" not in strategy:
             problems.append(doc.problem("spec.strategy.canary", "required field is missing"))
-        return [], problems
+            return [], problems
+        converted, more = convert_blue_green(doc, _verification)  # see core/argo_bluegreen.py
+        return [dataclasses.replace(d, form="argo") for d in converted], problems + more
     canary = _d(strategy.get("canary"))
     args: dict[str, dict[str, Any]] = {}
     steps: list[Any] = []

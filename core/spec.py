@@ -31,7 +31,9 @@ from pydantic import (
     ValidationError,
     field_validator,
 )
-from pydantic.alias_generators import to_camel
+from pydantic.alias_generators import to_camel, to_snake
+
+from ebbtide.core.bluegreen import blue_green_steps
 
 if TYPE_CHECKING:
     from .manifests import Skipped, Workload
@@ -45,6 +47,7 @@ from ebbtide.core.plan import (
     MetricPlan,
     Plan,
     StepPlan,
+    StrategyKind,
     TemplatePlan,
 )
 from ebbtide.core.yamlsafe import YamlProblem, load_documents
@@ -285,9 +288,27 @@ class Rolling(Model):
     steps: list[RollingStep] = Field(default_factory=list)
 
 
+class BlueGreen(Model):
+    """Argo Rollouts' ``strategy.blueGreen`` fields (the delays live in the RolloutSpec, as for a canary);
+    compiled by :func:`ebbtide.core.bluegreen.blue_green_steps`."""
+
+    #: required (checked in :func:`_check_strategy`, so that a missing one does not hide the rest)
+    active_service: Annotated[str, Field(min_length=1)] | None = None
+    preview_service: str | None = None
+    preview_replica_count: Replicas | None = None
+    auto_promotion_enabled: StrictBool = True
+    auto_promotion_seconds: Seconds | None = None
+    pre_promotion_analysis: VerificationStep | None = None
+    post_promotion_analysis: VerificationStep | None = None
+    scale_down_delay_revision_limit: NonNegInt | None = None
+    #: accepted and ignored: pod placement is the cluster scheduler's business
+    anti_affinity: dict[str, Any] | None = None
+
+
 class StrategySpec(Model):
     canary: Canary | None = None
     rolling: Rolling | None = None
+    blue_green: BlueGreen | None = None
 
 
 class Strategy(Model):
@@ -592,8 +613,10 @@ def _condition_problem(src: str) -> str | None:
 def _check_strategy(doc: Document, s: Strategy) -> list[Problem]:
     out: list[Problem] = []
     spec = s.spec
-    if (spec.canary is None) == (spec.rolling is None):
-        out.append(doc.problem("spec", "exactly one of canary or rolling is required"))
+    if sum(x is not None for x in (spec.canary, spec.rolling, spec.blue_green)) != 1:
+        out.append(doc.problem("spec", "exactly one of canary, rolling or blueGreen is required"))
+    if spec.blue_green is not None and spec.blue_green.active_service is None:
+        out.append(doc.problem("spec.blueGreen.activeService", "required field is missing"))
     if spec.canary is not None:
         last: int | None = None
         last_at = ""
@@ -726,6 +749,11 @@ def _dry_run_rules(spec: StrategySpec) -> list[tuple[str, list[DryRunRule]]]:
         for i, rstep in enumerate(spec.rolling.steps):
             if rstep.verification is not None and rstep.verification.dry_run:
                 found.append((f"spec.rolling.steps[{i}].verification", rstep.verification.dry_run))
+    if spec.blue_green is not None:
+        for name in ("prePromotionAnalysis", "postPromotionAnalysis"):
+            analysis = getattr(spec.blue_green, to_snake(name))
+            if analysis is not None and analysis.dry_run:
+                found.append((f"spec.blueGreen.{name}", analysis.dry_run))
     return found
 
 
@@ -992,6 +1020,12 @@ class SpecSet:
                         out += self._check_template_names(
                             doc, f"spec.rolling.steps[{i}].verification", rstep.verification.template_names
                         )
+            if s.spec.blue_green is not None:
+                for field_name in ("prePromotionAnalysis", "postPromotionAnalysis"):
+                    analysis = getattr(s.spec.blue_green, to_snake(field_name))
+                    if analysis is not None:
+                        at = f"spec.blueGreen.{field_name}"
+                        out += self._check_template_names(doc, at, analysis.template_names)
         # a template missing from several steps is one problem: where it is first used
         out = list({(p.file, p.document, p.kind, p.name, p.reason): p for p in reversed(out)}.values())[::-1]
         for name, r in self.rollout_specs.items():
@@ -1009,7 +1043,7 @@ class SpecSet:
                 from .manifests import missing_reference
 
                 where = f"{at}.templateNames[{j}]"
-                if doc.form == "argo" and where.startswith("spec.canary"):
+                if doc.form == "argo":  # Argo's analysis: templates[j].templateName
                     where = f"{at}.templates[{j}].templateName"
                 word = "AnalysisTemplate" if doc.form == "argo" else "VerificationTemplate"
                 reason = missing_reference(word, t, sorted(self.templates))
@@ -1199,6 +1233,26 @@ def _step_plan(step: CanaryStep | RollingStep) -> StepPlan:
     return StepPlan(kind="verification", name=step.name, templates=tuple(step.verification.template_names))
 
 
+def _blue_green_plan(bg: BlueGreen, replicas: int) -> list[StepPlan]:
+    pre, post = bg.pre_promotion_analysis, bg.post_promotion_analysis
+    return blue_green_steps(
+        replicas,
+        preview_replicas=bg.preview_replica_count,
+        auto_promotion_enabled=bg.auto_promotion_enabled,
+        auto_promotion_seconds=float(bg.auto_promotion_seconds) if bg.auto_promotion_seconds else None,
+        pre_promotion=tuple(pre.template_names) if pre is not None else (),
+        post_promotion=tuple(post.template_names) if post is not None else (),
+    )
+
+
+def _dry_run_step(at: str, steps: list[StepPlan], offset: int) -> int:
+    """The plan step a dryRun list's owner (a field path of :func:`_dry_run_rules`) compiled into."""
+    if at.startswith("spec.blueGreen."):
+        name = at.rsplit(".", 1)[1]
+        return next(i for i, st in enumerate(steps) if st.name == name)
+    return int(at[at.index("[") + 1 : at.index("]")]) + offset
+
+
 def _provider_defaults(specs: SpecSet) -> dict[str, dict[str, Any]]:
     """Provider connection settings (e.g. prometheus.address) by provider type, first document wins."""
     out: dict[str, dict[str, Any]] = {}
@@ -1256,8 +1310,15 @@ def compile_plan(specs: SpecSet, rollout: str | None = None, replicas: int | Non
 
     steps: list[StepPlan]
     background: tuple[str, ...] = ()
-    kind: Literal["canary", "rolling"]
-    if strategy.spec.canary is not None:
+    kind: StrategyKind
+    if strategy.spec.blue_green is not None:
+        kind = "blueGreen"
+        steps = _blue_green_plan(strategy.spec.blue_green, n)
+        if r.spec.dynamic_stable_scale:
+            problems.append(
+                rdoc.problem("spec.dynamicStableScale", "dynamicStableScale applies to canary, not blueGreen")
+            )
+    elif strategy.spec.canary is not None:
         kind = "canary"
         steps = [_step_plan(s) for s in strategy.spec.canary.steps]
         weights = [s.weight for s in steps if s.kind == "setWeight" and s.weight is not None]
@@ -1274,11 +1335,11 @@ def compile_plan(specs: SpecSet, rollout: str | None = None, replicas: int | Non
         ]
 
     sdoc = specs.origins[("Strategy", strategy.metadata.name)]
-    offset = 0 if strategy.spec.canary is not None else 1  # a rolling plan starts with its setWeight 100
+    offset = 1 if strategy.spec.rolling is not None else 0  # a rolling plan starts with its setWeight 100
     for at, rules in _dry_run_rules(strategy.spec):
         if at == "spec.canary.backgroundVerification":
             continue
-        i = int(at[at.index("[") + 1 : at.index("]")]) + offset
+        i = _dry_run_step(at, steps, offset)
         in_step = [m.name for t in steps[i].templates for m in specs.templates[t].spec.metrics]
         steps[i] = steps[i].model_copy(update={"dry_run": _dry_run_names(sdoc, at, rules, in_step, problems)})
     background_dry_run: tuple[str, ...] = ()
@@ -1397,7 +1458,10 @@ def compile_plan(specs: SpecSet, rollout: str | None = None, replicas: int | Non
         abort_scale_down_delay=float(r.spec.abort_scale_down_delay_seconds),
         scale_down_delay=float(r.spec.scale_down_delay_seconds),
         dynamic_stable_scale=r.spec.dynamic_stable_scale,
-        traffic_router=_has_router(r),
+        traffic_router=kind == "blueGreen" or _has_router(r),
+        scale_down_delay_revision_limit=(
+            strategy.spec.blue_green.scale_down_delay_revision_limit if strategy.spec.blue_green else None
+        ),
         max_surge=surge,
         max_unavailable=unavailable,
     )

@@ -47,10 +47,10 @@ def test_argo_rollout_becomes_rollout_spec_and_strategy() -> None:
     )
 
 
-def test_blue_green_is_rejected() -> None:
+def test_canary_and_blue_green_together_are_rejected() -> None:
     d = argo_docs()
-    d[1]["spec"]["strategy"] = {"blueGreen": {"activeService": "a"}}
-    assert (2, "Rollout", "spec.strategy.blueGreen", "blueGreen is not supported (use canary)") in problems(d)
+    d[1]["spec"]["strategy"]["blueGreen"] = {"activeService": "a"}
+    assert (2, "Rollout", "spec.strategy", "give one of canary or blueGreen, not both") in problems(d)
 
 
 def test_background_analysis_and_dry_run() -> None:

@@ -561,3 +561,15 @@ def test_a_deployment_counts_only_when_a_rollout_names_it() -> None:
     found = problems_of(ROLLOUT + "---\n" + bad % "api-deploy")
     assert [(p.kind, p.field) for p in found] == [("Deployment", "spec.replicas")]
     assert "must be an integer 0..10000, not 'many'" in found[0].reason
+
+
+def test_blue_green_services_are_checked_too() -> None:
+    rollout = (
+        "apiVersion: argoproj.io/v1alpha1\nkind: Rollout\nmetadata: {name: bg}\nspec:\n  replicas: 2\n"
+        "  strategy:\n    blueGreen: {activeService: bg-active, previewService: bg-preview}\n"
+    )
+    service = "---\napiVersion: v1\nkind: Service\nmetadata: {name: %s}\n"
+    load_text(rollout)
+    load_text(rollout + service % "bg-active" + service % "bg-preview")
+    found = problems_of(rollout + service % "bg-active")
+    assert [(p.kind, p.field) for p in found] == [("Rollout", "spec.strategy.blueGreen.previewService")]
