@@ -573,3 +573,19 @@ def test_blue_green_services_are_checked_too() -> None:
     load_text(rollout + service % "bg-active" + service % "bg-preview")
     found = problems_of(rollout + service % "bg-active")
     assert [(p.kind, p.field) for p in found] == [("Rollout", "spec.strategy.blueGreen.previewService")]
+
+
+def test_replicas_precedence_with_a_workload_ref() -> None:
+    own = ROLLOUT.replace("spec:\n  workloadRef", "spec:\n  replicas: 2\n  workloadRef")
+    assert compile_plan(load_text(own + "---" + DEPLOYMENT % ("api-deploy", 4))).replicas == 2
+    assert compile_plan(load_text(ROLLOUT + "---" + DEPLOYMENT % ("api-deploy", 4)), replicas=7).replicas == 7
+
+
+def test_spot_deployments_of_several_clusters() -> None:
+    spec = {k: v for k, v in ROLLOUT_SPEC.items() if k != "spotDeployment"}
+    spec["spotDeployments"] = [
+        {"clusterId": "eu", "namespace": "shop", "name": "web-eu"},
+        {"clusterId": "us", "namespace": "shop", "name": "web-us"},
+    ]
+    specs = load_text(yaml_of(PROVIDER, TEMPLATE, STRATEGY, spec, spot_deployment("web-us", 3)))
+    assert compile_plan(specs).replicas == 3  # the first one the set holds
