@@ -67,7 +67,6 @@ app = typer.Typer(
     rich_markup_mode=None,
 )
 
-
 def _version(value: bool) -> None:
     if value:
         try:
