@@ -67,6 +67,7 @@ app = typer.Typer(
     rich_markup_mode=None,
 )
 
+
 def _version(value: bool) -> None:
     if value:
         try:
@@ -653,6 +654,7 @@ def validate_cmd(
     """Load spec files and Scenario files; print OK per file, or every problem (exit code 2)."""
     problems: list[Problem] = []
     skipped: dict[str, list[str]] = {}
+    loaded: set[str] = set()  # files of the groups that loaded
     scenarios = [f for f in files if f.is_file() and _is_scenario(f)]
     specs = [f for f in files if f not in scenarios]
     found: dict[str, str] = {}
@@ -662,6 +664,7 @@ def validate_cmd(
             continue
         try:
             specset = load_spec_files(group, ignore_kinds={"Scenario"})
+            loaded.update(str(f) for f in group)
             found.update(describe(specset))
             for s in specset.skipped:
                 skipped.setdefault(s.file, []).append(str(s))
@@ -680,9 +683,8 @@ def validate_cmd(
             _warn(str(f), sc.plan)
         except SpecError as exc:
             problems.extend(exc.problems)
-    bad_files = {p.file for p in problems}
     for f in specs:
-        if str(f) not in found and str(f) not in skipped and str(f) not in bad_files:  # nothing in it
+        if str(f) in loaded and str(f) not in found and str(f) not in skipped:  # read, and nothing in it
             reason = "the file holds no YAML document: nothing to check"
             problems.append(Problem(str(f), 0, None, None, "", reason))
     bad_files = {p.file for p in problems}

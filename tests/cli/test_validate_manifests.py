@@ -75,3 +75,17 @@ def test_an_experiment_step_is_one_problem(tmp_path: Path) -> None:
     code, _, err = run("validate", str(f))
     assert code == 2 and "1 problem" in err
     assert "spec.strategy.canary.steps[1].experiment: experiment steps are not supported yet" in err
+
+
+def test_a_failing_set_does_not_call_its_other_files_empty(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        "apiVersion: ebbtide.dev/v1alpha1\nkind: Strategy\nmetadata: {name: s}\nspec: {canary: {x: 1}}\n"
+    )
+    templates = MANIFESTS / "argo-workloadref" / "templates.yaml"
+    code, _, err = run("validate", "--set", str(bad), str(templates))
+    assert code == 2 and "1 problem" in err and "nothing to check" not in err
+    empty = tmp_path / "empty.yaml"
+    empty.write_text("# nothing\n")
+    code, _, err = run("validate", str(empty), str(templates))
+    assert code == 2 and f"{empty}: the file holds no YAML document" in err
