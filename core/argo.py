@@ -1,6 +1,7 @@
 """Argo Rollouts YAML, unchanged, mapped onto the Ocean CD dialect documents of :mod:`ebbtide.core.spec`.
 
-- ``Rollout`` (canary only) -> a ``RolloutSpec`` and a ``Strategy``, both named after the Rollout;
+- ``Rollout`` -> a ``RolloutSpec`` and a ``Strategy``, both named after the Rollout (``blueGreen`` through
+  :mod:`ebbtide.core.argo_bluegreen`);
   ``analysis`` steps become ``verification`` steps, the background ``analysis`` becomes
   ``backgroundVerification`` (``startingStep`` kept); an analysis's ``dryRun`` list is kept on its
   verification (matched against the metric names when the plan is compiled) and ``measurementRetention``
@@ -14,7 +15,7 @@
 
 Fields that do not change rollout semantics are accepted and ignored (see :data:`IGNORED_ROLLOUT_FIELDS`,
 :data:`IGNORED_CANARY_FIELDS`, :data:`IGNORED_TEMPLATE_FIELDS`); unknown fields and unsupported features
-(blueGreen, experiment, setMirrorRoute, plugin steps, providers ebbtide has no adapter for) are problems.
+(experiment, setMirrorRoute, plugin steps, providers ebbtide has no adapter for) are problems.
 """
 
 from __future__ import annotations
