@@ -672,8 +672,8 @@ def validate_cmd(
                 _warn(f"{doc.file}: RolloutSpec/{name}", compile_plan(specset, name))
         except SpecError as exc:
             problems.extend(exc.problems)
-    if not as_set and problems:  # a Strategy or template that another of the files defines: name them
-        problems = set_hints(problems, {str(f): defined_names(_documents(f)) for f in specs})
+    if problems:  # a Strategy or template that another file (given, or beside a bad one) defines: name it
+        problems = set_hints(problems, {str(f): defined_names(_documents(f)) for f in _near(specs, problems)})
     for f in scenarios:
         try:
             sc = load_scenario(f)
@@ -697,11 +697,22 @@ def validate_cmd(
         raise SpecError(problems)
 
 
+def _near(given: list[Path], problems: list[Problem]) -> list[Path]:
+    """The spec files given, then the YAML and JSON files beside the files that have problems."""
+    out = list(given)
+    for folder in sorted({Path(p.file).parent for p in problems}):
+        for pattern in ("*.yaml", "*.yml", "*.json"):
+            out += [f for f in sorted(folder.glob(pattern)) if f not in out]
+    return out
+
+
 def _documents(path: Path) -> list[Document]:
+    """The documents of a spec file (none for a scenario file or a file that cannot be read)."""
     try:
-        return read_documents([path])
+        docs = read_documents([path])
     except SpecError:
         return []
+    return [] if any(d.kind == "Scenario" for d in docs) else docs
 
 
 @app.command("plan")

@@ -89,3 +89,12 @@ def test_a_failing_set_does_not_call_its_other_files_empty(tmp_path: Path) -> No
     empty.write_text("# nothing\n")
     code, _, err = run("validate", str(empty), str(templates))
     assert code == 2 and f"{empty}: the file holds no YAML document" in err
+
+
+def test_a_rollout_alone_names_the_file_beside_it_that_defines_its_templates(tmp_path: Path) -> None:
+    for name in ("rollout.yaml", "templates.yaml"):
+        (tmp_path / name).write_text((MANIFESTS / "argo-workloadref" / name).read_text())
+    (tmp_path / "notes.json").write_text("[1, 2")  # not a manifest: never mind
+    code, _, err = run("validate", str(tmp_path / "rollout.yaml"))
+    assert code == 2 and "1 problem" in err
+    assert f"ebbtide validate --set {tmp_path / 'rollout.yaml'} {tmp_path / 'templates.yaml'}" in err
