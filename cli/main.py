@@ -778,26 +778,20 @@ def plan_cmd(
         + (f" ({plan.rollback_mode})" if plan.failure_action == "rollback" else "")
         + f", progress deadline {seconds(plan.progress_deadline)}, maxSurge {plan.max_surge}, "
         f"maxUnavailable {plan.max_unavailable}, "
-        + ("traffic router (weights)" if plan.traffic_router else "basic canary (weights are pod ratios)"),
+        + _traffic_words(plan),
         markup=False,
     )
     if plan.background_templates:
         console.print(f"background verification: {', '.join(plan.background_templates)}", markup=False)
     table = Table()
-    for h in (
-        "step",
-        "name",
-        "action",
-        "canary weight",
-        "canary replicas",
-        "holds",
-        "min time to live",
-        "notes",
-    ):
+    new = "new revision" if plan.strategy == "blueGreen" else "canary"  # blue-green: no canary
+    heads = ("step", "name", "action", f"{new} weight", f"{new} replicas", "holds", "min time to live")
+    heads += ("notes",)
+    for h in heads:
         table.add_column(
             h,
             overflow="fold",
-            justify="right" if h in ("step", "canary weight", "canary replicas") else "left",
+            justify="right" if h in ("step", f"{new} weight", f"{new} replicas") else "left",
         )
     for r in rows:
         table.add_row(
@@ -817,6 +811,12 @@ def plan_cmd(
         + ("none: an indefinite pause waits for promote" if last is None else seconds(last)),
         markup=False,
     )
+
+
+def _traffic_words(plan: Plan) -> str:
+    if plan.strategy == "blueGreen":
+        return "active service switches all traffic at once"
+    return "traffic router (weights)" if plan.traffic_router else "basic canary (weights are pod ratios)"
 
 
 @app.command("diagram")
