@@ -785,8 +785,8 @@ def plan_cmd(
         console.print(f"background verification: {', '.join(plan.background_templates)}", markup=False)
     table = Table()
     new = "new revision" if plan.strategy == "blueGreen" else "canary"  # blue-green: no canary
-    heads = ("step", "name", "action", f"{new} weight", f"{new} replicas", "holds", "min time to live")
-    heads += ("notes",)
+    heads = ["step", "name", "action", f"{new} weight", f"{new} replicas", "holds", "min time to live"]
+    heads.append("notes")
     for h in heads:
         table.add_column(
             h,
