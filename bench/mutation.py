@@ -190,7 +190,8 @@ SLIPS: tuple[Slip, ...] = (
             (
                 E,
                 "return Decision(state=state, effects=(), wake_at=wake_at(state, now), rejected=reason)",
-                "return Decision(state=w.freeze(state), effects=tuple(w.effects), wake_at=None, rejected=reason)",
+                "return Decision(state=w.freeze(state), effects=tuple(w.effects), wake_at=None, "
+                "rejected=reason)",
             ),
             (
                 E,
