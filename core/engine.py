@@ -107,7 +107,13 @@ class _W:
         for name in _COPIED:
             mine[name] = dict(mine[name])
         self.now = now
+        self.origin = s
         self.effects: list[Effect] = []
+        #: the world (weights, replicas, header routes) the effects emitted so far describe; None: the
+        #: world of the state the step started from
+        self.sent: tuple[dict[str, int], dict[str, int], tuple[HeaderRoutePlan, ...]] | None = None
+        #: where the next world effects go in ``effects`` (world effects come first, in the order emitted)
+        self.world_at = 0
 
     def record(self, revision: str) -> RevisionRecord | None:
         for rec in self.history:
@@ -122,14 +128,18 @@ class _W:
         return None
 
     def freeze(self, old: RolloutState) -> RolloutState:
-        """The new immutable state; unchanged fields are shared with ``old``."""
+        """The new immutable state; unchanged fields are shared with ``old``. A state that changed
+        records the decision's time in ``updated_at``."""
         before = old.__dict__
         mine = self.__dict__
         changes = {k: mine[k] for k in _SHARED if mine[k] is not before[k]}
         for k in _COPIED:
             if mine[k] != before[k]:
                 changes[k] = mine[k]
-        return evolve(old, **changes) if changes else old
+        if not changes:
+            return old
+        changes["updated_at"] = self.now
+        return evolve(old, **changes)
 
     def notify(self, event: NotifyEvent, **payload: Any) -> None:
         base: dict[str, Any] = {
@@ -150,13 +160,25 @@ class _W:
 
 
 def step(state: RolloutState, event: Event, now: float) -> Decision:
-    """Apply one event at time ``now``. Pure and deterministic; a rejected command changes nothing."""
+    """Apply one event at time ``now``. Pure and deterministic; a rejected command changes nothing.
+
+    A ``now`` earlier than ``state.updated_at`` (clock skew after a controller failover) is taken as
+    ``updated_at``: the engine never rewinds a timer and never fails on it."""
+    if now < state.updated_at:
+        now = state.updated_at
     if isinstance(event, (Tick, ReplicasObserved)):
         # fast path: nothing is due and the observation changes nothing -> the state is already at its
         # fixpoint for this input (every decision runs the advance loop to one), so the result is no-op
         due = _next_due(state)
         if (due is None or due > now) and (isinstance(event, Tick) or _observation_is_noop(state, event)):
             return Decision(state=state, effects=(), wake_at=due, rejected=None)
+    return full_step(state, event, now)
+
+
+def full_step(state: RolloutState, event: Event, now: float) -> Decision:
+    """:func:`step` without its fast path (tests compare the two; every decision must be a fixpoint)."""
+    if now < state.updated_at:
+        now = state.updated_at
     w = _W(state, now)
     if isinstance(event, Tick):
         pass
@@ -177,7 +199,9 @@ def step(state: RolloutState, event: Event, now: float) -> Decision:
         else:
             w.next_plan = event.plan
     _advance(w)
-    _reconcile(w, state)
+    _settle_world(w)
+    _history_trim(w)
+    _emit_world(w, state)
     new = w.freeze(state)
     return Decision(state=new, effects=tuple(w.effects), wake_at=wake_at(new, now), rejected=None)
 
@@ -190,7 +214,7 @@ def _observation_is_noop(state: RolloutState, ev: ReplicasObserved) -> bool:
 def _next_due(state: RolloutState) -> float | None:
     """The earliest time anything is scheduled (past or future), or None."""
     due: float | None = None
-    if state.pause_until is not None and state.phase == "in-progress":
+    if state.pause_until is not None and state.phase == "paused":
         due = state.pause_until
     for run in state.verifications:
         if run.phase in ver.TERMINAL:
@@ -212,7 +236,7 @@ def wake_at(state: RolloutState, now: float) -> float | None:
     """The next time the engine needs a Tick, or None when nothing is scheduled."""
     # the earliest scheduled time after `now` (one pass, no intermediate list)
     best: float | None = None
-    if state.pause_until is not None and state.phase == "in-progress" and state.pause_until > now:
+    if state.pause_until is not None and state.phase == "paused" and state.pause_until > now:
         best = state.pause_until
     for run in state.verifications:
         if run.phase in ver.TERMINAL:
@@ -404,9 +428,9 @@ def _on_command(w: _W, cmd: Command) -> str | None:
         _begin_rollback(w, target, reason="aborted by user", manual=False, fast=True)
         return None
     if a == "pause":
-        if w.phase == "paused":
+        if w.phase == "paused" and not _at_timed_pause(w):
             return f"already paused ({w.pause_reason})"
-        if not allowed(w.phase, "pause"):
+        if w.phase != "paused" and not allowed(w.phase, "pause"):
             return f"cannot pause: the rollout is {w.phase}"
         _stop_runs(w, background_too=False)
         _pause(w, "manual", "paused by user")
@@ -414,6 +438,8 @@ def _on_command(w: _W, cmd: Command) -> str | None:
     if a == "resume":
         if w.phase != "paused":
             return f"cannot resume: the rollout is {w.phase}, not paused"
+        if _at_timed_pause(w):
+            return f"the rollout waits at a timed pause step until {w.pause_until:g}: promote skips it"
         if w.pause_reason == "pause-step":
             return "the rollout waits at an indefinite pause step: promote moves it on"
         _restart_step(w)
@@ -587,10 +613,17 @@ def _current_step(w: _W) -> StepPlan | None:
 
 
 def _pause(w: _W, reason: PauseReason, message: str) -> None:
+    """Pause for ``reason``; a rollout resting at a timed pause step keeps its phase and takes the new
+    reason (its timer stops: a manual, failure-policy or inconclusive pause waits for a person)."""
     w.pause_reason = reason
     w.pause_until = None
-    fire(w, "pause")
+    if w.phase != "paused":
+        fire(w, "pause")
     w.notify("rollout-paused", reason=reason, message=message)
+
+
+def _at_timed_pause(w: _W) -> bool:
+    return w.phase == "paused" and w.pause_reason == "pause-step" and w.pause_until is not None
 
 
 def _restart_step(w: _W) -> None:
@@ -618,7 +651,7 @@ def _failure(w: _W, reason: str, deadline: bool) -> None:
         w.recorded_failures = (*w.recorded_failures, reason)[-RECORDED_FAILURES:]
         return  # continue as if passed: the failed run is already stopped; the verifying loop moves on
     if action == "pause":
-        if w.phase != "paused":
+        if w.phase != "paused" or _at_timed_pause(w):
             _stop_runs(w, background_too=False)
             _pause(w, "failure-policy", reason)
         w.failure_reason = reason
@@ -657,6 +690,7 @@ def _begin_rollback(w: _W, target: str, reason: str, manual: bool, fast: bool) -
     if manual:
         w.desired = target
     _clear_rollout_progress(w)
+    w.step_index = 0  # Argo: an aborted rollout's step index returns to 0
     w.scale_downs.pop(target, None)
     if w.phase != "rolling-back":  # already rolling back: the rollback is retargeted
         fire(w, "roll_back")
@@ -699,6 +733,7 @@ def _finish(w: _W) -> None:
     w.stable = rev
     w.canary = None
     _clear_rollout_progress(w)
+    w.step_index = sum(1 for st in w.plan.steps if not st.implicit)  # Argo: a finished rollout shows N/N
     w.rollback = None
     w.degraded = w.desired != rev
     _history_touch(w, rev, "live", reached_live=True)
@@ -776,6 +811,12 @@ def _advance_once(w: _W) -> bool:
     if w.phase == "in-progress":
         return _advance_in_progress(w)
     if w.phase == "paused" and w.pause_reason != "manual":
+        if w.pause_until is not None and now >= w.pause_until:
+            # a timed pause step ran out: the rollout moves on to the next step
+            w.pause_reason = None
+            w.pause_until = None
+            fire(w, "resume")
+            return _next_step(w)
         _check_canary_ready(w)  # a canary losing its pods while paused still runs the deadline clock
     return False
 
@@ -835,7 +876,9 @@ def _advance_in_progress(w: _W) -> bool:
     if st.kind == "setWeight":
         weight = st.weight or 0
         if _wait_ready(w, _canary_replicas_for(w, max(weight, w.canary_weight))):
-            w.canary_weight = max(w.canary_weight, weight)
+            if weight > w.canary_weight:
+                w.canary_weight = weight
+                _send_step_weight(w, w.origin)
             return _next_step(w)
         return False
     if st.kind == "setCanaryScale":
@@ -855,12 +898,13 @@ def _advance_in_progress(w: _W) -> bool:
                 return _next_step(w)
             _pause(w, "pause-step", f"indefinite pause at step {w.step_index}")
             return True
-        if w.pause_until is None:
-            w.pause_until = w.step_started_at + st.duration
-        if w.now >= w.pause_until:
-            w.pause_until = None
+        # a timed pause shows as paused (reason pause-step, with its end time), as Argo and Ocean CD show it
+        until = w.step_started_at + st.duration
+        if w.now >= until:
             return _next_step(w)
-        return False
+        _pause(w, "pause-step", f"pause of {st.duration:g}s at step {w.step_index}")
+        w.pause_until = until
+        return True
     if st.kind == "verification":
         fire(w, "verify")
         for name in st.templates:
@@ -994,12 +1038,12 @@ def _canary_replicas(w: _W) -> int:
 
 
 def _share(w: _W, rev: str) -> int:
-    """The traffic share a revision's ready replicas can carry."""
+    """The traffic share a revision's ready replicas can carry. Knowledge, not hope: a revision the
+    engine has not seen ready (never observed, or scaled to zero and forgotten) can carry nothing."""
     n = w.plan.replicas
-    ready = w.ready.get(rev)
-    if ready is None or n <= 0:
+    if n <= 0:
         return 100
-    return min(100, (100 * ready) // n)
+    return min(100, (100 * w.ready.get(rev, 0)) // n)
 
 
 def _desired_replicas(w: _W) -> dict[str, int]:
@@ -1117,15 +1161,15 @@ def _positive(counts: dict[str, int]) -> dict[str, int]:
 
 
 def _clamp_unready(w: _W, weights: dict[str, int], first: str) -> dict[str, int]:
-    """Never route traffic to a revision with no ready replicas while another one has some."""
-    ready = w.ready
-    dead: list[str] = []
-    for r, v in weights.items():
-        if v > 0 and ready.get(r) == 0:
-            dead.append(r)
+    """Never route traffic to a revision with no ready replicas while another one has some.
+
+    A revision has no ready replicas when it was observed with none, or when it runs none (scaled to
+    zero). A serving revision that was never observed (the first revision, live at once) keeps its
+    traffic: nothing is known to be better."""
+    dead = [r for r, v in weights.items() if v > 0 and _has_no_pods(w, r)]
     if not dead:
         return weights
-    alive = [r for r in weights if r not in dead] or [r for r in (first,) if w.ready.get(r, 1) > 0]
+    alive = [r for r in weights if r not in dead] or [r for r in (first,) if not _has_no_pods(w, r)]
     if not alive:
         return weights
     out = dict(weights)
@@ -1133,6 +1177,12 @@ def _clamp_unready(w: _W, weights: dict[str, int], first: str) -> dict[str, int]
     receiver = first if first in alive else alive[0]
     out[receiver] = out.get(receiver, 0) + moved
     return out
+
+
+def _has_no_pods(w: _W, rev: str) -> bool:
+    """Known to have no ready replicas: observed with none, or running none."""
+    ready = w.ready.get(rev)
+    return ready == 0 or (ready is None and w.replicas.get(rev, 0) <= 0)
 
 
 def _effective_routes(
@@ -1144,43 +1194,61 @@ def _effective_routes(
     return routes
 
 
-def _reconcile(w: _W, old: RolloutState) -> None:
-    # the split depends on the previous split (capacity-limited shifts); settle it within this decision
-    for _ in range(4):
+def _settle_world(w: _W) -> None:
+    """Weights, replicas and kept observations depend on each other (a capacity-limited split depends on
+    the previous split; replicas keep a revision that still serves; observations are kept only for
+    revisions we run or route to). Iterate to their joint fixpoint, so that a Tick at the same ``now``
+    finds nothing to change."""
+    for _ in range(8):
         weights = _desired_weights(w)
-        if weights == w.weights:
-            break
+        replicas = _desired_replicas(w)
+        stale = [rev for rev in w.ready if rev not in replicas and rev not in weights]
+        if weights == w.weights and replicas == w.replicas and not stale:
+            return
         w.weights = weights
-    routes = _effective_routes(w.header_routes, w.canary, w.ready)
-    old_routes = _effective_routes(old.header_routes, old.canary, old.ready)
-    w.replicas = _desired_replicas(w)
-    # keep observations only for revisions we still run or route to (bounded state)
-    for rev in list(w.ready):
-        if rev not in w.replicas and rev not in w.weights:
+        w.replicas = replicas
+        for rev in stale:  # bounded state; a forgotten revision has no ready capacity (see _share)
             del w.ready[rev]
-    _history_trim(w)
-    ups: list[Effect] = []
-    downs: list[Effect] = []
-    if w.replicas != old.replicas:  # equal replica counts scale nothing up or down
-        ups = [
-            ScaleRevision(revision=r, replicas=n) for r, n in w.replicas.items() if n > old.replicas.get(r, 0)
+
+
+def _emit_world(w: _W, old: RolloutState) -> None:
+    """Emit the effects that move the world from what was last sent to what ``w`` wants now: scale-ups
+    first, then the traffic split, then scale-downs (so traffic never points at pods not asked for)."""
+    if w.sent is None:
+        sent_weights, sent_replicas = old.weights, old.replicas
+        sent_routes = _effective_routes(old.header_routes, old.canary, old.ready)
+    else:
+        sent_weights, sent_replicas, sent_routes = w.sent
+    routes = _effective_routes(w.header_routes, w.canary, w.ready)
+    effects: list[Effect] = []
+    if w.replicas != sent_replicas:  # equal replica counts scale nothing up or down
+        effects += [
+            ScaleRevision(revision=r, replicas=n)
+            for r, n in w.replicas.items()
+            if n > sent_replicas.get(r, 0)
         ]
-        downs = [
+    if w.weights != sent_weights or routes != sent_routes:
+        revision = w.canary if routes else None
+        effects.append(
+            SetTraffic(weights=dict(w.weights), header_routes=routes, header_route_revision=revision)
+        )
+    if w.replicas != sent_replicas:
+        effects += [
             ScaleRevision(revision=r, replicas=w.replicas.get(r, 0))
-            for r, n in old.replicas.items()
+            for r, n in sent_replicas.items()
             if w.replicas.get(r, 0) < n
         ]
-    traffic: list[Effect] = []
-    if w.weights != old.weights or routes != old_routes:
-        traffic.append(
-            SetTraffic(
-                weights=dict(w.weights),
-                header_routes=routes,
-                header_route_revision=w.canary if routes else None,
-            )
-        )
-    if ups or traffic or downs:
-        w.effects = [*ups, *traffic, *downs, *w.effects]
+    if effects:
+        w.effects[w.world_at : w.world_at] = effects
+        w.world_at += len(effects)
+    w.sent = (dict(w.weights), dict(w.replicas), routes)
+
+
+def _send_step_weight(w: _W, old: RolloutState) -> None:
+    """A setWeight step completed: its weight goes out as its own SetTraffic before the next step begins,
+    so a router sees every step's weight (1, 2, 10, ...), not only the last of a run of steps."""
+    _settle_world(w)
+    _emit_world(w, old)
 
 
 # ---------------------------------------------------------------------------------------------------

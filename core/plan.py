@@ -101,6 +101,9 @@ class StepPlan(Frozen):
     templates: tuple[str, ...] = ()
     #: setHeaderRoute; a route with no matches removes the route
     header_route: HeaderRoutePlan | None = None
+    #: the final setWeight 100 the compiler appends when the user's last weight is below 100; the step
+    #: index users see does not count it (a finished rollout of N steps shows step N, as in Argo)
+    implicit: bool = False
 
 
 class Plan(Frozen):

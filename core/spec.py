@@ -1114,7 +1114,7 @@ def compile_plan(specs: SpecSet, rollout: str | None = None, replicas: int | Non
         steps = [_step_plan(s) for s in strategy.spec.canary.steps]
         weights = [s.weight for s in steps if s.kind == "setWeight" and s.weight is not None]
         if not weights or weights[-1] < 100:
-            steps.append(StepPlan(kind="setWeight", weight=100))
+            steps.append(StepPlan(kind="setWeight", weight=100, implicit=True))
         if strategy.spec.canary.background_verification is not None:
             background = tuple(strategy.spec.canary.background_verification.template_names)
     else:

@@ -117,6 +117,9 @@ class RolloutState(Frozen):
     failure_reason: str | None = None
     #: monotone counter for verification run ids
     seq: int = 0
+    #: the latest ``now`` of a decision that changed this state; an earlier ``now`` (a failover to a
+    #: controller whose clock lags) is clamped to it, so timers never run backwards
+    updated_at: float = 0.0
 
     # ----- persistence -----------------------------------------------------------------------------
     def to_json(self) -> str:

@@ -75,8 +75,17 @@ def test_healthy_canary_walks_every_step_to_live() -> None:
         {"v1": 20, "v2": 80},
         {"v2": 100},
     ]
-    assert h.notified() == ["rollout-started", "rollout-finished"]
-    assert h.phases() == ["live", "in-progress", "verifying", "in-progress", "verifying", "live"]
+    assert h.notified() == ["rollout-started", "rollout-paused", "rollout-finished"]
+    assert h.phases() == [
+        "live",
+        "in-progress",
+        "verifying",
+        "in-progress",
+        "paused",  # the timed pause step shows as paused (pause-step), as in Argo and Ocean CD
+        "in-progress",
+        "verifying",
+        "live",
+    ]
     # v1 scaled down scaleDownDelaySeconds (30 s) after v2 took all traffic
     assert h.state.replicas == {"v2": 4}
 
@@ -105,7 +114,7 @@ def test_header_route_step_routes_matching_requests_to_the_canary() -> None:
     )
     h = rollout(plan)
     h.run_for(10)
-    assert h.state.phase == "in-progress" and h.state.header_routes == (route,)
+    assert h.state.phase == "paused" and h.state.header_routes == (route,)
     traffic = [e for r in h.log for e in r.decision.effects if isinstance(e, SetTraffic) and e.header_routes]
     assert traffic and traffic[-1].header_routes == (route,) and traffic[-1].header_route_revision == "v2"
     h.run_until(1000)
@@ -224,7 +233,7 @@ def test_promote_policy_continues_and_records_the_failure() -> None:
     h = rollout(canary_plan(failure_action="promote"), measure=by_revision({"v2"}))
     h.run_until(1000)
     assert h.state.phase == "live" and h.state.stable == "v2"
-    assert h.notified() == ["rollout-started", "rollout-finished"]
+    assert h.notified() == ["rollout-started", "rollout-paused", "rollout-finished"]
     recorded = h.payload("rollout-finished")["recordedFailures"]
     assert len(recorded) == 2 and all("error-rate" in r for r in recorded)
 
@@ -388,9 +397,11 @@ def test_rollback_to_a_revision_not_in_history_is_rejected() -> None:
         ("rolling-back", "pause", "rolling-back"),
         ("paused", "pause", "paused"),
         ("paused-step", "resume", "promote"),
+        ("paused-timed", "resume", "promote skips it"),
+        ("paused-timed", "abort", None),
     ],
 )
-def test_rejected_commands_change_nothing_and_say_why(when: str, action: str, words: str) -> None:
+def test_rejected_commands_change_nothing_and_say_why(when: str, action: str, words: str | None) -> None:
     plan = canary_plan(
         weight(25),
         weight(75),
@@ -401,15 +412,18 @@ def test_rejected_commands_change_nothing_and_say_why(when: str, action: str, wo
     h = Harness(plan, gradual=True).live("v1")
     if when != "live":
         h.deploy("v2")
-        h.run_for(40)
+        h.run_for(3 if when == "in-progress" else 40)  # in-progress: v2's first pod is not ready yet
     if when == "paused":
         h.command("pause")
     if when == "rolling-back":
         h.command("abort")  # v1 was scaled down to its 25%: the rollback waits for its pods
-    expected = {"paused-step": "paused"}.get(when, when)
+    expected = {"paused-step": "paused", "paused-timed": "paused"}.get(when, when)
     assert h.state.phase == expected
     before = h.state
     d = step(before, Command(action=action), h.now)  # type: ignore[arg-type]
+    if words is None:
+        assert d.rejected is None, d.rejected  # the contrast: this command is accepted at that moment
+        return
     assert d.rejected is not None and words in d.rejected, d.rejected
     assert d.state == before and d.effects == ()
 
@@ -427,15 +441,17 @@ def test_promote_while_rolling_back_is_rejected() -> None:
 def test_manual_pause_during_a_timed_pause_is_not_resumed_by_the_timer() -> None:
     h = rollout(canary_plan(weight(20), pause(60), weight(100)))
     h.run_for(10)
-    assert h.state.phase == "in-progress" and h.state.pause_until == 26 + 60
+    assert h.state.phase == "paused" and h.state.pause_reason == "pause-step"
+    assert h.state.pause_until == 26 + 60
     d = h.command("pause")
-    assert d.state.phase == "paused" and d.state.pause_reason == "manual"
+    assert d.state.phase == "paused" and d.state.pause_reason == "manual" and d.state.pause_until is None
     h.run_until(500)
     assert h.state.phase == "paused" and h.state.weights == {"v1": 80, "v2": 20}
     d = h.command("resume")
-    assert d.state.phase == "in-progress" and d.rejected is None
+    assert d.rejected is None and d.state.phase == "paused" and d.state.pause_reason == "pause-step"
+    assert d.state.pause_until == h.now + 60, "resume restarts the timed pause from its full duration"
     h.run_until(h.now + 59)
-    assert h.state.phase == "in-progress", "resume restarts the timed pause from its full duration"
+    assert h.state.phase == "paused"
     h.run_until(h.now + 10)
     assert h.state.phase == "live"
 

@@ -1,0 +1,115 @@
+"""Traffic safety on the way back (issue 6, section 1): a rollback target that has no ready pods gets no
+traffic until its pods are ready, and every decision is a fixpoint.
+
+The oracle is the fake cluster of the harness (what it has made ready), never the engine's own ``ready``
+map: :class:`SafeHarness` checks every SetTraffic against the pods the cluster really has ready at that
+moment, and steps every resulting state again with a Tick at the same ``now`` through the full path.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ebbtide.core.effects import SetTraffic
+from ebbtide.core.engine import full_step
+from ebbtide.core.events import Event, Tick
+from ebbtide.core.plan import Plan
+from ebbtide.core.state import Decision
+from tests.core.helpers import BAD, GOOD, Harness, canary_plan, pause, verify, weight
+
+
+class SafeHarness(Harness):
+    """The harness, checking availability against its own cluster and the fixpoint of every decision."""
+
+    def send(self, event: Event) -> Decision:
+        serving_before = dict(self._ready)
+        d = super().send(event)
+        for e in d.effects:
+            if isinstance(e, SetTraffic):
+                for rev, share in e.weights.items():
+                    others_ready = any(n > 0 for r, n in serving_before.items() if r != rev)
+                    if share > 0 and others_ready:
+                        assert serving_before.get(rev, 0) > 0, (
+                            f"t={self.now}: {share}% routed to {rev}, which has no ready pods "
+                            f"(cluster: {serving_before}) after {event!r}"
+                        )
+        again = full_step(d.state, Tick(), self.now)
+        assert again.state == d.state, f"t={self.now}: not a fixpoint after {event!r}"
+        assert not again.effects, f"t={self.now}: a Tick at the same time emits {again.effects}"
+        return d
+
+
+def _live(plan: Plan, **kw: Any) -> SafeHarness:
+    h = SafeHarness(plan, **kw)
+    h.live("v1")
+    return h
+
+
+def _shares(h: Harness, rev: str, since: float) -> list[int]:
+    return [w.get(rev, 0) for w in h.weights(since=since)]
+
+
+def test_abort_with_dynamic_stable_scale_after_canary_reached_100_follows_stable_capacity() -> None:
+    plan = canary_plan(weight(50), weight(100), pause(None), dynamic_stable_scale=True, replicas=4)
+    h = _live(plan, gradual=True)
+    h.deploy("v2")
+    h.run_for(200)
+    assert h.state.phase == "paused" and h.state.weights == {"v2": 100}
+    assert h.state.replicas.get("v1", 0) == 0, "dynamicStableScale scaled the stable to zero"
+    t = h.now
+    d = h.command("abort")
+    assert d.state.phase == "rolling-back" and d.state.weights == {"v2": 100}, "v1 has no pods yet"
+    h.run_for(200)
+    assert _shares(h, "v1", since=t) == [25, 50, 75, 100], "one ready pod of four = 25% more"
+    assert h.state.phase == "live" and h.state.stable == "v1"
+
+
+def test_immediate_rollback_with_dynamic_stable_scale_at_100_waits_for_stable_pods() -> None:
+    bad_late = lambda rev, metric, now: BAD if rev == "v2" and now > 60 else GOOD  # noqa: E731
+    plan = canary_plan(weight(50), weight(100), verify(), pause(None), dynamic_stable_scale=True)
+    h = _live(plan, measure=bad_late, gradual=True)
+    h.deploy("v2")
+    h.run_for(400)
+    assert h.state.phase == "live" and h.state.stable == "v1" and h.state.degraded
+    failed_at = next(t for t, name, _ in h.notifications() if name == "rollout-failed")
+    assert _shares(h, "v1", since=failed_at) == [25, 50, 75, 100]
+
+
+def test_rollback_window_fast_track_to_a_scaled_down_revision_keeps_traffic_until_it_is_ready() -> None:
+    h = _live(canary_plan(weight(50), weight(100), rollback_window=2))
+    h.deploy("v2")
+    h.run_for(300)
+    assert h.state.stable == "v2" and h.state.replicas == {"v2": 4}, "v1 scaled down after the delay"
+    t = h.now
+    d = h.command("rollback")
+    assert d.rejected is None and d.state.phase == "rolling-back" and d.state.rollback is not None
+    assert d.state.rollback.fast_track
+    assert d.state.weights == {"v2": 100}, "no traffic to v1 before its pods are ready"
+    h.run_for(100)
+    assert h.weights(since=t) == [{"v1": 100}]
+    assert h.state.phase == "live" and h.state.stable == "v1"
+
+
+def test_rollback_command_to_an_old_scaled_down_revision_never_routes_ahead_of_its_pods() -> None:
+    h = _live(canary_plan(weight(50), weight(100), rollback_window=3), gradual=True)
+    for rev in ("v2", "v3"):
+        h.deploy(rev)
+        h.run_for(300)
+    t = h.now
+    d = h.command("rollback", "v1")
+    assert d.rejected is None and d.state.weights == {"v3": 100}
+    h.run_for(300)
+    assert _shares(h, "v1", since=t) == [25, 50, 75, 100]
+    assert h.state.stable == "v1"
+
+
+def test_an_unrelated_event_after_a_scale_down_never_moves_traffic_back() -> None:
+    """A revision forgotten after its scale-down has no capacity: later events cannot route to it."""
+    h = _live(canary_plan(weight(50), weight(100), pause(None), dynamic_stable_scale=True), gradual=True)
+    h.deploy("v2")
+    h.run_for(200)
+    t = h.now
+    h.command("pause")
+    h.command("resume")
+    h.run_for(10)
+    assert all(w == {"v2": 100} for w in h.weights(since=t))
