@@ -114,14 +114,14 @@ SLIPS: tuple[Slip, ...] = (
     ),
     Slip(
         "spec-change-never-applied",
-        "a spec change received mid-rollout is never applied when the rollout ends",
+        "a spec change received mid-rollout is never applied when the rollout ends (wrong guard)",
         (
             (
                 E,
                 '        w.notify("rollout-rolled-back", revision=rev, reason=w.failure_reason)\n'
                 "    if w.next_plan is not None:\n        w.plan = w.next_plan",
                 '        w.notify("rollout-rolled-back", revision=rev, reason=w.failure_reason)\n'
-                "    if w.next_plan is None:\n        w.plan = w.next_plan",
+                "    if w.next_plan is not None and w.canary is not None:\n        w.plan = w.next_plan",
             ),
         ),
     ),
