@@ -326,8 +326,11 @@ def _apply(tree: Path, slip: Slip) -> str | None:
     return None
 
 
-def _run(tree: Path, tests: list[str], timeout: float, verbose: bool) -> tuple[str, float]:
-    env = dict(os.environ, PYTHONPATH=str(tree / "typing_root"), HYPOTHESIS_PROFILE="ci")
+def _run(
+    tree: Path, tests: list[str], timeout: float, verbose: bool, profile: str = "mutation"
+) -> tuple[str, float]:
+    # the CI examples without shrinking (tests/conftest.py): a caught slip is reported at once
+    env = dict(os.environ, PYTHONPATH=str(tree / "typing_root"), HYPOTHESIS_PROFILE=profile)
     cmd = [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", *tests]
     start = time.monotonic()
     try:
@@ -365,7 +368,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="ebbtide-mutation-") as tmp:
         clean = Path(tmp) / "clean"
         _copy_tree(args.root, clean)
-        baseline, took = _run(clean, args.tests, args.timeout, args.verbose)
+        baseline, took = _run(clean, args.tests, args.timeout, args.verbose, profile="ci")
         print(f"{'(unmutated)':40} {baseline:45} {took:6.1f}s", flush=True)
         if baseline != "SURVIVED":
             print("the suite fails without any slip: fix that first", file=sys.stderr)
