@@ -71,7 +71,7 @@ def contract_plans(draw: st.DrawFn) -> Plan:
             "rollback_mode": draw(st.sampled_from(["immediate", "newRollout"])),
             "dynamic_stable_scale": draw(st.booleans()),
             "rollback_window": draw(st.sampled_from([0, 0, 1, 2, 3])),
-            "progress_deadline": draw(st.sampled_from([60.0, 600.0, 600.0])),
+            "progress_deadline": draw(st.sampled_from([60.0, 600.0, 600.0, 600.0])),
         }
     )
 
@@ -100,7 +100,7 @@ class EngineContract(RuleBasedStateMachine):
         self.strict_supersede = SUPERSEDE_IS_SAFE
 
     # ----- driving ---------------------------------------------------------------------------------
-    @initialize(plan=contract_plans(), bad=st.sets(st.sampled_from(REVISIONS[1:])))
+    @initialize(plan=contract_plans(), bad=st.sets(st.sampled_from(REVISIONS[1:]), min_size=1))
     def setup(self, plan: Plan, bad: set[str]) -> None:
         self.state = initial_state(plan)
         self.initial = self.state
@@ -188,12 +188,22 @@ class EngineContract(RuleBasedStateMachine):
         self._outcome = OUTCOME_KIND[outcome]
         self.apply(ev)
 
+    @rule()
+    def fail_all(self) -> None:
+        """Every measurement in flight fails (a bad revision, for sure): verdicts trip, policies act."""
+        for run, metric in self.runs.in_flight():
+            if run.over or metric.in_flight_since is None:
+                continue
+            self._outcome = "failed"
+            value = value_for(metric.plan, False)
+            self.apply(Measurement(verification=run.id, metric=metric.plan.name, value=value))
+
     @rule(data=st.data())
     def measure_more(self, data: st.DataObject) -> None:
         """Measurements answered twice as often as other rules fire (verdicts, not timeouts, decide)."""
         self.measure(data)
 
-    @rule(dt=st.sampled_from([0.0, 1.0, 10.0, 60.0, 700.0]), to_wake=st.booleans())
+    @rule(dt=st.sampled_from([0.0, 1.0, 10.0, 60.0, 300.0, 700.0]), to_wake=st.booleans())
     def tick(self, dt: float, to_wake: bool) -> None:
         wake = self.log[-1][2].wake_at if self.log else None
         if to_wake and wake is not None and wake > self.now:
