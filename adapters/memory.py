@@ -4,10 +4,12 @@ What is modelled (and what is not):
 
 - **Replica sets.** One per revision, as the Kubernetes adapter creates one ReplicaSet per revision. Scaling
   up creates the missing pods at once; each becomes ready ``readiness.delay + U(0, readiness.jitter)`` seconds
-  after it was created (``available`` == ``ready``: minReadySeconds is 0). Scaling down removes not-ready pods
-  first, then the newest ready ones (what a ReplicaSet controller does), so a scale-down never costs ready
-  capacity it does not have to. Pods of a ``crashLoop`` revision never become ready: each crashes
-  ``readiness.delay + U(0, jitter)`` after it starts, and ``failed`` counts the pods that have crashed so far.
+  after it was created, or, with ``readiness.delays``, the k-th pod an attempt creates after ``delays[k]``
+  (pods past the list: delay + jitter); ``available`` == ``ready`` (minReadySeconds is 0). Scaling down
+  removes not-ready pods first, then the newest ready ones (what a ReplicaSet controller does), so a
+  scale-down never costs ready capacity it does not have to. Pods of a ``crashLoop`` revision never become
+  ready: each crashes ``readiness.delay + U(0, jitter)`` after it starts, and ``failed`` counts the pods
+  that have crashed so far.
 - **maxSurge / maxUnavailable** are properties of how the engine sizes the revisions (it decides every
   ``ScaleRevision``); a ReplicaSet itself has no surge. The cluster therefore does not second-guess the
   engine: it *measures* what the limits are about, ``peak_pods`` (the most pods alive at once, to compare with
@@ -23,7 +25,12 @@ What is modelled (and what is not):
   Times are absolute simulation times.
 - **Misbehaviour.** ``misbehaveAt: {time}`` starts at that time (or when the revision is first created, if
   later); ``misbehaveAt: {weight}`` starts when the routed weight first reaches that percentage; it never
-  stops.
+  stops within an attempt.
+- **Attempts.** A revision's attempt number counts its rollouts: 1 for its first (or its creation as the
+  stable revision), then one more at every ``rollout-started`` notification for it (a retry, a redeploy, a
+  rollback through a new rollout). ``attempts[n-2]`` of a behaviour overrides the given fields for attempt
+  ``n`` (the last entry holds for later attempts): a retried revision can be fixed, or break differently.
+  A new attempt re-arms the misbehaviour and re-draws the readiness of the pods not ready yet.
 - **Measurements.** A ``StartMeasurement`` is answered at once: the metric is mapped to a signal by metric
   name, else by a substring of the provider query; the signal of the measured revision (the canary, or the
   stable one with ``of: stable``) is evaluated at ``now``; the value is returned as a scalar or, for
@@ -69,14 +76,25 @@ Duration = Annotated[float, BeforeValidator(to_seconds)]
 # configuration models (reused by the simulator's Scenario)
 # ----------------------------------------------------------------------------------------------------------
 class Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", alias_generator=to_camel, populate_by_name=True, frozen=True)
+    #: no Infinity / NaN anywhere: a result must stay plain JSON, and such a figure is always a typo
+    model_config = ConfigDict(
+        extra="forbid", alias_generator=to_camel, populate_by_name=True, frozen=True, allow_inf_nan=False
+    )
 
 
 class Readiness(Model):
-    """When a pod becomes ready: ``delay + U(0, jitter)`` seconds after it is created."""
+    """When a pod becomes ready: ``delay + U(0, jitter)`` seconds after it is created, or, per pod, the
+    k-th pod of an attempt after ``delays[k]`` (pods past the list: ``delay + U(0, jitter)``)."""
 
     delay: Duration = 5.0
     jitter: Duration = 0.0
+    delays: tuple[Duration, ...] = ()
+
+    def draw(self, k: int, rng: random.Random) -> float:
+        """The readiness delay of the k-th pod an attempt creates."""
+        if k < len(self.delays):
+            return self.delays[k]
+        return self.delay + (rng.random() * self.jitter if self.jitter else 0.0)
 
 
 class StepChange(Model):
@@ -184,16 +202,36 @@ class MisbehaveAt(Model):
         return self
 
 
+class AttemptBehaviour(Model):
+    """How a revision behaves on a later rollout attempt: each field given replaces the revision's own
+    (``misbehaveAt: null`` makes a misbehaving revision healthy on that attempt)."""
+
+    readiness: Readiness | None = None
+    crash_loop: bool | None = None
+    misbehave_at: MisbehaveAt | None = None
+    signals: dict[str, Signal] | None = None
+
+
 class RevisionBehaviour(Model):
     readiness: Readiness = Field(default_factory=Readiness)
     crash_loop: bool = False
     misbehave_at: MisbehaveAt | None = None
     signals: dict[str, Signal] = Field(default_factory=dict)
+    #: the behaviour of attempts 2, 3, ... (the last entry holds for later attempts); see AttemptBehaviour
+    attempts: tuple[AttemptBehaviour, ...] = ()
 
     @property
     def bad(self) -> bool:
         """A revision the scenario makes fail (crash loop or misbehaviour): rolling it back is right."""
         return self.crash_loop or self.misbehave_at is not None
+
+    def for_attempt(self, n: int) -> RevisionBehaviour:
+        """The behaviour of rollout attempt ``n`` (1-based) of the revision."""
+        if n <= 1 or not self.attempts:
+            return self
+        override = self.attempts[min(n - 2, len(self.attempts) - 1)]
+        changes = {name: getattr(override, name) for name in override.model_fields_set}
+        return self.model_copy(update=changes)
 
 
 class MetricMapping(Model):
@@ -264,17 +302,48 @@ _VECTOR_HINT = re.compile(r"result\s*\[")
 # the cluster
 # ----------------------------------------------------------------------------------------------------------
 class _ReplicaSet:
-    __slots__ = ("behaviour", "created_at", "desired", "misbehave_since", "pods", "reported", "revision")
+    __slots__ = (
+        "announced",
+        "attempt",
+        "base",
+        "behaviour",
+        "created",
+        "created_at",
+        "desired",
+        "misbehave_since",
+        "pods",
+        "reported",
+        "revision",
+    )
 
     def __init__(self, revision: str, behaviour: RevisionBehaviour) -> None:
         self.revision = revision
+        #: the scenario's behaviour of the revision, and the one of the current attempt
+        self.base = behaviour
         self.behaviour = behaviour
+        self.attempt = 0
+        #: a rollout-started notification named the revision in its current attempt
+        self.announced = False
         self.desired = 0
         #: per pod: the time it becomes ready (INF: never), and when it crashes (INF: never)
         self.pods: list[tuple[float, float]] = []
+        #: pods created in the current attempt (the index into ``readiness.delays``)
+        self.created = 0
         self.reported: tuple[int, int, int, int] | None = None
+        #: when the current attempt created its first pod (or started)
         self.created_at: float | None = None
         self.misbehave_since: float | None = None
+
+    def new_pod(self, now: float, rng: random.Random) -> tuple[float, float]:
+        delay = self.behaviour.readiness.draw(self.created, rng)
+        self.created += 1
+        return (INF, now + delay) if self.behaviour.crash_loop else (now + delay, INF)
+
+    def arm(self, now: float) -> None:
+        """Start the current attempt's misbehaviour clock (a time-based one; weight-based ones arm on
+        traffic)."""
+        mb = self.behaviour.misbehave_at
+        self.misbehave_since = max(mb.time, now) if mb is not None and mb.time is not None else None
 
     def counts(self, now: float) -> tuple[int, int, int, int]:
         ready = failed = 0
@@ -340,6 +409,8 @@ class MemoryCluster:
         elif kind == "notify":
             assert isinstance(effect, Notify)
             self._notifications.append((now, effect))
+            if effect.event == "rollout-started" and isinstance(effect.payload.get("revision"), str):
+                self.start_attempt(effect.payload["revision"], now)
 
     def observe(self, now: float) -> list[Event]:
         out: list[Event] = []
@@ -386,6 +457,43 @@ class MemoryCluster:
             rs = self._sets[revision] = _ReplicaSet(revision, self.behaviour(revision))
         return rs
 
+    def start_attempt(self, revision: str, now: float) -> None:
+        """A rollout of ``revision`` starts: its next attempt, with that attempt's behaviour.
+
+        The engine scales the canary up in the same decision as it announces the rollout, so the pods not
+        ready yet (those just created, and any left crash-looping by an earlier attempt) are drawn again
+        under the new attempt's behaviour. The first attempt of a revision changes nothing.
+        """
+        rs = self._set(revision)
+        if not rs.announced and rs.attempt <= 1 and rs.created_at in (None, now):
+            rs.attempt = 1  # the rollout that created the revision: its first attempt
+            rs.announced = True
+            return
+        rs.attempt += 1
+        rs.announced = True
+        rs.behaviour = rs.base.for_attempt(rs.attempt)
+        rs.created = 0
+        rs.created_at = now
+        rs.arm(now)
+        kept = [p for p in rs.pods if p[0] <= now]
+        redraw = len(rs.pods) - len(kept)
+        rs.pods = kept + [rs.new_pod(now, self.rng) for _ in range(redraw)]
+        rs.reported = None
+
+    def attempt(self, revision: str) -> int:
+        """The revision's current rollout attempt (0: never created)."""
+        rs = self._sets.get(revision)
+        return rs.attempt if rs is not None else 0
+
+    def attempt_started(self, revision: str) -> float | None:
+        """When the revision's current attempt started (its pods were first created, or its rollout began)."""
+        rs = self._sets.get(revision)
+        return rs.created_at if rs is not None else None
+
+    def crash_looping(self, revision: str) -> bool:
+        rs = self._sets.get(revision)
+        return rs is not None and rs.behaviour.crash_loop
+
     def scale(self, revision: str, replicas: int, now: float) -> None:
         rs = self._set(revision)
         replicas = max(0, replicas)
@@ -395,18 +503,11 @@ class MemoryCluster:
         if replicas > have:
             if rs.created_at is None:
                 rs.created_at = now
-                mb = rs.behaviour.misbehave_at
-                if mb is not None and mb.time is not None:
-                    rs.misbehave_since = max(mb.time, now)
-            readiness = rs.behaviour.readiness
-            crash = rs.behaviour.crash_loop
+                rs.attempt = max(rs.attempt, 1)
+                rs.arm(now)
             rng = self.rng
             for _ in range(replicas - have):
-                delay = readiness.delay + (rng.random() * readiness.jitter if readiness.jitter else 0.0)
-                if crash:
-                    pods.append((INF, now + delay))
-                else:
-                    pods.append((now + delay, INF))
+                pods.append(rs.new_pod(now, rng))
             total = sum(len(s.pods) for s in self._sets.values())
             if total > self.peak_pods:
                 self.peak_pods = total
@@ -417,11 +518,18 @@ class MemoryCluster:
             remove = set((not_ready[::-1] + ready[::-1])[: have - replicas])
             rs.pods = [p for i, p in enumerate(pods) if i not in remove]
 
-    def make_ready(self, revision: str, now: float) -> None:
-        """Make every pod of a revision ready (or crashed) now: a revision running when a run starts."""
+    def make_ready(self, revision: str, now: float, count: int | None = None) -> None:
+        """Make the pods of a revision ready (or crashed) now: a revision running when a run starts.
+
+        With ``count``, only the first ``count`` pods; the others keep the readiness times drawn for them.
+        """
         rs = self._sets.get(revision)
         if rs is not None:
-            rs.pods = [(now, INF) if r != INF else (INF, now) for r, _ in rs.pods]
+            n = len(rs.pods) if count is None else count
+            rs.pods = [
+                ((now, INF) if r != INF else (INF, now)) if i < n else (r, c)
+                for i, (r, c) in enumerate(rs.pods)
+            ]
 
     def replica_counts(self, revision: str, now: float) -> tuple[int, int, int, int]:
         rs = self._sets.get(revision)

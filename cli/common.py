@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import importlib.util
 import os
 import sys
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from enum import StrEnum
 from pathlib import Path
@@ -14,12 +16,17 @@ from typing import IO, Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.text import Text
 
 from ebbtide.core.spec import Problem, SpecError
 from ebbtide.sim.report import PlotUnavailable
 
 #: exit code of every bad input (spec, scenario, data file, option)
 EXIT_BAD_INPUT = 2
+#: time one run and estimate the total from this many runs on
+ESTIMATE_FROM = 1000
+#: warn when the runs are estimated to take longer than this (seconds)
+WARN_AFTER = 60.0
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -41,7 +48,8 @@ class TextOrJson(StrEnum):
 
 
 def err_console() -> Console:
-    return Console(file=sys.stderr, highlight=False)
+    """Messages on stderr. Markup is off: user text (names, paths, values) is printed as written."""
+    return Console(file=sys.stderr, highlight=False, markup=False)
 
 
 def out_console(stream: IO[str] | None = None) -> Console:
@@ -53,8 +61,12 @@ def out_console(stream: IO[str] | None = None) -> Console:
         width=None if tty else 200,
         no_color=not (hasattr(stream, "isatty") and stream.isatty()),
         highlight=False,
+        markup=False,  # table cells and lines hold user text: never read it as markup
         soft_wrap=True,
     )
+
+
+_ERROR = Text("error:", style="bold red")
 
 
 class BadInput(Exception):
@@ -63,7 +75,7 @@ class BadInput(Exception):
 
 def fail(message: str) -> typer.Exit:
     """Print ``message`` on stderr and return the Exit(2) to raise."""
-    err_console().print(f"[bold red]error:[/] {message}", markup=True, highlight=False, soft_wrap=True)
+    err_console().print(_ERROR, message, soft_wrap=True)
     return typer.Exit(EXIT_BAD_INPUT)
 
 
@@ -78,9 +90,9 @@ def problem_text(p: Problem) -> str:
 def spec_error(exc: SpecError) -> typer.Exit:
     console = err_console()
     n = len(exc.problems)
-    console.print(f"[bold red]error:[/] {n} problem{'s' if n != 1 else ''}:", markup=True)
+    console.print(_ERROR, f"{n} problem{'s' if n != 1 else ''}:")
     for p in exc.problems:
-        console.print(f"  {problem_text(p)}", markup=False, highlight=False, soft_wrap=True)
+        console.print(f"  {problem_text(p)}", soft_wrap=True)
     return typer.Exit(EXIT_BAD_INPUT)
 
 
@@ -117,10 +129,11 @@ def output(path: Path | None, binary: bool = False) -> Iterator[IO[Any]]:
         sys.stdout.flush()
         return
     target = Path(path)
-    directory = target.parent if str(target.parent) else Path(".")
-    if not directory.is_dir():
-        raise BadInput(f"{target}: the directory {directory} does not exist")
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
+    directory = check_output_path(target)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
+    except OSError as exc:
+        raise BadInput(f"{target}: cannot write the file: {exc.strerror or exc}") from None
     try:
         with os.fdopen(fd, "wb" if binary else "w", encoding=None if binary else "utf-8") as fh:
             yield fh
@@ -128,10 +141,73 @@ def output(path: Path | None, binary: bool = False) -> Iterator[IO[Any]]:
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, target)
+    except OSError as exc:  # the temporary file is ours: name the file the user asked for
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise BadInput(f"{target}: cannot write the file: {exc.strerror or exc}") from None
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+
+
+def check_output_path(path: Path, option: str = "") -> Path:
+    """Where ``path`` will be written, checked before any work: its directory exists and is writable,
+    and it is not itself a directory. Returns the directory; raises :class:`BadInput`."""
+    target = Path(path)
+    directory = target.parent if str(target.parent) else Path(".")
+    name = f"{option} {target}" if option else str(target)
+    if target.is_dir():
+        raise BadInput(f"{name}: is a directory, not a file name")
+    if not directory.is_dir():
+        raise BadInput(f"{name}: the directory {directory} does not exist")
+    if not os.access(directory, os.W_OK | os.X_OK):
+        raise BadInput(f"{name}: the directory {directory} is not writable")
+    return directory
+
+
+def check_outputs(*options: tuple[str, Path | None]) -> None:
+    """Check every output option given (``("--out", path)``, ...) before a long run."""
+    for option, path in options:
+        if path is not None:
+            check_output_path(path, option)
+
+
+def check_plotting(plot: Path | None, html_file: Path | None) -> None:
+    """Pictures need matplotlib: say so before the runs, not after them."""
+    if (plot is not None or html_file is not None) and importlib.util.find_spec("matplotlib") is None:
+        raise PlotUnavailable("plots need matplotlib: install ebbtide[plot] (pip install 'ebbtide[plot]')")
+
+
+def cap_workers(workers: int) -> int:
+    """At most one worker process per CPU: more only slow the runs down. Says so on stderr."""
+    cpus = os.cpu_count() or 1
+    if workers <= cpus:
+        return workers
+    err_console().print(f"warning: --workers {workers}: this machine has {cpus} CPUs, using {cpus}")
+    return cpus
+
+
+def warn_run_time(runs: int, workers: int, one_run: Callable[[], object]) -> None:
+    """Past :data:`ESTIMATE_FROM` runs, time one run and warn on stderr when all of them would take longer
+    than :data:`WARN_AFTER` seconds (the runs still start: Ctrl-C stops them)."""
+    if runs < ESTIMATE_FROM:
+        return
+    started = time.perf_counter()
+    one_run()
+    per_run = time.perf_counter() - started
+    total = per_run * runs / workers
+    if total > WARN_AFTER:
+        err_console().print(
+            f"warning: {runs} runs will take about {_minutes(total)} "
+            f"({per_run:.3f} s per run measured, {workers} worker{'s' if workers != 1 else ''}); "
+            "Ctrl-C stops them"
+        )
+
+
+def _minutes(seconds: float) -> str:
+    minutes = round(seconds / 60)
+    return f"{minutes // 60}h {minutes % 60:02d}m" if minutes >= 60 else f"{max(minutes, 1)} min"
 
 
 def write_atomic(path: Path, data: bytes | str) -> None:

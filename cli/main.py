@@ -7,8 +7,10 @@ exits with code 2. The work is done by :mod:`ebbtide.sim` and :mod:`ebbtide.core
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Annotated, Any
 
@@ -18,10 +20,11 @@ from rich.table import Table
 
 from ebbtide.adapters.specfiles import load_spec_files, read_documents
 from ebbtide.core.machine import mermaid
-from ebbtide.core.plan import Plan
+from ebbtide.core.plan import MAX_REPLICAS, Plan
 from ebbtide.core.spec import Problem, SpecError, compile_plan
+from ebbtide.core.verification import plan_warnings
 from ebbtide.sim import backtest as bt
-from ebbtide.sim.outcome import SCHEMA_VERSION, Aggregator, Outcome, RunResult, Summary
+from ebbtide.sim.outcome import SCHEMA_VERSION, Aggregator, Outcome, RunResult, Summary, dumps
 from ebbtide.sim.report import (
     RUN_HEADERS,
     explain_lines,
@@ -34,19 +37,23 @@ from ebbtide.sim.report import (
     summary_rows,
 )
 from ebbtide.sim.runner import load_scenario, replay_run, simulate
-from ebbtide.sim.scenario import Scenario
+from ebbtide.sim.scenario import MAX_RUNS, Scenario
 
 from .common import (
     BadInput,
     SimFormat,
     TableOrJson,
     TextOrJson,
+    cap_workers,
+    check_outputs,
+    check_plotting,
     check_suffix,
     err_console,
     guard,
     out_console,
     output,
     parse_pairs,
+    warn_run_time,
     write_atomic,
 )
 
@@ -59,25 +66,82 @@ app = typer.Typer(
     rich_markup_mode=None,
 )
 
-#: show one row per run when there are at most this many runs
+def _version(value: bool) -> None:
+    if value:
+        try:
+            version = importlib.metadata.version("ebbtide")
+        except importlib.metadata.PackageNotFoundError:
+            version = "unknown (not installed)"
+        sys.stdout.write(f"ebbtide {version}\n")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="print the version and exit"),
+    ] = False,
+) -> None:
+    """Progressive delivery for Kubernetes: simulate, backtest and check rollouts and their rollbacks."""
+
+
+#: show one row per run when there are at most this many runs (``--per-run``: always)
 RUN_TABLE_LIMIT = 20
-#: show a progress bar (on stderr) past this many runs, or whenever stderr is a terminal
+#: off a terminal, report progress (a line on stderr every tenth of the runs) past this many runs
 PROGRESS_THRESHOLD = 50
 
 ExistingFile = Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)]
 
 
-def _progress(runs: int) -> Progress | None:
-    if not (sys.stderr.isatty() or runs > PROGRESS_THRESHOLD):
-        return None
-    return Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        console=err_console(),
-        transient=True,
-    )
+class RunProgress:
+    """Progress of many runs on stderr: a rich bar on a terminal; elsewhere (CI logs, pipes) past
+    :data:`PROGRESS_THRESHOLD` runs, a plain line every tenth of the runs; otherwise nothing."""
+
+    def __init__(self, total: int) -> None:
+        self.total = total
+        self.done = 0
+        self.bar: Progress | None = None
+        self.lines = not sys.stderr.isatty() and total > PROGRESS_THRESHOLD
+        self.every = max(1, total // 10)
+        if sys.stderr.isatty():
+            self.bar = Progress(
+                TextColumn("{task.description}", markup=False),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeRemainingColumn(),
+                console=err_console(),
+                transient=True,
+            )
+
+    def __enter__(self) -> RunProgress:
+        if self.bar is not None:
+            self.bar.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+    def task(self, label: str, total: int) -> Callable[[], None]:
+        """A task of ``total`` runs; returns the function to call after each run."""
+        if self.bar is not None:
+            bar = self.bar
+            task_id = bar.add_task(label, total=total)
+            return lambda: bar.advance(task_id)
+        if not self.lines:
+            return lambda: None
+        done = 0
+
+        def advance() -> None:
+            nonlocal done
+            done += 1
+            self.done += 1
+            if done == total or self.done % self.every == 0:
+                sys.stderr.write(f"{label}: {done}/{total} runs\n")
+                sys.stderr.flush()
+
+        return advance
 
 
 def _load_scenario(path: Path) -> Scenario:
@@ -120,16 +184,33 @@ def _run_dict(r: RunResult, timeline: bool) -> dict[str, Any]:
 def simulate_cmd(
     scenario_file: ExistingFile,
     runs: Annotated[
-        int | None, typer.Option("--runs", "-n", min=1, help="number of runs (default: the scenario's)")
+        int | None,
+        typer.Option("--runs", "-n", min=1, max=MAX_RUNS, help="number of runs (default: the scenario's)"),
     ] = None,
     seed: Annotated[int | None, typer.Option("--seed", "-s", help="seed (default: the scenario's)")] = None,
-    workers: Annotated[int, typer.Option("--workers", "-w", min=1, help="worker processes")] = 1,
+    workers: Annotated[
+        int, typer.Option("--workers", "-w", min=1, help="worker processes (at most one per CPU)")
+    ] = 1,
     fmt: Annotated[SimFormat, typer.Option("--format", "-f", help="table, json or jsonl")] = SimFormat.table,
     out: Annotated[
         Path | None, typer.Option("--out", "-o", help="write the data here instead of stdout")
     ] = None,
     timeline: Annotated[
         bool, typer.Option("--timeline", help="include each run's timeline in json/jsonl")
+    ] = False,
+    measurements: Annotated[
+        bool,
+        typer.Option(
+            "--measurements",
+            help="timelines with every measurement and verification verdict (implies --timeline)",
+        ),
+    ] = False,
+    per_run: Annotated[
+        bool,
+        typer.Option(
+            "--per-run",
+            help=f"a row per run in the table and HTML report (default: <= {RUN_TABLE_LIMIT} runs)",
+        ),
     ] = False,
     plot: Annotated[
         Path | None, typer.Option("--plot", help="write a PNG: one run's timeline, or distributions")
@@ -141,48 +222,47 @@ def simulate_cmd(
     """Run a scenario (one or many seeded runs) and report outcomes per run and in aggregate."""
     check_suffix(plot, (".png",), "--plot")
     check_suffix(html_file, (".html", ".htm"), "--html")
+    check_outputs(("--out", out), ("--plot", plot), ("--html", html_file))
+    check_plotting(plot, html_file)
+    workers = cap_workers(workers)
     scenario = _load_scenario(scenario_file)
     n = runs if runs is not None else scenario.spec.runs
     s = seed if seed is not None else scenario.spec.seed
+    timeline = timeline or measurements
+    warn_run_time(n, workers, lambda: replay_run(scenario, s, 0))
     pictures = plot is not None or html_file is not None
     keep = timeline or (pictures and n == 1)
+    rows = per_run or n <= RUN_TABLE_LIMIT
     name = scenario.metadata.name
     agg = Aggregator()
     few: list[RunResult] = []
     every: list[dict[str, Any]] = []
     outcomes: list[Outcome] = []
-    progress = _progress(n)
-    task = progress.add_task(f"simulating {name}", total=n) if progress is not None else None
 
-    def results() -> Any:
-        if progress is not None:
-            progress.start()
-        try:
-            for r in simulate(scenario, runs=n, seed=s, workers=workers, keep_timelines=keep):
+    def results() -> Iterator[RunResult]:
+        with RunProgress(n) as progress:
+            advance = progress.task(f"simulating {name}", n)
+            for r in simulate(
+                scenario, runs=n, seed=s, workers=workers, keep_timelines=keep, measurements=measurements
+            ):
                 agg.add(r)
                 if pictures:
                     outcomes.append(r.outcome)
-                if progress is not None and task is not None:
-                    progress.advance(task)
+                if rows or (n == 1 and keep):
+                    few.append(r)
+                advance()
                 yield r
-        finally:
-            if progress is not None:
-                progress.stop()
 
     with output(out) as stream:
         if fmt is SimFormat.jsonl:
             for r in results():
-                stream.write(json.dumps(_run_dict(r, timeline)) + "\n")
+                stream.write(dumps(_run_dict(r, timeline)) + "\n")
                 stream.flush()
-                if n == 1 and keep:
-                    few.append(r)
             summary = agg.summary()
-            stream.write(json.dumps({"summary": summary.to_dict()}) + "\n")
+            stream.write(dumps({"summary": summary.to_dict()}) + "\n")
         elif fmt is SimFormat.json:
             for r in results():
                 every.append(_run_dict(r, timeline))
-                if n == 1 and keep:
-                    few.append(r)
             summary = agg.summary()
             doc = {
                 "schema": SCHEMA_VERSION,
@@ -192,11 +272,10 @@ def simulate_cmd(
                 "runs": every,
                 "summary": summary.to_dict(),
             }
-            stream.write(json.dumps(doc, indent=2) + "\n")
+            stream.write(dumps(doc, indent=2) + "\n")
         else:
-            for r in results():
-                if n <= RUN_TABLE_LIMIT:
-                    few.append(r)
+            for _ in results():
+                pass
             summary = agg.summary()
             console = out_console(stream)
             console.print(f"scenario {name} ({scenario_file}): {n} run(s), seed {s}", markup=False)
@@ -206,7 +285,7 @@ def simulate_cmd(
             console.print("aggregate", markup=False)
             console.print(_summary_table(summary))
     if pictures:
-        _pictures(scenario, s, summary, few, outcomes, plot, html_file)
+        _pictures(scenario, s, summary, few if rows else [], outcomes, plot, html_file)
 
 
 def _pictures(
@@ -251,18 +330,22 @@ def compare_cmd(
     scenario_files: Annotated[list[Path], typer.Argument(exists=True, dir_okay=False, readable=True)],
     runs: Annotated[
         int | None,
-        typer.Option("--runs", "-n", min=1, help="runs per scenario (default: the first scenario's)"),
+        typer.Option(
+            "--runs", "-n", min=1, max=MAX_RUNS, help="runs per scenario (default: the first scenario's)"
+        ),
     ] = None,
     seed: Annotated[
         int | None, typer.Option("--seed", "-s", help="the seed of every scenario (default: the first's)")
     ] = None,
-    workers: Annotated[int, typer.Option("--workers", "-w", min=1)] = 1,
+    workers: Annotated[int, typer.Option("--workers", "-w", min=1, help="at most one per CPU")] = 1,
     fmt: Annotated[TableOrJson, typer.Option("--format", "-f")] = TableOrJson.table,
     out: Annotated[Path | None, typer.Option("--out", "-o")] = None,
 ) -> None:
     """The same seeds through several scenarios, side by side (one column per scenario)."""
     if len(scenario_files) < 2:
         raise BadInput("compare needs at least two scenario files")
+    check_outputs(("--out", out))
+    workers = cap_workers(workers)
     scenarios: list[Scenario] = []
     problems: list[Problem] = []
     for f in scenario_files:
@@ -274,23 +357,17 @@ def compare_cmd(
         raise SpecError(problems)
     n = runs if runs is not None else scenarios[0].spec.runs
     s = seed if seed is not None else scenarios[0].spec.seed
+    warn_run_time(n, workers, lambda: [replay_run(sc, s, 0) for sc in scenarios])
     labels = _labels(scenarios, scenario_files)
     summaries: list[Summary] = []
-    progress = _progress(n * len(scenarios))
-    if progress is not None:
-        progress.start()
-    try:
+    with RunProgress(n * len(scenarios)) as progress:
         for label, sc in zip(labels, scenarios, strict=True):
             agg = Aggregator()
-            task = progress.add_task(label, total=n) if progress is not None else None
+            advance = progress.task(label, n)
             for r in simulate(sc, runs=n, seed=s, workers=workers):
                 agg.add(r)
-                if progress is not None and task is not None:
-                    progress.advance(task)
+                advance()
             summaries.append(agg.summary())
-    finally:
-        if progress is not None:
-            progress.stop()
     with output(out) as stream:
         if fmt is TableOrJson.json:
             doc = {
@@ -302,7 +379,7 @@ def compare_cmd(
                     for label, f, summ in zip(labels, scenario_files, summaries, strict=True)
                 ],
             }
-            stream.write(json.dumps(doc, indent=2) + "\n")
+            stream.write(dumps(doc, indent=2) + "\n")
             return
         out_console(stream).print(f"{n} runs each, seed {s}", markup=False)
         table = Table()
@@ -360,14 +437,17 @@ def explain_cmd(
     seed: Annotated[
         int | None, typer.Option("--seed", "-s", help="the batch seed (default: the scenario's)")
     ] = None,
+    measurements: Annotated[
+        bool, typer.Option("--measurements", help="also every measurement and verification verdict")
+    ] = False,
     fmt: Annotated[TextOrJson, typer.Option("--format", "-f")] = TextOrJson.text,
 ) -> None:
     """Replay one run alone and print a step-by-step trace of it."""
     scenario = _load_scenario(scenario_file)
     s = seed if seed is not None else scenario.spec.seed
-    result = replay_run(scenario, s, run)
+    result = replay_run(scenario, s, run, measurements=measurements)
     if fmt is TextOrJson.json:
-        sys.stdout.write(json.dumps(result.to_dict(), indent=2) + "\n")
+        sys.stdout.write(dumps(result.to_dict(), indent=2) + "\n")
         return
     sys.stdout.write("\n".join(explain_lines(result)) + "\n")
 
@@ -435,15 +515,21 @@ def backtest_cmd(
         except ValueError as exc:
             raise BadInput(f"{option} {text!r}: {exc}") from None
 
+    check_outputs(("--out", out))
     args = parse_pairs(arg or [], "--arg")
     loaded = bt.load_template(template_file, template, args)
     data = bt.load_series(metrics_file)
     mapping = bt.map_series(loaded.plan, data, metric or [], str(metrics_file))
     origin = min(s.times[0] for s in mapping.values())
+    end = max(s.times[-1] for s in mapping.values())
     try:
         t0 = bt.parse_start(start, origin) if start is not None else None
     except ValueError as exc:
         raise BadInput(f"--start {start!r}: {exc}") from None
+    if t0 is not None and t0 > end:
+        raise BadInput(
+            f"--start {start!r} is after the last sample of the data ({bt.format_time(end, origin)})"
+        )
     win = duration("--window", window)
     stale = duration("--staleness", staleness) or None
     is_bg = loaded.background if background is None else background
@@ -536,6 +622,12 @@ def _rolling_table(stream: IO[str], header: str, report: bt.RollingReport, origi
 # ----------------------------------------------------------------------------------------------------------
 # validate, plan, diagram
 # ----------------------------------------------------------------------------------------------------------
+def _warn(where: str, plan: Plan) -> None:
+    """Print what the plan does that Argo / Ocean CD users may not expect (not an error: exit code 0)."""
+    for text in plan_warnings(plan):
+        err_console().print(f"warning: {where}: {text}", markup=False, highlight=False, soft_wrap=True)
+
+
 def _is_scenario(path: Path) -> bool:
     try:
         docs = read_documents([path])
@@ -566,6 +658,8 @@ def validate_cmd(
             specset = load_spec_files(group, ignore_kinds={"Scenario"})
             for (kind, name), doc in specset.origins.items():
                 found[doc.file] = (found.get(doc.file, "") + f" {kind}/{name}").strip()
+                if kind == "RolloutSpec":
+                    _warn(f"{doc.file}: RolloutSpec/{name}", compile_plan(specset, name))
         except SpecError as exc:
             problems.extend(exc.problems)
     for f in scenarios:
@@ -574,8 +668,14 @@ def validate_cmd(
             found[str(f)] = (
                 f"Scenario/{sc.metadata.name} (rollout {sc.plan.name}, {len(sc.plan.steps)} steps)"
             )
+            _warn(str(f), sc.plan)
         except SpecError as exc:
             problems.extend(exc.problems)
+    bad_files = {p.file for p in problems}
+    for f in specs:
+        if str(f) not in found and str(f) not in bad_files:  # read, and nothing in it
+            reason = "the file holds no YAML document: nothing to check"
+            problems.append(Problem(str(f), 0, None, None, "", reason))
     bad_files = {p.file for p in problems}
     for f in files:
         if str(f) not in bad_files:
@@ -595,7 +695,8 @@ def plan_cmd(
         str | None, typer.Option("--rollout", help="the RolloutSpec (when there are several)")
     ] = None,
     replicas: Annotated[
-        int | None, typer.Option("--replicas", min=0, help="replica count (default: the spec's)")
+        int | None,
+        typer.Option("--replicas", min=0, max=MAX_REPLICAS, help="replica count (default: the spec's)"),
     ] = None,
     fmt: Annotated[TableOrJson, typer.Option("--format", "-f")] = TableOrJson.table,
 ) -> None:
@@ -607,6 +708,9 @@ def plan_cmd(
             raise BadInput("--rollout and --replicas apply to spec files: the scenario fixes them")
     else:
         specset = load_spec_files(spec_files, ignore_kinds={"Scenario"})
+        if not specset.rollout_specs:
+            where = ", ".join(str(f) for f in spec_files)
+            raise SpecError([Problem(where, 0, None, None, "", "no RolloutSpec (or Argo Rollout) to plan")])
         try:
             plan = compile_plan(specset, rollout=rollout, replicas=replicas)
         except SpecError as exc:
@@ -619,6 +723,7 @@ def plan_cmd(
                     for p in exc.problems
                 ]
             ) from None
+    _warn(", ".join(str(f) for f in spec_files), plan)
     rows = plan_timeline(plan)
     if fmt is TableOrJson.json:
         doc = {
@@ -628,6 +733,9 @@ def plan_cmd(
             "failure_action": plan.failure_action,
             "rollback_mode": plan.rollback_mode,
             "progress_deadline": plan.progress_deadline,
+            "traffic_router": plan.traffic_router,
+            "max_surge": plan.max_surge,
+            "max_unavailable": plan.max_unavailable,
             "background_verification": list(plan.background_templates),
             "steps": [r.to_dict() for r in rows],
         }
@@ -638,7 +746,8 @@ def plan_cmd(
         f"rollout {plan.name}: {plan.strategy}, {plan.replicas} replicas, on failure {plan.failure_action}"
         + (f" ({plan.rollback_mode})" if plan.failure_action == "rollback" else "")
         + f", progress deadline {seconds(plan.progress_deadline)}, maxSurge {plan.max_surge}, "
-        f"maxUnavailable {plan.max_unavailable}",
+        f"maxUnavailable {plan.max_unavailable}, "
+        + ("traffic router (weights)" if plan.traffic_router else "basic canary (weights are pod ratios)"),
         markup=False,
     )
     if plan.background_templates:

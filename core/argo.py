@@ -2,11 +2,15 @@
 
 - ``Rollout`` (canary only) -> a ``RolloutSpec`` and a ``Strategy``, both named after the Rollout;
   ``analysis`` steps become ``verification`` steps, the background ``analysis`` becomes
-  ``backgroundVerification``; the analysis ``args`` of all steps become the RolloutSpec's strategy args
-  (the same arg given different values in different steps is reported, not guessed); Argo's failure
-  behaviour is ``failurePolicy: {action: rollback, rollback: {mode: immediate}}``.
+  ``backgroundVerification`` (``startingStep`` kept); an analysis's ``dryRun`` list is kept on its
+  verification (matched against the metric names when the plan is compiled) and ``measurementRetention``
+  is checked and dropped (ebbtide keeps counters, not measurements); the analysis ``args`` of all steps
+  become the RolloutSpec's strategy args (the same arg given different values in different steps is
+  reported, not guessed); Argo's failure behaviour is ``failurePolicy: {action: rollback, rollback:
+  {mode: immediate}}``.
 - ``AnalysisTemplate`` / ``ClusterAnalysisTemplate`` -> a ``VerificationTemplate`` (``spec.dryRun``
-  entries become the metrics' ``dryRun``).
+  rules, regular expressions found in a metric name as Argo matches them, or ``*``, set the matching
+  metrics' ``dryRun``; a rule that matches no metric is a problem).
 
 Fields that do not change rollout semantics are accepted and ignored (see :data:`IGNORED_ROLLOUT_FIELDS`,
 :data:`IGNORED_CANARY_FIELDS`, :data:`IGNORED_TEMPLATE_FIELDS`); unknown fields and unsupported features
@@ -17,7 +21,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .spec import API_VERSION, Document, Problem
+from .spec import API_VERSION, Document, Problem, dry_run_matches, pattern_problem
 
 __all__ = ["IGNORED_CANARY_FIELDS", "IGNORED_ROLLOUT_FIELDS", "IGNORED_TEMPLATE_FIELDS", "convert_argo"]
 
@@ -39,7 +43,6 @@ IGNORED_CANARY_FIELDS = frozenset(
     {
         "canaryService",
         "stableService",
-        "trafficRouting",
         "canaryMetadata",
         "stableMetadata",
         "antiAffinity",
@@ -115,6 +118,40 @@ def _merge_args(
         args[name] = arg
 
 
+def _verification(
+    doc: Document, at: str, analysis: Any, args: dict[str, dict[str, Any]], problems: list[Problem]
+) -> dict[str, Any]:
+    """An Argo ``analysis`` block as a verification: templates, args merged, ``dryRun`` kept (checked by
+    the Strategy model), ``measurementRetention`` checked and dropped (ebbtide keeps counters only)."""
+    out: dict[str, Any] = {"templateNames": _template_names(doc, at, analysis, problems)}
+    _merge_args(doc, at, analysis, args, problems)
+    if "dryRun" in _d(analysis):
+        out["dryRun"] = analysis["dryRun"]
+    _check_retention(doc, f"{at}.measurementRetention", _d(analysis).get("measurementRetention"), problems)
+    return out
+
+
+def _check_retention(doc: Document, at: str, rules: Any, problems: list[Problem]) -> None:
+    """``measurementRetention: [{metricName, limit}]`` is accepted (it changes no verdict) but checked."""
+    if rules is None:
+        return
+    if not isinstance(rules, list):
+        problems.append(doc.problem(at, "must be a list"))
+        return
+    for j, rule in enumerate(rules):
+        if not isinstance(rule, dict):
+            problems.append(doc.problem(f"{at}[{j}]", "must be a mapping with metricName and limit"))
+            continue
+        if not isinstance(rule.get("metricName"), str) or not rule["metricName"]:
+            problems.append(doc.problem(f"{at}[{j}].metricName", "required field is missing"))
+        limit = rule.get("limit")
+        if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
+            problems.append(doc.problem(f"{at}[{j}].limit", f"must be a positive integer, not {limit!r}"))
+        for key in rule:
+            if key not in ("metricName", "limit"):
+                problems.append(doc.problem(f"{at}[{j}].{key}", "unknown field"))
+
+
 def _rollout(doc: Document) -> tuple[list[Document], list[Problem]]:
     problems: list[Problem] = []
     body = doc.body
@@ -162,10 +199,7 @@ def _rollout(doc: Document) -> tuple[list[Document], list[Problem]]:
             if key in _UNSUPPORTED_STEPS:
                 problems.append(doc.problem(f"{at}.{key}", f"{key} steps are not supported"))
             elif key == "analysis":
-                out["verification"] = {
-                    "templateNames": _template_names(doc, f"{at}.analysis", value, problems)
-                }
-                _merge_args(doc, f"{at}.analysis", value, args, problems)
+                out["verification"] = _verification(doc, f"{at}.analysis", value, args, problems)
                 for extra in _d(value):
                     if extra not in ("templates", "args", "dryRun", "measurementRetention"):
                         problems.append(doc.problem(f"{at}.analysis.{extra}", "unknown field"))
@@ -177,10 +211,10 @@ def _rollout(doc: Document) -> tuple[list[Document], list[Problem]]:
     strategy_spec: dict[str, Any] = {"steps": steps}
     if "analysis" in canary:
         bg = canary["analysis"]
-        strategy_spec["backgroundVerification"] = {
-            "templateNames": _template_names(doc, "spec.strategy.canary.analysis", bg, problems)
-        }
-        _merge_args(doc, "spec.strategy.canary.analysis", bg, args, problems)
+        background = _verification(doc, "spec.strategy.canary.analysis", bg, args, problems)
+        if "startingStep" in _d(bg):
+            background["startingStep"] = bg["startingStep"]
+        strategy_spec["backgroundVerification"] = background
         for extra in _d(bg):
             if extra not in ("templates", "args", "startingStep", "dryRun", "measurementRetention"):
                 problems.append(doc.problem(f"spec.strategy.canary.analysis.{extra}", "unknown field"))
@@ -189,7 +223,7 @@ def _rollout(doc: Document) -> tuple[list[Document], list[Problem]]:
         if (
             key not in IGNORED_CANARY_FIELDS
             and key not in _COPIED_CANARY
-            and key not in ("steps", "analysis")
+            and key not in ("steps", "analysis", "trafficRouting")
         ):
             problems.append(doc.problem(f"spec.strategy.canary.{key}", "unknown field"))
 
@@ -213,11 +247,43 @@ def _rollout(doc: Document) -> tuple[list[Document], list[Problem]]:
         if key in canary:
             rspec[key] = canary[key]
             rmap.append((f"spec.{key}", f"spec.strategy.canary.{key}"))
+    traffic = _traffic(canary)
+    if traffic:
+        rspec["traffic"] = traffic
+        rmap.append(("spec.traffic", "spec.strategy.canary.trafficRouting"))
     rollout_doc = {"apiVersion": API_VERSION, "kind": "RolloutSpec", "metadata": meta, "spec": rspec}
     return [
         Document(doc.file, doc.index, strategy_doc, doc.line, tuple(path_map), doc.kind),
         Document(doc.file, doc.index, rollout_doc, doc.line, tuple(rmap), doc.kind),
     ], problems
+
+
+#: Argo trafficRouting keys -> the RolloutSpec traffic field that holds them (maxTrafficWeight is ignored)
+_ROUTER_KEYS = {
+    "istio": "istio",
+    "nginx": "nginx",
+    "smi": "smi",
+    "alb": "alb",
+    "ambassador": "ambassador",
+    "traefik": "traefik",
+    "apisix": "apisix",
+    "appMesh": "appmesh",
+    "plugins": "plugins",
+    "managedRoutes": "managedRoutes",
+}
+
+
+def _traffic(canary: dict[str, Any]) -> dict[str, Any]:
+    """Argo's trafficRouting (and the canary/stable services) as a RolloutSpec traffic block; none when the
+    rollout has no trafficRouting (a basic canary: the weight is realised as a ratio of pods)."""
+    routing = _d(canary.get("trafficRouting"))
+    out: dict[str, Any] = {_ROUTER_KEYS[k]: v for k, v in routing.items() if k in _ROUTER_KEYS}
+    if not out:
+        return {}
+    for key in ("canaryService", "stableService"):
+        if isinstance(canary.get(key), str):
+            out[key] = canary[key]
+    return out
 
 
 def _template(doc: Document) -> tuple[list[Document], list[Problem]]:
@@ -227,13 +293,22 @@ def _template(doc: Document) -> tuple[list[Document], list[Problem]]:
     for key in body:
         if key not in ("apiVersion", "kind", "metadata", "spec"):
             problems.append(doc.problem(key, "unknown field"))
-    dry: set[str] = set()
+    dry: list[tuple[int, str]] = []
     for j, entry in enumerate(spec.get("dryRun") or []):
         metric = _d(entry).get("metricName")
-        if not isinstance(metric, str):
+        if not isinstance(metric, str) or not metric:
             problems.append(doc.problem(f"spec.dryRun[{j}].metricName", "required field is missing"))
+            continue
+        bad = pattern_problem(metric)
+        if bad:
+            problems.append(doc.problem(f"spec.dryRun[{j}].metricName", bad))
         else:
-            dry.add(metric)
+            dry.append((j, metric))
+    names = [m.get("name") for m in spec.get("metrics") or [] if isinstance(m, dict)]
+    for j, pattern in dry:
+        if not any(isinstance(n, str) and dry_run_matches(pattern, n) for n in names):
+            problems.append(doc.problem(f"spec.dryRun[{j}].metricName", f"{pattern!r} matches no metric"))
+    _check_retention(doc, "spec.measurementRetention", spec.get("measurementRetention"), problems)
     metrics: list[Any] = []
     for i, m in enumerate(spec.get("metrics") or []):
         if not isinstance(m, dict):
@@ -246,7 +321,8 @@ def _template(doc: Document) -> tuple[list[Document], list[Problem]]:
                 problems.append(
                     doc.problem(f"spec.metrics[{i}].provider.{p}", f"the {p} provider is not supported")
                 )
-        if "*" in dry or m.get("name") in dry:
+        name = m.get("name")
+        if isinstance(name, str) and any(dry_run_matches(pattern, name) for _, pattern in dry):
             m["dryRun"] = True
         metrics.append(m)
     out_spec: dict[str, Any] = {"metrics": metrics}

@@ -5,7 +5,10 @@ from __future__ import annotations
 import math
 import re
 
-__all__ = ["format_duration", "parse_duration"]
+__all__ = ["MAX_DURATION", "format_duration", "parse_duration"]
+
+#: the longest duration accepted anywhere (a year, 8760h), in seconds
+MAX_DURATION = 8760 * 3600.0
 
 _UNITS: dict[str, float] = {
     "ns": 1e-9,
@@ -35,7 +38,7 @@ def parse_duration(v: object) -> float:
             raise ValueError(f"duration {v!r} is not a finite number")
         if seconds < 0:
             raise ValueError(f"duration {v!r} is negative")
-        return seconds
+        return _bounded(seconds, v)
     if not isinstance(v, str):
         kind = type(v).__name__
         raise ValueError(f"a duration must be a number of seconds or a string like '30s', not {kind}")
@@ -47,7 +50,7 @@ def parse_duration(v: object) -> float:
     if text.startswith("+"):
         text = text[1:]
     if _NUMBER.fullmatch(text):
-        return float(text)
+        return _bounded(float(text), v)
     total = 0.0
     pos = 0
     for m in _PART.finditer(text):
@@ -60,7 +63,13 @@ def parse_duration(v: object) -> float:
             f"invalid duration {v!r}: write a number of seconds or a Go duration "
             "such as 30s, 5m, 1h30m, 500ms"
         )
-    return total
+    return _bounded(total, v)
+
+
+def _bounded(seconds: float, v: object) -> float:
+    if not seconds <= MAX_DURATION:  # also NaN and infinity
+        raise ValueError(f"duration {v!r} is longer than the most accepted, 8760h (a year)")
+    return seconds
 
 
 def format_duration(seconds: float) -> str:

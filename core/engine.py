@@ -10,7 +10,6 @@ observation that changes nothing produces none.
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 from ebbtide.core import verification as ver
@@ -32,6 +31,7 @@ from ebbtide.core.events import (
     SpecChanged,
     Tick,
 )
+from ebbtide.core.inputs import check_step_inputs
 from ebbtide.core.machine import allowed, fire
 from ebbtide.core.plan import HeaderRoutePlan, Plan, StepPlan, evolve
 from ebbtide.core.state import (
@@ -45,6 +45,7 @@ from ebbtide.core.state import (
     RolloutState,
     VerificationRun,
 )
+from ebbtide.core.traffic import basic_canary_counts, basic_canary_scale, ceil_pct, pod_ratio, positive, split
 
 ROLLOUT_PHASES: frozenset[Phase] = frozenset({"in-progress", "verifying", "paused"})
 #: how many metric failures the promote policy keeps in the state
@@ -162,8 +163,10 @@ class _W:
 def step(state: RolloutState, event: Event, now: float) -> Decision:
     """Apply one event at time ``now``. Pure and deterministic; a rejected command changes nothing.
 
+    Bad input from an embedder (not an Event, a non-finite ``now``, ...) raises TypeError / ValueError.
     A ``now`` earlier than ``state.updated_at`` (clock skew after a controller failover) is taken as
     ``updated_at``: the engine never rewinds a timer and never fails on it."""
+    check_step_inputs(state, event, now)
     if now < state.updated_at:
         now = state.updated_at
     if isinstance(event, (Tick, ReplicasObserved)):
@@ -200,6 +203,12 @@ def full_step(state: RolloutState, event: Event, now: float) -> Decision:
             w.next_plan = event.plan
     _advance(w)
     _settle_world(w)
+    for _ in range(_MAX_ITERATIONS):
+        # the settled world may let the rollout move on (a rollback whose target now carries everything)
+        if not _advance_once(w):
+            break
+        _advance(w)
+        _settle_world(w)
     _history_trim(w)
     _emit_world(w, state)
     new = w.freeze(state)
@@ -303,6 +312,8 @@ def _on_replicas(w: _W, ev: ReplicasObserved) -> None:
 
 
 def _on_measurement(w: _W, ev: Measurement) -> None:
+    """Fold a measurement result into its metric's counters. The run is judged in the advance loop
+    (:func:`_judge_runs`), together with every other result that completes in the same decision."""
     for i, run in enumerate(w.verifications):
         if run.id != ev.verification:
             continue
@@ -321,32 +332,67 @@ def _on_measurement(w: _W, ev: Measurement) -> None:
             break
         else:
             return
-        new_metrics = tuple(metrics)
-        verdict, message = ver.verdict(template, new_metrics, run.background)
-        updated = evolve(run, metrics=new_metrics, phase=verdict, message=message)
         runs = list(w.verifications)
-        runs[i] = updated
+        runs[i] = evolve(run, metrics=tuple(metrics))
         w.verifications = tuple(runs)
-        if verdict in ver.TERMINAL:
-            _run_finished(w, updated)
         return
+
+
+def _judge_runs(w: _W) -> bool:
+    """Take the verdict of every running verification from its metrics; act on those that ended.
+
+    Runs that end in the same decision act worst first (Failed, Error, Inconclusive, Successful; ties by
+    template name), so the outcome never depends on the order of metrics, templates or timers.
+    """
+    runs: list[VerificationRun] | None = None  # copied on the first run that changes
+    finished: list[VerificationRun] = []
+    for i, run in enumerate(w.verifications):
+        if run.phase in ver.TERMINAL:
+            continue
+        template = w.plan.templates.get(run.template)
+        if template is None:
+            continue
+        verdict, message = ver.run_verdict(template, run)
+        if verdict != run.phase or message != run.message:
+            if runs is None:
+                runs = list(w.verifications)
+            runs[i] = evolve(run, phase=verdict, message=message)
+            if verdict in ver.TERMINAL:
+                finished.append(runs[i])
+    if runs is None:
+        return False
+    w.verifications = tuple(runs)
+    for run in sorted(finished, key=lambda r: (-ver.SEVERITY[r.phase], r.template, r.id)):
+        _run_finished(w, run)
+    return True
 
 
 def _run_finished(w: _W, run: VerificationRun) -> None:
     """A verification run reached a verdict: stop it, and act on a bad verdict through the policy."""
-    if run.phase == "Successful":
-        _stop_run(w, run.id, keep=True)
-        return
     _stop_run(w, run.id, keep=True)
+    if run.phase == "Successful":
+        return
     if w.phase not in ROLLOUT_PHASES:
         return
-    reason = f"verification {run.template!r} {run.phase.lower()}: {run.message}"
+    if w.phase == "paused" and w.pause_reason == "failure-policy":
+        return  # the failure that paused the rollout stays its reason
+    kind = "background verification" if run.background else "verification"
+    reason = f"{kind} {run.template!r} {run.phase.lower()}: {run.message}"
     if run.phase == "Inconclusive":
-        if w.phase != "paused":
+        if not run.background:
+            _stop_phase_runs_but(w, run.id)  # the step's runs end together, as Argo's one AnalysisRun
+        if w.phase != "paused" or _at_timed_pause(w):
             _pause(w, "inconclusive", reason)
         return
     # Failed or Error ("data not received" goes through the policy too)
     _failure(w, reason, deadline=False)
+
+
+def _stop_phase_runs_but(w: _W, run_id: str) -> None:
+    """Stop the other running phase verifications (Argo: a terminated metric counts as successful)."""
+    for r in w.verifications:
+        if not r.background and r.id != run_id and r.phase not in ver.TERMINAL:
+            _stop_run(w, r.id, keep=True)
 
 
 def _on_deploy(w: _W, ev: Deploy) -> None:
@@ -564,8 +610,7 @@ def _start_rollout(w: _W, rev: str, initiator: Initiator, original: int | None, 
     else:
         fire(w, "start" if w.phase in ("live", "failed") else "supersede")
     w.notify("rollout-started", initiator=initiator)
-    for name in w.plan.background_templates:
-        _begin_run(w, name, background=True)
+    _start_background(w)
 
 
 def _begin_run(w: _W, template_name: str, background: bool) -> None:
@@ -574,11 +619,41 @@ def _begin_run(w: _W, template_name: str, background: bool) -> None:
         return
     w.seq += 1
     kind = "bg" if background else f"s{w.step_index}"
-    run = ver.start_run(f"{w.rollout_id}-{kind}-{template_name}-{w.seq}", template, w.now, background)
-    # runs that reached a verdict are no longer needed once a new one starts (bounded state)
-    w.verifications = (*(r for r in w.verifications if r.phase not in ver.TERMINAL), run)
+    st = _current_step(w)
+    dry_run = w.plan.background_dry_run if background else (st.dry_run if st is not None else ())
+    run_id = f"{w.rollout_id}-{kind}-{template_name}-{w.seq}"
+    run = ver.start_run(run_id, template, w.now, background, dry_run)
+    # phase runs that reached a verdict are no longer needed once a new one starts (bounded state); a
+    # background run stays until the rollout ends or it is started again (one per background template)
+    w.verifications = (
+        *(
+            r
+            for r in w.verifications
+            if (r.background and not (background and r.template == template_name))
+            or (not r.background and r.phase not in ver.TERMINAL)
+        ),
+        run,
+    )
     if any("external" in m.provider for m in template.metrics):
         w.notify("start-external-verification", verification=run.id, template=template_name)
+
+
+def _start_background(w: _W) -> bool:
+    """Start the background verification once the rollout reaches the plan's starting step (Argo's
+    ``analysis.startingStep``); True when a run started. A background run that ended inconclusive is
+    started again once the rollout is no longer paused for it (resumed or promoted), as Argo does."""
+    plan = w.plan
+    if not plan.background_templates or w.phase not in ROLLOUT_PHASES or w.canary is None:
+        return False
+    if w.step_index < plan.background_starting_step:
+        return False
+    started = False
+    for name in plan.background_templates:
+        run = next((r for r in w.verifications if r.background and r.template == name), None)
+        if run is None or (run.phase == "Inconclusive" and w.pause_reason != "inconclusive"):
+            _begin_run(w, name, background=True)
+            started = True
+    return started
 
 
 def _stop_run(w: _W, run_id: str, keep: bool) -> None:
@@ -773,7 +848,7 @@ def _rolled_back(w: _W) -> None:
 
 def _advance(w: _W) -> None:
     for _ in range(_MAX_ITERATIONS):
-        if not _advance_once(w):
+        if not _advance_once(w) and not _start_background(w):
             break
     _issue_measurements(w)
 
@@ -875,7 +950,8 @@ def _advance_in_progress(w: _W) -> bool:
     st = steps[w.step_index]
     if st.kind == "setWeight":
         weight = st.weight or 0
-        if _wait_ready(w, _canary_replicas_for(w, max(weight, w.canary_weight))):
+        target = max(weight, w.canary_weight)
+        if _wait_ready(w, _canary_replicas_for(w, target)) and _stable_settled(w, target):
             if weight > w.canary_weight:
                 w.canary_weight = weight
                 _send_step_weight(w, w.origin)
@@ -912,7 +988,7 @@ def _advance_in_progress(w: _W) -> bool:
         if not st.templates:
             return True
         return True
-    if st.kind == "setHeaderRoute" and st.header_route is not None:
+    if st.kind == "setHeaderRoute" and st.header_route is not None and w.plan.traffic_router:
         route = st.header_route
         routes = tuple(r for r in w.header_routes if r.name != route.name)
         w.header_routes = routes + ((route,) if route.matches else ())
@@ -953,7 +1029,9 @@ def _check_canary_ready(w: _W) -> None:
 
 
 def _expire_measurements(w: _W) -> bool:
-    changed = False
+    """Measurements that never came back count as errors; then every run is judged on all the results
+    that completed in this decision together. True when anything changed."""
+    expired = False
     for run in w.verifications:
         if run.phase in ver.TERMINAL:
             continue
@@ -961,8 +1039,8 @@ def _expire_measurements(w: _W) -> bool:
             if st.in_flight and st.next_at is not None and w.now >= st.next_at:
                 timeout = Measurement(verification=run.id, metric=st.name, error="measurement timed out")
                 _on_measurement(w, timeout)
-                changed = True
-    return changed
+                expired = True
+    return _judge_runs(w) or expired
 
 
 def _measurement_due(run: VerificationRun, now: float) -> bool:
@@ -1012,29 +1090,45 @@ def _issue_measurements(w: _W) -> None:
 # ---------------------------------------------------------------------------------------------------
 
 
-def _ceil_pct(replicas: int, weight: int) -> int:
-    return math.ceil(replicas * weight / 100.0)
-
-
 def _canary_replicas_for(w: _W, weight: int) -> int:
     n = w.plan.replicas
     if weight >= 100:
         return n  # a full promotion scales the canary to the whole workload, whatever setCanaryScale said
+    if not w.plan.traffic_router:
+        return basic_canary_counts(n, weight, w.plan.max_surge)[0]  # the weight is the pod ratio
     if w.canary_scale_replicas is not None:
         return min(n, w.canary_scale_replicas)
     if w.canary_scale_weight is not None:
-        return _ceil_pct(n, w.canary_scale_weight)
-    return _ceil_pct(n, weight)
+        return ceil_pct(n, w.canary_scale_weight)
+    return ceil_pct(n, weight)
 
 
-def _canary_replicas(w: _W) -> int:
+def _target_weight(w: _W) -> int:
+    """The canary weight the replicas are sized for: the running setWeight step's, 100 after the last."""
     weight = w.canary_weight
     st = _current_step(w)
     if w.phase == "in-progress" and st is not None and st.kind == "setWeight" and st.weight is not None:
         weight = max(weight, st.weight)
     if w.phase == "in-progress" and st is None:
         weight = 100
-    return _canary_replicas_for(w, weight)
+    return weight
+
+
+def _canary_replicas(w: _W) -> int:
+    return _canary_replicas_for(w, _target_weight(w))
+
+
+def _stable_settled(w: _W, weight: int) -> bool:
+    """Basic canary: the step's weight is reached only when the stable is down to its share of pods (and
+    older revisions are gone), not only when the canary's pods are ready. Always true with a router."""
+    if w.plan.traffic_router or w.stable is None or w.stable == w.canary:
+        return True
+    want = basic_canary_counts(w.plan.replicas, weight, w.plan.max_surge)[1]
+    others = any(n > 0 for r, n in w.replicas.items() if r not in (w.canary, w.stable))
+    settled = w.replicas.get(w.stable, 0) == want and w.ready.get(w.stable, 0) >= want and not others
+    if not settled and w.waiting_since is None:
+        w.waiting_since = w.now
+    return settled
 
 
 def _share(w: _W, rev: str) -> int:
@@ -1053,6 +1147,8 @@ def _desired_replicas(w: _W) -> dict[str, int]:
         # resting failure (nothing to roll back to, or the rollback itself failed): freeze the world as it
         # is until a person acts; scaling down a revision that still serves traffic would only hurt
         return {r: c for r, c in w.replicas.items() if c > 0}
+    if not w.plan.traffic_router:
+        return _basic_replicas(w)
     if w.phase == "rolling-back" and w.rollback is not None:
         out[w.rollback.target] = n
         for rev, count in w.replicas.items():
@@ -1066,7 +1162,7 @@ def _desired_replicas(w: _W) -> dict[str, int]:
             out[w.canary] = max(out[w.canary], w.replicas.get(w.canary, 0))
         if w.stable is not None and w.stable != w.canary:
             if w.plan.dynamic_stable_scale or w.initiator == "failure-policy":
-                out[w.stable] = max(_ceil_pct(n, 100 - w.canary_weight), 0)
+                out[w.stable] = max(ceil_pct(n, 100 - w.canary_weight), 0)
             else:
                 out[w.stable] = n
         for rev, count in w.replicas.items():
@@ -1095,7 +1191,48 @@ def _desired_replicas(w: _W) -> dict[str, int]:
             r for r in w.scale_downs if r in (w.stable, w.canary) or (w.rollback and r == w.rollback.target)
         ]:
             del w.scale_downs[rev]
-    return _positive(out)
+    return positive(out)
+
+
+def _basic_targets(w: _W) -> tuple[dict[str, int], tuple[str, ...]]:
+    """Basic canary: the pods each revision ends with (others end with none), and who gives pods first."""
+    n = w.plan.replicas
+    if w.phase == "rolling-back" and w.rollback is not None:
+        return {w.rollback.target: n}, ()
+    if w.canary is not None and w.phase in ROLLOUT_PHASES:
+        if w.stable is None or w.stable == w.canary:
+            return {w.canary: n}, ()
+        canary, stable = basic_canary_counts(n, _target_weight(w), w.plan.max_surge)
+        return positive({w.canary: canary, w.stable: stable}), (w.stable,)
+    if w.stable is not None:
+        return {w.stable: n}, ()
+    return {}, ()
+
+
+def _basic_replicas(w: _W) -> dict[str, int]:
+    """Basic canary: move the pods towards their targets within the maxSurge / maxUnavailable budget (no
+    scale-down delays: in Argo they apply only with a traffic router)."""
+    w.scale_downs.clear()
+    targets, givers = _basic_targets(w)
+    leaving = tuple(r for r in w.replicas if r not in targets)
+    return basic_canary_scale(
+        w.replicas,
+        w.ready,
+        targets,
+        replicas=w.plan.replicas,
+        max_surge=w.plan.max_surge,
+        max_unavailable=w.plan.max_unavailable,
+        down_first=leaving + givers,
+        up_first=tuple(targets),
+    )
+
+
+def _basic_weights(w: _W) -> dict[str, int]:
+    """Basic canary: the split is what the ready pods give (a Service balances over all of them alike);
+    with no ready pod anywhere the split stays as it was."""
+    order = [r for r in (w.stable, w.canary) if r is not None] + sorted(w.replicas)
+    ready = {r: min(w.ready.get(r, 0), n) for r, n in w.replicas.items()}
+    return pod_ratio(ready, dict.fromkeys(order)) or dict(w.weights)
 
 
 def _was_aborted(w: _W, rev: str) -> bool:
@@ -1107,6 +1244,8 @@ def _desired_weights(w: _W) -> dict[str, int]:
     prev = w.weights
     if w.phase == "failed" and prev:
         return _clamp_unready(w, dict(prev), first=w.stable or next(iter(prev)))
+    if not w.plan.traffic_router:
+        return _basic_weights(w)
     if w.phase == "rolling-back" and w.rollback is not None:
         target = w.rollback.target
         desired = {target: 100}
@@ -1125,39 +1264,8 @@ def _desired_weights(w: _W) -> dict[str, int]:
         caps = {}
     else:
         return {}
-    out = _split(desired, prev, caps)
+    out = split(desired, prev, caps)
     return _clamp_unready(w, out, first=next(iter(desired)))
-
-
-def _split(desired: dict[str, int], prev: dict[str, int], caps: dict[str, int]) -> dict[str, int]:
-    """Move traffic towards `desired`, but a capped revision takes no more than its ready capacity
-    (and never less than it already had); the shortfall stays with the revisions that had it."""
-    out: dict[str, int] = {}
-    for rev, want in desired.items():
-        cap = caps.get(rev)
-        out[rev] = want if cap is None else min(want, max(cap, prev.get(rev, 0)))
-    short = 100 - sum(out.values())
-    if short > 0:
-        for rev in sorted(prev):
-            have = out.get(rev, 0)
-            if prev[rev] > have and rev not in desired:
-                give = min(short, prev[rev] - have)
-                out[rev] = have + give
-                short -= give
-            if short == 0:
-                break
-    if short > 0:
-        first = next(iter(desired))
-        out[first] += short
-    return _positive(out)
-
-
-def _positive(counts: dict[str, int]) -> dict[str, int]:
-    """The entries above zero (the dict itself when there is nothing to drop: callers pass a fresh dict)."""
-    for v in counts.values():
-        if v <= 0:
-            return {k: v for k, v in counts.items() if v > 0}
-    return counts
 
 
 def _clamp_unready(w: _W, weights: dict[str, int], first: str) -> dict[str, int]:

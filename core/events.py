@@ -5,13 +5,17 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from pydantic import Field
+from typing_extensions import TypeAliasType
 
 from ebbtide.core.plan import Frozen, Plan
 
 CommandAction = Literal["promote", "promoteFull", "pause", "resume", "abort", "retry", "rollback"]
 
-#: a measured value as a provider returns it: a scalar, a vector (Prometheus instant vector), or nothing
-MeasuredValue = float | int | bool | str | list[float | int | bool | str | None] | None
+#: a measured value as a provider returns it: a scalar, a vector (Prometheus instant vector), a JSON
+#: object (the web provider) nested as deep as the data is, or nothing
+MeasuredValue = TypeAliasType(
+    "MeasuredValue", "float | int | bool | str | list[MeasuredValue] | dict[str, MeasuredValue] | None"
+)
 
 
 class Deploy(Frozen):

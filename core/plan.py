@@ -11,9 +11,15 @@ through JSON unchanged.
 
 from __future__ import annotations
 
+import math
 from typing import Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from ebbtide.core.duration import MAX_DURATION
+
+#: the most replicas a workload may have (specs, scenarios, plans built in code)
+MAX_REPLICAS = 10_000
 
 StepKind = Literal["setWeight", "setCanaryScale", "pause", "verification", "setHeaderRoute"]
 FailureAction = Literal["rollback", "pause", "promote"]
@@ -101,6 +107,8 @@ class StepPlan(Frozen):
     templates: tuple[str, ...] = ()
     #: setHeaderRoute; a route with no matches removes the route
     header_route: HeaderRoutePlan | None = None
+    #: verification: metrics (by name) this step's runs measure in dry-run mode (Argo's analysis.dryRun)
+    dry_run: tuple[str, ...] = ()
     #: the final setWeight 100 the compiler appends when the user's last weight is below 100; the step
     #: index users see does not count it (a finished rollout of N steps shows step N, as in Argo)
     implicit: bool = False
@@ -113,6 +121,10 @@ class Plan(Frozen):
     strategy: Literal["canary", "rolling"] = "canary"
     steps: tuple[StepPlan, ...] = ()
     background_templates: tuple[str, ...] = ()
+    #: metrics (by name) the background runs measure in dry-run mode (Argo's analysis.dryRun)
+    background_dry_run: tuple[str, ...] = ()
+    #: background verification starts when the rollout reaches this step (Argo's analysis.startingStep)
+    background_starting_step: int = Field(default=0, ge=0)
     templates: dict[str, TemplatePlan] = Field(default_factory=dict)
     replicas: int = 1
     failure_action: FailureAction = "rollback"
@@ -126,6 +138,91 @@ class Plan(Frozen):
     dynamic_stable_scale: bool = False
     max_surge: int = 1
     max_unavailable: int = 0
+    #: a traffic router (Istio, NGINX, SMI, ALB, Gateway API, ...) splits requests by weight; False: a basic
+    #: canary (Argo's default without trafficRouting): the weight is realised as a pod ratio within
+    #: maxSurge / maxUnavailable, and setCanaryScale, header routes and dynamicStableScale do not apply
+    traffic_router: bool = True
 
     def template(self, name: str) -> TemplatePlan:
         return self.templates[name]
+
+    @model_validator(mode="after")
+    def _valid(self) -> Plan:
+        """A plan built in code is held to the rules a loaded spec is (see :func:`plan_problems`)."""
+        problems = plan_problems(self)
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+
+def plan_problems(plan: Plan) -> list[str]:
+    """Why ``plan`` cannot run: weights, replica counts, durations, template references."""
+    out: list[str] = []
+    if not 0 <= plan.replicas <= MAX_REPLICAS:
+        out.append(f"replicas must be 0..{MAX_REPLICAS}, not {plan.replicas}")
+    for field in ("revision_history_limit", "rollback_window", "max_surge", "max_unavailable"):
+        if getattr(plan, field) < 0:
+            out.append(f"{field} must not be negative, not {getattr(plan, field)}")
+    _durations(out, "", plan, ("progress_deadline", "abort_scale_down_delay", "scale_down_delay"))
+    if plan.progress_deadline == 0:
+        out.append("progress_deadline must be positive")
+    last: int | None = None
+    for i, st in enumerate(plan.steps):
+        where = f"steps[{i}]"
+        out.extend(f"{where}: {p}" for p in _step_problems(st, plan))
+        if st.kind == "setWeight" and st.weight is not None:
+            if last is not None and st.weight <= last:
+                out.append(f"{where}.weight: weights must strictly increase: {st.weight} after {last}")
+            last = st.weight
+    for name in plan.background_templates:
+        if name not in plan.templates:
+            out.append(f"background_templates: no template {name!r} in templates")
+    for key, template in plan.templates.items():
+        if template.name != key:
+            out.append(f"templates[{key!r}]: the template is named {template.name!r}")
+        for j, metric in enumerate(template.metrics):
+            out.extend(_metric_problems(metric, f"templates[{key!r}].metrics[{j}]"))
+    return out
+
+
+def _step_problems(st: StepPlan, plan: Plan) -> list[str]:
+    out: list[str] = []
+    if st.kind == "setWeight" and (st.weight is None or not 0 <= st.weight <= 100):
+        out.append(f"setWeight needs a weight 0..100, not {st.weight}")
+    elif st.kind == "setCanaryScale":
+        given = (st.weight is not None) + (st.replicas is not None) + st.match_traffic_weight
+        if given != 1:
+            out.append("setCanaryScale needs exactly one of weight, replicas, match_traffic_weight")
+        if st.weight is not None and not 0 <= st.weight <= 100:
+            out.append(f"weight must be 0..100, not {st.weight}")
+        if st.replicas is not None and not 0 <= st.replicas <= MAX_REPLICAS:
+            out.append(f"replicas must be 0..{MAX_REPLICAS}, not {st.replicas}")
+    elif st.kind == "pause":
+        _durations(out, "", st, ("duration",))
+    elif st.kind == "verification":
+        if not st.templates:
+            out.append("a verification step names at least one template")
+        missing = [name for name in st.templates if name not in plan.templates]
+        out.extend(f"no template {name!r} in templates" for name in missing)
+    elif st.kind == "setHeaderRoute" and st.header_route is None:
+        out.append("setHeaderRoute needs a header_route")
+    return out
+
+
+def _metric_problems(m: MetricPlan, where: str) -> list[str]:
+    out: list[str] = []
+    _durations(out, f"{where}.", m, ("interval", "initial_delay"))
+    if m.interval == 0:
+        out.append(f"{where}.interval must be positive")
+    for field in ("count", "failure_limit", "inconclusive_limit", "consecutive_error_limit"):
+        value = getattr(m, field)
+        if value is not None and value < 0:
+            out.append(f"{where}.{field} must not be negative, not {value}")
+    return out
+
+
+def _durations(out: list[str], prefix: str, model: BaseModel, fields: tuple[str, ...]) -> None:
+    for field in fields:
+        value = getattr(model, field)
+        if value is not None and not (math.isfinite(value) and 0 <= value <= MAX_DURATION):
+            out.append(f"{prefix}{field} must be 0..{MAX_DURATION:.0f} seconds, not {value!r}")

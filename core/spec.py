@@ -21,7 +21,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import (
     BaseModel,
     BeforeValidator,
@@ -34,9 +33,10 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
-from ebbtide.core.duration import parse_duration
+from ebbtide.core.duration import MAX_DURATION, parse_duration
 from ebbtide.core.expr import ExpressionError, compile_condition
 from ebbtide.core.plan import (
+    MAX_REPLICAS,
     HeaderMatch,
     HeaderRoutePlan,
     MetricPlan,
@@ -44,6 +44,7 @@ from ebbtide.core.plan import (
     StepPlan,
     TemplatePlan,
 )
+from ebbtide.core.yamlsafe import YamlProblem, load_documents
 
 __all__ = [
     "API_VERSION",
@@ -146,31 +147,13 @@ class Document:
 
 
 def parse_documents(text: str, file: str) -> list[Document]:
-    """Split multi-document YAML; a YAML syntax error is a SpecError naming the file and line."""
-    docs: list[Document] = []
+    """Split multi-document YAML (bounded by :mod:`ebbtide.core.yamlsafe`); a syntax error or a document
+    beyond the limits is a SpecError naming the file, the document and the line."""
     try:
-        loader = yaml.SafeLoader(text)
-        try:
-            index = 0
-            while loader.check_node():
-                node = loader.get_node()
-                index += 1
-                if node is None:
-                    continue
-                body = loader.construct_document(node)
-                if body is None:
-                    continue
-                docs.append(Document(file, index, body, node.start_mark.line + 1))
-        finally:
-            loader.dispose()
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
-        line = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
-        reason = getattr(exc, "problem", None) or str(exc)
-        raise SpecError(
-            [Problem(file, len(docs) + 1, None, None, "", f"YAML syntax error at {line}{reason}")]
-        ) from None
-    return docs
+        loaded = load_documents(text)
+    except YamlProblem as exc:
+        raise SpecError([Problem(file, exc.document, None, None, "", exc.reason)]) from None
+    return [Document(file, d.index, d.body, d.line) for d in loaded]
 
 
 # ------------------------------------------------------------------------------------- shared types
@@ -182,6 +165,8 @@ def _duration(v: Any) -> float:
 
 Duration = Annotated[float, BeforeValidator(_duration)]
 NonNegInt = Annotated[StrictInt, Field(ge=0)]
+Replicas = Annotated[StrictInt, Field(ge=0, le=MAX_REPLICAS)]
+Seconds = Annotated[StrictInt, Field(ge=0, le=int(MAX_DURATION))]
 _PERCENT = re.compile(r"^(\d+)%$")
 
 
@@ -224,7 +209,7 @@ class Metadata(Model):
 
 class SetCanaryScale(Model):
     weight: StrictInt | None = None
-    replicas: NonNegInt | None = None
+    replicas: Replicas | None = None
     match_traffic_weight: StrictBool | None = None
 
 
@@ -233,8 +218,17 @@ class Pause(Model):
     duration: Duration | None = None
 
 
+class DryRunRule(Model):
+    """Argo's ``dryRun`` entry: the metrics whose names match ``metricName`` (a regular expression found
+    anywhere in the name, as Argo matches it; ``*`` for all) are measured but never change the verdict."""
+
+    metric_name: Annotated[str, Field(min_length=1)]
+
+
 class VerificationStep(Model):
     template_names: Annotated[list[Annotated[str, Field(min_length=1)]], Field(min_length=1)]
+    #: metrics measured in dry-run mode in this step's runs (Argo's step-level ``analysis.dryRun``)
+    dry_run: list[DryRunRule] = Field(default_factory=list)
 
 
 class HeaderValue(Model):
@@ -270,6 +264,10 @@ class RollingStep(Model):
 
 class BackgroundVerification(Model):
     template_names: Annotated[list[Annotated[str, Field(min_length=1)]], Field(min_length=1)]
+    #: metrics measured in dry-run mode in the background runs (Argo's ``analysis.dryRun``)
+    dry_run: list[DryRunRule] = Field(default_factory=list)
+    #: the step at which background verification starts (Argo's ``analysis.startingStep``); 0: at once
+    starting_step: NonNegInt = 0
 
 
 class Canary(Model):
@@ -335,7 +333,22 @@ class Traffic(Model):
     traefik: dict[str, Any] | None = None
     apisix: dict[str, Any] | None = None
     appmesh: dict[str, Any] | None = None
+    #: Argo traffic router plugins (e.g. the Gateway API plugin), by plugin name
+    plugins: dict[str, Any] | None = None
     managed_routes: list[dict[str, Any]] | None = None
+
+    @property
+    def router(self) -> str | None:
+        """The traffic router that splits requests by weight, or None (services only: a basic canary)."""
+        for name in ROUTERS:
+            if getattr(self, name) is not None:
+                return name
+        return None
+
+
+#: Traffic fields that name a router; without one the canary is basic (the weight is a pod ratio)
+ROUTERS = ("istio", "nginx", "smi", "alb", "ambassador", "gateway_api", "ping_pong", "traefik", "apisix",
+           "appmesh", "plugins")  # fmt: skip
 
 
 class RollbackOptions(Model):
@@ -358,15 +371,15 @@ class RolloutSpecSpec(Model):
     strategy: StrategyRef
     traffic: Traffic | None = None
     failure_policy: FailurePolicy = Field(default_factory=FailurePolicy)
-    progress_deadline_seconds: Annotated[StrictInt, Field(gt=0)] = 600
+    progress_deadline_seconds: Annotated[StrictInt, Field(gt=0, le=int(MAX_DURATION))] = 600
     revision_history_limit: NonNegInt = 10
     rollback_window: RollbackWindow | None = None
-    abort_scale_down_delay_seconds: NonNegInt = 30
-    scale_down_delay_seconds: NonNegInt = 30
+    abort_scale_down_delay_seconds: Seconds = 30
+    scale_down_delay_seconds: Seconds = 30
     dynamic_stable_scale: StrictBool = False
     max_surge: IntOrPercent = "25%"
     max_unavailable: IntOrPercent = "25%"
-    replicas: NonNegInt | None = None
+    replicas: Replicas | None = None
 
 
 class RolloutSpec(Model):
@@ -559,9 +572,10 @@ _ARG_REF = re.compile(r"\{\{\s*args\.([A-Za-z0-9_.\-]+)\s*\}\}")
 
 
 def _condition_problem(src: str) -> str | None:
-    # `{{args.x}}` is substituted when the plan is compiled; check the syntax with a stand-in number
+    # `{{args.x}}` is substituted when the plan is compiled (and checked again then); until then a stand-in
+    # that is not a constant, so that `1 / ({{args.a}} - {{args.b}})` is not taken for a division by zero
     try:
-        compile_condition(_ARG_REF.sub("1", src))
+        compile_condition(_ARG_REF.sub("result", src))
     except ExpressionError as exc:
         return f"invalid condition: {exc}"
     return None
@@ -647,6 +661,21 @@ def _check_strategy(doc: Document, s: Strategy) -> list[Problem]:
                                     f"{at}.setHeaderRoute.match[{j}].headerValue.regex", f"bad regex: {exc}"
                                 )
                             )
+    for at, rules in _dry_run_rules(spec):
+        for j, rule in enumerate(rules):
+            bad = pattern_problem(rule.metric_name)
+            if bad:
+                out.append(doc.problem(f"{at}.dryRun[{j}].metricName", bad))
+    canary_steps = spec.canary.steps if spec.canary is not None else []
+    bg = spec.canary.background_verification if spec.canary is not None else None
+    if bg is not None and bg.starting_step and bg.starting_step >= len(canary_steps):
+        n = len(canary_steps)
+        out.append(
+            doc.problem(
+                "spec.canary.backgroundVerification.startingStep",
+                f"startingStep {bg.starting_step} is past the last step (the strategy has {n} steps)",
+            )
+        )
     if spec.rolling is not None:
         for i, rstep in enumerate(spec.rolling.steps):
             n = (rstep.verification is not None) + (rstep.pause is not None)
@@ -658,6 +687,59 @@ def _check_strategy(doc: Document, s: Strategy) -> list[Problem]:
                     )
                 )
     return out
+
+
+def dry_run_matches(pattern: str, metric: str) -> bool:
+    """Whether a ``dryRun`` rule names a metric: ``*``, or a regular expression found in the name (Argo)."""
+    return pattern == "*" or re.search(pattern, metric) is not None
+
+
+def pattern_problem(pattern: str) -> str | None:
+    if pattern == "*":
+        return None
+    try:
+        re.compile(pattern)
+    except re.error as exc:
+        return f"not a regular expression: {exc}"
+    return None
+
+
+def _dry_run_rules(spec: StrategySpec) -> list[tuple[str, list[DryRunRule]]]:
+    """Every dryRun list of a strategy, with the field path of its owner."""
+    found: list[tuple[str, list[DryRunRule]]] = []
+    if spec.canary is not None:
+        for i, cstep in enumerate(spec.canary.steps):
+            if cstep.verification is not None and cstep.verification.dry_run:
+                found.append((f"spec.canary.steps[{i}].verification", cstep.verification.dry_run))
+        bg = spec.canary.background_verification
+        if bg is not None and bg.dry_run:
+            found.append(("spec.canary.backgroundVerification", bg.dry_run))
+    if spec.rolling is not None:
+        for i, rstep in enumerate(spec.rolling.steps):
+            if rstep.verification is not None and rstep.verification.dry_run:
+                found.append((f"spec.rolling.steps[{i}].verification", rstep.verification.dry_run))
+    return found
+
+
+def _dry_run_names(
+    doc: Document, at: str, rules: list[DryRunRule], metrics: list[str], problems: list[Problem]
+) -> tuple[str, ...]:
+    """The metric names a dryRun list selects; a rule that selects none is a problem (as in Argo)."""
+    names: list[str] = []
+    for j, rule in enumerate(rules):
+        if pattern_problem(rule.metric_name):
+            continue  # reported by _check_strategy
+        hits = [m for m in metrics if dry_run_matches(rule.metric_name, m)]
+        if not hits:
+            problems.append(
+                doc.problem(
+                    f"{at}.dryRun[{j}].metricName",
+                    f"{rule.metric_name!r} matches no metric of the verification "
+                    f"(metrics: {', '.join(metrics)})",
+                )
+            )
+        names += [m for m in hits if m not in names]
+    return tuple(names)
 
 
 def _check_rollout(doc: Document, r: RolloutSpec) -> list[Problem]:
@@ -702,8 +784,6 @@ def _check_template(doc: Document, t: VerificationTemplate) -> list[Problem]:
         if m.name in names:
             out.append(doc.problem(f"{at}.name", f"duplicate metric name {m.name!r}"))
         names.add(m.name)
-        if (m.success_condition is None) == (m.failure_condition is None):
-            out.append(doc.problem(at, "exactly one of successCondition or failureCondition is required"))
         for fname, src in (
             ("successCondition", m.success_condition),
             ("failureCondition", m.failure_condition),
@@ -1021,6 +1101,29 @@ def load_text(text: str, file: str = "<string>", ignore_kinds: Iterable[str] = (
 # ------------------------------------------------------------------------------------------ compile
 
 
+def _has_router(r: RolloutSpec) -> bool:
+    return r.spec.traffic is not None and r.spec.traffic.router is not None
+
+
+def _router_problems(
+    rdoc: Document, sdoc: Document, r: RolloutSpec, steps: list[StepPlan], kind: str
+) -> list[Problem]:
+    """What needs a traffic router (Argo requires trafficRouting for it) in a basic canary."""
+    if kind != "canary" or _has_router(r):
+        return []
+    why = (
+        f"needs a traffic router in RolloutSpec {r.metadata.name}'s spec.traffic (istio, nginx, smi, alb, "
+        "...); without one the canary is basic: its weight is the ratio of pods"
+    )
+    out = []
+    if r.spec.dynamic_stable_scale:
+        out.append(rdoc.problem("spec.dynamicStableScale", f"dynamicStableScale {why}"))
+    for i, st in enumerate(steps):
+        if st.kind in ("setCanaryScale", "setHeaderRoute"):
+            out.append(sdoc.problem(f"spec.canary.steps[{i}].{st.kind}", f"{st.kind} {why}"))
+    return out
+
+
 def _resolve(value: int | str, replicas: int, round_up: bool) -> int:
     if isinstance(value, int):
         return value
@@ -1074,6 +1177,16 @@ def _provider_defaults(specs: SpecSet) -> dict[str, dict[str, Any]]:
     return out
 
 
+def _checked_plan(doc: Document, **fields: Any) -> Plan:
+    """The plan, or a SpecError located at the RolloutSpec if it breaks a plan rule no check caught."""
+    try:
+        return Plan(**fields)
+    except ValidationError as exc:
+        raise SpecError(
+            [doc.problem("", str(e["msg"]).removeprefix("Value error, ")) for e in exc.errors()]
+        ) from None
+
+
 def compile_plan(specs: SpecSet, rollout: str | None = None, replicas: int | None = None) -> Plan:
     """Compile one RolloutSpec (the only one when ``rollout`` is None) into the engine's Plan."""
     if rollout is None:
@@ -1103,8 +1216,8 @@ def compile_plan(specs: SpecSet, rollout: str | None = None, replicas: int | Non
     problems: list[Problem] = []
 
     n = replicas if replicas is not None else (r.spec.replicas if r.spec.replicas is not None else 1)
-    if n < 0:
-        raise SpecError([rdoc.problem("spec.replicas", f"replicas must not be negative, not {n}")])
+    if not 0 <= n <= MAX_REPLICAS:
+        raise SpecError([rdoc.problem("spec.replicas", f"replicas must be 0..{MAX_REPLICAS}, not {n}")])
 
     steps: list[StepPlan]
     background: tuple[str, ...] = ()
@@ -1124,6 +1237,23 @@ def compile_plan(specs: SpecSet, rollout: str | None = None, replicas: int | Non
             StepPlan(kind="setWeight", weight=100),
             *(_step_plan(s) for s in strategy.spec.rolling.steps),
         ]
+
+    sdoc = specs.origins[("Strategy", strategy.metadata.name)]
+    offset = 0 if strategy.spec.canary is not None else 1  # a rolling plan starts with its setWeight 100
+    for at, rules in _dry_run_rules(strategy.spec):
+        if at == "spec.canary.backgroundVerification":
+            continue
+        i = int(at[at.index("[") + 1 : at.index("]")]) + offset
+        in_step = [m.name for t in steps[i].templates for m in specs.templates[t].spec.metrics]
+        steps[i] = steps[i].model_copy(update={"dry_run": _dry_run_names(sdoc, at, rules, in_step, problems)})
+    background_dry_run: tuple[str, ...] = ()
+    starting_step = 0
+    bgv = strategy.spec.canary.background_verification if strategy.spec.canary is not None else None
+    if bgv is not None:
+        in_bg = [m.name for t in background for m in specs.templates[t].spec.metrics]
+        at = "spec.canary.backgroundVerification"
+        background_dry_run = _dry_run_names(sdoc, at, bgv.dry_run, in_bg, problems)
+        starting_step = bgv.starting_step
 
     used: list[str] = []
     for s in steps:
@@ -1190,7 +1320,7 @@ def compile_plan(specs: SpecSet, rollout: str | None = None, replicas: int | Non
                 MetricPlan(
                     name=m.name,
                     interval=m.interval,
-                    count=m.count,
+                    count=m.count or None,  # 0 means "not set" (Argo's effective count)
                     initial_delay=m.initial_delay or 0.0,
                     success_condition=conds["successCondition"],
                     failure_condition=conds["failureCondition"],
@@ -1204,6 +1334,8 @@ def compile_plan(specs: SpecSet, rollout: str | None = None, replicas: int | Non
                 )
             )
         templates[tname] = TemplatePlan(name=tname, metrics=tuple(metrics))
+    sdoc = specs.origins[("Strategy", r.spec.strategy.name)]
+    problems += _router_problems(rdoc, sdoc, r, steps, kind)
     if problems:
         raise SpecError(problems)
 
@@ -1212,11 +1344,14 @@ def compile_plan(specs: SpecSet, rollout: str | None = None, replicas: int | Non
     unavailable = _resolve(r.spec.max_unavailable, n, round_up=False)
     if surge == 0 and unavailable == 0:
         unavailable = 1  # Kubernetes' fencepost rule: a rollout must be able to make progress
-    return Plan(
+    return _checked_plan(
+        rdoc,
         name=rollout,
         strategy=kind,
         steps=tuple(steps),
         background_templates=background,
+        background_dry_run=background_dry_run,
+        background_starting_step=starting_step,
         templates=templates,
         replicas=n,
         failure_action="rollback" if fp.action == "abort" else fp.action,
@@ -1227,6 +1362,7 @@ def compile_plan(specs: SpecSet, rollout: str | None = None, replicas: int | Non
         abort_scale_down_delay=float(r.spec.abort_scale_down_delay_seconds),
         scale_down_delay=float(r.spec.scale_down_delay_seconds),
         dynamic_stable_scale=r.spec.dynamic_stable_scale,
+        traffic_router=_has_router(r),
         max_surge=surge,
         max_unavailable=unavailable,
     )

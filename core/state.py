@@ -47,6 +47,8 @@ class VerificationRun(Frozen):
     metrics: tuple[MetricStatus, ...] = ()
     #: why the run ended Failed / Error / Inconclusive
     message: str | None = None
+    #: metrics this run measures in dry-run mode besides their own dryRun (Argo's step-level analysis.dryRun)
+    dry_run: tuple[str, ...] = ()
 
 
 class RevisionRecord(Frozen):

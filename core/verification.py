@@ -2,25 +2,30 @@
 
 Rules (which Ocean CD inherits from Argo Rollouts):
 
-- each measurement is evaluated against ``successCondition`` (true: successful, false: failed) or
-  ``failureCondition`` (true: failed, false: successful); a measurement with no data (``None``) is
-  inconclusive; a provider error, or a condition that cannot be evaluated on the value, is an error;
+- each measurement is evaluated against its conditions (Argo's rules): ``failureCondition`` true: failed;
+  else ``successCondition`` true: successful; with only ``successCondition``, false means failed; with only
+  ``failureCondition``, false means successful; with both and neither true: inconclusive; with neither,
+  any value is successful. A measurement with no data (``None``) is inconclusive; a provider error, or a
+  condition that cannot be evaluated on the value, is an error;
 - a limit trips when its count is *strictly greater* than it: Failed when ``failed > failureLimit``,
   Inconclusive when ``inconclusive > inconclusiveLimit``, Error when
   ``consecutiveErrors > consecutiveErrorLimit``;
 - a metric with neither ``count`` nor ``interval`` takes one measurement; with ``interval`` only it
-  measures until its phase ends; errors do not count towards ``count`` (a metric never succeeds on
-  errors alone) and are retried after ``interval`` (or 10 s);
-- the run's verdict is the worst metric (Successful < Running < Inconclusive < Error < Failed); a
-  Failed or Error metric ends the run at once (its siblings stop); dry-run metrics are measured and
-  reported but never change the verdict.
+  measures until its phase ends (``count: 0`` means "not set", as Argo's effective count); errors do
+  not count towards ``count`` (a metric never succeeds on errors alone) and are retried after
+  ``interval`` (or 10 s);
+- the run's verdict is the worst metric (Successful < Running < Inconclusive < Error < Failed); an
+  Inconclusive, Error or Failed metric ends the run at once (its siblings stop, as Argo's terminating
+  run); dry-run metrics (the metric's own ``dryRun`` or the run's dry-run list) are measured to
+  completion like the others but their results never change the verdict. The verdict never depends on
+  the order of the metrics.
 """
 
 from __future__ import annotations
 
 from ebbtide.core.events import MeasuredValue
 from ebbtide.core.expr import EvaluationError, compile_condition
-from ebbtide.core.plan import MetricPlan, TemplatePlan, evolve
+from ebbtide.core.plan import MetricPlan, Plan, TemplatePlan, evolve
 from ebbtide.core.state import MetricStatus, VerdictPhase, VerificationRun
 
 #: the order a verdict takes the worst of
@@ -33,6 +38,8 @@ SEVERITY: dict[VerdictPhase, int] = {
     "Failed": 4,
 }
 TERMINAL: frozenset[VerdictPhase] = frozenset({"Successful", "Inconclusive", "Error", "Failed"})
+#: the verdicts that end a run at once, whatever its other metrics are doing
+_BAD: frozenset[VerdictPhase] = frozenset({"Inconclusive", "Error", "Failed"})
 #: Argo's DefaultErrorRetryInterval: an errored measurement of a metric without interval is retried after it
 ERROR_RETRY_INTERVAL = 10.0
 #: a measurement that has not come back after this long counts as an error and is asked again
@@ -40,8 +47,12 @@ MEASUREMENT_TIMEOUT = 60.0
 
 
 def effective_count(metric: MetricPlan) -> int | None:
-    """How many measurements a metric takes; None: until its phase ends."""
-    if metric.count is not None:
+    """How many measurements a metric takes; None: until its phase ends.
+
+    ``count`` None or 0 means "not set" (Argo's effective count): one measurement without an interval,
+    measurements until the phase ends with one.
+    """
+    if metric.count:
         return metric.count
     if metric.interval is None:
         return 1
@@ -58,16 +69,23 @@ def classify(metric: MetricPlan, value: MeasuredValue) -> tuple[str, str]:
     # an empty vector is data (`len(result) == 0` may be exactly what the user tests); None is none
     if value is None:
         return "inconclusive", "no data"
-    try:
+    success: bool | None = None
+    failure: bool | None = None
+    try:  # both conditions are evaluated: either one that cannot be evaluated makes an error (as Argo)
         if metric.success_condition is not None:
-            ok = compile_condition(metric.success_condition).evaluate(value)
-            return ("successful" if ok else "failed"), _short(value)
+            success = compile_condition(metric.success_condition).evaluate(value)
         if metric.failure_condition is not None:
-            bad = compile_condition(metric.failure_condition).evaluate(value)
-            return ("failed" if bad else "successful"), _short(value)
+            failure = compile_condition(metric.failure_condition).evaluate(value)
     except EvaluationError as exc:
         return "error", f"cannot evaluate condition on {_short(value)}: {exc}"
-    return "successful", _short(value)
+    text = _short(value)
+    if failure:
+        return "failed", text  # the failure condition wins when true
+    if success or success is None:
+        return "successful", text  # success true; or no success condition (failure false, or no conditions)
+    if failure is None:
+        return "failed", text  # only a success condition, and it is false
+    return "inconclusive", text  # both conditions given and neither is true
 
 
 def metric_phase(metric: MetricPlan, st: MetricStatus) -> VerdictPhase:
@@ -135,12 +153,25 @@ def record(
     )
 
 
-def start_run(run_id: str, template: TemplatePlan, now: float, background: bool = False) -> VerificationRun:
+def start_run(
+    run_id: str,
+    template: TemplatePlan,
+    now: float,
+    background: bool = False,
+    dry_run: tuple[str, ...] = (),
+) -> VerificationRun:
+    """A new run of a template; ``dry_run`` names metrics this run measures in dry-run mode (Argo's
+    step-level ``analysis.dryRun``) besides those whose own ``dryRun`` is set."""
     metrics = tuple(
         MetricStatus(name=m.name, phase="Running", next_at=now + m.initial_delay) for m in template.metrics
     )
     return VerificationRun(
-        id=run_id, template=template.name, background=background, started_at=now, metrics=metrics
+        id=run_id,
+        template=template.name,
+        background=background,
+        started_at=now,
+        metrics=metrics,
+        dry_run=tuple(m.name for m in template.metrics if m.name in dry_run),
     )
 
 
@@ -148,41 +179,45 @@ def run_verdict(template: TemplatePlan, run: VerificationRun) -> tuple[VerdictPh
     """The verdict of a run from its metrics: worst non-dry-run metric, and a message when it is bad.
 
     Metrics that measure until their phase ends (interval, no count) do not hold a phase verification
-    back once they have a successful measurement; they can still fail it while it runs.
+    back once they have a successful measurement (a dry-run one: any measurement); they can still fail
+    it while it runs.
     """
-    return verdict(template, run.metrics, run.background)
+    return verdict(template, run.metrics, run.background, run.dry_run)
 
 
 def verdict(
-    template: TemplatePlan, metrics: tuple[MetricStatus, ...], background: bool
+    template: TemplatePlan,
+    metrics: tuple[MetricStatus, ...],
+    background: bool,
+    dry_run: tuple[str, ...] = (),
 ) -> tuple[VerdictPhase, str | None]:
-    """:func:`run_verdict` of a run that would have these metrics (no run needs to be built to ask)."""
-    worst: VerdictPhase = "Successful"
-    message: str | None = None
+    """:func:`run_verdict` of a run that would have these metrics (no run needs to be built to ask).
+
+    A metric that ended Inconclusive, Error or Failed ends the run at once: the worst of them is the
+    verdict, whatever its siblings are doing (Argo's terminating AnalysisRun). Among equally bad metrics
+    the message names the first by name, so that the order of metrics in the template never matters.
+    Dry-run metrics are waited for like the others (Argo: they run to completion, so that they are
+    measured), but their results never count and never end the run.
+    """
+    worst: tuple[int, str] | None = None  # (-severity, name): the smallest is the deciding metric
+    decider: tuple[MetricPlan, MetricStatus] | None = None
     pending = False
     for mp, st in zip(template.metrics, metrics, strict=True):
-        if mp.dry_run:
-            continue
+        dry = mp.dry_run or mp.name in dry_run
         phase = st.phase
-        if phase in ("Failed", "Error"):
-            if SEVERITY[phase] > SEVERITY[worst]:
-                worst = phase
-                message = _message(mp, st)
-            continue
-        if phase == "Inconclusive":
-            if SEVERITY[worst] < SEVERITY["Inconclusive"]:
-                worst = "Inconclusive"
-                message = _message(mp, st)
-            continue
-        if phase == "Running":
-            if effective_count(mp) is None and st.successful > 0 and not background:
+        if phase in _BAD:
+            key = (-SEVERITY[phase], mp.name)
+            if not dry and (worst is None or key < worst):
+                worst, decider = key, (mp, st)
+        elif phase != "Successful":
+            if effective_count(mp) is None and not background and (st.count if dry else st.successful) > 0:
                 continue
             pending = True
-    if worst in ("Failed", "Error"):
-        return worst, message
+    if decider is not None:
+        return decider[1].phase, _message(*decider)
     if pending:
         return "Running", None
-    return worst, message
+    return "Successful", None
 
 
 def _message(mp: MetricPlan, st: MetricStatus) -> str:
@@ -200,3 +235,29 @@ def _message(mp: MetricPlan, st: MetricStatus) -> str:
         f"metric {mp.name!r} inconclusive: {st.inconclusive} inconclusive measurement(s) > "
         f"inconclusiveLimit {mp.inconclusive_limit}"
     )
+
+
+def plan_warnings(plan: Plan) -> list[str]:
+    """What a plan does that an Argo Rollouts or Ocean CD user may not expect; not errors.
+
+    A metric with an interval and no count in a *step* verification: Argo and Ocean CD keep measuring
+    it and the step passes only when something else ends it (a person promoting, a sibling failing);
+    ebbtide passes the step once it has measured successfully and the other metrics are done (see
+    docs/semantics.md, deliberate differences).
+    """
+    out: list[str] = []
+    for i, step in enumerate(plan.steps):
+        if step.kind != "verification":
+            continue
+        for name in step.templates:
+            template = plan.templates.get(name)
+            for mp in template.metrics if template is not None else ():
+                if effective_count(mp) is not None or mp.dry_run or mp.name in step.dry_run:
+                    continue
+                out.append(
+                    f"step {i}: metric {mp.name!r} of VerificationTemplate {name!r} has an interval and no "
+                    "count: ebbtide passes the step once it measured successfully and the other metrics "
+                    "are done, where Argo Rollouts and Ocean CD keep measuring it until something else "
+                    "ends the step; set count to say how many measurements the step takes"
+                )
+    return out

@@ -37,7 +37,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ebbtide.adapters.specfiles import load_spec_files
+from ebbtide.adapters.specfiles import MAX_DATA_BYTES, FileProblem, load_spec_files, read_text
 from ebbtide.core.duration import format_duration, parse_duration
 from ebbtide.core.events import MeasuredValue
 from ebbtide.core.plan import MetricPlan, TemplatePlan
@@ -133,7 +133,7 @@ def parse_timestamp(text: str) -> float:
     else:
         if math.isnan(value) or math.isinf(value):
             raise ValueError(f"invalid timestamp {text!r}")
-        return value
+        return _in_range(value, text)
     try:
         when = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
     except ValueError:
@@ -142,7 +142,19 @@ def parse_timestamp(text: str) -> float:
         ) from None
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
-    return when.timestamp()
+    return _in_range(when.timestamp(), text)
+
+
+#: the latest timestamp accepted: the end of year 9999 (Unix time)
+MAX_TIMESTAMP = 253_402_300_799.0
+
+
+def _in_range(value: float, text: str) -> float:
+    if value < 0:
+        raise ValueError(f"negative timestamp {text!r}: write seconds since 1970 (or any origin), >= 0")
+    if value > MAX_TIMESTAMP:
+        raise ValueError(f"timestamp {text!r} is after the year 9999")
+    return value
 
 
 def parse_value(text: str) -> Sample:
@@ -164,20 +176,26 @@ def load_series(path: str | Path) -> dict[str, Series]:
     """Every series of a CSV (long or wide) or Prometheus range-query JSON file, by name; raises SpecError."""
     file = str(path)
     try:
-        text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        raise SpecError([_problem(file, "", f"cannot read the metrics file: {reason}")]) from None
+        text = read_text(path, MAX_DATA_BYTES)
+    except FileProblem as exc:
+        raise SpecError([_problem(file, "", exc.reason)]) from None
     if file.lower().endswith(".json") or text.lstrip().startswith("{"):
         out = _load_prometheus(text, file)
     else:
         out = _load_csv(text, file)
     if not out:
         raise SpecError([_problem(file, "", "no series in the file")])
+    problems: list[Problem] = []
     for s in out.values():
         order = sorted(range(len(s.times)), key=lambda i: s.times[i])
         s.times = [s.times[i] for i in order]
         s.values = [s.values[i] for i in order]
+        twice = sorted({a for a, b in zip(s.times, s.times[1:], strict=False) if a == b})
+        if twice:
+            at = ", ".join(f"{t:g}" for t in twice[:3]) + (", ..." if len(twice) > 3 else "")
+            problems.append(_problem(file, f"series {s.name}", f"two samples at the same timestamp ({at})"))
+    if problems:
+        raise SpecError(problems)
     return out
 
 
@@ -260,6 +278,8 @@ def _load_prometheus(text: str, file: str) -> dict[str, Series]:
         raise SpecError(
             [_problem(file, f"line {exc.lineno}, column {exc.colno}", f"invalid JSON: {exc.msg}")]
         ) from None
+    except RecursionError:
+        raise SpecError([_problem(file, "", "invalid JSON: nested too deeply")]) from None
     if not isinstance(doc, dict):
         raise SpecError([_problem(file, "", "expected a Prometheus query_range response object")])
     if doc.get("status") != "success":

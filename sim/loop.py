@@ -4,21 +4,29 @@ Time never ticks: the loop jumps to the earliest of the next scripted action (a 
 ``(time, sequence, event)``), the engine's next wake and the cluster's next change (a pod becoming ready
 or crashing), so a two-hour rollout is a few hundred events. At each instant the world is observed first, then
 the actions due are sent, each followed by everything it causes at that instant.
+
+A run starts from one of three states: nothing deployed; a stable revision live (all or some of its pods
+ready at t=0); or a rollout under way, which the loop reaches honestly by driving the engine before the
+clock starts (:func:`warm_up`).
 """
 
 from __future__ import annotations
 
 import heapq
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ebbtide.adapters.driver import Driver
 from ebbtide.adapters.memory import ClusterConfig, MemoryCluster
 from ebbtide.core.engine import initial_state
-from ebbtide.core.events import Command, Deploy, Event
+from ebbtide.core.events import Command, Deploy, Event, SpecChanged
 from ebbtide.core.plan import Plan
 from ebbtide.sim.outcome import RunResult, Tracker
 
-SETTLED = ("live", "failed")
+ROLLOUT_PHASES = ("in-progress", "verifying", "paused")
+
+
+class WarmUpError(ValueError):
+    """The rollout under way at t=0 cannot be brought to the step the scenario asks for."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,71 +35,149 @@ class Prepared:
 
     plan: Plan
     cluster: ClusterConfig
-    #: the revision live (and ready) when the run starts
-    stable: str
+    #: the revision live when the run starts (None: nothing deployed)
+    stable: str | None
     #: (time, sequence, event): the scripted actions
     actions: tuple[tuple[float, int, Event], ...]
     duration: float
-    crash_loop: frozenset[str]
+    #: pods of the stable revision ready at t=0 (None: all)
+    stable_ready: int | None = None
+    #: a rollout under way at t=0: (revision, step)
+    canary: tuple[str, int] | None = None
+    #: keep every measurement and verification verdict in the timeline (with keep_timeline)
+    measurements: bool = field(default=False)
 
 
 def prepare(
     plan: Plan,
     cluster: ClusterConfig,
-    stable: str,
+    stable: str | None,
     actions: list[tuple[float, str, str | None]],
     duration: float,
+    *,
+    stable_ready: int | None = None,
+    canary: tuple[str, int] | None = None,
+    spec_plans: dict[int, Plan] | None = None,
 ) -> Prepared:
-    """Build a :class:`Prepared` from plain actions ``(at, action, revision)``."""
+    """Build a :class:`Prepared` from plain actions ``(at, action, revision)``; the plan of the i-th
+    action, a ``specChange``, is ``spec_plans[i]``."""
     events: list[tuple[float, int, Event]] = []
     for seq, (at, action, revision) in enumerate(actions, start=1):
         event: Event
         if action == "deploy":
             assert revision is not None
             event = Deploy(revision=revision)
+        elif action == "specChange":
+            assert spec_plans is not None and (seq - 1) in spec_plans, "specChange needs its plan"
+            event = SpecChanged(plan=spec_plans[seq - 1])
         else:
             event = Command(action=action, revision=revision)
         events.append((at, seq, event))
     events.sort(key=lambda e: (e[0], e[1]))
-    crash = frozenset(r for r, b in cluster.revisions.items() if b.crash_loop)
     return Prepared(
-        plan=plan, cluster=cluster, stable=stable, actions=tuple(events), duration=duration, crash_loop=crash
+        plan=plan,
+        cluster=cluster,
+        stable=stable,
+        actions=tuple(events),
+        duration=duration,
+        stable_ready=stable_ready,
+        canary=canary,
     )
 
 
-def run_once(prepared: Prepared, index: int, seed: int, keep_timeline: bool = False) -> RunResult:
-    """One seeded run of a scenario, from time 0 until ``duration`` or until the rollout settles."""
+def warm_up(driver: Driver, cluster: MemoryCluster, revision: str, step: int) -> None:
+    """Bring a rollout of ``revision`` to plan step ``step`` before the clock starts (all at t=0).
+
+    The engine gets the deploy, then, while the rollout is short of the step, its canary pods are made ready
+    at once and ``promote`` moves it past pauses and verifications. Every decision is the engine's own:
+    only time is skipped. Raises :class:`WarmUpError` when the rollout stops short of the step.
+    """
+    driver.send(Deploy(revision=revision), 0.0)
+    for _ in range(4 * len(driver.state.plan.steps) + 8):
+        state = driver.state
+        if state.phase not in ROLLOUT_PHASES or state.canary != revision:
+            raise WarmUpError(
+                f"the rollout of {revision} is {state.phase} before it reached step {step}"
+                + (f": {state.failure_reason}" if state.failure_reason else "")
+            )
+        if state.step_index >= step:
+            return
+        cluster.make_ready(revision, 0.0)
+        driver.pump(0.0)
+        state = driver.state
+        if state.step_index >= step or state.phase not in ROLLOUT_PHASES:
+            continue
+        driver.send(Command(action="promote"), 0.0)
+    raise WarmUpError(f"the rollout of {revision} does not reach step {step}")  # pragma: no cover
+
+
+def begin(prepared: Prepared, cluster: MemoryCluster, driver: Driver, strict: bool = True) -> None:
+    """Bring the cluster and the engine to the state the run starts from, at t=0.
+
+    A rollout under way that stops short of its step raises :class:`WarmUpError` when ``strict``; otherwise
+    (a run whose seed made the canary fail on the way) the run starts from wherever the engine stopped.
+    """
+    if prepared.stable is None:
+        return
+    # the stable revision is live when the run starts, with the ready pods the scenario says
+    driver.handle(Deploy(revision=prepared.stable), 0.0)
+    cluster.make_ready(prepared.stable, 0.0, prepared.stable_ready)
+    driver.pump(0.0)
+    if prepared.canary is not None:
+        try:
+            warm_up(driver, cluster, *prepared.canary)
+        except WarmUpError:
+            if strict:
+                raise
+
+
+def check_start(prepared: Prepared) -> str | None:
+    """Why the run cannot start as the scenario says (a rollout under way that never reaches its step)."""
+    cluster = MemoryCluster(prepared.cluster, seed=0)
+    try:
+        begin(prepared, cluster, Driver(cluster, initial_state(prepared.plan), record=False))
+    except WarmUpError as exc:
+        return str(exc)
+    return None
+
+
+def run_once(
+    prepared: Prepared, index: int, seed: int, keep_timeline: bool = False, measurements: bool = False
+) -> RunResult:
+    """One seeded run of a scenario, from time 0 until ``duration`` or until the rollout settles.
+
+    With ``keep_timeline`` the run keeps its timeline; with ``measurements`` too, the timeline has an entry
+    for every measurement and every verification verdict.
+    """
     cluster = MemoryCluster(prepared.cluster, seed=seed)
-    crash = prepared.crash_loop
 
     def is_bad(revision: str, t: float) -> bool:
-        return revision in crash or cluster.misbehaving(revision, t)
+        return cluster.crash_looping(revision) or cluster.misbehaving(revision, t)
 
     def since(revision: str) -> float | None:
-        if revision in crash:
-            rs = cluster._sets.get(revision)
-            return rs.created_at if rs is not None else None
+        if cluster.crash_looping(revision):
+            return cluster.attempt_started(revision)
         return cluster.misbehave_since(revision)
 
     state = initial_state(prepared.plan)
-    tracker = Tracker(state, keep_timeline, is_bad, since)
+    tracker = Tracker(state, keep_timeline, is_bad, since, measurements=measurements)
     driver = Driver(cluster, state, record=False, on_decision=tracker)
     heap = list(prepared.actions)  # sorted, hence a heap
     end = prepared.duration
     now = 0.0
     pop = heapq.heappop
-    # the stable revision is live and ready when the run starts
-    driver.handle(Deploy(revision=prepared.stable), now)
-    cluster.make_ready(prepared.stable, now)
-    driver.pump(now)
+    begin(prepared, cluster, driver, strict=False)
+    if prepared.canary is not None:
+        tracker.deployed(prepared.canary[0], now)
+    tracker.start(driver.state, now)
     while True:
         t = driver.next_time(now)
         if heap:
             ta = heap[0][0]
             if t is None or ta < t:
                 t = ta
-        elif t is None or (driver.state.phase in SETTLED and driver.wake_at is None):
-            break
+        elif t is None:
+            break  # settled, and the world is quiet: nothing more can happen
         if t > end:
             break
         if t > now:
@@ -102,7 +188,10 @@ def run_once(prepared: Prepared, index: int, seed: int, keep_timeline: bool = Fa
             event = pop(heap)[2]
             if isinstance(event, Deploy):
                 tracker.deployed(event.revision, now)
-            driver.send(event, now)
+            retried = driver.state.desired
+            decision = driver.send(event, now)
+            if isinstance(event, Command) and event.action == "retry" and retried and not decision.rejected:
+                tracker.deployed(retried, now)
     cluster.advance(end)
     outcome = tracker.outcome(driver.state, now, cluster.bad_requests, cluster.dropped_requests)
     notifications = [{"t": t, "event": n.event, "payload": n.payload} for t, n in cluster.notifications]

@@ -19,6 +19,7 @@ from typing import Any
 
 from ebbtide.core.duration import format_duration
 from ebbtide.core.plan import MetricPlan, Plan, StepPlan, TemplatePlan
+from ebbtide.core.traffic import basic_canary_counts, ceil_pct
 from ebbtide.core.verification import effective_count
 from ebbtide.sim.outcome import Outcome, RunResult, Summary
 
@@ -335,12 +336,9 @@ def metric_window(metric: MetricPlan) -> tuple[float, str]:
 
 
 def template_window(template: TemplatePlan) -> tuple[float, list[str]]:
-    spans = [metric_window(m) for m in template.metrics if not m.dry_run]
+    # dry-run metrics are waited for like Argo's (their results never count), so they hold the step too
+    spans = [metric_window(m) for m in template.metrics]
     return (max((s for s, _ in spans), default=0.0), [w for _, w in spans])
-
-
-def _ceil_pct(replicas: int, weight: int) -> int:
-    return math.ceil(replicas * weight / 100.0)
 
 
 def plan_timeline(plan: Plan) -> list[PhaseRow]:
@@ -355,15 +353,17 @@ def plan_timeline(plan: Plan) -> list[PhaseRow]:
     def canary_replicas(w: int) -> int:
         if w >= 100:
             return n
+        if not plan.traffic_router:
+            return basic_canary_counts(n, w, plan.max_surge)[0]  # a basic canary: the pod ratio
         if scale_replicas is not None:
             return min(n, scale_replicas)
         if scale_weight is not None:
-            return _ceil_pct(n, scale_weight)
-        return _ceil_pct(n, w)
+            return ceil_pct(n, scale_weight)
+        return ceil_pct(n, w)
 
     for i, st in enumerate(plan.steps):
         window: float | None = 0.0
-        note = ""
+        note = "implied final step" if st.implicit else ""
         action = _action(st)
         if st.kind == "setWeight":
             weight = max(weight, st.weight or 0)
@@ -455,12 +455,21 @@ def explain_lines(result: RunResult) -> list[str]:
         ready = e.get("ready", {})
         replicas = " ".join(f"{rev}={ready.get(rev, 0)}/{n}" for rev, n in e["replicas"].items())
         line = (
-            f"{_clock(t)}  {_short_numbers(str(e['event'])):<34}  {change:<28}  step {e['step']:<2}  "
+            f"{_clock(t)}  {_short_numbers(str(e['event'])):<34}  {change:<33}  step {e['step']:<2}  "
             f"weights {_fmt_map(e['weights']):<14}  ready/desired {replicas or '-'}"
         )
+        if e.get("pause_until") is not None:
+            line += f"  pause ends {_clock(float(e['pause_until']))}"
         if e.get("rejected"):
             line += f"  REJECTED: {e['rejected']}"
+        measured = e.get("measurement")
+        if measured and measured.get("verdict"):
+            line += f"  measured: {measured['verdict']}"
         items.append((t, seq * 3, line))
+        for v in e.get("verdicts") or ():
+            what = "background verification" if v.get("background") else "verification"
+            message = f": {_short_numbers(str(v['message']))}" if v.get("message") else ""
+            items.append((t, seq * 3, f"{_clock(t)}    {what} {v['template']} {v['phase']}{message}"))
         prev = e
     for k, n in enumerate(result.notifications):
         payload = n.get("payload", {})
@@ -499,6 +508,10 @@ def explain_lines(result: RunResult) -> list[str]:
         )
     if o.rollback_reason:
         lines.append(f"rollback reason: {_short_numbers(o.rollback_reason)}")
+    if o.failure_reason and o.failure_reason != o.rollback_reason:
+        lines.append(f"failure reason: {_short_numbers(o.failure_reason)}")
+    for recorded in o.recorded_failures:
+        lines.append(f"recorded failure (promote policy): {_short_numbers(recorded)}")
     if o.false_rollback:
         lines.append("false rollback: the failed revision was not misbehaving")
     lines.append(

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from pathlib import Path
 
-from ebbtide.sim.loop import Prepared, prepare, run_once
+from ebbtide.sim.loop import Prepared, run_once
 from ebbtide.sim.outcome import Aggregator, RunResult, Summary, aggregate
 from ebbtide.sim.scenario import Scenario, load_scenario
 
@@ -41,14 +41,7 @@ def derive_seed(seed: int | str, index: int) -> int:
 
 
 def prepare_scenario(scenario: Scenario) -> Prepared:
-    spec = scenario.spec
-    return prepare(
-        scenario.plan,
-        scenario.cluster_config(),
-        spec.stable.revision,
-        [(a.at, a.action, a.revision) for a in spec.actions],
-        spec.duration,
-    )
+    return scenario.prepare()
 
 
 # ----- worker processes -----------------------------------------------------------------------------------
@@ -60,9 +53,9 @@ def _init_worker(prepared: Prepared) -> None:
     _PREPARED = prepared
 
 
-def _run_chunk(seed: int | str, start: int, stop: int, keep: bool) -> list[RunResult]:
+def _run_chunk(seed: int | str, start: int, stop: int, keep: bool, measure: bool) -> list[RunResult]:
     assert _PREPARED is not None
-    return [run_once(_PREPARED, i, derive_seed(seed, i), keep) for i in range(start, stop)]
+    return [run_once(_PREPARED, i, derive_seed(seed, i), keep, measure) for i in range(start, stop)]
 
 
 def simulate(
@@ -74,12 +67,14 @@ def simulate(
     *,
     start: int = 0,
     chunk_size: int | None = None,
+    measurements: bool = False,
 ) -> Iterator[RunResult]:
     """Yield the results of runs ``start .. start+runs-1``, in run order.
 
     ``runs`` and ``seed`` default to the scenario's. With ``workers > 1`` the runs are spread over a process
     pool in chunks; at most ``2 * workers`` chunks are in flight, so memory stays flat however many runs.
-    Timelines are kept only with ``keep_timelines`` (they are what takes memory).
+    Timelines are kept only with ``keep_timelines`` (they are what takes memory); with ``measurements``
+    too, they have an entry for every measurement and every verification verdict.
     """
     if isinstance(scenario, Scenario):
         prepared = prepare_scenario(scenario)
@@ -92,7 +87,7 @@ def simulate(
     stop = start + runs
     if workers <= 1 or runs <= 1:
         for i in range(start, stop):
-            yield run_once(prepared, i, derive_seed(seed, i), keep_timelines)
+            yield run_once(prepared, i, derive_seed(seed, i), keep_timelines, measurements)
         return
     size = chunk_size or max(1, min(500, runs // (workers * 8) or 1))
     chunks = [(lo, min(lo + size, stop)) for lo in range(start, stop, size)]
@@ -100,20 +95,22 @@ def simulate(
         pending: list[Future[list[RunResult]]] = []
         it = iter(chunks)
         for lo, hi in it:
-            pending.append(pool.submit(_run_chunk, seed, lo, hi, keep_timelines))
+            pending.append(pool.submit(_run_chunk, seed, lo, hi, keep_timelines, measurements))
             if len(pending) >= 2 * workers:
                 break
         while pending:
             results = pending.pop(0).result()
             nxt = next(it, None)
             if nxt is not None:
-                pending.append(pool.submit(_run_chunk, seed, nxt[0], nxt[1], keep_timelines))
+                pending.append(pool.submit(_run_chunk, seed, nxt[0], nxt[1], keep_timelines, measurements))
             yield from results
 
 
-def replay_run(scenario: Scenario, seed: int | str, index: int, keep_timeline: bool = True) -> RunResult:
+def replay_run(
+    scenario: Scenario, seed: int | str, index: int, keep_timeline: bool = True, measurements: bool = False
+) -> RunResult:
     """Run ``index`` of a batch seeded ``seed``, alone."""
-    return run_once(prepare_scenario(scenario), index, derive_seed(seed, index), keep_timeline)
+    return run_once(prepare_scenario(scenario), index, derive_seed(seed, index), keep_timeline, measurements)
 
 
 def run_file(path: str | Path, **kwargs: object) -> Summary:

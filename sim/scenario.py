@@ -11,6 +11,7 @@ Loading validates everything before anything runs; every problem is reported at 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, Literal
 
@@ -24,7 +25,8 @@ from ebbtide.adapters.memory import (
     RevisionBehaviour,
     find_mapping,
 )
-from ebbtide.core.plan import Plan
+from ebbtide.adapters.specfiles import FileProblem, read_text
+from ebbtide.core.plan import MAX_REPLICAS, Plan
 from ebbtide.core.spec import (
     Document,
     Problem,
@@ -37,9 +39,15 @@ from ebbtide.core.spec import (
     parse_documents,
     repair_model,
 )
+from ebbtide.sim.loop import Prepared, check_start, prepare
 
 API_VERSION = "ebbtide.dev/v1alpha1"
-ActionName = Literal["deploy", "promote", "promoteFull", "pause", "resume", "abort", "retry", "rollback"]
+#: the most scripted actions in one scenario, and the most runs of one simulation (docs/spec-reference.md)
+MAX_ACTIONS = 10_000
+MAX_RUNS = 1_000_000
+ActionName = Literal[
+    "deploy", "promote", "promoteFull", "pause", "resume", "abort", "retry", "rollback", "specChange"
+]
 
 
 class Metadata(Model):
@@ -51,11 +59,22 @@ class StableRef(Model):
     """The revision live when the simulation starts (deployed at time 0, live at once)."""
 
     revision: str
+    #: pods ready at t=0 (default: all); the others become ready as the revision's readiness says
+    ready: int | None = Field(None, ge=0)
+
+
+class CanaryStart(Model):
+    """A rollout already under way when the simulation starts: ``revision`` deployed over the stable one
+    and already at plan step ``step``. Before t=0 the engine is driven through the deploy and ``promote``
+    commands, with every pod ready at once, until the rollout reaches that step; the run starts from there."""
+
+    revision: str
+    step: int = Field(0, ge=0)
 
 
 class Traffic(Model):
     #: requests per second reaching the router
-    rps: float = Field(100.0, ge=0.0)
+    rps: float = Field(100.0, ge=0.0, le=10_000_000, allow_inf_nan=False)
     #: share of requests (0..1) carrying the header of the rollout's header routes
     header_share: float = Field(0.0, ge=0.0, le=1.0)
 
@@ -67,6 +86,10 @@ class Action(Model):
     action: ActionName
     #: deploy: the revision to deploy; rollback: the revision to roll back to (default: previous successful)
     revision: str | None = None
+    #: specChange: the RolloutSpec (or Argo Rollout) of the specs that becomes the rollout's spec
+    rollout: str | None = None
+    #: specChange: the new replica count (default: the new spec's, or the scenario's)
+    replicas: int | None = Field(None, ge=1)
 
 
 class ScenarioSpec(Model):
@@ -76,17 +99,20 @@ class ScenarioSpec(Model):
     #: which rollout to simulate when the specs define several
     rollout: str | None = None
     #: replica count of the workload (default: the spec's)
-    replicas: int | None = Field(None, ge=1)
-    stable: StableRef
+    replicas: int | None = Field(None, ge=1, le=MAX_REPLICAS)
+    #: the revision live at t=0; none: nothing is deployed when the run starts
+    stable: StableRef | None = None
+    #: a rollout already under way at t=0 (needs ``stable``)
+    canary: CanaryStart | None = None
     revisions: dict[str, RevisionBehaviour]
     #: how metrics of the verification templates map to revision signals
     metrics: list[MetricMapping] = Field(default_factory=list)
     traffic: Traffic = Field(default_factory=Traffic)
-    actions: list[Action] = Field(default_factory=list)
+    actions: list[Action] = Field(default_factory=list, max_length=MAX_ACTIONS)
     #: how long to simulate; a run also stops as soon as the rollout settles with nothing scheduled
     duration: Duration
     #: default number of runs and seed (the command line overrides them)
-    runs: int = Field(1, ge=1)
+    runs: int = Field(1, ge=1, le=MAX_RUNS)
     seed: int = 0
 
 
@@ -97,6 +123,8 @@ class Scenario(Model):
     spec: ScenarioSpec
 
     _plan: Plan | None = PrivateAttr(default=None)
+    #: the plans of the specChange actions, by action index
+    _spec_plans: dict[int, Plan] = PrivateAttr(default_factory=dict)
     _file: str = PrivateAttr(default="<scenario>")
     _document: int = PrivateAttr(default=0)
     _repair: Repair | None = PrivateAttr(default=None)
@@ -113,15 +141,62 @@ class Scenario(Model):
     def file(self) -> str:
         return self._file
 
-    def bind(self, plan: Plan, file: str = "<scenario>", document: int = 1) -> Scenario:
-        """Attach the compiled plan, after checking the scenario against it (raises SpecError)."""
-        problems = check(self, plan, file, document)
+    @property
+    def spec_plans(self) -> dict[int, Plan]:
+        """The compiled plan of every ``specChange`` action, by its index in ``spec.actions``."""
+        return self._spec_plans
+
+    def bind(
+        self,
+        plan: Plan,
+        file: str = "<scenario>",
+        document: int = 1,
+        spec_plans: dict[int, Plan] | None = None,
+    ) -> Scenario:
+        """Attach the compiled plan (and the plans of the ``specChange`` actions, by action index), after
+        checking the scenario against it (raises SpecError)."""
+        spec_plans = dict(spec_plans or {})
+        problems = check(self, plan, file, document, spec_plans.values())
+        for i, action in enumerate(self.spec.actions):
+            if action.action == "specChange" and i not in spec_plans:
+                problems.append(
+                    Problem(
+                        file,
+                        document,
+                        "Scenario",
+                        self.metadata.name,
+                        f"spec.actions[{i}]",
+                        "specChange needs its plan: pass it in spec_plans",
+                    )
+                )
         if problems:
             raise SpecError(problems)
         self._plan = plan
+        self._spec_plans = spec_plans
         self._file = file
         self._document = document
+        if self.spec.canary is not None:
+            why = check_start(self.prepare())
+            if why is not None:
+                self._plan = None
+                raise SpecError(
+                    [Problem(file, document, "Scenario", self.metadata.name, "spec.canary.step", why)]
+                )
         return self
+
+    def prepare(self) -> Prepared:
+        """What every run of the scenario needs, built once (see :mod:`ebbtide.sim.loop`)."""
+        spec = self.spec
+        return prepare(
+            self.plan,
+            self.cluster_config(),
+            spec.stable.revision if spec.stable is not None else None,
+            [(a.at, a.action, a.revision) for a in spec.actions],
+            spec.duration,
+            stable_ready=spec.stable.ready if spec.stable is not None else None,
+            canary=(spec.canary.revision, spec.canary.step) if spec.canary is not None else None,
+            spec_plans=self.spec_plans,
+        )
 
     def cluster_config(self) -> ClusterConfig:
         return ClusterConfig(
@@ -147,8 +222,14 @@ def used_templates(plan: Plan) -> list[str]:
     return names
 
 
-def check(scenario: Scenario, plan: Plan, file: str, document: int) -> list[Problem]:
-    """Every semantic problem of a scenario against the plan it simulates."""
+Bad = Callable[[str, str], None]
+
+
+def check(
+    scenario: Scenario, plan: Plan, file: str, document: int, spec_plans: Iterable[Plan] = ()
+) -> list[Problem]:
+    """Every semantic problem of a scenario against the plan it simulates (and the plans its
+    ``specChange`` actions switch to)."""
     spec = scenario.spec
     problems: list[Problem] = []
 
@@ -164,46 +245,95 @@ def check(scenario: Scenario, plan: Plan, file: str, document: int) -> list[Prob
             )
         )
 
-    known = set(spec.revisions)
-    if spec.stable.revision not in known:
-        bad("spec.stable.revision", f"revision {spec.stable.revision!r} is not declared in spec.revisions")
     if spec.duration <= 0:
         bad("spec.duration", "the duration must be positive")
-    deployed = [spec.stable.revision]
-    rollout_started = False
-    order = sorted(range(len(spec.actions)), key=lambda i: spec.actions[i].at)
-    for i in order:
+    deployed = _check_start(spec, plan, bad)
+    _check_actions(spec, deployed, bad)
+    for p in (plan, *spec_plans):
+        _check_signals(spec, p, deployed, bad)
+    return problems
+
+
+def _undeclared(revision: str) -> str:
+    return f"revision {revision!r} is not declared in spec.revisions"
+
+
+def _check_start(spec: ScenarioSpec, plan: Plan, bad: Bad) -> list[str]:
+    """Problems of the start state; returns the revisions deployed when the run starts."""
+    deployed: list[str] = []
+    if spec.stable is not None:
+        deployed.append(spec.stable.revision)
+        if spec.stable.revision not in spec.revisions:
+            bad("spec.stable.revision", _undeclared(spec.stable.revision))
+        if spec.stable.ready is not None and spec.stable.ready > plan.replicas:
+            bad("spec.stable.ready", f"{spec.stable.ready} ready pods, but the rollout has {plan.replicas}")
+    canary = spec.canary
+    if canary is not None:
+        deployed.append(canary.revision)
+        if spec.stable is None:
+            bad("spec.canary", "a rollout under way needs the stable revision it started from (spec.stable)")
+        elif canary.revision == spec.stable.revision:
+            bad("spec.canary.revision", "the canary must be another revision than the stable one")
+        if canary.revision not in spec.revisions:
+            bad("spec.canary.revision", _undeclared(canary.revision))
+        if canary.step >= len(plan.steps):
+            last = len(plan.steps) - 1
+            bad("spec.canary.step", f"step {canary.step} does not exist: the plan has steps 0..{last}")
+    return deployed
+
+
+def _check_actions(spec: ScenarioSpec, deployed: list[str], bad: Bad) -> None:
+    """Problems of the scripted actions, in time order; adds the revisions they deploy to ``deployed``."""
+    rollout_started = spec.canary is not None
+    for i in sorted(range(len(spec.actions)), key=lambda i: spec.actions[i].at):
         action = spec.actions[i]
         where = f"spec.actions[{i}]"
+        name = action.action
         if action.at > spec.duration:
             bad(f"{where}.at", f"at {action.at:g}s is after the end of the run (duration {spec.duration:g}s)")
-        if action.action == "deploy":
+        if name != "specChange" and (action.rollout is not None or action.replicas is not None):
+            field = "rollout" if action.rollout is not None else "replicas"
+            bad(f"{where}.{field}", f"{name} takes no {field} (only specChange does)")
+        if name == "specChange":
+            if action.revision is not None:
+                bad(
+                    f"{where}.revision", "specChange takes no revision: it changes the spec, not the revision"
+                )
+            if action.rollout is None and action.replicas is None:
+                bad(f"{where}.action", "specChange needs the new rollout spec (rollout) or replicas")
+        elif name == "deploy":
             if action.revision is None:
                 bad(f"{where}.revision", "deploy needs the revision to deploy")
                 continue
-            if action.revision not in known:
-                bad(f"{where}.revision", f"revision {action.revision!r} is not declared in spec.revisions")
+            if action.revision not in spec.revisions:
+                bad(f"{where}.revision", _undeclared(action.revision))
             deployed.append(action.revision)
             rollout_started = True
-            continue
-        if action.action == "rollback" and action.revision is not None:
-            if action.revision not in known:
-                bad(f"{where}.revision", f"revision {action.revision!r} is not declared in spec.revisions")
+        elif name == "rollback" and action.revision is not None:
+            if action.revision not in spec.revisions:
+                bad(f"{where}.revision", _undeclared(action.revision))
             elif action.revision not in deployed:
                 bad(
                     f"{where}.revision",
                     f"rollback to {action.revision!r}, which is not deployed before t={action.at:g}s",
                 )
-            continue
-        if action.revision is not None and action.action != "rollback":
-            bad(f"{where}.revision", f"{action.action} takes no revision (only deploy and rollback do)")
-        if not rollout_started:
-            bad(
-                f"{where}.action",
-                f"{action.action} at t={action.at:g}s acts on nothing: no revision is deployed before it "
-                f"(only the stable revision {spec.stable.revision!r} is live)",
-            )
+        else:
+            if action.revision is not None and name != "rollback":
+                bad(f"{where}.revision", f"{name} takes no revision (only deploy and rollback do)")
+            if not rollout_started:
+                live = (
+                    f"only the stable revision {spec.stable.revision!r} is live"
+                    if spec.stable is not None
+                    else "nothing is deployed"
+                )
+                bad(
+                    f"{where}.action",
+                    f"{name} at t={action.at:g}s acts on nothing: no revision is deployed before it ({live})",
+                )
 
+
+def _check_signals(spec: ScenarioSpec, plan: Plan, deployed: list[str], bad: Bad) -> None:
+    """Every metric the plan measures maps to a signal that every deployed revision (and attempt) has."""
     for tname in used_templates(plan):
         template = plan.templates.get(tname)
         if template is None:
@@ -219,13 +349,49 @@ def check(scenario: Scenario, plan: Plan, file: str, document: int) -> list[Prob
                 continue
             for rev in dict.fromkeys(deployed):
                 behaviour = spec.revisions.get(rev)
-                if behaviour is not None and mapping.signal not in behaviour.signals:
-                    bad(
-                        f"spec.revisions.{rev}.signals",
-                        f"revision {rev!r} has no signal {mapping.signal!r} (measured by metric "
-                        f"{metric.name!r} of template {tname!r})",
-                    )
-    return problems
+                if behaviour is None:
+                    continue
+                variants = [("signals", behaviour.signals)] + [
+                    (f"attempts[{i}].signals", a.signals)
+                    for i, a in enumerate(behaviour.attempts)
+                    if a.signals is not None
+                ]
+                for where, signals in variants:
+                    if mapping.signal not in signals:
+                        bad(
+                            f"spec.revisions.{rev}.{where}",
+                            f"revision {rev!r} has no signal {mapping.signal!r} (measured by metric "
+                            f"{metric.name!r} of template {tname!r})",
+                        )
+
+
+def compile_spec_changes(
+    scenario: Scenario, specset: SpecSet, plan: Plan
+) -> tuple[dict[int, Plan], list[Problem]]:
+    """The plan of every ``specChange`` action: its rollout (default: the simulated one) and replicas
+    (default: the scenario's, else the new spec's)."""
+    plans: dict[int, Plan] = {}
+    problems: list[Problem] = []
+    for i, action in enumerate(scenario.spec.actions):
+        if action.action != "specChange":
+            continue
+        rollout = action.rollout if action.rollout is not None else plan.name
+        replicas = action.replicas if action.replicas is not None else scenario.spec.replicas
+        try:
+            plans[i] = compile_plan(specset, rollout=rollout, replicas=replicas)
+        except SpecError as exc:
+            problems += [
+                Problem(
+                    file=scenario.file,
+                    document=scenario._document,
+                    kind="Scenario",
+                    name=scenario.metadata.name,
+                    field=f"spec.actions[{i}].rollout",
+                    reason=(f"{p.name!r}: " if p.name else "") + p.reason,
+                )
+                for p in exc.problems
+            ]
+    return plans, problems
 
 
 def _dedupe(problems: list[Problem]) -> list[Problem]:
@@ -290,11 +456,9 @@ def load_scenario(path: str | Path) -> Scenario:
     path = Path(path)
     file = str(path)
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise SpecError(
-            [_file_problem(file, 0, "", f"cannot read the scenario: {exc.strerror or exc}")]
-        ) from None
+        text = read_text(path)
+    except FileProblem as exc:
+        raise SpecError([_file_problem(file, 0, "", exc.reason)]) from None
     docs = parse_documents(text, file)
     scenario_docs = [d for d in docs if d.kind == "Scenario"]
     if len(scenario_docs) != 1:
@@ -317,16 +481,9 @@ def load_scenario(path: str | Path) -> Scenario:
     for i, rel in enumerate(rels):
         spec_path = Path(rel) if Path(rel).is_absolute() else path.parent / rel
         try:
-            spec_text = spec_path.read_text(encoding="utf-8")
-        except OSError as exc:
-            problems.append(
-                _file_problem(
-                    file,
-                    doc.index,
-                    f"spec.specs[{i}]",
-                    f"cannot read spec file {rel!r}: {exc.strerror or exc}",
-                )
-            )
+            spec_text = read_text(spec_path)
+        except FileProblem as exc:
+            problems.append(_file_problem(file, doc.index, f"spec.specs[{i}]", f"{rel}: {exc.reason}"))
             continue
         try:
             documents.extend(parse_documents(spec_text, str(spec_path)))
@@ -342,15 +499,19 @@ def load_scenario(path: str | Path) -> Scenario:
             )
         )
     plan: Plan | None = None
+    spec_plans: dict[int, Plan] = {}
     if documents:
         try:
             specset = SpecSet.from_documents(documents, ignore_kinds={"Scenario"})
             if scenario is not None:
                 plan = compile_plan(specset, rollout=scenario.spec.rollout, replicas=scenario.spec.replicas)
+                scenario._file, scenario._document = file, doc.index
+                spec_plans, changes = compile_spec_changes(scenario, specset, plan)
+                problems.extend(changes)
         except SpecError as exc:
             problems.extend(exc.problems)
     if scenario is not None and plan is not None:
-        cross = check(scenario, plan, file, doc.index)
+        cross = check(scenario, plan, file, doc.index, spec_plans.values())
         if scenario._repair is not None:  # paths in a repaired copy: map them back to the file's
             seen = {p.field for p in problems}
             mapped = [dataclasses.replace(p, field=scenario._repair.original_path(p.field)) for p in cross]
@@ -359,6 +520,11 @@ def load_scenario(path: str | Path) -> Scenario:
     if problems or scenario is None or plan is None:
         raise SpecError(_dedupe(problems))
     scenario._plan = plan
+    scenario._spec_plans = spec_plans
     scenario._file = file
     scenario._document = doc.index
+    if scenario.spec.canary is not None:
+        why = check_start(scenario.prepare())
+        if why is not None:
+            raise SpecError([_file_problem(file, doc.index, "spec.canary.step", why)])
     return scenario

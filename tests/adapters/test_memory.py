@@ -4,7 +4,7 @@ import pytest
 from pydantic import ValidationError
 
 from ebbtide.adapters.memory import ClusterConfig, MemoryCluster, Signal, to_seconds
-from ebbtide.core.effects import ScaleRevision, SetTraffic, StartMeasurement
+from ebbtide.core.effects import Notify, ScaleRevision, SetTraffic, StartMeasurement
 from ebbtide.core.events import Measurement, ReplicasObserved
 from ebbtide.core.plan import HeaderRoutePlan, MetricPlan
 
@@ -124,3 +124,72 @@ def test_header_routes_send_a_share_to_the_canary() -> None:
     c.apply(SetTraffic(weights={"v1": 100}, header_routes=(route,), header_route_revision="v2"), 10.0)
     c.advance(20.0)
     assert c.served["v2"] == pytest.approx(50.0)
+
+
+# ----- per-pod readiness, attempts, finite inputs ----------------------------------------------------
+def ready_times(c: MemoryCluster, revision: str) -> list[float]:
+    return [p[0] for p in c._sets[revision].pods]
+
+
+def test_per_pod_readiness_delays_then_delay_and_jitter() -> None:
+    c = cluster({"v2": {"readiness": {"delays": ["1s", "2m", "3s"], "delay": "10s"}}})
+    c.scale("v2", 2, 0.0)
+    c.scale("v2", 4, 5.0)  # the third pod takes delays[2]; the fourth, past the list, delay + jitter
+    assert ready_times(c, "v2") == [1.0, 120.0, 8.0, 15.0]
+    assert c.replica_counts("v2", 60.0) == (4, 3, 3, 0)
+
+
+def test_make_ready_only_some_pods() -> None:
+    c = cluster({"v1": {"readiness": {"delays": ["0s", "30s", "60s"]}}})
+    c.scale("v1", 3, 0.0)
+    c.make_ready("v1", 0.0, 1)
+    assert [c.replica_counts("v1", t)[1] for t in (0.0, 30.0, 60.0)] == [1, 2, 3]
+
+
+def started(revision: str) -> Notify:
+    return Notify(event="rollout-started", payload={"revision": revision})
+
+
+def test_attempts_count_rollouts_and_switch_behaviour() -> None:
+    revs = {
+        "v2": {
+            "readiness": {"delay": "5s"},
+            "crashLoop": True,
+            "attempts": [{"crashLoop": False, "readiness": {"delay": "20s"}}, {"misbehaveAt": {"time": 0}}],
+        }
+    }
+    c = cluster(revs)
+    c.scale("v2", 2, 0.0)  # the rollout creates the pods, then announces itself (the engine's order)
+    c.apply(started("v2"), 0.0)
+    assert c.attempt("v2") == 1 and c.crash_looping("v2")
+    assert c.replica_counts("v2", 10.0) == (2, 0, 0, 2)
+    c.scale("v2", 3, 100.0)
+    c.apply(started("v2"), 100.0)  # a retry: attempt 2 is healthy, slower, and re-draws unready pods
+    assert c.attempt("v2") == 2 and not c.crash_looping("v2")
+    assert sorted(ready_times(c, "v2")) == [120.0] * 3
+    assert c.attempt_started("v2") == 100.0 and c.misbehave_since("v2") is None
+    c.apply(started("v2"), 200.0)  # attempt 3: healthy pods kept, misbehaving from its start
+    assert c.attempt("v2") == 3 and c.misbehave_since("v2") == 200.0
+    c.apply(started("v2"), 300.0)  # the last entry holds for later attempts
+    assert c.attempt("v2") == 4 and c.misbehave_since("v2") == 300.0
+
+
+def test_the_stable_revision_created_without_a_rollout_is_attempt_one() -> None:
+    c = cluster({"v1": {"attempts": [{"misbehaveAt": {"time": 0}}]}})
+    c.scale("v1", 2, 0.0)
+    assert c.attempt("v1") == 1 and c.misbehave_since("v1") is None
+    c.apply(started("v1"), 50.0)  # rolled out again (a rollback through a new rollout)
+    assert c.attempt("v1") == 2 and c.misbehave_since("v1") == 50.0
+
+
+@pytest.mark.parametrize(
+    "revisions",
+    [
+        {"v2": {"signals": {"sr": float("nan")}}},
+        {"v2": {"signals": {"sr": {"value": 0.9, "noise": float("inf")}}}},
+        {"v2": {"readiness": {"delays": [float("inf")]}}},
+    ],
+)
+def test_non_finite_numbers_are_refused(revisions: dict) -> None:
+    with pytest.raises(ValidationError, match="finite"):
+        ClusterConfig.model_validate({"revisions": revisions})

@@ -36,6 +36,8 @@ OUTCOME_KEYS = {
     "dropped_requests",
     "false_rollback",
     "ended_at",
+    "failure_reason",
+    "recorded_failures",
 }
 SUMMARY_KEYS = {
     "schema",
@@ -49,6 +51,7 @@ SUMMARY_KEYS = {
     "false_rollbacks",
     "false_rollback_rate",
     "rollback_reasons",
+    "failure_reasons",
 }
 
 
@@ -268,6 +271,25 @@ def test_plan_timeline() -> None:
     assert doc["steps"][-1]["cumulative"] == 480.0
     code, out, _ = run("plan", str(EX / "specs" / "pause-policy.yaml"))
     assert "until promoted" in out and "indefinite pause" in out
+
+
+def test_validate_and_plan_warn_about_an_interval_only_metric_in_a_step(tmp_path: Path) -> None:
+    spec = tmp_path / "indefinite.yaml"
+    spec.write_text(
+        "apiVersion: ebbtide.dev/v1alpha1\nkind: VerificationTemplate\nmetadata: {name: watch}\nspec:\n"
+        "  metrics:\n    - name: error-rate\n      interval: 30s\n      successCondition: result < 0.05\n"
+        "      provider: {prometheus: {query: errors}}\n---\n"
+        "apiVersion: ebbtide.dev/v1alpha1\nkind: Strategy\nmetadata: {name: canary}\nspec:\n  canary:\n"
+        "    steps: [{setWeight: 20}, {verification: {templateNames: [watch]}}]\n---\n"
+        "apiVersion: ebbtide.dev/v1alpha1\nkind: RolloutSpec\nmetadata: {name: web}\n"
+        "spec: {strategy: {name: canary}}\n"
+    )
+    want = "step 1: metric 'error-rate' of VerificationTemplate 'watch' has an interval and no count"
+    for command in ("validate", "plan"):
+        code, out, err = run(command, str(spec))
+        assert code == 0 and out, "a warning is not a problem"
+        assert err.startswith(f"warning: {spec}") and want in err and err.count("warning:") == 1
+    assert run("validate", CANARY, HEALTHY)[2] == "", "no warning for metrics with a count"
 
 
 def test_plan_unknown_rollout_is_exit_2() -> None:

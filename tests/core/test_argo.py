@@ -110,3 +110,90 @@ def test_unsupported_provider() -> None:
     d[0]["spec"]["metrics"][0]["provider"] = {"kayenta": {"address": "x"}}
     found = problems(d)
     assert any(f == "spec.metrics[0].provider.kayenta" for _, _, f, _ in found)
+
+
+# ---------------------------------------------------------------------------------------------------
+# analysis options honoured: dryRun (step, background, template), measurementRetention, startingStep
+# ---------------------------------------------------------------------------------------------------
+
+
+def _with_background(d: list[dict[str, Any]], **options: Any) -> list[dict[str, Any]]:
+    d[1]["spec"]["strategy"]["canary"]["analysis"] = {
+        "templates": [{"templateName": "success-rate"}],
+        "args": [{"name": "service-name", "value": "rollouts-demo-canary.demo.svc.cluster.local"}],
+        **options,
+    }
+    return d
+
+
+def test_step_dry_run_applies_to_that_step_only() -> None:
+    d = argo_docs()
+    d[1]["spec"]["strategy"]["canary"]["steps"][1]["analysis"]["dryRun"] = [{"metricName": "success"}]
+    plan = compile_plan(load(d))
+    assert plan.steps[1].dry_run == ("success-rate",), "a regular expression found in the metric name"
+    assert plan.steps[5].dry_run == ()
+    assert not plan.templates["success-rate"].metrics[0].dry_run
+
+
+def test_background_dry_run_and_starting_step() -> None:
+    d = _with_background(argo_docs(), startingStep=2, dryRun=[{"metricName": ".*"}])
+    plan = compile_plan(load(d))
+    assert plan.background_starting_step == 2
+    assert plan.background_dry_run == ("success-rate",)
+    assert plan.steps[1].dry_run == ()
+
+
+def test_starting_step_past_the_last_step_is_a_problem() -> None:
+    d = _with_background(argo_docs(), startingStep=7)
+    found = problems(d)
+    field = "spec.strategy.canary.analysis.startingStep"
+    assert any(f == field and "past the last step" in r for _, _, f, r in found), found
+
+
+@pytest.mark.parametrize(
+    ("where", "rule", "reason"),
+    [
+        ("step", {"metricName": "latency"}, "'latency' matches no metric"),
+        ("step", {"metricName": "(unclosed"}, "not a regular expression"),
+        ("background", {"metricName": "latency"}, "'latency' matches no metric"),
+        ("template", {"metricName": "latency"}, "'latency' matches no metric"),
+    ],
+)
+def test_dry_run_rules_that_match_nothing_are_problems(where: str, rule: dict[str, str], reason: str) -> None:
+    """Argo errors the AnalysisRun when a dryRun rule matches no metric; ebbtide says so at load time."""
+    d = argo_docs()
+    if where == "step":
+        d[1]["spec"]["strategy"]["canary"]["steps"][1]["analysis"]["dryRun"] = [rule]
+        field = "spec.strategy.canary.steps[1].analysis.dryRun[0].metricName"
+    elif where == "background":
+        d = _with_background(d, dryRun=[rule])
+        field = "spec.strategy.canary.analysis.dryRun[0].metricName"
+    else:
+        d[0]["spec"]["dryRun"] = [rule]
+        field = "spec.dryRun[0].metricName"
+    found = problems(d)
+    assert any(f == field and reason in r for _, _, f, r in found), found
+
+
+def test_template_dry_run_rules_are_regular_expressions() -> None:
+    d = argo_docs()
+    d[0]["spec"]["metrics"].append({**d[0]["spec"]["metrics"][0], "name": "latency-p99"})
+    d[0]["spec"]["dryRun"] = [{"metricName": "^latency"}]
+    metrics = compile_plan(load(d)).templates["success-rate"].metrics
+    assert [(m.name, m.dry_run) for m in metrics] == [("success-rate", False), ("latency-p99", True)]
+
+
+def test_measurement_retention_is_accepted_and_checked() -> None:
+    d = _with_background(argo_docs(), measurementRetention=[{"metricName": "success-rate", "limit": 20}])
+    d[1]["spec"]["strategy"]["canary"]["steps"][1]["analysis"]["measurementRetention"] = [
+        {"metricName": "success-rate", "limit": 5}
+    ]
+    d[0]["spec"]["measurementRetention"] = [{"metricName": "success-rate", "limit": 5}]
+    assert compile_plan(load(d)) == compile_plan(load(_with_background(argo_docs())))
+    d[1]["spec"]["strategy"]["canary"]["steps"][1]["analysis"]["measurementRetention"] = [
+        {"metricName": "success-rate", "limit": 0}
+    ]
+    found = problems(d)
+    assert any(
+        f == "spec.strategy.canary.steps[1].analysis.measurementRetention[0].limit" for _, _, f, _ in found
+    ), found

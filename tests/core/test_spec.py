@@ -181,16 +181,20 @@ def test_step_with_no_action() -> None:
     assert_problem(d, 3, "spec.canary.steps[4]", "found 0")
 
 
-def test_both_conditions() -> None:
+def test_both_conditions_are_allowed() -> None:
+    """Argo's rules (tests/core/test_verification.py): failure wins, then success, else inconclusive."""
     d = base()
     d[1]["spec"]["metrics"][0]["failureCondition"] = "result[0] < 0.5"
-    assert_problem(d, 2, "spec.metrics[0]", "exactly one of successCondition or failureCondition")
+    (metric,) = compile_plan(load(d)).templates["sr"].metrics
+    assert (metric.success_condition, metric.failure_condition) == ("result[0] >= 0.9", "result[0] < 0.5")
 
 
-def test_no_condition() -> None:
+def test_no_condition_is_allowed() -> None:
+    """Argo's rule: a measurement that returned data without error is successful."""
     d = base()
     del d[1]["spec"]["metrics"][0]["successCondition"]
-    assert_problem(d, 2, "spec.metrics[0]", "exactly one of successCondition or failureCondition")
+    (metric,) = compile_plan(load(d)).templates["sr"].metrics
+    assert (metric.success_condition, metric.failure_condition) == (None, None)
 
 
 def test_count_without_interval() -> None:

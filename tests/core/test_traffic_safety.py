@@ -113,3 +113,127 @@ def test_an_unrelated_event_after_a_scale_down_never_moves_traffic_back() -> Non
     h.command("resume")
     h.run_for(10)
     assert all(w == {"v2": 100} for w in h.weights(since=t))
+
+
+# ---------------------------------------------------------------------------------------------------
+# basic canary (no traffic router): the weight is a pod ratio within maxSurge / maxUnavailable
+# ---------------------------------------------------------------------------------------------------
+
+
+class PodBudgetHarness(SafeHarness):
+    """Also records, from its own cluster, the most pods ever asked for and the fewest ever ready."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.peak_pods = 0
+        self.min_ready: int | None = None
+
+    def send(self, event: Event) -> Decision:
+        d = super().send(event)
+        for e in d.effects:  # the split reported is the ratio of the pods the cluster has ready and running
+            if isinstance(e, SetTraffic) and self.state.stable is not None:
+                pods = {r: min(self._ready.get(r, 0), n) for r, n in self._desired.items()}
+                if sum(pods.values()):
+                    exact = 100 * pods.get("v2", 0) / sum(pods.values())
+                    assert abs(e.weights.get("v2", 0) - exact) < 1, (self.now, e.weights, pods)
+        self.peak_pods = max(self.peak_pods, sum(self._desired.values()))
+        if self.state.stable is not None and sum(self._ready.values()) > 0:
+            ready = sum(self._ready.values())
+            self.min_ready = ready if self.min_ready is None else min(self.min_ready, ready)
+        return d
+
+
+def _basic(surge: int, unavailable: int, **kw: Any) -> PodBudgetHarness:
+    plan = canary_plan(
+        weight(20), pause(10), weight(50), pause(10), weight(75), pause(10),
+        replicas=4, traffic_router=False, max_surge=surge, max_unavailable=unavailable, **kw,
+    )  # fmt: skip
+    h = PodBudgetHarness(plan, gradual=True)
+    h.live("v1")
+    h.min_ready = None
+    return h
+
+
+def test_basic_canary_weights_are_pod_ratios_within_surge_and_unavailable() -> None:
+    for surge, unavailable in ((1, 0), (0, 1), (1, 1), (2, 0)):
+        h = _basic(surge, unavailable)
+        h.deploy("v2")
+        h.run_for(600)
+        assert h.state.phase == "live" and h.state.stable == "v2", (surge, unavailable)
+        assert h.peak_pods <= 4 + surge, f"surge {surge}: {h.peak_pods} pods asked for"
+        assert h.min_ready is not None and h.min_ready >= 4 - unavailable, (surge, unavailable, h.min_ready)
+        splits = h.weights()
+        canary = [s.get("v2", 0) for s in splits]
+        assert canary == sorted(canary), f"the canary's pod share only grows during a rollout: {canary}"
+        first = 20 if surge else 25  # 1 of 5 pods with a surge pod; 1 of 4 without
+        assert first in canary and 50 in canary and 75 in canary and canary[-1] == 100, canary
+
+
+def test_basic_canary_four_replicas_at_20_percent_runs_one_canary_pod() -> None:
+    h = _basic(1, 0)
+    h.deploy("v2")
+    h.run_for(12)
+    assert h.state.phase == "paused" and h.state.replicas == {"v1": 4, "v2": 1}
+    assert h.state.weights == {"v1": 80, "v2": 20}
+
+
+def test_basic_canary_abort_returns_pods_within_the_budget() -> None:
+    h = _basic(1, 0)
+    h.deploy("v2")
+    h.run_for(40)
+    assert h.state.weights.get("v2", 0) >= 50
+    h.command("abort")
+    h.run_for(300)
+    assert h.state.phase == "live" and h.state.stable == "v1" and h.state.replicas == {"v1": 4}
+    assert h.peak_pods <= 5 and h.min_ready is not None and h.min_ready >= 4
+
+
+def test_the_basic_canary_example_compiles_without_a_router_and_keeps_its_pod_budget() -> None:
+    from pathlib import Path
+
+    from ebbtide.core.spec import compile_plan, load_text
+
+    path = Path(__file__).resolve().parents[2] / "examples" / "specs" / "basic-canary.yaml"
+    plan = compile_plan(load_text(path.read_text(), str(path)))
+    assert not plan.traffic_router and (plan.max_surge, plan.max_unavailable) == (1, 0)
+    h = PodBudgetHarness(plan, gradual=True, measure=lambda rev, m, t: [0.001])
+    h.live("v1")
+    h.min_ready = None
+    h.deploy("v2")
+    h.run_for(3600)
+    assert h.state.phase == "live" and h.state.stable == "v2"
+    assert h.peak_pods <= 6 and h.min_ready is not None and h.min_ready >= 5
+    assert h.weights()[:2] == [{"v1": 100}, {"v1": 80, "v2": 20}], "1 canary pod beside 4 stable ones"
+
+
+def test_router_only_steps_are_spec_errors_in_a_basic_canary() -> None:
+    import pytest
+
+    from ebbtide.core.spec import SpecError, compile_plan, load_text
+
+    spec = """
+apiVersion: ebbtide.dev/v1alpha1
+kind: Strategy
+metadata: {name: s}
+spec:
+  canary:
+    steps:
+      - setCanaryScale: {replicas: 1}
+      - setWeight: 50
+---
+apiVersion: ebbtide.dev/v1alpha1
+kind: RolloutSpec
+metadata: {name: r}
+spec:
+  replicas: 4
+  strategy: {name: s}
+  dynamicStableScale: true
+  traffic: {canaryService: c, stableService: s}
+"""
+    with pytest.raises(SpecError) as err:
+        compile_plan(load_text(spec, "basic.yaml"), "r")
+    text = str(err.value)
+    assert "spec.canary.steps[0].setCanaryScale: setCanaryScale needs a traffic router" in text
+    assert "spec.dynamicStableScale: dynamicStableScale needs a traffic router" in text
+    routed = spec.replace("stableService: s}", "nginx: {stableIngress: i}}")
+    assert compile_plan(load_text(routed, "routed.yaml"), "r").traffic_router

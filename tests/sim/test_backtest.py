@@ -166,3 +166,37 @@ def test_template_args_and_errors(tmp_path: Path) -> None:
     with pytest.raises(SpecError, match="--arg"):
         load_template(spec)
     assert load_template(spec, args={"limit": "3"}).plan.metrics[0].success_condition == "result < 3"
+
+
+@pytest.mark.parametrize(
+    ("text", "where", "reason"),
+    [
+        ("timestamp,m\n10,1\n20,2\n10,3\n", "series m", "two samples at the same timestamp (10)"),
+        ("timestamp,m\n-10,1\n20,2\n", "line 2, column timestamp", "negative timestamp '-10'"),
+        ("timestamp,m\n1969-12-31T23:59:00Z,1\n", "line 2, column timestamp", "negative timestamp"),
+        ("timestamp,m\n1e300,1\n", "line 2, column timestamp", "after the year 9999"),
+    ],
+)
+def test_duplicate_negative_or_far_timestamps_are_errors(
+    tmp_path: Path, text: str, where: str, reason: str
+) -> None:
+    path = tmp_path / "m.csv"
+    path.write_text(text)
+    with pytest.raises(SpecError) as info:
+        load_series(path)
+    [problem] = info.value.problems
+    assert problem.field == where and reason in problem.reason
+
+
+def test_the_same_timestamp_in_two_series_is_fine(tmp_path: Path) -> None:
+    path = tmp_path / "m.csv"
+    path.write_text("timestamp,metric,value\n10,a,1\n10,b,2\n")
+    assert sorted(load_series(path)) == ["a", "b"]
+
+
+def test_json_nested_too_deeply_is_an_error(tmp_path: Path) -> None:
+    path = tmp_path / "deep.json"
+    path.write_text('{"status": "success", "data": ' + "[" * 100_000)
+    with pytest.raises(SpecError) as info:
+        load_series(path)
+    assert [p.reason for p in info.value.problems] == ["invalid JSON: nested too deeply"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -65,3 +66,46 @@ def test_argo_rollout_simulates_unchanged() -> None:
     assert scenario.plan.steps  # compiled from argoproj.io/v1alpha1 documents
     s = aggregate(simulate(scenario, runs=10, seed=1))
     assert s.results["rolled-back"] == 10 and s.false_rollbacks == 0
+
+
+def test_fails_at_40_is_caught_by_the_background_verification_after_50_percent() -> None:
+    scenario = load_scenario(EXAMPLES / "fails-at-40.yaml")
+    for r in simulate(scenario, runs=10, seed=1, keep_timelines=True):
+        reason = r.outcome.rollback_reason or ""
+        assert reason.startswith("background verification 'error-watch' failed")
+        assert r.outcome.result == "rolled-back" and r.outcome.time_to_rollback == 0.0
+        half = next(e["t"] for e in r.timeline if e["weights"].get("v2", 0) >= 50)
+        assert r.outcome.detected_at is not None and 60 < r.outcome.detected_at - half < 120
+
+
+def test_new_rollout_rollback_verifies_v1_at_its_share_then_at_100() -> None:
+    scenario = load_scenario(EXAMPLES / "rollback-new-rollout.yaml")
+    r = next(simulate(scenario, runs=1, seed=1, keep_timelines=True, measurements=True))
+    back = [e for e in r.timeline if e["canary"] == "v1" and e["initiator"] == "failure-policy"]
+    # the share v1 had while each of its verifications ran (an entry shows the state after its verdict)
+    verified = [
+        (v["phase"], before["weights"].get("v1"))
+        for before, after in pairwise(r.timeline)
+        if before["canary"] == "v1"
+        for v in after["verdicts"]
+    ]
+    assert verified == [("Successful", 50), ("Successful", 100)]
+    assert r.outcome.time_to_rollback == pytest.approx(120.0)  # two one-minute verifications
+    assert max(e["weights"].get("v2", 0) for e in back) <= 50
+
+
+def test_retry_after_fix_is_promoted_after_a_rollback() -> None:
+    s = summary("retry-after-fix.yaml")
+    assert s.results["promoted"] == s.runs and s.false_rollbacks == 0
+    assert sum(s.rollback_reasons.values()) == s.runs  # every run rolled back on its way to live
+    assert s.time_to_live["max"] is not None and s.time_to_live["max"] < 20 * 60
+
+
+def test_mid_rollout_start_goes_live_with_the_changed_replicas() -> None:
+    scenario = load_scenario(EXAMPLES / "mid-rollout-start.yaml")
+    for r in simulate(scenario, runs=5, seed=1, keep_timelines=True):
+        first = r.timeline[0]
+        assert (first["state"], first["canary"], first["step"]) == ("in-progress", "v2", 5)
+        assert first["ready"]["v1"] == 8
+        assert r.outcome.result == "promoted" and not r.outcome.rolled_back
+        assert r.timeline[-1]["replicas"] == {"v2": 8} and r.timeline[-1]["ready"] == {"v2": 8}

@@ -11,6 +11,8 @@ from ebbtide.core.spec import compile_plan
 from ebbtide.sim.report import explain_lines, html_report, plan_timeline, plot_outcomes, plot_run
 from ebbtide.sim.runner import aggregate, load_scenario, replay_run, simulate
 
+from .scenarios import TEMPLATE, load, rollout_spec, strategy
+
 EX = Path(__file__).resolve().parents[2] / "examples"
 
 
@@ -51,3 +53,29 @@ def test_plots(tmp_path: Path) -> None:
     without = replay_run(scenario, 3, 0, keep_timeline=False)
     with pytest.raises(ValueError, match="timeline"):
         plot_run(without)
+
+
+def test_explain_shows_failures_that_did_not_roll_back(tmp_path: Path) -> None:
+    paused = replay_run(load(tmp_path, specs=[TEMPLATE, strategy(), rollout_spec(policy="pause")]), 1, 0)
+    lines = explain_lines(paused)
+    assert not any(line.startswith("rollback reason") for line in lines)
+    assert any(line.startswith("failure reason: verification 'health' failed") for line in lines)
+    promoted = replay_run(load(tmp_path, specs=[TEMPLATE, strategy(), rollout_spec(policy="promote")]), 1, 0)
+    assert any(line.startswith("recorded failure (promote policy):") for line in explain_lines(promoted))
+
+
+def test_plan_timeline_sizes_a_basic_canary_by_pod_ratio_and_marks_the_implied_step() -> None:
+    rows = plan_timeline(compile_plan(load_spec_files([EX / "specs" / "basic-canary.yaml"])))
+    sized = [(r.action, r.canary_replicas) for r in rows if r.action.startswith("setWeight")]
+    assert sized == [("setWeight 20", 1), ("setWeight 40", 2), ("setWeight 60", 3), ("setWeight 100", 5)]
+    assert [r.index for r in rows if r.note == "implied final step"] == [len(rows) - 1]
+
+
+def test_a_dry_run_metric_holds_the_step_in_the_plan_timeline() -> None:
+    from ebbtide.core.plan import MetricPlan, TemplatePlan
+    from ebbtide.sim.report import template_window  # the window one template holds a step
+
+    slow = MetricPlan(name="slow", interval=60, count=5, dry_run=True, success_condition="result < 1")
+    fast = MetricPlan(name="fast", interval=10, count=1, success_condition="result < 1")
+    span, _ = template_window(TemplatePlan(name="t", metrics=(fast, slow)))
+    assert span >= 240, "the run waits for its dry-run metric, as Argo's does"

@@ -44,3 +44,51 @@ spec:
     # actions[1] is cut from the repaired copy; the unknown v9 is still reported at actions[2]
     assert "'v9' is not declared" in found["spec.actions[2].revision"]
     assert "no signal" in found["spec.metrics"] or "maps to no signal" in found["spec.metrics"]
+
+
+BOUNDS = f"""
+apiVersion: ebbtide.dev/v1alpha1
+kind: Scenario
+metadata: {{name: bounds}}
+spec:
+  specs: [{SPECS}]
+  replicas: 1000000000000
+  stable: {{revision: v1}}
+  revisions: {{v1: {{}}, v2: {{}}}}
+  traffic: {{rps: .inf}}
+  actions: [{", ".join(["{at: 1m, action: deploy, revision: v2}"] * 10_001)}]
+  duration: 8761h
+  runs: 1000001
+"""
+
+
+def test_sizes_and_durations_are_bounded(tmp_path: Path) -> None:
+    path = tmp_path / "bounds.yaml"
+    path.write_text(BOUNDS)
+    with pytest.raises(SpecError) as info:
+        load_scenario(path)
+    found = {p.field: p.reason for p in info.value.problems}
+    assert found["spec.replicas"] == "must be <= 10000, not 1000000000000"
+    assert found["spec.runs"] == "must be <= 1000000, not 1000001"
+    assert "at most 10000 items" in found["spec.actions"]
+    assert "longer than the most accepted, 8760h" in found["spec.duration"]
+    assert "spec.traffic.rps" in found
+
+
+def test_a_scenario_that_is_not_utf8_is_a_located_problem(tmp_path: Path) -> None:
+    path = tmp_path / "latin1.yaml"
+    path.write_bytes(b"apiVersion: ebbtide.dev/v1alpha1\nkind: Scenario\nmetadata: {name: caf\xe9}\n")
+    with pytest.raises(SpecError) as info:
+        load_scenario(path)
+    [problem] = info.value.problems
+    assert problem.file == str(path)
+    assert problem.reason == "not UTF-8 text: byte 0xe9 at line 3, column 21 (save the file as UTF-8)"
+
+
+def test_request_rates_are_bounded(tmp_path: Path) -> None:
+    path = tmp_path / "rps.yaml"
+    path.write_text(BOUNDS.replace("rps: .inf", "rps: 1e300"))
+    with pytest.raises(SpecError) as info:
+        load_scenario(path)
+    found = {p.field: p.reason for p in info.value.problems}
+    assert found["spec.traffic.rps"].startswith("must be <= 10000000")

@@ -1,0 +1,72 @@
+"""What :func:`ebbtide.core.step` accepts: embedders get a clear TypeError / ValueError, never a crash deep
+inside the engine or a silently wrong decision.
+
+Events are validated pydantic models when they are built normally, but embedders can also pass anything
+(a dict, an event built with ``model_construct``) or values that are well typed and still meaningless (a
+negative replica count, a measurement with both a value and an error). The checks are a handful of
+comparisons: the engine's hot path (ticks and observations) pays well under a microsecond for them.
+"""
+
+from __future__ import annotations
+
+import math
+
+from ebbtide.core.events import Command, Deploy, Measurement, ReplicasObserved, SpecChanged, Tick
+from ebbtide.core.plan import Plan
+from ebbtide.core.state import RolloutState
+
+__all__ = ["check_step_inputs"]
+
+_EVENTS = (Tick, ReplicasObserved, Measurement, Deploy, Command, SpecChanged)
+_NAMES = ", ".join(cls.__name__ for cls in _EVENTS)
+
+
+def check_step_inputs(state: object, event: object, now: object) -> None:
+    """Raise TypeError (wrong type) or ValueError (meaningless value) for an input ``step()`` refuses."""
+    if type(now) is not float and type(now) is not int:
+        raise TypeError(f"now must be a number of seconds (float), not {type(now).__name__}")
+    if not math.isfinite(now):
+        raise ValueError(f"now must be a finite number of seconds, not {now!r}")
+    if not isinstance(state, RolloutState):
+        raise TypeError(f"state must be a RolloutState, not {type(state).__name__}")
+    cls = type(event)
+    if cls is Tick:
+        return
+    if cls is ReplicasObserved:
+        _check_observation(event)  # type: ignore[arg-type]
+    elif cls is Measurement:
+        if event.value is not None and event.error is not None:  # type: ignore[attr-defined]
+            raise ValueError("a Measurement carries either a value or an error, not both")
+    elif cls is Deploy:
+        _check_revision(event.revision, "Deploy")  # type: ignore[attr-defined]
+        if event.plan is not None:  # type: ignore[attr-defined]
+            _check_plan(event.plan, "Deploy")  # type: ignore[attr-defined]
+    elif cls is Command:
+        if event.revision is not None:  # type: ignore[attr-defined]
+            _check_revision(event.revision, "Command")  # type: ignore[attr-defined]
+    elif cls is SpecChanged:
+        _check_plan(event.plan, "SpecChanged")  # type: ignore[attr-defined]
+    else:
+        raise TypeError(f"event must be one of {_NAMES}, not {cls.__name__}")
+
+
+def _check_observation(event: ReplicasObserved) -> None:
+    _check_revision(event.revision, "ReplicasObserved")
+    if event.desired < 0 or event.ready < 0 or event.available < 0 or event.failed < 0:
+        counts = f"desired={event.desired}, ready={event.ready}, available={event.available}"
+        raise ValueError(
+            f"ReplicasObserved of {event.revision!r}: pod counts must not be negative "
+            f"({counts}, failed={event.failed})"
+        )
+
+
+def _check_plan(plan: object, what: str) -> None:
+    if not isinstance(plan, Plan):
+        raise TypeError(f"{what}: the plan must be a Plan, not {type(plan).__name__}")
+
+
+def _check_revision(revision: object, what: str) -> None:
+    if not isinstance(revision, str):
+        raise TypeError(f"{what}: the revision must be a string, not {type(revision).__name__}")
+    if not revision:
+        raise ValueError(f"{what}: the revision must not be empty")
