@@ -125,21 +125,22 @@ class RunModel:
     over: bool = False
 
     def verdict(self) -> str:
-        """Worst non-dry-run metric; Running while one still has to measure; a failed metric ends the run."""
+        """Worst non-dry-run metric; Running while any metric (dry-run too) still has to measure; a failed,
+        errored or inconclusive metric ends the run."""
         worst, pending = "Successful", False
         rank = {"Successful": 0, "Inconclusive": 2, "Error": 3, "Failed": 4}
         for m in self.metrics.values():
-            if m.plan.dry_run:
-                continue
             phase = m.phase
+            if m.plan.dry_run and phase != "Running":
+                continue  # measured and reported (the run waits for it), never part of the verdict
             if phase == "Running":
                 # a metric measuring until its phase ends does not hold a phase run back once it passed
                 if not (effective_count(m.plan) is None and m.successful > 0 and not self.background):
                     pending = True
             elif rank[phase] > rank[worst]:
                 worst = phase
-        if worst in BAD_VERDICTS:
-            return worst
+        if worst != "Successful":
+            return worst  # Failed, Error and Inconclusive end the run at once (siblings stop), as in Argo
         return "Running" if pending else worst
 
 

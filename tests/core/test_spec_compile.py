@@ -119,6 +119,7 @@ def rollout_fields(draw: st.DrawFn) -> dict[str, Any]:
             },
         )
     )
+    spec["basic"] = draw(st.booleans())
     if spec.get("maxSurge") == 0 and spec.get("maxUnavailable") == 0:
         spec["maxUnavailable"] = 1  # both 0 is a spec error, not what this property is about
     return spec
@@ -151,7 +152,8 @@ def _resolve(value: int | str, replicas: int, round_up: bool) -> int:
     return math.ceil(exact) if round_up else math.floor(exact)
 
 
-def check_rollout_fields(plan: Plan, spec: dict[str, Any]) -> None:
+def check_rollout_fields(plan: Plan, spec: dict[str, Any], router: bool) -> None:
+    assert plan.traffic_router == router
     for key, attr in ROLLOUT_FIELDS.items():
         want = spec[key] if key in spec else ROLLOUT_DEFAULTS[attr]
         assert getattr(plan, attr) == want, (key, getattr(plan, attr), want)
@@ -200,9 +202,20 @@ def check_steps(plan: Plan, steps: list[dict[str, Any]]) -> None:
 # ----- Ocean CD dialect -------------------------------------------------------------------------------
 
 
+def _needs_router(rollout: dict[str, Any], steps: list[Any]) -> bool:
+    """A traffic router is configured unless the rollout is drawn as a basic canary (``basic``), which
+    cannot use dynamicStableScale or setCanaryScale."""
+    if rollout.get("dynamicStableScale") or any("setCanaryScale" in s for s in steps):
+        return True
+    return not rollout.get("basic", False)
+
+
 def ocean_docs(rollout: dict[str, Any], policy: dict[str, Any], steps: list[Any], metrics: list[Any]) -> str:
     api = "spot.io/v1beta1"
-    spec = {"workload": {"name": "web"}, "strategy": {"name": "canary"}, **rollout}
+    spec = {"workload": {"name": "web"}, "strategy": {"name": "canary"}}
+    spec.update({k: v for k, v in rollout.items() if k != "basic"})
+    if _needs_router(rollout, steps):
+        spec["traffic"] = {"istio": {"virtualService": {"name": "web"}}}
     if policy:
         spec["failurePolicy"] = policy
     docs = [
@@ -246,7 +259,7 @@ def test_ocean_spec_fields_reach_the_plan(
     if not any("verification" in s for s in steps):
         steps = [*steps, {"verification": {"templateNames": ["checks"]}}]
     plan = compile_plan(load_text(ocean_docs(rollout, policy, steps, list(metrics)), "spec.yaml"))
-    check_rollout_fields(plan, rollout)
+    check_rollout_fields(plan, rollout, _needs_router(rollout, steps))
     action = policy.get("action", "rollback")
     assert plan.failure_action == ("rollback" if action == "abort" else action)
     assert plan.rollback_mode == policy.get("rollback", {}).get("mode", "immediate")
@@ -270,7 +283,9 @@ def argo_docs(rollout: dict[str, Any], steps: list[Any], metrics: list[Any], dry
     canary["steps"] = [
         {"analysis": {"templates": [{"templateName": "checks"}]}} if "verification" in s else s for s in steps
     ]
-    spec = {k: v for k, v in rollout.items() if k not in canary_keys}
+    spec = {k: v for k, v in rollout.items() if k not in (*canary_keys, "basic")}
+    if _needs_router(rollout, steps):
+        canary["trafficRouting"] = {"istio": {"virtualService": {"name": "web", "routes": ["primary"]}}}
     spec["strategy"] = {"canary": canary}
     template_spec: dict[str, Any] = {"metrics": metrics}
     if dry:
@@ -314,7 +329,7 @@ def test_argo_fields_reach_the_plan(
     metrics = tuple({k: v for k, v in m.items() if k != "dryRun"} for m in metrics)
     dry = [name for name in dry_names if any(m["name"] == name for m in metrics)]
     plan = compile_plan(load_text(argo_docs(rollout, steps, list(metrics), dry), "argo.yaml"))
-    check_rollout_fields(plan, rollout)
+    check_rollout_fields(plan, rollout, _needs_router(rollout, steps))
     assert (plan.failure_action, plan.rollback_mode) == ("rollback", "immediate")  # Argo's behaviour
     check_steps(plan, steps)
     for m in metrics:
