@@ -59,7 +59,7 @@ SLIPS: tuple[Slip, ...] = (
     Slip(
         "split-share-falls",
         "a capacity-capped split lets a revision's share fall below what it already had",
-        ((E, "min(want, max(cap, prev.get(rev, 0)))", "min(want, cap)"),),
+        (("core/traffic.py", "min(want, max(cap, prev.get(rev, 0)))", "min(want, cap)"),),
     ),
     Slip(
         "promote-full-keeps-verification",
@@ -176,7 +176,13 @@ SLIPS: tuple[Slip, ...] = (
     Slip(
         "dry-run-counted",
         "dry-run metrics change the verdict",
-        ((V, "        if mp.dry_run:\n            continue\n", ""),),
+        (
+            (
+                V,
+                "            if not dry and (worst is None or key < worst):",
+                "            if worst is None or key < worst:",
+            ),
+        ),
     ),
     Slip(
         "initial-delay-ignored",
@@ -293,7 +299,8 @@ SLIPS: tuple[Slip, ...] = (
         (
             (
                 E,
-                '        if w.phase == "paused":\n            return f"already paused ({w.pause_reason})"\n',
+                '        if w.phase == "paused" and not _at_timed_pause(w):\n'
+                '            return f"already paused ({w.pause_reason})"\n',
                 "",
             ),
         ),
@@ -327,11 +334,16 @@ def _apply(tree: Path, slip: Slip) -> str | None:
 
 
 def _run(
-    tree: Path, tests: list[str], timeout: float, verbose: bool, profile: str = "mutation"
+    tree: Path,
+    tests: list[str],
+    timeout: float,
+    verbose: bool,
+    profile: str = "mutation",
+    extra: tuple[str, ...] = (),
 ) -> tuple[str, float]:
     # the CI examples without shrinking (tests/conftest.py): a caught slip is reported at once
     env = dict(os.environ, PYTHONPATH=str(tree / "typing_root"), HYPOTHESIS_PROFILE=profile)
-    cmd = [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", *tests]
+    cmd = [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", *extra, *tests]
     start = time.monotonic()
     try:
         done = subprocess.run(cmd, cwd=tree, env=env, capture_output=True, text=True, timeout=timeout)
@@ -358,6 +370,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--root", type=Path, default=ROOT, help="the source tree to mutate (default: this checkout)"
     )
+    ap.add_argument("--workers", type=int, default=0, help="pytest-xdist workers (default: none)")
     ap.add_argument("-v", "--verbose", action="store_true")
     args = ap.parse_args(argv)
     slips = [s for s in SLIPS if not args.only or s.name in args.only]
@@ -368,7 +381,8 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="ebbtide-mutation-") as tmp:
         clean = Path(tmp) / "clean"
         _copy_tree(args.root, clean)
-        baseline, took = _run(clean, args.tests, args.timeout, args.verbose, profile="ci")
+        extra = ("-n", str(args.workers)) if args.workers else ()
+        baseline, took = _run(clean, args.tests, args.timeout, args.verbose, profile="ci", extra=extra)
         print(f"{'(unmutated)':40} {baseline:45} {took:6.1f}s", flush=True)
         if baseline != "SURVIVED":
             print("the suite fails without any slip: fix that first", file=sys.stderr)
@@ -382,7 +396,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{s.name:40} {'n/a: ' + why}", flush=True)
                 shutil.rmtree(tree)
                 continue
-            outcome, took = _run(tree, args.tests, args.timeout, args.verbose)
+            outcome, took = _run(tree, args.tests, args.timeout, args.verbose, extra=extra)
             applicable += 1
             caught += outcome.startswith("caught")
             print(f"{s.name:40} {outcome:70} {took:6.1f}s", flush=True)
