@@ -133,9 +133,11 @@ def test_abort_after_full_promotion_attempt_with_dynamic_stable_scale() -> None:
     assert r.state.phase == "verifying" and r.routed() == {"v2": 100} and r.m.cluster.asked["v1"] == 0
     r.command("abort")
     assert r.routed().get("v1", 0) == 0, "v1 has no ready pods yet: v2 keeps the traffic"
-    for ready in (1, 2, 3, 4):
+    shares = []
+    for ready in (1, 2, 1, 3, 4):  # a pod of v1 is lost on the way: its share must not fall back
         r.observe("v1", ready)
-        assert r.routed()["v1"] <= 25 * ready
+        shares.append(r.routed().get("v1", 0))
+    assert shares == [25, 50, 50, 75, 100], shares
     assert r.state.phase == "live" and r.routed() == {"v1": 100}
     r.done()
 
@@ -149,6 +151,15 @@ def test_rollback_window_fast_tracks_to_a_scaled_down_revision() -> None:
     assert r.state.phase == "rolling-back" and r.routed() == {"v3": 100}
     r.ready().ready()
     assert r.state.phase == "live" and r.state.stable == "v1"
+    r.done()
+
+
+def test_a_rollback_just_outside_the_window_runs_through_all_phases() -> None:
+    r = Run(plan(w(50), w(100), rollback_window=1))
+    for rev in ("v2", "v3"):
+        r.deploy(rev).ready().ready().ready()
+    r.command("rollback", "v1")  # previous successful revisions: v2 (in the window), then v1 (outside)
+    assert r.state.phase in ("in-progress", "verifying") and r.state.canary == "v1"
     r.done()
 
 
