@@ -191,7 +191,7 @@ SLIPS: tuple[Slip, ...] = (
     ),
     Slip(
         "rejected-command-changes-state",
-        "promote stops the verification before it is rejected, and the rejection keeps the change",
+        "promote stops every verification before it is rejected, and the rejection keeps the change",
         (
             (
                 E,
@@ -202,7 +202,7 @@ SLIPS: tuple[Slip, ...] = (
             (
                 E,
                 "        st = _current_step(w)\n        if st is not None and st.kind in",
-                "        _stop_runs(w, background_too=False)\n        st = _current_step(w)\n"
+                "        _stop_runs(w, background_too=True)\n        st = _current_step(w)\n"
                 "        if st is not None and st.kind in",
             ),
         ),
