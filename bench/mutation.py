@@ -27,7 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-#: what the copy needs to run the tests (typing_root holds the ebbtide.* symlinks into the copy)
+#: left out of the copy (everything else is copied: tests read docs, examples, the README)
+SKIP = {".git", ".venv", ".hypothesis", ".pytest_cache", ".mypy_cache", ".ruff_cache", "ebbtide.egg-info"}
 TREE = (
     "core",
     "adapters",
@@ -314,8 +315,11 @@ SLIPS: tuple[Slip, ...] = (
 
 
 def _copy_tree(root: Path, dest: Path) -> None:
-    for name in TREE:
-        src = root / name
+    dest.mkdir(parents=True)
+    for src in sorted(root.iterdir()):
+        if src.name in SKIP:
+            continue
+        name = src.name
         if src.is_dir():
             shutil.copytree(src, dest / name, symlinks=True, ignore=shutil.ignore_patterns("__pycache__"))
         elif src.exists():
