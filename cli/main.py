@@ -20,8 +20,9 @@ from rich.table import Table
 
 from ebbtide.adapters.specfiles import load_spec_files, read_documents
 from ebbtide.core.machine import mermaid
+from ebbtide.core.manifests import defined_names, describe, set_hints
 from ebbtide.core.plan import MAX_REPLICAS, Plan
-from ebbtide.core.spec import Problem, SpecError, compile_plan
+from ebbtide.core.spec import Document, Problem, SpecError, compile_plan
 from ebbtide.core.verification import plan_warnings
 from ebbtide.sim import backtest as bt
 from ebbtide.sim.outcome import SCHEMA_VERSION, Aggregator, Outcome, RunResult, Summary, dumps
@@ -65,6 +66,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
+
 
 def _version(value: bool) -> None:
     if value:
@@ -644,9 +646,15 @@ def validate_cmd(
         bool,
         typer.Option("--set", help="validate the spec files as one set (references across files)"),
     ] = False,
+    verbose: Annotated[
+        bool,
+        typer.Option("--verbose", "-v", help="also list skipped documents (kinds ebbtide does not own)"),
+    ] = False,
 ) -> None:
     """Load spec files and Scenario files; print OK per file, or every problem (exit code 2)."""
     problems: list[Problem] = []
+    skipped: dict[str, list[str]] = {}
+    loaded: set[str] = set()  # files of the groups that loaded
     scenarios = [f for f in files if f.is_file() and _is_scenario(f)]
     specs = [f for f in files if f not in scenarios]
     found: dict[str, str] = {}
@@ -656,12 +664,16 @@ def validate_cmd(
             continue
         try:
             specset = load_spec_files(group, ignore_kinds={"Scenario"})
-            for (kind, name), doc in specset.origins.items():
-                found[doc.file] = (found.get(doc.file, "") + f" {kind}/{name}").strip()
-                if kind == "RolloutSpec":
-                    _warn(f"{doc.file}: RolloutSpec/{name}", compile_plan(specset, name))
+            loaded.update(str(f) for f in group)
+            found.update(describe(specset))
+            for s in specset.skipped:
+                skipped.setdefault(s.file, []).append(str(s))
+            for name, doc in ((n, specset.origins[("RolloutSpec", n)]) for n in specset.rollout_specs):
+                _warn(f"{doc.file}: RolloutSpec/{name}", compile_plan(specset, name))
         except SpecError as exc:
             problems.extend(exc.problems)
+    if problems:  # a Strategy or template that another file (given, or beside a bad one) defines: name it
+        problems = set_hints(problems, {str(f): defined_names(_documents(f)) for f in _near(specs, problems)})
     for f in scenarios:
         try:
             sc = load_scenario(f)
@@ -671,17 +683,36 @@ def validate_cmd(
             _warn(str(f), sc.plan)
         except SpecError as exc:
             problems.extend(exc.problems)
-    bad_files = {p.file for p in problems}
     for f in specs:
-        if str(f) not in found and str(f) not in bad_files:  # read, and nothing in it
+        if str(f) in loaded and str(f) not in found and str(f) not in skipped:  # read, and nothing in it
             reason = "the file holds no YAML document: nothing to check"
             problems.append(Problem(str(f), 0, None, None, "", reason))
     bad_files = {p.file for p in problems}
     for f in files:
         if str(f) not in bad_files:
             sys.stdout.write(f"OK    {f}" + (f": {found[str(f)]}" if str(f) in found else "") + "\n")
+            if verbose and str(f) in skipped:
+                sys.stdout.write(f"      skipped (not ebbtide kinds): {', '.join(skipped[str(f)])}\n")
     if problems:
         raise SpecError(problems)
+
+
+def _near(given: list[Path], problems: list[Problem]) -> list[Path]:
+    """The spec files given, then the YAML and JSON files beside the files that have problems."""
+    out = list(given)
+    for folder in sorted({Path(p.file).parent for p in problems}):
+        for pattern in ("*.yaml", "*.yml", "*.json"):
+            out += [f for f in sorted(folder.glob(pattern)) if f not in out]
+    return out
+
+
+def _documents(path: Path) -> list[Document]:
+    """The documents of a spec file (none for a scenario file or a file that cannot be read)."""
+    try:
+        docs = read_documents([path])
+    except SpecError:
+        return []
+    return [] if any(d.kind == "Scenario" for d in docs) else docs
 
 
 @app.command("plan")
@@ -747,26 +778,20 @@ def plan_cmd(
         + (f" ({plan.rollback_mode})" if plan.failure_action == "rollback" else "")
         + f", progress deadline {seconds(plan.progress_deadline)}, maxSurge {plan.max_surge}, "
         f"maxUnavailable {plan.max_unavailable}, "
-        + ("traffic router (weights)" if plan.traffic_router else "basic canary (weights are pod ratios)"),
+        + _traffic_words(plan),
         markup=False,
     )
     if plan.background_templates:
         console.print(f"background verification: {', '.join(plan.background_templates)}", markup=False)
     table = Table()
-    for h in (
-        "step",
-        "name",
-        "action",
-        "canary weight",
-        "canary replicas",
-        "holds",
-        "min time to live",
-        "notes",
-    ):
+    new = "new revision" if plan.strategy == "blueGreen" else "canary"  # blue-green: no canary
+    heads = ("step", "name", "action", f"{new} weight", f"{new} replicas", "holds", "min time to live")
+    heads += ("notes",)
+    for h in heads:
         table.add_column(
             h,
             overflow="fold",
-            justify="right" if h in ("step", "canary weight", "canary replicas") else "left",
+            justify="right" if h in ("step", f"{new} weight", f"{new} replicas") else "left",
         )
     for r in rows:
         table.add_row(
@@ -786,6 +811,12 @@ def plan_cmd(
         + ("none: an indefinite pause waits for promote" if last is None else seconds(last)),
         markup=False,
     )
+
+
+def _traffic_words(plan: Plan) -> str:
+    if plan.strategy == "blueGreen":
+        return "active service switches all traffic at once"
+    return "traffic router (weights)" if plan.traffic_router else "basic canary (weights are pod ratios)"
 
 
 @app.command("diagram")

@@ -1,6 +1,7 @@
 """Argo Rollouts YAML, unchanged, mapped onto the Ocean CD dialect documents of :mod:`ebbtide.core.spec`.
 
-- ``Rollout`` (canary only) -> a ``RolloutSpec`` and a ``Strategy``, both named after the Rollout;
+- ``Rollout`` -> a ``RolloutSpec`` and a ``Strategy``, both named after the Rollout (``blueGreen`` through
+  :mod:`ebbtide.core.argo_bluegreen`);
   ``analysis`` steps become ``verification`` steps, the background ``analysis`` becomes
   ``backgroundVerification`` (``startingStep`` kept); an analysis's ``dryRun`` list is kept on its
   verification (matched against the metric names when the plan is compiled) and ``measurementRetention``
@@ -14,13 +15,15 @@
 
 Fields that do not change rollout semantics are accepted and ignored (see :data:`IGNORED_ROLLOUT_FIELDS`,
 :data:`IGNORED_CANARY_FIELDS`, :data:`IGNORED_TEMPLATE_FIELDS`); unknown fields and unsupported features
-(blueGreen, experiment, setMirrorRoute, plugin steps, providers ebbtide has no adapter for) are problems.
+(experiment, setMirrorRoute, plugin steps, providers ebbtide has no adapter for) are problems.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
+from .argo_bluegreen import convert_blue_green
 from .spec import API_VERSION, Document, Problem, dry_run_matches, pattern_problem
 
 __all__ = ["IGNORED_CANARY_FIELDS", "IGNORED_ROLLOUT_FIELDS", "IGNORED_TEMPLATE_FIELDS", "convert_argo"]
@@ -65,7 +68,13 @@ _COPIED_CANARY = (
     "maxUnavailable",
 )
 _STEP_ACTIONS = ("setWeight", "pause", "analysis", "setCanaryScale", "setHeaderRoute")
-_UNSUPPORTED_STEPS = ("experiment", "setMirrorRoute", "plugin")
+#: steps refused (with why), each with one problem that names the step; the step is then left out
+_UNSUPPORTED_STEPS = {
+    "experiment": "experiment steps are not supported yet: ebbtide does not run an experiment's temporary "
+    "ReplicaSets and their analyses (use setWeight with an analysis step instead)",
+    "setMirrorRoute": "setMirrorRoute steps are not supported",
+    "plugin": "plugin steps are not supported",
+}
 
 
 def _d(v: Any) -> dict[str, Any]:
@@ -172,15 +181,17 @@ def _rollout(doc: Document) -> tuple[list[Document], list[Problem]]:
         ):
             problems.append(doc.problem(f"spec.{key}", "unknown field"))
     strategy = _d(spec.get("strategy"))
-    if "blueGreen" in strategy:
-        problems.append(doc.problem("spec.strategy.blueGreen", "blueGreen is not supported (use canary)"))
     for key in strategy:
         if key not in ("canary", "blueGreen"):
             problems.append(doc.problem(f"spec.strategy.{key}", "unknown field"))
+    if "canary" in strategy and "blueGreen" in strategy:
+        problems.append(doc.problem("spec.strategy", "give one of canary or blueGreen, not both"))
     if "canary" not in strategy:
         if "blueGreen" not in strategy:
             problems.append(doc.problem("spec.strategy.canary", "required field is missing"))
-        return [], problems
+            return [], problems
+        converted, more = convert_blue_green(doc, _verification)  # see core/argo_bluegreen.py
+        return [dataclasses.replace(d, form="argo") for d in converted], problems + more
     canary = _d(strategy.get("canary"))
     args: dict[str, dict[str, Any]] = {}
     steps: list[Any] = []
@@ -191,19 +202,22 @@ def _rollout(doc: Document) -> tuple[list[Document], list[Problem]]:
         raw_steps = []
     for i, step in enumerate(raw_steps):
         at = f"spec.strategy.canary.steps[{i}]"
+        refused = [key for key in _UNSUPPORTED_STEPS if isinstance(step, dict) and key in step]
+        if refused:  # one problem for the step, and the step left out: no follow-on problems
+            problems.append(doc.problem(f"{at}.{refused[0]}", _UNSUPPORTED_STEPS[refused[0]]))
+            continue
+        path_map.append((f"spec.canary.steps[{len(steps)}]", at))
         if not isinstance(step, dict):
             steps.append(step)
             continue
         out: dict[str, Any] = {}
         for key, value in step.items():
-            if key in _UNSUPPORTED_STEPS:
-                problems.append(doc.problem(f"{at}.{key}", f"{key} steps are not supported"))
-            elif key == "analysis":
+            if key == "analysis":
                 out["verification"] = _verification(doc, f"{at}.analysis", value, args, problems)
                 for extra in _d(value):
                     if extra not in ("templates", "args", "dryRun", "measurementRetention"):
                         problems.append(doc.problem(f"{at}.analysis.{extra}", "unknown field"))
-                path_map.append((f"spec.canary.steps[{i}].verification", f"{at}.analysis"))
+                path_map.insert(-1, (f"spec.canary.steps[{len(steps)}].verification", f"{at}.analysis"))
             else:
                 out[key] = value  # setWeight, pause, setCanaryScale, setHeaderRoute (same shape), or unknown
         steps.append(out)
@@ -235,11 +249,13 @@ def _rollout(doc: Document) -> tuple[list[Document], list[Problem]]:
         "spec": {"canary": strategy_spec},
     }
     rspec: dict[str, Any] = {
-        "workload": {"name": name or "rollout"},
         "strategy": {"name": name or "rollout", "args": list(args.values())},
         "failurePolicy": {"action": "rollback", "rollback": {"mode": "immediate"}},
     }
     rmap: list[tuple[str, str]] = [("spec.strategy.args", "spec.strategy.canary.steps[*].analysis.args")]
+    ref = _d(spec.get("workloadRef"))
+    if isinstance(ref.get("name"), str) and ref["name"]:
+        rspec["workload"] = {"name": ref["name"]}  # its Deployment, when in the set, gives the replicas
     for key in ("replicas", "progressDeadlineSeconds", "revisionHistoryLimit", "rollbackWindow"):
         if key in spec:
             rspec[key] = spec[key]
@@ -253,8 +269,8 @@ def _rollout(doc: Document) -> tuple[list[Document], list[Problem]]:
         rmap.append(("spec.traffic", "spec.strategy.canary.trafficRouting"))
     rollout_doc = {"apiVersion": API_VERSION, "kind": "RolloutSpec", "metadata": meta, "spec": rspec}
     return [
-        Document(doc.file, doc.index, strategy_doc, doc.line, tuple(path_map), doc.kind),
-        Document(doc.file, doc.index, rollout_doc, doc.line, tuple(rmap), doc.kind),
+        Document(doc.file, doc.index, strategy_doc, doc.line, tuple(path_map), doc.kind, form="argo"),
+        Document(doc.file, doc.index, rollout_doc, doc.line, tuple(rmap), doc.kind, form="argo"),
     ], problems
 
 
@@ -338,4 +354,4 @@ def _template(doc: Document) -> tuple[list[Document], list[Problem]]:
         "metadata": meta,
         "spec": out_spec,
     }
-    return [Document(doc.file, doc.index, converted, doc.line, (), doc.kind)], problems
+    return [Document(doc.file, doc.index, converted, doc.line, (), doc.kind, form="argo")], problems

@@ -1191,7 +1191,22 @@ def _desired_replicas(w: _W) -> dict[str, int]:
             r for r in w.scale_downs if r in (w.stable, w.canary) or (w.rollback and r == w.rollback.target)
         ]:
             del w.scale_downs[rev]
+    _limit_delayed_scale_downs(w, out)
     return positive(out)
+
+
+def _limit_delayed_scale_downs(w: _W, out: dict[str, int]) -> None:
+    """Argo's ``scaleDownDelayRevisionLimit``: at most that many revisions that serve nothing wait for their
+    scale-down delay; those due first are scaled down now."""
+    limit = w.plan.scale_down_delay_revision_limit
+    if limit is None or len(w.scale_downs) <= limit:
+        return
+    waiting = sorted(
+        (due, rev) for rev, due in w.scale_downs.items() if rev in out and not w.weights.get(rev)
+    )
+    for _, rev in waiting[: max(0, len(waiting) - limit)]:
+        del out[rev]
+        del w.scale_downs[rev]
 
 
 def _basic_targets(w: _W) -> tuple[dict[str, int], tuple[str, ...]]:

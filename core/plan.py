@@ -22,6 +22,7 @@ from ebbtide.core.duration import MAX_DURATION
 MAX_REPLICAS = 10_000
 
 StepKind = Literal["setWeight", "setCanaryScale", "pause", "verification", "setHeaderRoute"]
+StrategyKind = Literal["canary", "rolling", "blueGreen"]
 FailureAction = Literal["rollback", "pause", "promote"]
 RollbackMode = Literal["immediate", "newRollout"]
 
@@ -118,7 +119,8 @@ class Plan(Frozen):
     """Everything the engine needs to run one rollout of a workload."""
 
     name: str = "rollout"
-    strategy: Literal["canary", "rolling"] = "canary"
+    #: blueGreen: compiled into the same steps (see :mod:`ebbtide.core.bluegreen`); always with a router
+    strategy: StrategyKind = "canary"
     steps: tuple[StepPlan, ...] = ()
     background_templates: tuple[str, ...] = ()
     #: metrics (by name) the background runs measure in dry-run mode (Argo's analysis.dryRun)
@@ -135,6 +137,9 @@ class Plan(Frozen):
     rollback_window: int = 0
     abort_scale_down_delay: float = 30.0
     scale_down_delay: float = 30.0
+    #: at most this many replaced revisions wait for their scale-down delay at once (Argo's
+    #: scaleDownDelayRevisionLimit); those due first go at once; None: no limit
+    scale_down_delay_revision_limit: int | None = None
     dynamic_stable_scale: bool = False
     max_surge: int = 1
     max_unavailable: int = 0
@@ -164,8 +169,13 @@ def plan_problems(plan: Plan) -> list[str]:
         if getattr(plan, field) < 0:
             out.append(f"{field} must not be negative, not {getattr(plan, field)}")
     _durations(out, "", plan, ("progress_deadline", "abort_scale_down_delay", "scale_down_delay"))
+    limit = plan.scale_down_delay_revision_limit
+    if limit is not None and limit < 0:
+        out.append(f"scale_down_delay_revision_limit must not be negative, not {limit}")
     if plan.progress_deadline == 0:
         out.append("progress_deadline must be positive")
+    if plan.strategy == "blueGreen":
+        out.extend(_blue_green_problems(plan))
     last: int | None = None
     for i, st in enumerate(plan.steps):
         where = f"steps[{i}]"
@@ -182,6 +192,21 @@ def plan_problems(plan: Plan) -> list[str]:
             out.append(f"templates[{key!r}]: the template is named {template.name!r}")
         for j, metric in enumerate(template.metrics):
             out.extend(_metric_problems(metric, f"templates[{key!r}].metrics[{j}]"))
+    return out
+
+
+def _blue_green_problems(plan: Plan) -> list[str]:
+    """A blue-green plan switches Services: all traffic moves at once, both revisions run full replicas."""
+    out: list[str] = []
+    if not plan.traffic_router:
+        out.append("a blueGreen plan switches Services: traffic_router must be true")
+    if plan.dynamic_stable_scale:
+        out.append("a blueGreen plan keeps the active revision full: dynamic_stable_scale must be false")
+    if plan.background_templates:
+        out.append("a blueGreen plan has no background verification")
+    bad = [st.weight for st in plan.steps if st.kind == "setWeight" and st.weight != 100]
+    if bad:
+        out.append(f"a blueGreen plan switches all traffic at once: setWeight 100 only, not {bad}")
     return out
 
 

@@ -19,7 +19,7 @@ import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -31,7 +31,12 @@ from pydantic import (
     ValidationError,
     field_validator,
 )
-from pydantic.alias_generators import to_camel
+from pydantic.alias_generators import to_camel, to_snake
+
+from ebbtide.core.bluegreen import blue_green_steps
+
+if TYPE_CHECKING:
+    from .manifests import Skipped, Workload
 
 from ebbtide.core.duration import MAX_DURATION, parse_duration
 from ebbtide.core.expr import ExpressionError, compile_condition
@@ -42,6 +47,7 @@ from ebbtide.core.plan import (
     MetricPlan,
     Plan,
     StepPlan,
+    StrategyKind,
     TemplatePlan,
 )
 from ebbtide.core.yamlsafe import YamlProblem, load_documents
@@ -115,6 +121,9 @@ class Document:
     path_map: tuple[tuple[str, str], ...] = ()
     #: the kind the user wrote, when this document was converted from another (e.g. Argo ``Rollout``)
     source_kind: str | None = None
+    #: how the user wrote it: "wrapped" (apiVersion/kind/metadata/spec), "flat" (an Ocean CD entity with
+    #: kind and name at the top level, see :mod:`ebbtide.core.manifests`) or "argo" (converted Argo YAML)
+    form: str = "wrapped"
 
     @property
     def api_version(self) -> str | None:
@@ -141,7 +150,7 @@ class Document:
                 or field_path.startswith(converted + ".")
                 or field_path.startswith(converted + "[")
             ):
-                field_path = original + field_path[len(converted) :]
+                field_path = (original + field_path[len(converted) :]).lstrip(".")
                 break
         return Problem(self.file, self.index, self.source_kind or self.kind, self.name, field_path, reason)
 
@@ -279,9 +288,27 @@ class Rolling(Model):
     steps: list[RollingStep] = Field(default_factory=list)
 
 
+class BlueGreen(Model):
+    """Argo Rollouts' ``strategy.blueGreen`` fields (the delays live in the RolloutSpec, as for a canary);
+    compiled by :func:`ebbtide.core.bluegreen.blue_green_steps`."""
+
+    #: required (checked in :func:`_check_strategy`, so that a missing one does not hide the rest)
+    active_service: Annotated[str, Field(min_length=1)] | None = None
+    preview_service: str | None = None
+    preview_replica_count: Replicas | None = None
+    auto_promotion_enabled: StrictBool = True
+    auto_promotion_seconds: Seconds | None = None
+    pre_promotion_analysis: VerificationStep | None = None
+    post_promotion_analysis: VerificationStep | None = None
+    scale_down_delay_revision_limit: NonNegInt | None = None
+    #: accepted and ignored: pod placement is the cluster scheduler's business
+    anti_affinity: dict[str, Any] | None = None
+
+
 class StrategySpec(Model):
     canary: Canary | None = None
     rolling: Rolling | None = None
+    blue_green: BlueGreen | None = None
 
 
 class Strategy(Model):
@@ -297,6 +324,8 @@ class Strategy(Model):
 class WorkloadRef(Model):
     name: Annotated[str, Field(min_length=1)]
     namespace: str | None = None
+    #: Ocean CD's RolloutSpec API names the cluster of a SpotDeployment; accepted, not used
+    cluster_id: str | None = None
 
 
 class Arg(Model):
@@ -584,8 +613,10 @@ def _condition_problem(src: str) -> str | None:
 def _check_strategy(doc: Document, s: Strategy) -> list[Problem]:
     out: list[Problem] = []
     spec = s.spec
-    if (spec.canary is None) == (spec.rolling is None):
-        out.append(doc.problem("spec", "exactly one of canary or rolling is required"))
+    if sum(x is not None for x in (spec.canary, spec.rolling, spec.blue_green)) != 1:
+        out.append(doc.problem("spec", "exactly one of canary, rolling or blueGreen is required"))
+    if spec.blue_green is not None and spec.blue_green.active_service is None:
+        out.append(doc.problem("spec.blueGreen.activeService", "required field is missing"))
     if spec.canary is not None:
         last: int | None = None
         last_at = ""
@@ -623,7 +654,7 @@ def _check_strategy(doc: Document, s: Strategy) -> list[Problem]:
                         )
                     )
                 if 0 <= w <= 100 and (last is None or w > last):
-                    last, last_at = w, f"{at}.setWeight"
+                    last, last_at = w, doc.problem(f"{at}.setWeight", "").field  # as the user wrote it
             if step.set_canary_scale is not None:
                 cs = step.set_canary_scale
                 given = [x for x in (cs.weight, cs.replicas, cs.match_traffic_weight) if x is not None]
@@ -718,6 +749,11 @@ def _dry_run_rules(spec: StrategySpec) -> list[tuple[str, list[DryRunRule]]]:
         for i, rstep in enumerate(spec.rolling.steps):
             if rstep.verification is not None and rstep.verification.dry_run:
                 found.append((f"spec.rolling.steps[{i}].verification", rstep.verification.dry_run))
+    if spec.blue_green is not None:
+        for name in ("prePromotionAnalysis", "postPromotionAnalysis"):
+            analysis = getattr(spec.blue_green, to_snake(name))
+            if analysis is not None and analysis.dry_run:
+                found.append((f"spec.blueGreen.{name}", analysis.dry_run))
     return found
 
 
@@ -855,37 +891,41 @@ class SpecSet:
     providers: dict[str, VerificationProvider] = field(default_factory=dict)
     #: the document each spec came from, by (kind, name), for error reporting
     origins: dict[tuple[str, str], Document] = field(default_factory=dict)
+    #: SpotDeployments and Deployments of the set, by (kind, name)
+    workloads: dict[tuple[str, str], Workload] = field(default_factory=dict)
+    #: documents of kinds ebbtide does not own (Service, Ingress, an unreferenced Deployment, ...), skipped
+    skipped: list[Skipped] = field(default_factory=list)
 
     @classmethod
     def from_documents(cls, docs: Iterable[Document], ignore_kinds: Iterable[str] = ()) -> SpecSet:
         """Validate every document and the references between them; SpecError lists all problems."""
-        from .argo import (
-            convert_argo,
-        )  # argo builds on this module's Document/Problem (relative: one module for mypy)
+        # argo and manifests build on this module's Document/Problem (relative: one module for mypy)
+        from .argo import convert_argo
+        from .manifests import Skipped, service_problems, sort_documents
 
-        ignored = set(ignore_kinds)
-        problems: list[Problem] = []
-        out = cls()
+        sorted_docs = sort_documents(docs, ignore_kinds)
+        problems: list[Problem] = [*sorted_docs.problems]
+        problems += service_problems(sorted_docs.specs, sorted_docs.services)
+        out = cls(workloads=sorted_docs.workloads)
         by_kind: dict[str, dict[str, AnySpec]] = {
             "RolloutSpec": out.rollout_specs,  # type: ignore[dict-item]
             "Strategy": out.strategies,  # type: ignore[dict-item]
             "VerificationTemplate": out.templates,  # type: ignore[dict-item]
             "VerificationProvider": out.providers,  # type: ignore[dict-item]
         }
-        for doc in docs:
-            if not isinstance(doc.body, dict):
-                problems.append(
-                    doc.problem("", f"a document must be a mapping, not {type(doc.body).__name__}")
-                )
-                continue
+        for doc in sorted_docs.specs:
             kind, api = doc.kind, doc.api_version
-            if kind in ignored:
-                continue
             if kind is None:
                 problems.append(doc.problem("kind", "required field is missing"))
                 continue
             if api is None:
-                problems.append(doc.problem("apiVersion", "required field is missing"))
+                problems.append(
+                    doc.problem(
+                        "apiVersion",
+                        "required field is missing (or write the flat Ocean CD form: kind and name at the "
+                        "top level, no metadata)",
+                    )
+                )
                 continue
             if api == ARGO_API_VERSION or (kind in ARGO_KINDS and api.startswith("argoproj.io/")):
                 if kind not in ARGO_KINDS:
@@ -931,6 +971,13 @@ class SpecSet:
                 table[name] = spec
                 out.origins[(spec.kind, name)] = sub
         problems.extend(out._check_references())
+        used = {out.workload_key(name) for name in out.rollout_specs}
+        problems += [w.problem for key, w in out.workloads.items() if key in used and w.problem is not None]
+        unused = [w for key, w in out.workloads.items() if w.kind == "Deployment" and key not in used]
+        out.skipped = sorted(
+            [*sorted_docs.skipped, *(Skipped(w.file, w.index, w.kind, w.name) for w in unused)],
+            key=lambda s: (s.file, s.index),
+        )
         if not problems:
             for name in out.rollout_specs:
                 try:
@@ -940,6 +987,17 @@ class SpecSet:
         if problems:
             raise SpecError(sorted(problems, key=lambda p: (p.file, p.document)))
         return out
+
+    def workload_key(self, rollout: str) -> tuple[str, str] | None:
+        """The (kind, name) of the SpotDeployment or Deployment in the set that a RolloutSpec names."""
+        spec = self.rollout_specs[rollout].spec
+        refs = [("SpotDeployment", spec.spot_deployment), ("Deployment", spec.workload),
+                ("SpotDeployment", spec.workload)]  # fmt: skip
+        refs += [("SpotDeployment", ref) for ref in spec.spot_deployments or ()]
+        for kind, ref in refs:
+            if ref is not None and (kind, ref.name) in self.workloads:
+                return (kind, ref.name)
+        return None
 
     def _check_references(self) -> list[Problem]:
         out: list[Problem] = []
@@ -962,26 +1020,34 @@ class SpecSet:
                         out += self._check_template_names(
                             doc, f"spec.rolling.steps[{i}].verification", rstep.verification.template_names
                         )
+            if s.spec.blue_green is not None:
+                for field_name in ("prePromotionAnalysis", "postPromotionAnalysis"):
+                    analysis = getattr(s.spec.blue_green, to_snake(field_name))
+                    if analysis is not None:
+                        at = f"spec.blueGreen.{field_name}"
+                        out += self._check_template_names(doc, at, analysis.template_names)
+        # a template missing from several steps is one problem: where it is first used
+        out = list({(p.file, p.document, p.kind, p.name, p.reason): p for p in reversed(out)}.values())[::-1]
         for name, r in self.rollout_specs.items():
             if r.spec.strategy.name not in self.strategies:
-                known = ", ".join(sorted(self.strategies)) or "none defined"
-                out.append(
-                    self.origins[("RolloutSpec", name)].problem(
-                        "spec.strategy.name", f"unknown Strategy {r.spec.strategy.name!r} (known: {known})"
-                    )
-                )
+                from .manifests import missing_reference
+
+                reason = missing_reference("Strategy", r.spec.strategy.name, sorted(self.strategies))
+                out.append(self.origins[("RolloutSpec", name)].problem("spec.strategy.name", reason))
         return out
 
     def _check_template_names(self, doc: Document, at: str, names: Sequence[str]) -> list[Problem]:
         out: list[Problem] = []
         for j, t in enumerate(names):
             if t not in self.templates:
-                known = ", ".join(sorted(self.templates)) or "none defined"
-                out.append(
-                    doc.problem(
-                        f"{at}.templateNames[{j}]", f"unknown VerificationTemplate {t!r} (known: {known})"
-                    )
-                )
+                from .manifests import missing_reference
+
+                where = f"{at}.templateNames[{j}]"
+                if doc.form == "argo":  # Argo's analysis: templates[j].templateName
+                    where = f"{at}.templates[{j}].templateName"
+                word = "AnalysisTemplate" if doc.form == "argo" else "VerificationTemplate"
+                reason = missing_reference(word, t, sorted(self.templates))
+                out.append(doc.problem(where, reason))
         return out
 
 
@@ -1167,6 +1233,26 @@ def _step_plan(step: CanaryStep | RollingStep) -> StepPlan:
     return StepPlan(kind="verification", name=step.name, templates=tuple(step.verification.template_names))
 
 
+def _blue_green_plan(bg: BlueGreen, replicas: int) -> list[StepPlan]:
+    pre, post = bg.pre_promotion_analysis, bg.post_promotion_analysis
+    return blue_green_steps(
+        replicas,
+        preview_replicas=bg.preview_replica_count,
+        auto_promotion_enabled=bg.auto_promotion_enabled,
+        auto_promotion_seconds=float(bg.auto_promotion_seconds) if bg.auto_promotion_seconds else None,
+        pre_promotion=tuple(pre.template_names) if pre is not None else (),
+        post_promotion=tuple(post.template_names) if post is not None else (),
+    )
+
+
+def _dry_run_step(at: str, steps: list[StepPlan], offset: int) -> int:
+    """The plan step a dryRun list's owner (a field path of :func:`_dry_run_rules`) compiled into."""
+    if at.startswith("spec.blueGreen."):
+        name = at.rsplit(".", 1)[1]
+        return next(i for i, st in enumerate(steps) if st.name == name)
+    return int(at[at.index("[") + 1 : at.index("]")]) + offset
+
+
 def _provider_defaults(specs: SpecSet) -> dict[str, dict[str, Any]]:
     """Provider connection settings (e.g. prometheus.address) by provider type, first document wins."""
     out: dict[str, dict[str, Any]] = {}
@@ -1215,14 +1301,24 @@ def compile_plan(specs: SpecSet, rollout: str | None = None, replicas: int | Non
     strategy = specs.strategies[r.spec.strategy.name]
     problems: list[Problem] = []
 
-    n = replicas if replicas is not None else (r.spec.replicas if r.spec.replicas is not None else 1)
+    workload = specs.workloads.get(specs.workload_key(rollout) or ("", ""))
+    n = next(
+        (x for x in (replicas, r.spec.replicas, workload.replicas if workload else None) if x is not None), 1
+    )
     if not 0 <= n <= MAX_REPLICAS:
         raise SpecError([rdoc.problem("spec.replicas", f"replicas must be 0..{MAX_REPLICAS}, not {n}")])
 
     steps: list[StepPlan]
     background: tuple[str, ...] = ()
-    kind: Literal["canary", "rolling"]
-    if strategy.spec.canary is not None:
+    kind: StrategyKind
+    if strategy.spec.blue_green is not None:
+        kind = "blueGreen"
+        steps = _blue_green_plan(strategy.spec.blue_green, n)
+        if r.spec.dynamic_stable_scale:
+            problems.append(
+                rdoc.problem("spec.dynamicStableScale", "dynamicStableScale applies to canary, not blueGreen")
+            )
+    elif strategy.spec.canary is not None:
         kind = "canary"
         steps = [_step_plan(s) for s in strategy.spec.canary.steps]
         weights = [s.weight for s in steps if s.kind == "setWeight" and s.weight is not None]
@@ -1239,11 +1335,11 @@ def compile_plan(specs: SpecSet, rollout: str | None = None, replicas: int | Non
         ]
 
     sdoc = specs.origins[("Strategy", strategy.metadata.name)]
-    offset = 0 if strategy.spec.canary is not None else 1  # a rolling plan starts with its setWeight 100
+    offset = 1 if strategy.spec.rolling is not None else 0  # a rolling plan starts with its setWeight 100
     for at, rules in _dry_run_rules(strategy.spec):
         if at == "spec.canary.backgroundVerification":
             continue
-        i = int(at[at.index("[") + 1 : at.index("]")]) + offset
+        i = _dry_run_step(at, steps, offset)
         in_step = [m.name for t in steps[i].templates for m in specs.templates[t].spec.metrics]
         steps[i] = steps[i].model_copy(update={"dry_run": _dry_run_names(sdoc, at, rules, in_step, problems)})
     background_dry_run: tuple[str, ...] = ()
@@ -1362,7 +1458,10 @@ def compile_plan(specs: SpecSet, rollout: str | None = None, replicas: int | Non
         abort_scale_down_delay=float(r.spec.abort_scale_down_delay_seconds),
         scale_down_delay=float(r.spec.scale_down_delay_seconds),
         dynamic_stable_scale=r.spec.dynamic_stable_scale,
-        traffic_router=_has_router(r),
+        traffic_router=kind == "blueGreen" or _has_router(r),
+        scale_down_delay_revision_limit=(
+            strategy.spec.blue_green.scale_down_delay_revision_limit if strategy.spec.blue_green else None
+        ),
         max_surge=surge,
         max_unavailable=unavailable,
     )

@@ -6,6 +6,8 @@
     @given(plans(), event_sequences())
     def test_my_controller(plan, events): ...
 
+:func:`blue_green_plans` draws blue-green plans the same way.
+
 Every plan generated is valid (what :func:`ebbtide.core.spec.compile_plan` could produce): canary weights
 strictly increase and end at 100, rolling strategies start with 100, templates referenced exist.
 Conditions are chosen so that :data:`PASS` always passes and :data:`FAIL` always fails.
@@ -17,6 +19,7 @@ from typing import Any
 
 from hypothesis import strategies as st
 
+from ebbtide.core.bluegreen import blue_green_steps
 from ebbtide.core.events import Command, Deploy, Event, MeasuredValue, Measurement, ReplicasObserved, Tick
 from ebbtide.core.plan import HeaderMatch, HeaderRoutePlan, MetricPlan, Plan, StepPlan, TemplatePlan
 
@@ -111,6 +114,40 @@ def plans(draw: st.DrawFn, indefinite_pauses: bool = True, background: bool = Tr
         abort_scale_down_delay=float(draw(st.sampled_from([0, 30]))),
         scale_down_delay=float(draw(st.sampled_from([0, 30]))),
         dynamic_stable_scale=draw(st.booleans()),
+        max_surge=draw(st.integers(0, 2)) or 1,
+        max_unavailable=draw(st.integers(0, 1)),
+    )
+
+
+@st.composite
+def blue_green_plans(draw: st.DrawFn, indefinite_pauses: bool = True) -> Plan:
+    """Valid compiled blue-green plans: a preview of some or all replicas, optional pre- and post-promotion
+    verification, promotion at once, after a timed pause or (``indefinite_pauses``) on promote."""
+    tpl_names = ["t0", "t1"][: draw(st.integers(1, 2))]
+    tpls = {n: draw(templates(name=n)) for n in tpl_names}
+    replicas = draw(st.integers(1, 10))
+    analysis = st.lists(st.sampled_from(tpl_names), max_size=2, unique=True).map(tuple)
+    steps = blue_green_steps(
+        replicas,
+        preview_replicas=draw(st.one_of(st.none(), st.integers(1, replicas))),
+        auto_promotion_enabled=not indefinite_pauses or draw(st.integers(0, 3)) > 0,
+        auto_promotion_seconds=draw(st.sampled_from([None, None, 30.0, 600.0])),
+        pre_promotion=draw(analysis),
+        post_promotion=draw(analysis),
+    )
+    return Plan(
+        strategy="blueGreen",
+        steps=tuple(steps),
+        templates=tpls,
+        replicas=replicas,
+        failure_action=draw(st.sampled_from(["rollback", "rollback", "pause", "promote"])),
+        rollback_mode=draw(st.sampled_from(["immediate", "newRollout"])),
+        progress_deadline=float(draw(st.sampled_from([60, 300, 600]))),
+        revision_history_limit=draw(st.integers(2, 10)),
+        rollback_window=draw(st.integers(0, 3)),
+        abort_scale_down_delay=float(draw(st.sampled_from([0, 30]))),
+        scale_down_delay=float(draw(st.sampled_from([0, 30, 600]))),
+        scale_down_delay_revision_limit=draw(st.sampled_from([None, None, 0, 1])),
         max_surge=draw(st.integers(0, 2)) or 1,
         max_unavailable=draw(st.integers(0, 1)),
     )

@@ -320,3 +320,14 @@ def test_console_script_entry_point() -> None:
     from ebbtide.cli import main as module
 
     assert callable(module.main)
+
+
+def test_plan_of_a_blue_green_rollout_speaks_of_the_new_revision_and_the_service_switch() -> None:
+    from typer.testing import CliRunner
+
+    from ebbtide.cli.main import app
+
+    out = CliRunner().invoke(app, ["plan", str(EX / "specs" / "blue-green.yaml")], env={"COLUMNS": "200"})
+    assert out.exit_code == 0, out.output
+    assert "active service switches all traffic at once" in out.output
+    assert "new revision weight" in out.output and "canary weight" not in out.output

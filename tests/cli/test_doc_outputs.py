@@ -25,7 +25,7 @@ from ebbtide.cli.main import app
 
 ROOT = Path(__file__).resolve().parents[2]
 FILES = Path(__file__).parent / "doc-files"
-DOCS = ["README.md", "docs/cli.md", "docs/simulator.md", "docs/scenario.md"]
+DOCS = ["README.md", "docs/cli.md", "docs/simulator.md", "docs/scenario.md", "docs/spec-reference.md"]
 BLOCK = re.compile(r"```console\n(\$ ebbtide [^\n]*)\n(.*?)```", re.S)
 REGENERATE = os.environ.get("EBBTIDE_REGENERATE_DOCS") == "1"
 

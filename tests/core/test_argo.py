@@ -47,10 +47,10 @@ def test_argo_rollout_becomes_rollout_spec_and_strategy() -> None:
     )
 
 
-def test_blue_green_is_rejected() -> None:
+def test_canary_and_blue_green_together_are_rejected() -> None:
     d = argo_docs()
-    d[1]["spec"]["strategy"] = {"blueGreen": {"activeService": "a"}}
-    assert (2, "Rollout", "spec.strategy.blueGreen", "blueGreen is not supported (use canary)") in problems(d)
+    d[1]["spec"]["strategy"]["blueGreen"] = {"activeService": "a"}
+    assert (2, "Rollout", "spec.strategy", "give one of canary or blueGreen, not both") in problems(d)
 
 
 def test_background_analysis_and_dry_run() -> None:
@@ -73,7 +73,7 @@ def test_errors_use_argo_field_names() -> None:
     found = problems(d)
     fields = {(f, k) for _, k, f, _ in found}
     assert ("spec.strategy.canary.steps[2].setWeight", "Rollout") in fields
-    assert ("spec.strategy.canary.steps[1].analysis.templateNames[0]", "Rollout") in fields
+    assert ("spec.strategy.canary.steps[1].analysis.templates[0].templateName", "Rollout") in fields
 
 
 def test_unsupported_step_and_unknown_field() -> None:

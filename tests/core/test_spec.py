@@ -317,7 +317,7 @@ def test_canary_scale_exactly_one() -> None:
 def test_strategy_needs_canary_xor_rolling() -> None:
     d = base()
     d[2]["spec"]["rolling"] = {"steps": []}
-    assert_problem(d, 3, "spec", "exactly one of canary or rolling")
+    assert_problem(d, 3, "spec", "exactly one of canary, rolling or blueGreen")
 
 
 def test_all_problems_of_all_documents_collected() -> None:
