@@ -528,6 +528,9 @@ def _on_command(w: _W, cmd: Command) -> str | None:
             return "retry is only possible after a rollback completed, for the latest revision"
         assert w.desired is not None
         w.rollback = None
+        base = w.last_successful_excluding(w.desired)
+        if base is not None:
+            w.stable = base  # as for a new deploy: the rollout runs against the last successful revision
         _start_rollout(w, w.desired, "retry", original=w.rollout_id)
         return None
     if a == "rollback":
@@ -1270,9 +1273,9 @@ def _desired_weights(w: _W) -> dict[str, int]:
         desired = {w.stable: 100 - cw}
         if cw:
             desired[w.canary] = cw
-        caps = {w.stable: _share(w, w.stable)} if w.plan.dynamic_stable_scale or len(prev) > 2 else {}
-        if w.initiator == "failure-policy":
-            caps = {}
+        # the stable takes back no more than its ready pods carry (it may have none: scaled down by
+        # dynamicStableScale, or the last successful revision a superseding deploy or a retry goes back to)
+        caps = {w.stable: _share(w, w.stable)}
     elif w.stable is not None:
         desired = {w.stable: 100}
         # live: the stable revision reached live with its replicas ready; it serves everything
@@ -1332,6 +1335,9 @@ def _settle_world(w: _W) -> None:
         w.replicas = replicas
         for rev in stale:  # bounded state; a forgotten revision has no ready capacity (see _share)
             del w.ready[rev]
+        for rev, seen in w.ready.items():
+            if seen > replicas.get(rev, 0):  # scaled below what was last seen ready: no more are ready now
+                w.ready[rev] = replicas.get(rev, 0)
 
 
 def _emit_world(w: _W, old: RolloutState) -> None:

@@ -17,7 +17,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from hypothesis import strategies as st
+try:
+    from hypothesis import strategies as st
+except ImportError as exc:  # pragma: no cover - depends on how ebbtide was installed
+    raise ImportError(
+        "ebbtide.core.testing needs hypothesis: pip install 'ebbtide[testing]'"
+    ) from exc
 
 from ebbtide.core.bluegreen import blue_green_steps
 from ebbtide.core.events import Command, Deploy, Event, MeasuredValue, Measurement, ReplicasObserved, Tick

@@ -35,14 +35,14 @@ class Cluster:
     asked: dict[str, int] = field(default_factory=dict)
     #: ready pods as they are: a scale-down removes pods at once, new pods are not ready until observed
     ready: dict[str, int] = field(default_factory=dict)
-    #: ready pods as last reported, or 0 once the revision was scaled to zero (what the engine can know)
+    #: ready pods as last reported, at most the pods asked for since (what the engine can know: a scale-down
+    #: below the last report leaves at most that many ready)
     reported: dict[str, int] = field(default_factory=dict)
 
     def scaled(self, revision: str, replicas: int) -> None:
         self.asked[revision] = replicas
         self.ready[revision] = min(self.ready.get(revision, 0), replicas)
-        if replicas == 0:
-            self.reported[revision] = 0
+        self.reported[revision] = min(self.reported.get(revision, 0), replicas)
 
     def observed(self, revision: str, ready: int) -> None:
         assert ready <= self.asked.get(revision, 0), "the test reports no more pods than were asked for"

@@ -242,11 +242,6 @@ def test_commands_arrive_with_timers_due() -> None:
 # ----- engine gaps found by the model (issue 6), pinned until fixed --------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a superseding deploy while the stable has no ready pods sends all traffic to the stable and "
-    "scales down the ready canary (traffic to a revision with no ready pods)",
-)
 def test_supersede_keeps_traffic_on_ready_pods() -> None:
     r = Run(plan(w(25), verify(), w(100), replicas=1), strict=True)
     r.deploy("v2").ready().ready()
@@ -256,11 +251,6 @@ def test_supersede_keeps_traffic_on_ready_pods() -> None:
     r.done()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="after a failed newRollout rollback rests failed, retry (or a deploy) starts a rollout whose "
-    "stable is the failed revision, scaled to zero: it gets 99% with no ready pods",
-)
 def test_retry_after_a_failed_new_rollout_rollback_routes_to_ready_pods() -> None:
     p = plan(w(1), verify(), w(100), replicas=1, rollback_mode="newRollout", progress_deadline=60.0)
     r = Run(p, strict=True)
@@ -271,11 +261,6 @@ def test_retry_after_a_failed_new_rollout_rollback_routes_to_ready_pods() -> Non
     r.done()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the engine counts the ready pods it last observed even after scaling the revision below them "
-    "(dynamicStableScale): a fast rollback gives the stable 100% with 9 of 10 pods",
-)
 def test_a_scaled_down_stable_carries_only_its_remaining_pods() -> None:
     p = plan(w(10), verify(), w(100), replicas=10, dynamic_stable_scale=True)
     r = Run(p).deploy("v2").ready().ready()
