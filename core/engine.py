@@ -1320,23 +1320,27 @@ def _effective_routes(
     return routes
 
 
-def _settle_world(w: _W) -> None:
+def _settle_world(w: _W, clip: bool = True) -> None:
     """Weights, replicas and kept observations depend on each other (a capacity-limited split depends on
     the previous split; replicas keep a revision that still serves; observations are kept only for
     revisions we run or route to). Iterate to their joint fixpoint, so that a Tick at the same ``now``
-    finds nothing to change."""
+    finds nothing to change. ``clip``: a revision asked for fewer pods than last seen ready has at most
+    that many (not for the intermediate world of one step, which a later step of the same decision may
+    scale back up)."""
     for _ in range(8):
         weights = _desired_weights(w)
         replicas = _desired_replicas(w)
         stale = [rev for rev in w.ready if rev not in replicas and rev not in weights]
-        if weights == w.weights and replicas == w.replicas and not stale:
+        # scaled below what was last seen ready: no more than the pods asked for are ready now
+        over = [rev for rev, seen in w.ready.items() if clip and seen > replicas.get(rev, 0)]
+        if weights == w.weights and replicas == w.replicas and not stale and not over:
             return
         w.weights = weights
         w.replicas = replicas
         for rev in stale:  # bounded state; a forgotten revision has no ready capacity (see _share)
             del w.ready[rev]
-        for rev, seen in w.ready.items():
-            if seen > replicas.get(rev, 0):  # scaled below what was last seen ready: no more are ready now
+        for rev in over:
+            if rev in w.ready:
                 w.ready[rev] = replicas.get(rev, 0)
 
 
@@ -1376,7 +1380,7 @@ def _emit_world(w: _W, old: RolloutState) -> None:
 def _send_step_weight(w: _W, old: RolloutState) -> None:
     """A setWeight step completed: its weight goes out as its own SetTraffic before the next step begins,
     so a router sees every step's weight (1, 2, 10, ...), not only the last of a run of steps."""
-    _settle_world(w)
+    _settle_world(w, clip=False)
     _emit_world(w, old)
 
 
