@@ -429,8 +429,10 @@ def _on_deploy(w: _W, ev: Deploy) -> None:
         w.desired = rev
         w.degraded = False
         return
-    if w.phase in (*ROLLOUT_PHASES, "rolling-back", "failed") and rev == w.stable:
-        # the template went back to the stable (serving) revision: a fast rollback to it
+    restoring = w.initiator == "failure-policy" and rev == w.canary  # the good revision a newRollout restores
+    if w.phase in (*ROLLOUT_PHASES, "rolling-back", "failed") and (rev == w.stable or restoring):
+        # the template went back to the stable (serving) revision, or to the last successful one a failed
+        # newRollout rollback was restoring: a fast rollback to it
         w.desired = rev
         if w.phase != "failed":
             w.notify("rollout-canceled", reason=f"revision {rev} (stable) deployed again")

@@ -237,3 +237,60 @@ spec:
     assert "spec.dynamicStableScale: dynamicStableScale needs a traffic router" in text
     routed = spec.replace("stableService: s}", "nginx: {stableIngress: i}}")
     assert compile_plan(load_text(routed, "routed.yaml"), "r").traffic_router
+
+
+def test_deploying_the_revision_a_failed_new_rollout_rollback_was_restoring_fast_tracks_to_it() -> None:
+    """Found by a 4,000-example search of the contract: v3 is live and loses its pods; v2's rollout fails and
+    a newRollout rollback to v3 fails too (v3 not ready in time); v3's pods come back; deploying v3 again
+    must fast-track to v3 (it serves, it is the last successful revision), not start a rollout of v3
+    against v1, which runs no pods."""
+    from ebbtide.core import initial_state, step
+    from ebbtide.core.effects import StartMeasurement
+    from ebbtide.core.events import Deploy, Measurement, ReplicasObserved, SpecChanged
+    from ebbtide.core.plan import MetricPlan, Plan, StepPlan, TemplatePlan
+
+    metric = MetricPlan(name="m", success_condition="result >= 0.5")
+    steps = (StepPlan(kind="verification", templates=("t",)), StepPlan(kind="setWeight", weight=100))
+    promote = Plan(
+        steps=steps,
+        templates={"t": TemplatePlan(name="t", metrics=(metric,))},
+        replicas=1,
+        failure_action="promote",
+        progress_deadline=60.0,
+        scale_down_delay=0.0,
+        abort_scale_down_delay=0.0,
+    )
+    state, now = initial_state(promote), 0.0
+
+    def send(ev: Event) -> Decision:
+        nonlocal state
+        d = step(state, ev, now)
+        state = d.state
+        for e in d.effects:  # every measurement fails
+            if isinstance(e, StartMeasurement):
+                send(Measurement(verification=e.verification, metric=e.metric.name, value=0.0))
+        return d
+
+    def seen(rev: str, ready: int) -> None:
+        send(ReplicasObserved(revision=rev, desired=ready, ready=ready, available=ready))
+
+    send(Deploy(revision="v1"))
+    seen("v1", 1)
+    send(Deploy(revision="v3"))  # fails its verification, promoted anyway by the promote policy
+    seen("v3", 1)
+    assert state.phase == "live" and state.stable == "v3"
+    seen("v3", 0)
+    new_rollout = promote.model_copy(update={"failure_action": "rollback", "rollback_mode": "newRollout"})
+    send(SpecChanged(plan=new_rollout))
+    send(Deploy(revision="v2"))
+    now = 60.0
+    send(Tick())
+    now = 760.0
+    send(Tick())
+    assert state.phase == "failed" and state.canary == "v3", "the newRollout rollback to v3 failed"
+    seen("v1", 0)
+    seen("v3", 1)
+    d = send(Deploy(revision="v3"))
+    routed = [e.weights for e in d.effects if isinstance(e, SetTraffic)]
+    assert all(w.get("v1", 0) == 0 for w in routed), routed
+    assert state.phase == "live" and state.stable == "v3" and state.weights == {"v3": 100}
