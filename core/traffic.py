@@ -41,15 +41,16 @@ def split(desired: dict[str, int], prev: Mapping[str, int], caps: Mapping[str, i
         cap = caps.get(rev)
         out[rev] = want if cap is None else min(want, max(cap, prev.get(rev, 0)))
     short = 100 - sum(out.values())
-    if short > 0:
+    # the shortfall stays with the revisions that had it: first those leaving, then the wanted ones
+    for leaving in (True, False):
         for rev in sorted(prev):
+            if short <= 0:
+                break
             have = out.get(rev, 0)
-            if prev[rev] > have and rev not in desired:
+            if prev[rev] > have and (rev not in desired) == leaving:
                 give = min(short, prev[rev] - have)
                 out[rev] = have + give
                 short -= give
-            if short == 0:
-                break
     if short > 0:
         first = next(iter(desired))
         out[first] += short

@@ -294,3 +294,45 @@ def test_deploying_the_revision_a_failed_new_rollout_rollback_was_restoring_fast
     routed = [e.weights for e in d.effects if isinstance(e, SetTraffic)]
     assert all(w.get("v1", 0) == 0 for w in routed), routed
     assert state.phase == "live" and state.stable == "v3" and state.weights == {"v3": 100}
+
+
+def test_deploying_the_serving_revision_during_a_rollback_to_a_podless_stable_keeps_its_traffic() -> None:
+    """Found by a 4,000-example contract search: v2 took all traffic (dynamicStableScale scaled v1 to 0);
+    deploying v1 starts a fast rollback to it, and deploying v2 again before v1 has pods supersedes against
+    v1: the traffic stays with v2, the revision that had it, not with v1, which has no ready pods."""
+    from ebbtide.core import initial_state, step
+    from ebbtide.core.events import Deploy, ReplicasObserved
+    from ebbtide.core.plan import Plan, StepPlan
+
+    plan = Plan(
+        steps=(
+            StepPlan(kind="setWeight", weight=1),
+            StepPlan(kind="pause"),
+            StepPlan(kind="setWeight", weight=100),
+        ),
+        replicas=1,
+        dynamic_stable_scale=True,
+        scale_down_delay=0.0,
+    )
+    rolling = plan.model_copy(
+        update={
+            "strategy": "rolling",
+            "steps": (StepPlan(kind="setWeight", weight=100), StepPlan(kind="pause")),
+        }
+    )
+    s = initial_state(rolling)
+    for ev in (
+        Deploy(revision="v1"),
+        ReplicasObserved(revision="v1", desired=1, ready=1, available=1),
+        Deploy(revision="v2"),
+        ReplicasObserved(revision="v2", desired=1, ready=1, available=1),
+        Deploy(revision="v1"),
+    ):
+        s = step(s, ev, 0.0).state
+    assert s.phase == "rolling-back" and s.weights == {"v2": 100}, "v1 has no pods yet"
+    d = step(s, Deploy(revision="v2", plan=plan), 0.0)
+    routed = [e.weights for e in d.effects if isinstance(e, SetTraffic)]
+    assert d.state.weights == {"v2": 100} and all(w.get("v1", 0) == 0 for w in routed), (
+        d.state.weights,
+        routed,
+    )
