@@ -1161,9 +1161,10 @@ def _desired_replicas(w: _W) -> dict[str, int]:
                 out[rev] = count  # still serving: keep it until the target carries its share
     elif w.canary is not None and w.phase in ROLLOUT_PHASES:
         out[w.canary] = _canary_replicas(w)
-        if w.initiator == "failure-policy":
+        if w.initiator == "failure-policy" or w.weights.get(w.canary, 0) > w.canary_weight:
             # a newRollout rollback: the last good revision keeps the replicas it has while it climbs,
-            # and the failed one shrinks with its share of traffic
+            # and the failed one shrinks with its share of traffic; likewise a canary that still carries
+            # more than its step's weight (the stable cannot take it yet) keeps its pods meanwhile
             out[w.canary] = max(out[w.canary], w.replicas.get(w.canary, 0))
         if w.stable is not None and w.stable != w.canary:
             if w.plan.dynamic_stable_scale or w.initiator == "failure-policy":

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from ebbtide.core.effects import SetTraffic
 from ebbtide.core.engine import full_step
 from ebbtide.core.events import Event, Tick
@@ -296,7 +298,10 @@ def test_deploying_the_revision_a_failed_new_rollout_rollback_was_restoring_fast
     assert state.phase == "live" and state.stable == "v3" and state.weights == {"v3": 100}
 
 
-def test_deploying_the_serving_revision_during_a_rollback_to_a_podless_stable_keeps_its_traffic() -> None:
+@pytest.mark.parametrize("first", ["setWeight 1", "pause"])
+def test_deploying_the_serving_revision_during_a_rollback_to_a_podless_stable_keeps_its_traffic(
+    first: str,
+) -> None:
     """Found by a 4,000-example contract search: v2 took all traffic (dynamicStableScale scaled v1 to 0);
     deploying v1 starts a fast rollback to it, and deploying v2 again before v1 has pods supersedes against
     v1: the traffic stays with v2, the revision that had it, not with v1, which has no ready pods."""
@@ -304,12 +309,13 @@ def test_deploying_the_serving_revision_during_a_rollback_to_a_podless_stable_ke
     from ebbtide.core.events import Deploy, ReplicasObserved
     from ebbtide.core.plan import Plan, StepPlan
 
+    start = (
+        StepPlan(kind="setWeight", weight=1)
+        if first == "setWeight 1"
+        else StepPlan(kind="pause", duration=60)
+    )
     plan = Plan(
-        steps=(
-            StepPlan(kind="setWeight", weight=1),
-            StepPlan(kind="pause"),
-            StepPlan(kind="setWeight", weight=100),
-        ),
+        steps=(start, StepPlan(kind="pause"), StepPlan(kind="setWeight", weight=100)),
         replicas=1,
         dynamic_stable_scale=True,
         scale_down_delay=0.0,
