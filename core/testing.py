@@ -111,17 +111,24 @@ def plans(draw: st.DrawFn, indefinite_pauses: bool = True, background: bool = Tr
         or (),
         templates=tpls,
         replicas=replicas,
-        failure_action=draw(st.sampled_from(["rollback", "rollback", "pause", "promote"])),
-        rollback_mode=draw(st.sampled_from(["immediate", "newRollout"])),
-        progress_deadline=float(draw(st.sampled_from([60, 300, 600]))),
-        revision_history_limit=draw(st.integers(2, 10)),
-        rollback_window=draw(st.integers(0, 3)),
-        abort_scale_down_delay=float(draw(st.sampled_from([0, 30]))),
+        **_policy(draw),
         scale_down_delay=float(draw(st.sampled_from([0, 30]))),
         dynamic_stable_scale=draw(st.booleans()),
         max_surge=draw(st.integers(0, 2)) or 1,
         max_unavailable=draw(st.integers(0, 1)),
     )
+
+
+def _policy(draw: st.DrawFn) -> dict[str, Any]:
+    """The failure policy and timing fields every generated plan draws the same way."""
+    return {
+        "failure_action": draw(st.sampled_from(["rollback", "rollback", "pause", "promote"])),
+        "rollback_mode": draw(st.sampled_from(["immediate", "newRollout"])),
+        "progress_deadline": float(draw(st.sampled_from([60, 300, 600]))),
+        "revision_history_limit": draw(st.integers(2, 10)),
+        "rollback_window": draw(st.integers(0, 3)),
+        "abort_scale_down_delay": float(draw(st.sampled_from([0, 30]))),
+    }
 
 
 @st.composite
@@ -145,12 +152,7 @@ def blue_green_plans(draw: st.DrawFn, indefinite_pauses: bool = True) -> Plan:
         steps=tuple(steps),
         templates=tpls,
         replicas=replicas,
-        failure_action=draw(st.sampled_from(["rollback", "rollback", "pause", "promote"])),
-        rollback_mode=draw(st.sampled_from(["immediate", "newRollout"])),
-        progress_deadline=float(draw(st.sampled_from([60, 300, 600]))),
-        revision_history_limit=draw(st.integers(2, 10)),
-        rollback_window=draw(st.integers(0, 3)),
-        abort_scale_down_delay=float(draw(st.sampled_from([0, 30]))),
+        **_policy(draw),
         scale_down_delay=float(draw(st.sampled_from([0, 30, 600]))),
         scale_down_delay_revision_limit=draw(st.sampled_from([None, None, 0, 1])),
         max_surge=draw(st.integers(0, 2)) or 1,

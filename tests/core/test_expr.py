@@ -21,7 +21,7 @@ from ebbtide.core._exprlang import PREDICATES, parse, render
 from ebbtide.core.events import Measurement
 from ebbtide.core.expr import FUNCTIONS, MAX_STEPS, EvaluationError, ExpressionError, compile_condition
 from ebbtide.core.plan import MetricPlan
-from ebbtide.core.spec import SpecError, load_text
+from ebbtide.core.spec import SpecError, SpecSet, load_text
 from ebbtide.core.verification import classify
 
 NAN, INF = math.nan, math.inf
@@ -417,12 +417,13 @@ spec: {strategy: {name: canary}}
 """
 
 
-def _load(condition: str) -> None:
-    load_text(SPEC.replace("CONDITION", yaml.safe_dump(condition).strip().removesuffix("...").strip()))
+def _load(condition: str) -> SpecSet:
+    return load_text(SPEC.replace("CONDITION", yaml.safe_dump(condition).strip().removesuffix("...").strip()))
 
 
 def test_spec_with_a_web_provider_condition_loads() -> None:
-    _load("result.ok && result.successPercent >= {{args.ratio}} && all(result.pods, #.ready)")
+    specs = _load("result.ok && result.successPercent >= {{args.ratio}} && all(result.pods, #.ready)")
+    assert specs.templates, "the template with the web provider's condition loaded"
 
 
 def test_unevaluable_condition_is_a_spec_error_at_load_time() -> None:

@@ -51,9 +51,10 @@ def test_python_examples_print_what_the_doc_shows(doc: str, monkeypatch: pytest.
 
 def test_the_scenario_reference_examples_validate() -> None:
     blocks = re.findall(r"```yaml\n(.*?)```", (ROOT / "docs" / "scenario.md").read_text(), re.S)
-    Scenario.model_validate(yaml.safe_load(blocks[0]))  # the annotated example is a valid scenario
+    scenario = Scenario.model_validate(yaml.safe_load(blocks[0]))  # the annotated example is valid
+    assert scenario.spec.revisions and scenario.spec.actions
     signal = next(b for b in blocks if b.startswith("value:"))
-    Signal.model_validate(yaml.safe_load(signal))  # and so is the signal model
+    assert Signal.model_validate(yaml.safe_load(signal)).value is not None  # and so is the signal model
 
 
 def _table_fields(text: str, header: str) -> set[str]:
