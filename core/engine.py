@@ -381,7 +381,7 @@ def _run_finished(w: _W, run: VerificationRun) -> None:
     if run.phase == "Inconclusive":
         if not run.background:
             _stop_phase_runs_but(w, run.id)  # the step's runs end together, as Argo's one AnalysisRun
-        if w.phase != "paused" or _at_timed_pause(w):
+        if w.phase != "paused" or w.pause_reason != "failure-policy":
             _pause(w, "inconclusive", reason)
         return
     # Failed or Error ("data not received" goes through the policy too)
@@ -731,7 +731,9 @@ def _failure(w: _W, reason: str, deadline: bool) -> None:
         w.recorded_failures = (*w.recorded_failures, reason)[-RECORDED_FAILURES:]
         return  # continue as if passed: the failed run is already stopped; the verifying loop moves on
     if action == "pause":
-        if w.phase != "paused" or _at_timed_pause(w):
+        # a failure while paused for another reason (by hand, at a pause step, inconclusive) turns the
+        # pause into a failure-policy pause, notified: promote must not pass a failure nobody was told of
+        if w.phase != "paused" or w.pause_reason != "failure-policy":
             _stop_runs(w, background_too=False)
             _pause(w, "failure-policy", reason)
         w.failure_reason = reason

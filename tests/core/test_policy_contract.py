@@ -278,3 +278,20 @@ def test_a_stale_measurement_changes_nothing() -> None:
     r.m.apply(SpecChanged(plan=r.state.plan))
     r.m.apply(Deploy(revision="v2"))
     r.done()
+
+
+def test_a_failure_while_paused_by_hand_becomes_a_failure_policy_pause() -> None:
+    """Found by a contract search: a manual pause arrives as a background measurement times out; the
+    failure under the pause policy is notified and the pause takes its reason (not a silent manual pause)."""
+    strict = MetricPlan(name="t-ok", success_condition="result >= 0.5", consecutive_error_limit=0)
+    p = plan(w(100), verify(), failure_action="pause", background_templates=("t",))
+    p = p.model_copy(update={"templates": {"t": TemplatePlan(name="t", metrics=(strict,))}})
+    r = Run(p, bad=frozenset({"v2"}))
+    r.deploy("v2").ready()
+    assert r.state.phase == "verifying"
+    r.m.command(Command(action="pause"), 700.0)  # every measurement in flight has timed out meanwhile
+    assert (r.state.phase, r.state.pause_reason) == ("paused", "failure-policy")
+    assert r.state.failure_reason
+    r.command("abort").ready()
+    assert r.state.stable == "v1"
+    r.done()
