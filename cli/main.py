@@ -777,8 +777,7 @@ def plan_cmd(
         f"rollout {plan.name}: {plan.strategy}, {plan.replicas} replicas, on failure {plan.failure_action}"
         + (f" ({plan.rollback_mode})" if plan.failure_action == "rollback" else "")
         + f", progress deadline {seconds(plan.progress_deadline)}, maxSurge {plan.max_surge}, "
-        f"maxUnavailable {plan.max_unavailable}, "
-        + _traffic_words(plan),
+        f"maxUnavailable {plan.max_unavailable}, " + _traffic_words(plan),
         markup=False,
     )
     if plan.background_templates:

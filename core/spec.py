@@ -1128,8 +1128,9 @@ def repair_model(model: type[BaseModel], body: Any, exc: ValidationError) -> Rep
                 loc = loc[:-1]
             paths.add(loc)
         # deepest and highest indices first, so that earlier removals do not shift later ones
-        for loc in sorted(paths, key=lambda p: [(0, x) if isinstance(x, int) else (1, str(x)) for x in p],
-                          reverse=True):
+        for loc in sorted(
+            paths, key=lambda p: [(0, x) if isinstance(x, int) else (1, str(x)) for x in p], reverse=True
+        ):
             if not loc or not _delete(data, loc):
                 return None
             if isinstance(loc[-1], int):

@@ -20,9 +20,7 @@ from typing import Any
 try:
     from hypothesis import strategies as st
 except ImportError as exc:  # pragma: no cover - depends on how ebbtide was installed
-    raise ImportError(
-        "ebbtide.core.testing needs hypothesis: pip install 'ebbtide[testing]'"
-    ) from exc
+    raise ImportError("ebbtide.core.testing needs hypothesis: pip install 'ebbtide[testing]'") from exc
 
 from ebbtide.core.bluegreen import blue_green_steps
 from ebbtide.core.events import Command, Deploy, Event, MeasuredValue, Measurement, ReplicasObserved, Tick
@@ -107,8 +105,7 @@ def plans(draw: st.DrawFn, indefinite_pauses: bool = True, background: bool = Tr
     return Plan(
         strategy=strategy,
         steps=tuple(steps),
-        background_templates=tuple(t for t in bg if all(m.count is not None for m in tpls[t].metrics))
-        or (),
+        background_templates=tuple(t for t in bg if all(m.count is not None for m in tpls[t].metrics)) or (),
         templates=tpls,
         replicas=replicas,
         **_policy(draw),
