@@ -1169,7 +1169,14 @@ def _desired_replicas(w: _W) -> dict[str, int]:
             # more than its step's weight (the stable cannot take it yet) keeps its pods meanwhile
             out[w.canary] = max(out[w.canary], w.replicas.get(w.canary, 0))
         if w.stable is not None and w.stable != w.canary:
-            if w.plan.dynamic_stable_scale or w.initiator == "failure-policy":
+            if w.initiator == "failure-policy":
+                # the failed revision shrinks with its share, but keeps its ready pods for what it still
+                # serves (the target of the rollback may have none yet)
+                share = 100 - w.canary_weight
+                if w.ready.get(w.stable, 0) > 0:
+                    share = max(share, w.weights.get(w.stable, 0))
+                out[w.stable] = ceil_pct(n, share)
+            elif w.plan.dynamic_stable_scale:
                 out[w.stable] = max(ceil_pct(n, 100 - w.canary_weight), 0)
             else:
                 out[w.stable] = n
@@ -1281,6 +1288,11 @@ def _desired_weights(w: _W) -> dict[str, int]:
         # the stable takes back no more than its ready pods carry (it may have none: scaled down by
         # dynamicStableScale, or the last successful revision a superseding deploy or a retry goes back to)
         caps = {w.stable: _share(w, w.stable)}
+        if w.initiator == "failure-policy" and _others_carry(w, w.canary):
+            # a newRollout rollback starts its target at the share the failed revision left, assuming the
+            # target serves it; when it does not (its pods are gone, another revision carried that share),
+            # the target takes only what its ready pods carry and the rest stays where it is
+            caps[w.canary] = _share(w, w.canary)
     elif w.stable is not None:
         desired = {w.stable: 100}
         # live: the stable revision reached live with its replicas ready; it serves everything
@@ -1289,6 +1301,11 @@ def _desired_weights(w: _W) -> dict[str, int]:
         return {}
     out = split(desired, prev, caps)
     return _clamp_unready(w, out, first=next(iter(desired)))
+
+
+def _others_carry(w: _W, rev: str) -> bool:
+    """Some revision other than ``rev`` serves traffic now with ready pods."""
+    return any(v > 0 and r != rev and not _has_no_pods(w, r) for r, v in w.weights.items())
 
 
 def _clamp_unready(w: _W, weights: dict[str, int], first: str) -> dict[str, int]:

@@ -295,3 +295,21 @@ def test_a_failure_while_paused_by_hand_becomes_a_failure_policy_pause() -> None
     r.command("abort").ready()
     assert r.state.stable == "v1"
     r.done()
+
+
+def test_a_new_rollout_rollback_to_a_podless_revision_leaves_traffic_on_ready_pods() -> None:
+    """Found by a contract search: the last successful revision lost its pods while another rollout
+    carried all traffic; a superseding deploy fails under newRollout and the rollback's new rollout starts
+    its target at the full share. The target takes only what its ready pods carry."""
+    r = Run(plan(verify(), w(100), failure_action="promote", replicas=1), bad=frozenset({"v2", "v3"}))
+    r.deploy("v3").answer(False).ready()  # the promote policy goes on: v3 reaches live
+    assert (r.state.phase, r.state.stable) == ("live", "v3")
+    r.spec(plan(w(1), verify(), w(100), replicas=1))
+    r.deploy("v1").ready()
+    r.observe("v3", 0)  # the stable's pods are gone; v1 carries everything
+    r.spec(plan(verify(), w(1), w(100), rollback_mode="newRollout", replicas=1))
+    r.deploy("v2")
+    r.answer(False)  # v2 fails: the rollback's new rollout climbs back to v3, whose pods are gone
+    assert r.routed().get("v3", 0) == 0 and r.routed().get("v2", 0) == 0
+    r.ready().ready().ready()
+    r.done()
