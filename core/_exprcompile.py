@@ -83,25 +83,18 @@ class Program:
 
     def run(self, result: Any) -> Any:
         """The value of the tree with ``result`` bound; every failure is an :class:`EvaluationError`."""
-        try:
-            if self._fast is not None:
-                try:
-                    start = self._start
-                    return self._fast(result, None, _UNSPENT if start is None else [start])
-                except _OverBudget:
-                    pass
-            return self._run_exact(result)
-        except EvaluationError:
-            raise
-        except ops.NilChain:  # only a tree evaluated apart from its chain lets a `?.` escape
-            return None
-        except ops.PYTHON_ERRORS as exc:
-            raise ops.python_error(exc) from None
+        if self._fast is not None:
+            start = self._start
+            try:
+                return _guarded(self._fast, result, _UNSPENT if start is None else [start])
+            except _OverBudget:
+                pass
+        return self._run_exact(result)
 
     def _run_exact(self, result: Any) -> Any:
         if self._exact is None:
             self._exact = _Builder(exact=True).build(self._node)
-        return self._exact(result, None, [ops.MAX_STEPS])
+        return _guarded(self._exact, result, [ops.MAX_STEPS])
 
 
 def compile_tree(node: Node) -> Program:
@@ -111,11 +104,16 @@ def compile_tree(node: Node) -> Program:
 
 def evaluate_exact(node: Node, result: Any) -> Any:
     """Evaluate a tree once in exact mode (counting each visit, as the walk does), without specialising it."""
+    return _guarded(_Builder(exact=True).build(node), result, [ops.MAX_STEPS])
+
+
+def _guarded(fn: Fn, result: Any, budget: _Budget) -> Any:
+    """Run a compiled tree; every failure but :class:`_OverBudget` becomes an :class:`EvaluationError`."""
     try:
-        return _Builder(exact=True).build(node)(result, None, [ops.MAX_STEPS])
+        return fn(result, None, budget)
     except EvaluationError:
         raise
-    except ops.NilChain:
+    except ops.NilChain:  # only a tree evaluated apart from its chain lets a `?.` escape
         return None
     except ops.PYTHON_ERRORS as exc:
         raise ops.python_error(exc) from None

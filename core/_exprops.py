@@ -34,7 +34,12 @@ class NilChain(Exception):
 
 
 def python_error(exc: BaseException) -> EvaluationError:
-    """One of :data:`PYTHON_ERRORS` as the evaluation error a caller sees."""
+    """One of :data:`PYTHON_ERRORS` as the evaluation error a caller sees.
+
+    A recursion error says only that: Python words it by where the limit was met (``... in comparison``,
+    ``... in __instancecheck__``), which depends on how deep the caller's stack already was."""
+    if isinstance(exc, RecursionError):
+        return EvaluationError("RecursionError: maximum recursion depth exceeded")
     return EvaluationError(f"{type(exc).__name__}: {exc}")
 
 

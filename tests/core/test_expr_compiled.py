@@ -353,6 +353,36 @@ def test_the_real_step_budget_agrees_with_the_reference(src: str, value: list[An
     _agree(parse(src), value)
 
 
+def _deep(levels: int) -> list[Any]:
+    value: list[Any] = []
+    for _ in range(levels):
+        value = [value]
+    return value
+
+
+@pytest.mark.parametrize(
+    "src", ["result == result", "result in [result]", "result[0] == result[0]", "result < 1"]
+)
+def test_deeply_nested_values_agree_with_the_reference(src: str) -> None:
+    # Python's recursion limit, met at other depths of the stack by the two evaluators, gives the same error
+    _agree(parse(src), _deep(5000))
+
+
+def test_a_too_deep_value_gives_one_message_whatever_the_callers_stack() -> None:
+    # Python words a RecursionError by where the limit was met, which moves with the caller's stack depth: a
+    # measurement error must not (it enters the engine's state, and decisions are deterministic)
+    condition = compile_condition("result == result")
+
+    def at_depth(frames: int) -> str:
+        if frames:
+            return at_depth(frames - 1)
+        with pytest.raises(EvaluationError) as exc:
+            condition.evaluate(_deep(5000))
+        return str(exc.value)
+
+    assert {at_depth(n) for n in (0, 7, 50, 333)} == {"RecursionError: maximum recursion depth exceeded"}
+
+
 def test_a_week_of_samples_takes_the_fast_path(monkeypatch: pytest.MonkeyPatch) -> None:
     program = compile_tree(parse("all(result, # >= 0 && # < 1)"))
 
