@@ -27,6 +27,7 @@ Constant parts (no ``result``, no ``#``) are evaluated once, in exact mode, and 
 
 from __future__ import annotations
 
+import math
 import operator
 from collections.abc import Callable
 from typing import Any
@@ -193,7 +194,7 @@ class _Builder:
         if isinstance(node, Cond):
             return _cond(self.build(node.test), self.build(node.then), self.build(node.orelse))
         if isinstance(node, Call):
-            return _call(ops.FUNCTIONS[node.fn], tuple(self.build(arg) for arg in node.args))
+            return _call(node.fn, tuple(self.build(arg) for arg in node.args))
         return self._predicate(node)
 
     def known(self, node: Node) -> tuple[bool, Any]:
@@ -444,7 +445,25 @@ def _cond(test: Fn, then: Fn, orelse: Fn) -> Fn:
     return cond
 
 
-def _call(fn: Callable[..., Any], args: tuple[Fn, ...]) -> Fn:
+#: functions with a shortcut for the argument types they are mostly given (the same answer, fewer checks)
+_SHORTCUTS: dict[str, tuple[frozenset[type], Callable[[Any], Any]]] = {
+    "len": (frozenset({list, str, dict}), len),
+    "isNaN": (frozenset({float}), math.isnan),
+    "isInf": (frozenset({float}), math.isinf),
+}
+
+
+def _call(name: str, args: tuple[Fn, ...]) -> Fn:
+    fn = ops.FUNCTIONS[name]
+    if len(args) == 1 and name in _SHORTCUTS:
+        (arg,) = args
+        types, shortcut = _SHORTCUTS[name]
+
+        def call(r: Any, e: Any, b: _Budget) -> Any:
+            value = arg(r, e, b)
+            return shortcut(value) if type(value) in types else fn(value)
+
+        return call
     if len(args) == 1:
         (arg,) = args
         return lambda r, e, b: fn(arg(r, e, b))
