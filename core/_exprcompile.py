@@ -16,10 +16,11 @@ and a predicate's body visits each of its nodes at most once per element, so the
 those sizes up front: the tree's size before it starts, ``len(items) * size(body)`` before a predicate runs
 its body. That is never less than what the walk has counted at the same point, so while the charges stay
 within the budget the walk's would too, and the result (value or error) is the walk's. When a charge would
-overflow the budget, the program stops and runs again in *exact* mode: the same closures, unspecialised,
-each counting its own visit like the walk, which gives the walk's answer whatever it is (the budget error at
-the walk's very step, or an error met before it). Measured values only reach that for nested predicates over
-long vectors; a week of 15-second samples through ``all(result, # >= 0 && # < 1)`` stays on the fast path.
+overflow the budget, the program stops and runs again in *exact* mode: a closure for every node, none folded
+away, each counting its own visit like the walk, which gives the walk's answer whatever it is (the budget
+error at the walk's very step, or an error met before it). Measured values only reach that for nested
+predicates over long vectors; a week of 15-second samples through ``all(result, # >= 0 && # < 1)`` stays on
+the fast path.
 
 Constant parts (no ``result``, no ``#``) are evaluated once, in exact mode, and become their value;
 :mod:`ebbtide.core.expr` refuses at load time the conditions whose constant parts cannot be evaluated.
@@ -104,7 +105,7 @@ def compile_tree(node: Node) -> Program:
 
 
 def evaluate_exact(node: Node, result: Any) -> Any:
-    """Evaluate a tree once in exact mode (counting each visit, as the walk does), without specialising it."""
+    """Evaluate a tree once in exact mode (every node's visit counted, as the walk counts it)."""
     return _guarded(_Builder(exact=True).build(node), result, [ops.MAX_STEPS])
 
 
@@ -156,7 +157,10 @@ _PLAIN = frozenset({int, float, str})  # equal to each other by Python's == when
 
 
 class _Builder:
-    """Builds the closure of each node; ``exact``: no specialising, no folding, each closure counts a step."""
+    """Builds the closure of each node.
+
+    ``exact``: every node keeps a closure of its own that counts its visit, as the walk does (no constant
+    folded, no constant key or threshold read in place of its node)."""
 
     def __init__(self, *, exact: bool) -> None:
         self.exact = exact
