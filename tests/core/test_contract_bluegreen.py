@@ -108,3 +108,39 @@ def test_promise_9_liveness_blue_green(plan: Plan, readiness: float) -> None:
     state, took = drive_to_live(plan, readiness)
     assert state.phase == "live" and state.stable == "v2", (state.phase, state.failure_reason)
     assert took <= bound(plan, readiness) + 1e-6, (took, bound(plan, readiness))
+
+
+def test_a_preview_does_not_keep_production_traffic_because_everything_is_down() -> None:
+    """Found by a contract search: v4 was promoted, then every pod of v1 and v4 was lost; v1 is deployed
+    again (a rollback), then v4 again (a new rollout: v4 is the preview). The traffic v4 kept while nothing
+    could serve must go to the active revision, not stay on the preview."""
+    from ebbtide.core.plan import MetricPlan, StepPlan, TemplatePlan
+
+    metric = MetricPlan(name="t0-m0", success_condition="result >= 0.5", consecutive_error_limit=0)
+    steps = (
+        StepPlan(kind="setCanaryScale", name="preview", replicas=1),
+        StepPlan(kind="setWeight", name="promote", weight=100),
+        StepPlan(kind="verification", name="postPromotionAnalysis", templates=("t0",)),
+    )
+    plan = Plan(
+        strategy="blueGreen",
+        steps=steps,
+        templates={"t0": TemplatePlan(name="t0", metrics=(metric,))},
+        replicas=1,
+        scale_down_delay=0.0,
+        abort_scale_down_delay=0.0,
+    )
+    m = BlueGreenContract()
+    m.setup(plan)
+    m.deploy("v4", 0.0)
+    m.converge()
+    for rev in ("v1", "v4"):
+        m.cluster.observed(rev, 0)
+        m.apply(ReplicasObserved(revision=rev, desired=1, ready=0, available=0))
+    m.deploy("v1", 0.0)
+    m.deploy("v4", 0.0)
+    m.blue_stays_full_and_green_dark_until_promoted()
+    assert m.state.weights.get("v4", 0) == 0
+    m.converge()
+    m.blue_stays_full_and_green_dark_until_promoted()
+    m.teardown()
