@@ -40,8 +40,10 @@ class BlueGreenContract(EngineContract):
         assert s.stable is not None and s.canary is not None
         assert s.replicas.get(s.stable) == s.plan.replicas, "the active revision keeps full replicas"
         promote = next(i for i, st in enumerate(s.plan.steps) if st.kind == "setWeight")
-        if s.step_index <= promote and s.canary_weight == 0:
-            assert s.weights.get(s.canary, 0) == 0, "the preview serves no production traffic"
+        if s.step_index <= promote and s.canary_weight == 0 and s.weights.get(s.canary, 0) > 0:
+            # availability comes first: a revision deployed again while it serves (with ready pods) keeps
+            # that traffic only while the active revision has no ready pods to take it (the test's cluster)
+            assert self.cluster.reported.get(s.stable, 0) == 0, "the preview serves no production traffic"
 
 
 BlueGreenContract.TestCase.settings = settings(stateful_step_count=60)
@@ -141,6 +143,42 @@ def test_a_preview_does_not_keep_production_traffic_because_everything_is_down()
     m.deploy("v4", 0.0)
     m.blue_stays_full_and_green_dark_until_promoted()
     assert m.state.weights.get("v4", 0) == 0
+    m.converge()
+    m.blue_stays_full_and_green_dark_until_promoted()
+    m.teardown()
+
+
+def test_a_serving_revision_deployed_again_as_preview_keeps_traffic_only_while_the_active_is_down() -> None:
+    """Found by a contract search: v4 was promoted (post-promotion analysis running) and v1 lost its pods;
+    v5 supersedes, then v4 is deployed again and becomes the preview of a new rollout against v1. Moving
+    its traffic to v1 would send it to no pods: v4 keeps it until v1 is ready, then the preview goes dark."""
+    from ebbtide.core.plan import MetricPlan, StepPlan, TemplatePlan
+
+    metric = MetricPlan(name="t0-m0", success_condition="result >= 0.5")
+    steps = (
+        StepPlan(kind="setCanaryScale", name="preview", replicas=2),
+        StepPlan(kind="setWeight", name="promote", weight=100),
+        StepPlan(kind="verification", name="postPromotionAnalysis", templates=("t0",)),
+    )
+    plan = Plan(
+        strategy="blueGreen",
+        steps=steps,
+        templates={"t0": TemplatePlan(name="t0", metrics=(metric,))},
+        replicas=2,
+        scale_down_delay=0.0,
+        abort_scale_down_delay=0.0,
+    )
+    m = BlueGreenContract()
+    m.setup(plan)
+    m.deploy("v4", 0.0)
+    m.converge()
+    assert m.state.phase == "verifying" and m.state.weights == {"v4": 100}
+    m.cluster.observed("v1", 0)
+    m.apply(ReplicasObserved(revision="v1", desired=2, ready=0, available=0))
+    m.deploy("v5", 0.0)
+    m.deploy("v4", 0.0)
+    m.blue_stays_full_and_green_dark_until_promoted()
+    assert m.state.canary == "v4" and m.state.weights.get("v4", 0) == 100  # v1 has no pods to take it
     m.converge()
     m.blue_stays_full_and_green_dark_until_promoted()
     m.teardown()
