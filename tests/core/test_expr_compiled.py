@@ -4,8 +4,10 @@ and under tiny ones (which push the compiled program onto its exact path)."""
 
 from __future__ import annotations
 
+import ast
 import builtins
 import math
+from pathlib import Path
 from typing import Any
 from unittest import mock
 
@@ -465,6 +467,21 @@ def test_the_engine_judges_with_the_compiled_form(monkeypatch: pytest.MonkeyPatc
     )
     assert classify(metric, [0.9, 0.8])[0] == "successful"
     assert classify(metric, [0.9, 0.1])[0] == "failed"
+
+
+_CONDITION_MODULES = ("_exprlang", "_exprops", "_exprcompile", "_exprref", "expr")
+_FORBIDDEN = {"eval", "exec", "compile", "getattr", "setattr", "__import__", "globals", "locals", "vars"}
+
+
+@pytest.mark.parametrize("module", _CONDITION_MODULES)
+def test_the_condition_modules_name_no_dynamic_evaluation_or_attribute_lookup(module: str) -> None:
+    # by their own text: nothing that runs Python source or reads an attribute chosen at run time; the one
+    # dunder they read is the name of a value's type, for messages
+    tree = ast.parse((Path(__file__).resolve().parents[2] / "core" / f"{module}.py").read_text())
+    names = {node.id for node in ast.walk(tree) if isinstance(node, ast.Name)}
+    attrs = {node.attr for node in ast.walk(tree) if isinstance(node, ast.Attribute)}
+    dunders = {attr for attr in attrs if attr.startswith("__")}
+    assert not names & _FORBIDDEN and dunders <= {"__name__"}, (module, names & _FORBIDDEN, dunders)
 
 
 def test_compiling_and_evaluating_never_reach_python_eval_exec_or_compile(
