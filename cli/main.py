@@ -22,7 +22,7 @@ from ebbtide.adapters.specfiles import load_spec_files, read_documents
 from ebbtide.core.machine import mermaid
 from ebbtide.core.manifests import defined_names, describe, set_hints
 from ebbtide.core.plan import MAX_REPLICAS, Plan
-from ebbtide.core.spec import Document, Problem, SpecError, compile_plan
+from ebbtide.core.spec import Document, Problem, SpecError, SpecSet, SpecWarning, compile_plan
 from ebbtide.core.verification import plan_warnings
 from ebbtide.sim import backtest as bt
 from ebbtide.sim.outcome import SCHEMA_VERSION, Aggregator, Outcome, RunResult, Summary, dumps
@@ -54,6 +54,7 @@ from .common import (
     out_console,
     output,
     parse_pairs,
+    print_warnings,
     warn_run_time,
     write_atomic,
 )
@@ -147,7 +148,20 @@ class RunProgress:
 
 
 def _load_scenario(path: Path) -> Scenario:
-    return load_scenario(path)
+    """A scenario, loaded; the warnings of its specs printed on stderr."""
+    scenario = load_scenario(path)
+    print_warnings(_scenario_warnings(path, scenario))
+    return scenario
+
+
+def _scenario_warnings(path: Path, scenario: Scenario) -> tuple[SpecWarning, ...]:
+    """The warnings of the specs a loaded scenario holds or names (its Argo fields accepted and ignored)."""
+    files = [path, *(Path(r) if Path(r).is_absolute() else path.parent / r for r in scenario.spec.specs)]
+    try:
+        docs = [d for d in read_documents(files) if d.kind != "Scenario"]
+        return SpecSet.from_documents(docs).warnings
+    except SpecError:  # not reached for a scenario that loaded
+        return ()
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -654,6 +668,7 @@ def validate_cmd(
     """Load spec files and Scenario files; print OK per file, or every problem (exit code 2)."""
     problems: list[Problem] = []
     skipped: dict[str, list[str]] = {}
+    warned: dict[str, list[SpecWarning]] = {}
     loaded: set[str] = set()  # files of the groups that loaded
     scenarios = [f for f in files if f.is_file() and _is_scenario(f)]
     specs = [f for f in files if f not in scenarios]
@@ -668,6 +683,9 @@ def validate_cmd(
             found.update(describe(specset))
             for s in specset.skipped:
                 skipped.setdefault(s.file, []).append(str(s))
+            print_warnings(specset.warnings)
+            for w in specset.warnings:
+                warned.setdefault(w.file, []).append(w)
             for name, doc in ((n, specset.origins[("RolloutSpec", n)]) for n in specset.rollout_specs):
                 _warn(f"{doc.file}: RolloutSpec/{name}", compile_plan(specset, name))
         except SpecError as exc:
@@ -681,6 +699,7 @@ def validate_cmd(
                 f"Scenario/{sc.metadata.name} (rollout {sc.plan.name}, {len(sc.plan.steps)} steps)"
             )
             _warn(str(f), sc.plan)
+            print_warnings(_scenario_warnings(f, sc))
         except SpecError as exc:
             problems.extend(exc.problems)
     for f in specs:
@@ -693,6 +712,8 @@ def validate_cmd(
             sys.stdout.write(f"OK    {f}" + (f": {found[str(f)]}" if str(f) in found else "") + "\n")
             if verbose and str(f) in skipped:
                 sys.stdout.write(f"      skipped (not ebbtide kinds): {', '.join(skipped[str(f)])}\n")
+            for w in warned.get(str(f), []) if verbose else []:
+                sys.stdout.write(f"      ignored with a warning: {w.kind}/{w.name}: {w.field}: {w.reason}\n")
     if problems:
         raise SpecError(problems)
 
@@ -739,6 +760,7 @@ def plan_cmd(
             raise BadInput("--rollout and --replicas apply to spec files: the scenario fixes them")
     else:
         specset = load_spec_files(spec_files, ignore_kinds={"Scenario"})
+        print_warnings(specset.warnings)
         if not specset.rollout_specs:
             where = ", ".join(str(f) for f in spec_files)
             raise SpecError([Problem(where, 0, None, None, "", "no RolloutSpec (or Argo Rollout) to plan")])

@@ -13,8 +13,9 @@
   rules, regular expressions found in a metric name as Argo matches them, or ``*``, set the matching
   metrics' ``dryRun``; a rule that matches no metric is a problem).
 
-Fields that do not change rollout semantics are accepted and ignored (see :data:`IGNORED_ROLLOUT_FIELDS`,
-:data:`IGNORED_CANARY_FIELDS`, :data:`IGNORED_TEMPLATE_FIELDS`); unknown fields and unsupported features
+Some fields are accepted and ignored (see :data:`IGNORED_ROLLOUT_FIELDS`, :data:`IGNORED_CANARY_FIELDS`,
+:data:`IGNORED_TEMPLATE_FIELDS`): those a user could expect to change behaviour earn a warning, listed with
+what ebbtide does instead in :mod:`ebbtide.core.argo_ignored`. Unknown fields and unsupported features
 (experiment, setMirrorRoute, plugin steps, providers ebbtide has no adapter for) are problems.
 """
 
@@ -23,10 +24,25 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from .argo_bluegreen import convert_blue_green
+from .argo_bluegreen import BLUE_GREEN_KNOWN, convert_blue_green
 from .spec import API_VERSION, Document, Problem, dry_run_matches, pattern_problem
 
-__all__ = ["IGNORED_CANARY_FIELDS", "IGNORED_ROLLOUT_FIELDS", "IGNORED_TEMPLATE_FIELDS", "convert_argo"]
+__all__ = [
+    "IGNORED_CANARY_FIELDS",
+    "IGNORED_ROLLOUT_FIELDS",
+    "IGNORED_TEMPLATE_FIELDS",
+    "KNOWN_FIELDS",
+    "convert_argo",
+]
+
+#: Rollout.spec fields used
+_USED_ROLLOUT_FIELDS = (
+    "replicas",
+    "strategy",
+    "progressDeadlineSeconds",
+    "revisionHistoryLimit",
+    "rollbackWindow",
+)
 
 #: Rollout.spec fields accepted and ignored (pod template, selection, status housekeeping)
 IGNORED_ROLLOUT_FIELDS = frozenset(
@@ -172,14 +188,11 @@ def _rollout(doc: Document) -> tuple[list[Document], list[Problem]]:
     if not name:
         problems.append(doc.problem("metadata.name", "required field is missing"))
     for key in spec:
-        if key not in IGNORED_ROLLOUT_FIELDS and key not in (
-            "replicas",
-            "strategy",
-            "progressDeadlineSeconds",
-            "revisionHistoryLimit",
-            "rollbackWindow",
-        ):
+        if key not in IGNORED_ROLLOUT_FIELDS and key not in _USED_ROLLOUT_FIELDS:
             problems.append(doc.problem(f"spec.{key}", "unknown field"))
+    for key in _d(spec.get("analysis")):
+        if key not in _HISTORY_LIMITS:
+            problems.append(doc.problem(f"spec.analysis.{key}", "unknown field"))
     strategy = _d(spec.get("strategy"))
     for key in strategy:
         if key not in ("canary", "blueGreen"):
@@ -223,6 +236,9 @@ def _rollout(doc: Document) -> tuple[list[Document], list[Problem]]:
         steps.append(out)
     path_map.append(("spec.canary", "spec.strategy.canary"))
     strategy_spec: dict[str, Any] = {"steps": steps}
+    for key in _d(canary.get("trafficRouting")):
+        if key not in _ROUTER_KEYS and key != "maxTrafficWeight":
+            problems.append(doc.problem(f"spec.strategy.canary.trafficRouting.{key}", "unknown field"))
     if "analysis" in canary:
         bg = canary["analysis"]
         background = _verification(doc, "spec.strategy.canary.analysis", bg, args, problems)
@@ -274,6 +290,8 @@ def _rollout(doc: Document) -> tuple[list[Document], list[Problem]]:
     ], problems
 
 
+#: Rollout.spec.analysis: how many AnalysisRuns Argo keeps (accepted, with a warning)
+_HISTORY_LIMITS = ("successfulRunHistoryLimit", "unsuccessfulRunHistoryLimit")
 #: Argo trafficRouting keys -> the RolloutSpec traffic field that holds them (maxTrafficWeight is ignored)
 _ROUTER_KEYS = {
     "istio": "istio",
@@ -355,3 +373,35 @@ def _template(doc: Document) -> tuple[list[Document], list[Problem]]:
         "spec": out_spec,
     }
     return [Document(doc.file, doc.index, converted, doc.line, (), doc.kind, form="argo")], problems
+
+
+#: every Argo field name the converter uses, accepts or refuses (for docs/spec-reference.md's test)
+KNOWN_FIELDS = frozenset(
+    {
+        *_USED_ROLLOUT_FIELDS,
+        *IGNORED_ROLLOUT_FIELDS,
+        *_HISTORY_LIMITS,
+        "canary",
+        "blueGreen",
+        *IGNORED_CANARY_FIELDS,
+        *_COPIED_CANARY,
+        "steps",
+        "analysis",
+        "trafficRouting",
+        "maxTrafficWeight",
+        *_ROUTER_KEYS,
+        *_STEP_ACTIONS,
+        *_UNSUPPORTED_STEPS,
+        "templates",
+        "templateName",
+        "args",
+        "dryRun",
+        "startingStep",
+        "measurementRetention",
+        "metricName",
+        "limit",
+        "metrics",
+        *IGNORED_TEMPLATE_FIELDS,
+        *BLUE_GREEN_KNOWN,
+    }
+)

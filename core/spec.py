@@ -59,6 +59,7 @@ __all__ = [
     "RolloutSpec",
     "SpecError",
     "SpecSet",
+    "SpecWarning",
     "Strategy",
     "VerificationProvider",
     "VerificationTemplate",
@@ -92,6 +93,22 @@ class Problem:
         obj = f" ({self.kind or '?'}/{self.name or '?'})" if (self.kind or self.name) else ""
         where = f"{self.field}: " if self.field else ""
         return f"{self.file}: document {self.document}{obj}: {where}{self.reason}"
+
+
+@dataclass(frozen=True)
+class SpecWarning:
+    """A field accepted and ignored that a user could expect to change behaviour (not an error)."""
+
+    file: str
+    document: int
+    kind: str | None
+    name: str | None
+    field: str
+    #: what ebbtide does instead
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.file}: {self.kind or '?'}/{self.name or '?'}: {self.field}: {self.reason}"
 
 
 class SpecError(ValueError):
@@ -153,6 +170,11 @@ class Document:
                 field_path = (original + field_path[len(converted) :]).lstrip(".")
                 break
         return Problem(self.file, self.index, self.source_kind or self.kind, self.name, field_path, reason)
+
+    def warning(self, field_path: str, reason: str) -> SpecWarning:
+        """A warning at a field path of this document as the user wrote it."""
+        p = self.problem(field_path, reason)
+        return SpecWarning(p.file, p.document, p.kind, p.name, p.field, p.reason)
 
 
 def parse_documents(text: str, file: str) -> list[Document]:
@@ -895,18 +917,22 @@ class SpecSet:
     workloads: dict[tuple[str, str], Workload] = field(default_factory=dict)
     #: documents of kinds ebbtide does not own (Service, Ingress, an unreferenced Deployment, ...), skipped
     skipped: list[Skipped] = field(default_factory=list)
+    #: Argo fields accepted and ignored that a user could expect to change behaviour (core/argo_ignored.py)
+    warnings: tuple[SpecWarning, ...] = ()
 
     @classmethod
     def from_documents(cls, docs: Iterable[Document], ignore_kinds: Iterable[str] = ()) -> SpecSet:
         """Validate every document and the references between them; SpecError lists all problems."""
         # argo and manifests build on this module's Document/Problem (relative: one module for mypy)
         from .argo import convert_argo
+        from .argo_ignored import ignored_warnings
         from .manifests import Skipped, service_problems, sort_documents
 
         sorted_docs = sort_documents(docs, ignore_kinds)
         problems: list[Problem] = [*sorted_docs.problems]
         problems += service_problems(sorted_docs.specs, sorted_docs.services)
         out = cls(workloads=sorted_docs.workloads)
+        warnings: list[SpecWarning] = []
         by_kind: dict[str, dict[str, AnySpec]] = {
             "RolloutSpec": out.rollout_specs,  # type: ignore[dict-item]
             "Strategy": out.strategies,  # type: ignore[dict-item]
@@ -937,6 +963,7 @@ class SpecSet:
                     continue
                 converted, argo_problems = convert_argo(doc)
                 problems.extend(argo_problems)
+                warnings += ignored_warnings(doc)
                 subdocs = converted
             else:
                 if kind not in KINDS:
@@ -986,6 +1013,7 @@ class SpecSet:
                     problems.extend(exc.problems)
         if problems:
             raise SpecError(sorted(problems, key=lambda p: (p.file, p.document)))
+        out.warnings = tuple(warnings)
         return out
 
     def workload_key(self, rollout: str) -> tuple[str, str] | None:
