@@ -67,7 +67,6 @@ IGNORED_CANARY_FIELDS = frozenset(
         "antiAffinity",
         "pingPong",
         "minPodsPerReplicaSet",
-        "scaleDownDelayRevisionLimit",
         "replicaProgressThreshold",
     }
 )
@@ -80,6 +79,7 @@ _COPIED_CANARY = (
     "dynamicStableScale",
     "abortScaleDownDelaySeconds",
     "scaleDownDelaySeconds",
+    "scaleDownDelayRevisionLimit",
     "maxSurge",
     "maxUnavailable",
 )

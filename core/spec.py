@@ -427,6 +427,8 @@ class RolloutSpecSpec(Model):
     rollback_window: RollbackWindow | None = None
     abort_scale_down_delay_seconds: Seconds = 30
     scale_down_delay_seconds: Seconds = 30
+    #: Argo canary's scaleDownDelayRevisionLimit (a blue-green Strategy's own, when it gives one, wins)
+    scale_down_delay_revision_limit: NonNegInt | None = None
     dynamic_stable_scale: StrictBool = False
     max_surge: IntOrPercent = "25%"
     max_unavailable: IntOrPercent = "25%"
@@ -1489,7 +1491,10 @@ def compile_plan(specs: SpecSet, rollout: str | None = None, replicas: int | Non
         dynamic_stable_scale=r.spec.dynamic_stable_scale,
         traffic_router=kind == "blueGreen" or _has_router(r),
         scale_down_delay_revision_limit=(
-            strategy.spec.blue_green.scale_down_delay_revision_limit if strategy.spec.blue_green else None
+            strategy.spec.blue_green.scale_down_delay_revision_limit
+            if strategy.spec.blue_green
+            and strategy.spec.blue_green.scale_down_delay_revision_limit is not None
+            else r.spec.scale_down_delay_revision_limit
         ),
         max_surge=surge,
         max_unavailable=unavailable,

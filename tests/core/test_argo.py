@@ -197,3 +197,17 @@ def test_measurement_retention_is_accepted_and_checked() -> None:
     assert any(
         f == "spec.strategy.canary.steps[1].analysis.measurementRetention[0].limit" for _, _, f, _ in found
     ), found
+
+
+def test_canary_scale_down_delay_revision_limit_is_used() -> None:
+    docs = argo_docs()
+    rollout = next(d for d in docs if d["kind"] == "Rollout")
+    assert compile_plan(load(docs)).scale_down_delay_revision_limit is None
+    rollout["spec"]["strategy"]["canary"]["scaleDownDelayRevisionLimit"] = 1
+    specs = load(docs)
+    assert compile_plan(specs).scale_down_delay_revision_limit == 1
+    assert specs.warnings == ()
+    rollout["spec"]["strategy"]["canary"]["scaleDownDelayRevisionLimit"] = -1
+    assert problems(docs) == [
+        (2, "Rollout", "spec.strategy.canary.scaleDownDelayRevisionLimit", "must be >= 0, not -1")
+    ]
