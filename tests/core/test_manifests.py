@@ -435,6 +435,13 @@ SETS: dict[str, tuple[list[str], str, str, int, list[str]]] = {
             "setWeight",
         ],
     ),
+    "argo-blue-green": (
+        ["argo-blue-green.yaml"],
+        "profile",
+        "blueGreen",
+        3,
+        ["setCanaryScale", "verification", "pause", "setWeight", "verification"],
+    ),
     "argo-workloadref": (
         [f"argo-workloadref/{f}" for f in ("rollout.yaml", "templates.yaml", "kustomization.yaml")],
         "orders-rollout",
