@@ -207,33 +207,11 @@ def _rollout(doc: Document) -> tuple[list[Document], list[Problem]]:
         return [dataclasses.replace(d, form="argo") for d in converted], problems + more
     canary = _d(strategy.get("canary"))
     args: dict[str, dict[str, Any]] = {}
-    steps: list[Any] = []
-    path_map: list[tuple[str, str]] = []
     raw_steps = canary.get("steps") or []
     if not isinstance(raw_steps, list):
         problems.append(doc.problem("spec.strategy.canary.steps", "must be a list"))
         raw_steps = []
-    for i, step in enumerate(raw_steps):
-        at = f"spec.strategy.canary.steps[{i}]"
-        refused = [key for key in _UNSUPPORTED_STEPS if isinstance(step, dict) and key in step]
-        if refused:  # one problem for the step, and the step left out: no follow-on problems
-            problems.append(doc.problem(f"{at}.{refused[0]}", _UNSUPPORTED_STEPS[refused[0]]))
-            continue
-        path_map.append((f"spec.canary.steps[{len(steps)}]", at))
-        if not isinstance(step, dict):
-            steps.append(step)
-            continue
-        out: dict[str, Any] = {}
-        for key, value in step.items():
-            if key == "analysis":
-                out["verification"] = _verification(doc, f"{at}.analysis", value, args, problems)
-                for extra in _d(value):
-                    if extra not in ("templates", "args", "dryRun", "measurementRetention"):
-                        problems.append(doc.problem(f"{at}.analysis.{extra}", "unknown field"))
-                path_map.insert(-1, (f"spec.canary.steps[{len(steps)}].verification", f"{at}.analysis"))
-            else:
-                out[key] = value  # setWeight, pause, setCanaryScale, setHeaderRoute (same shape), or unknown
-        steps.append(out)
+    steps, path_map, first_of = _steps(doc, raw_steps, args, problems)
     path_map.append(("spec.canary", "spec.strategy.canary"))
     strategy_spec: dict[str, Any] = {"steps": steps}
     for key in _d(canary.get("trafficRouting")):
@@ -243,7 +221,11 @@ def _rollout(doc: Document) -> tuple[list[Document], list[Problem]]:
         bg = canary["analysis"]
         background = _verification(doc, "spec.strategy.canary.analysis", bg, args, problems)
         if "startingStep" in _d(bg):
-            background["startingStep"] = bg["startingStep"]
+            start = bg["startingStep"]  # an Argo step index: the first ebbtide step that Argo step became
+            if isinstance(start, int) and not isinstance(start, bool) and start >= 0:
+                past = len(steps) + start - len(first_of)  # past the last step stays past it
+                start = first_of[start] if start < len(first_of) else past
+            background["startingStep"] = start
         strategy_spec["backgroundVerification"] = background
         for extra in _d(bg):
             if extra not in ("templates", "args", "startingStep", "dryRun", "measurementRetention"):
@@ -288,6 +270,68 @@ def _rollout(doc: Document) -> tuple[list[Document], list[Problem]]:
         Document(doc.file, doc.index, strategy_doc, doc.line, tuple(path_map), doc.kind, form="argo"),
         Document(doc.file, doc.index, rollout_doc, doc.line, tuple(rmap), doc.kind, form="argo"),
     ], problems
+
+
+#: the actions an Argo step may combine, in the order ebbtide runs them as separate steps (as an Ocean CD
+#: phase's, see core/manifests.py): Argo applies them together and completes the step on the first of
+#: pause, setCanaryScale, setWeight, analysis that it holds
+_ARGO_STEP_ORDER = ("setCanaryScale", "setWeight", "setHeaderRoute", "analysis", "pause")
+#: at most one of these in one Argo step (Argo's own rule)
+_ONE_OF = ("setWeight", "pause", "analysis")
+
+
+def _steps(
+    doc: Document, raw_steps: list[Any], args: dict[str, dict[str, Any]], problems: list[Problem]
+) -> tuple[list[Any], list[tuple[str, str]], list[int]]:
+    """The canary steps as ebbtide steps, the path map back to the Argo ones, and the index of the first
+    ebbtide step of each Argo step (a step of several actions becomes one step per action)."""
+    steps: list[Any] = []
+    path_map: list[tuple[str, str]] = []
+    first_of: list[int] = []
+    for i, step in enumerate(raw_steps):
+        first_of.append(len(steps))
+        at = f"spec.strategy.canary.steps[{i}]"
+        refused = [key for key in _UNSUPPORTED_STEPS if isinstance(step, dict) and key in step]
+        if refused:  # one problem for the step, and the step left out: no follow-on problems
+            problems.append(doc.problem(f"{at}.{refused[0]}", _UNSUPPORTED_STEPS[refused[0]]))
+            continue
+        if not isinstance(step, dict):
+            path_map.append((f"spec.canary.steps[{len(steps)}]", at))
+            steps.append(step)
+            continue
+        exclusive = [a for a in _ONE_OF if a in step]
+        if len(exclusive) > 1:
+            found = ", ".join(exclusive)
+            problems.append(
+                doc.problem(at, f"a step holds at most one of setWeight, pause, analysis, found {found}")
+            )
+            continue
+        for part in _split(step):
+            path_map.append((f"spec.canary.steps[{len(steps)}]", at))
+            out: dict[str, Any] = {}
+            for key, value in part.items():
+                if key == "analysis":
+                    out["verification"] = _verification(doc, f"{at}.analysis", value, args, problems)
+                    for extra in _d(value):
+                        if extra not in ("templates", "args", "dryRun", "measurementRetention"):
+                            problems.append(doc.problem(f"{at}.analysis.{extra}", "unknown field"))
+                    path_map.insert(-1, (f"spec.canary.steps[{len(steps)}].verification", f"{at}.analysis"))
+                else:
+                    out[key] = (
+                        value  # setWeight, pause, setCanaryScale, setHeaderRoute (same shape), or unknown
+                    )
+            steps.append(out)
+    return steps, path_map, first_of
+
+
+def _split(step: dict[str, Any]) -> list[dict[str, Any]]:
+    """An Argo step of several actions as one step per action, in :data:`_ARGO_STEP_ORDER`; other keys (a
+    misspelt action) stay with the first, to be reported there."""
+    actions = [a for a in _ARGO_STEP_ORDER if a in step]
+    if len(actions) < 2:
+        return [step]
+    rest = {k: v for k, v in step.items() if k not in actions}
+    return [{**(rest if j == 0 else {}), a: step[a]} for j, a in enumerate(actions)]
 
 
 #: Rollout.spec.analysis: how many AnalysisRuns Argo keeps (accepted, with a warning)
