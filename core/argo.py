@@ -16,7 +16,7 @@
 Some fields are accepted and ignored (see :data:`IGNORED_ROLLOUT_FIELDS`, :data:`IGNORED_CANARY_FIELDS`,
 :data:`IGNORED_TEMPLATE_FIELDS`): those a user could expect to change behaviour earn a warning, listed with
 what ebbtide does instead in :mod:`ebbtide.core.argo_ignored`. Unknown fields and unsupported features
-(experiment, setMirrorRoute, plugin steps, providers ebbtide has no adapter for) are problems.
+(experiment and plugin steps, providers ebbtide has no adapter for) are problems.
 """
 
 from __future__ import annotations
@@ -83,12 +83,11 @@ _COPIED_CANARY = (
     "maxSurge",
     "maxUnavailable",
 )
-_STEP_ACTIONS = ("setWeight", "pause", "analysis", "setCanaryScale", "setHeaderRoute")
+_STEP_ACTIONS = ("setWeight", "pause", "analysis", "setCanaryScale", "setHeaderRoute", "setMirrorRoute")
 #: steps refused (with why), each with one problem that names the step; the step is then left out
 _UNSUPPORTED_STEPS = {
     "experiment": "experiment steps are not supported yet: ebbtide does not run an experiment's temporary "
     "ReplicaSets and their analyses (use setWeight with an analysis step instead)",
-    "setMirrorRoute": "setMirrorRoute steps are not supported",
     "plugin": "plugin steps are not supported",
 }
 
@@ -275,7 +274,7 @@ def _rollout(doc: Document) -> tuple[list[Document], list[Problem]]:
 #: the actions an Argo step may combine, in the order ebbtide runs them as separate steps (as an Ocean CD
 #: phase's, see core/manifests.py): Argo applies them together and completes the step on the first of
 #: pause, setCanaryScale, setWeight, analysis that it holds
-_ARGO_STEP_ORDER = ("setCanaryScale", "setWeight", "setHeaderRoute", "analysis", "pause")
+_ARGO_STEP_ORDER = ("setCanaryScale", "setWeight", "setHeaderRoute", "setMirrorRoute", "analysis", "pause")
 #: at most one of these in one Argo step (Argo's own rule)
 _ONE_OF = ("setWeight", "pause", "analysis")
 
@@ -318,7 +317,7 @@ def _steps(
                     path_map.insert(-1, (f"spec.canary.steps[{len(steps)}].verification", f"{at}.analysis"))
                 else:
                     out[key] = (
-                        value  # setWeight, pause, setCanaryScale, setHeaderRoute (same shape), or unknown
+                        value  # setWeight, pause, setCanaryScale, setHeaderRoute, setMirrorRoute (same shape)
                     )
             steps.append(out)
     return steps, path_map, first_of

@@ -46,9 +46,11 @@ from ebbtide.core.plan import (
     HeaderRoutePlan,
     MetricPlan,
     Plan,
+    RequestMatch,
     StepPlan,
     StrategyKind,
     TemplatePlan,
+    ValueMatch,
 )
 from ebbtide.core.yamlsafe import YamlProblem, load_documents
 
@@ -278,6 +280,21 @@ class SetHeaderRoute(Model):
     match: list[HeaderRouteMatch] = Field(default_factory=list)
 
 
+class MirrorMatch(Model):
+    """One rule of Argo's setMirrorRoute.match: every condition given holds."""
+
+    method: HeaderValue | None = None
+    path: HeaderValue | None = None
+    headers: dict[str, HeaderValue] = Field(default_factory=dict)
+
+
+class SetMirrorRoute(Model):
+    name: Annotated[str, Field(min_length=1)]
+    #: the percentage of matching requests mirrored (Argo's default: all of them)
+    percentage: Annotated[StrictInt, Field(ge=0, le=100)] = 100
+    match: list[MirrorMatch] = Field(default_factory=list)
+
+
 class CanaryStep(Model):
     name: str | None = None
     set_weight: StrictInt | None = None
@@ -285,6 +302,7 @@ class CanaryStep(Model):
     pause: Pause | None = None
     verification: VerificationStep | None = None
     set_header_route: SetHeaderRoute | None = None
+    set_mirror_route: SetMirrorRoute | None = None
 
 
 class RollingStep(Model):
@@ -634,6 +652,19 @@ def _condition_problem(src: str) -> str | None:
     return None
 
 
+def _value_problems(doc: Document, at: str, value: HeaderValue) -> list[Problem]:
+    """A string match (``{exact | prefix | regex}``) gives exactly one, and a regex compiles."""
+    out: list[Problem] = []
+    if sum(x is not None for x in (value.exact, value.prefix, value.regex)) != 1:
+        out.append(doc.problem(at, "exactly one of exact, prefix, regex is required"))
+    if value.regex is not None:
+        try:
+            re.compile(value.regex)
+        except re.error as exc:
+            out.append(doc.problem(f"{at}.regex", f"bad regex: {exc}"))
+    return out
+
+
 def _check_strategy(doc: Document, s: Strategy) -> list[Problem]:
     out: list[Problem] = []
     spec = s.spec
@@ -654,6 +685,7 @@ def _check_strategy(doc: Document, s: Strategy) -> list[Problem]:
                     ("pause", step.pause),
                     ("verification", step.verification),
                     ("setHeaderRoute", step.set_header_route),
+                    ("setMirrorRoute", step.set_mirror_route),
                 )
                 if v is not None
             ]
@@ -662,7 +694,7 @@ def _check_strategy(doc: Document, s: Strategy) -> list[Problem]:
                     doc.problem(
                         at,
                         "a step needs exactly one action (setWeight, setCanaryScale, pause, verification, "
-                        f"setHeaderRoute), found {len(set_actions)}"
+                        f"setHeaderRoute, setMirrorRoute), found {len(set_actions)}"
                         + (f": {', '.join(set_actions)}" if set_actions else ""),
                     )
                 )
@@ -699,23 +731,17 @@ def _check_strategy(doc: Document, s: Strategy) -> list[Problem]:
                     )
             if step.set_header_route is not None:
                 for j, m in enumerate(step.set_header_route.match):
-                    hv = m.header_value
-                    if sum(x is not None for x in (hv.exact, hv.prefix, hv.regex)) != 1:
-                        out.append(
-                            doc.problem(
-                                f"{at}.setHeaderRoute.match[{j}].headerValue",
-                                "exactly one of exact, prefix, regex is required",
-                            )
-                        )
-                    if hv.regex is not None:
-                        try:
-                            re.compile(hv.regex)
-                        except re.error as exc:
-                            out.append(
-                                doc.problem(
-                                    f"{at}.setHeaderRoute.match[{j}].headerValue.regex", f"bad regex: {exc}"
-                                )
-                            )
+                    out += _value_problems(doc, f"{at}.setHeaderRoute.match[{j}].headerValue", m.header_value)
+            if step.set_mirror_route is not None:
+                for j, mm in enumerate(step.set_mirror_route.match):
+                    where = f"{at}.setMirrorRoute.match[{j}]"
+                    if mm.method is None and mm.path is None and not mm.headers:
+                        out.append(doc.problem(where, "give at least one of method, path, headers"))
+                    values = [(f"{where}.method", mm.method), (f"{where}.path", mm.path)]
+                    values += [(f"{where}.headers.{k}", v) for k, v in mm.headers.items()]
+                    for path, value in values:
+                        if value is not None:
+                            out += _value_problems(doc, path, value)
     for at, rules in _dry_run_rules(spec):
         for j, rule in enumerate(rules):
             bad = pattern_problem(rule.metric_name)
@@ -1216,7 +1242,7 @@ def _router_problems(
     if r.spec.dynamic_stable_scale:
         out.append(rdoc.problem("spec.dynamicStableScale", f"dynamicStableScale {why}"))
     for i, st in enumerate(steps):
-        if st.kind in ("setCanaryScale", "setHeaderRoute"):
+        if st.kind in ("setCanaryScale", "setHeaderRoute", "setMirrorRoute"):
             out.append(sdoc.problem(f"spec.canary.steps[{i}].{st.kind}", f"{st.kind} {why}"))
     return out
 
@@ -1258,10 +1284,32 @@ def _step_plan(step: CanaryStep | RollingStep) -> StepPlan:
                 name=step.name,
                 header_route=HeaderRoutePlan(name=hr.name, matches=matches),
             )
+        if step.set_mirror_route is not None:
+            return StepPlan(
+                kind="setMirrorRoute", name=step.name, header_route=_mirror_plan(step.set_mirror_route)
+            )
     if step.pause is not None:
         return StepPlan(kind="pause", name=step.name, duration=step.pause.duration)
     assert step.verification is not None
     return StepPlan(kind="verification", name=step.name, templates=tuple(step.verification.template_names))
+
+
+def _mirror_plan(mr: SetMirrorRoute) -> HeaderRoutePlan:
+    def value(v: HeaderValue | None) -> ValueMatch | None:
+        return None if v is None else ValueMatch(exact=v.exact, prefix=v.prefix, regex=v.regex)
+
+    rules = tuple(
+        RequestMatch(
+            method=value(m.method),
+            path=value(m.path),
+            headers=tuple(
+                HeaderMatch(header_name=k, exact=v.exact, prefix=v.prefix, regex=v.regex)
+                for k, v in m.headers.items()
+            ),
+        )
+        for m in mr.match
+    )
+    return HeaderRoutePlan(name=mr.name, mirror_percentage=mr.percentage, request_matches=rules)
 
 
 def _blue_green_plan(bg: BlueGreen, replicas: int) -> list[StepPlan]:

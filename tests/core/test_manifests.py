@@ -427,6 +427,7 @@ SETS: dict[str, tuple[list[str], str, str, int, list[str]]] = {
         [
             "setHeaderRoute",
             "setCanaryScale",
+            "setMirrorRoute",
             "verification",
             "setWeight",
             "pause",
