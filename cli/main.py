@@ -755,7 +755,7 @@ def plan_cmd(
     """Print the phase timeline the compiled plan implies."""
     plan: Plan
     if len(spec_files) == 1 and _is_scenario(spec_files[0]):
-        plan = load_scenario(spec_files[0]).plan
+        plan = _load_scenario(spec_files[0]).plan
         if (rollout is not None and rollout != plan.name) or replicas is not None:
             raise BadInput("--rollout and --replicas apply to spec files: the scenario fixes them")
     else:
