@@ -115,6 +115,9 @@ def _template_names(doc: Document, at: str, analysis: Any, problems: list[Proble
             problems.append(doc.problem(f"{at}.templates[{j}].templateName", "required field is missing"))
         else:
             names.append(name)
+        for key in _d(ref):  # clusterScope: templates are found by name, of either kind
+            if key not in ("templateName", "clusterScope"):
+                problems.append(doc.problem(f"{at}.templates[{j}].{key}", "unknown field"))
     return names
 
 
@@ -437,6 +440,7 @@ KNOWN_FIELDS = frozenset(
         *_UNSUPPORTED_STEPS,
         "templates",
         "templateName",
+        "clusterScope",
         "args",
         "dryRun",
         "startingStep",

@@ -115,6 +115,7 @@ SILENT: tuple[tuple[str, str], ...] = (
     ("Rollout", "spec.template"),
     ("Rollout", "spec.workloadRef.apiVersion"),
     ("Rollout", "spec.workloadRef.kind"),
+    ("Rollout", "spec.strategy.canary.steps[*].analysis.templates[*].clusterScope"),
     ("AnalysisTemplate", "metadata"),
 )
 

@@ -250,3 +250,14 @@ def test_starting_step_counts_argo_steps_when_a_step_splits() -> None:
     plan = compile_plan(load(d))
     assert plan.background_starting_step == 3
     assert plan.steps[3] == compile_plan(load(_with_background(argo_docs(), startingStep=2))).steps[2]
+
+
+def test_template_references_take_cluster_scope_and_nothing_else() -> None:
+    d = argo_docs()
+    ref = _canary(d)["steps"][1]["analysis"]["templates"][0]
+    ref["clusterScope"] = False
+    load(d)
+    ref["templateNmae"] = "x"
+    assert [(f, r) for _, _, f, r in problems(d)] == [
+        ("spec.strategy.canary.steps[1].analysis.templates[0].templateNmae", "unknown field")
+    ]
