@@ -7,6 +7,7 @@ exits with code 2. The work is done by :mod:`ebbtide.sim` and :mod:`ebbtide.core
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.metadata
 import json
 import sys
@@ -41,6 +42,7 @@ from ebbtide.sim.runner import load_scenario, replay_run, simulate
 from ebbtide.sim.scenario import MAX_RUNS, Scenario
 
 from .common import (
+    EXIT_BAD_INPUT,
     BadInput,
     SimFormat,
     TableOrJson,
@@ -664,6 +666,9 @@ def validate_cmd(
         bool,
         typer.Option("--verbose", "-v", help="also list skipped documents (kinds ebbtide does not own)"),
     ] = False,
+    fmt: Annotated[
+        TextOrJson, typer.Option("--format", "-f", help="text, or json: every file, problem and warning")
+    ] = TextOrJson.text,
 ) -> None:
     """Load spec files and Scenario files; print OK per file, or every problem (exit code 2)."""
     problems: list[Problem] = []
@@ -699,7 +704,8 @@ def validate_cmd(
                 f"Scenario/{sc.metadata.name} (rollout {sc.plan.name}, {len(sc.plan.steps)} steps)"
             )
             _warn(str(f), sc.plan)
-            print_warnings(_scenario_warnings(f, sc))
+            print_warnings(scenario_warnings := _scenario_warnings(f, sc))
+            warned.setdefault(str(f), []).extend(scenario_warnings)
         except SpecError as exc:
             problems.extend(exc.problems)
     for f in specs:
@@ -707,6 +713,12 @@ def validate_cmd(
             reason = "the file holds no YAML document: nothing to check"
             problems.append(Problem(str(f), 0, None, None, "", reason))
     bad_files = {p.file for p in problems}
+    if fmt is TextOrJson.json:
+        report = _validate_json(files, bad_files, found, skipped, warned, problems)
+        sys.stdout.write(json.dumps(report, indent=2) + "\n")
+        if problems:
+            raise typer.Exit(EXIT_BAD_INPUT)
+        return
     for f in files:
         if str(f) not in bad_files:
             sys.stdout.write(f"OK    {f}" + (f": {found[str(f)]}" if str(f) in found else "") + "\n")
@@ -716,6 +728,31 @@ def validate_cmd(
                 sys.stdout.write(f"      ignored with a warning: {w.kind}/{w.name}: {w.field}: {w.reason}\n")
     if problems:
         raise SpecError(problems)
+
+
+def _validate_json(
+    files: list[Path],
+    bad_files: set[str],
+    found: dict[str, str],
+    skipped: dict[str, list[str]],
+    warned: dict[str, list[SpecWarning]],
+    problems: list[Problem],
+) -> dict[str, Any]:
+    """``validate --format json``: per file whether it loaded, what it holds, what was skipped, its
+    warnings; then every problem."""
+    out = []
+    for f in map(str, files):
+        ok = f not in bad_files
+        out.append(
+            {
+                "file": f,
+                "ok": ok,
+                "read": found.get(f) if ok else None,
+                "skipped": skipped.get(f, []) if ok else [],
+                "warnings": [dataclasses.asdict(w) for w in warned.get(f, [])],
+            }
+        )
+    return {"files": out, "problems": [dataclasses.asdict(p) for p in problems]}
 
 
 def _near(given: list[Path], problems: list[Problem]) -> list[Path]:

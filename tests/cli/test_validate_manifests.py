@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from typer.testing import CliRunner
@@ -157,3 +158,23 @@ def test_plan_and_simulate_warn_too(tmp_path: Path) -> None:
 def test_files_without_ignored_fields_warn_of_nothing() -> None:
     code, _, err = run("validate", str(SPECS / "argo-rollout.yaml"), str(SPECS / "blue-green.yaml"))
     assert code == 0 and _warnings(err) == []
+
+
+def test_validate_json_lists_files_warnings_and_problems(tmp_path: Path) -> None:
+    f = _with_ignored_fields(tmp_path)
+    code, out, _ = run("validate", "--format", "json", str(f))
+    assert code == 0
+    (entry,) = json.loads(out)["files"]
+    assert entry["ok"] is True and "RolloutSpec/rollouts-demo (Argo Rollout)" in entry["read"]
+    assert [(w["kind"], w["name"], w["field"]) for w in entry["warnings"]] == [
+        ("Rollout", "rollouts-demo", "spec.minReadySeconds"),
+        ("Rollout", "rollouts-demo", "spec.strategy.canary.pingPong"),
+    ]
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        "apiVersion: ebbtide.dev/v1alpha1\nkind: Strategy\nmetadata: {name: s}\nspec: {canary: {x: 1}}\n"
+    )
+    code, out, _ = run("validate", "--format", "json", str(f), str(bad))
+    report = json.loads(out)
+    assert code == 2 and [e["ok"] for e in report["files"]] == [True, False]
+    assert [(p["file"], p["field"]) for p in report["problems"]] == [(str(bad), "spec.canary.x")]
