@@ -995,10 +995,14 @@ def _advance_in_progress(w: _W) -> bool:
         if not st.templates:
             return True
         return True
-    if st.kind == "setHeaderRoute" and st.header_route is not None and w.plan.traffic_router:
+    if (
+        st.kind in ("setHeaderRoute", "setMirrorRoute")
+        and st.header_route is not None
+        and w.plan.traffic_router
+    ):
         route = st.header_route
         routes = tuple(r for r in w.header_routes if r.name != route.name)
-        w.header_routes = routes + ((route,) if route.matches else ())
+        w.header_routes = routes + ((route,) if route.matches or route.request_matches else ())
         return _next_step(w)
     return _next_step(w)
 
