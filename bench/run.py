@@ -245,8 +245,8 @@ def bench_state_bytes(measurements: int, earlier_rollouts: int = 200) -> None:
         earlier_rollouts=earlier_rollouts,
         history=len(s.history),
         plan_bytes=len(s.plan.model_dump_json(exclude_defaults=True)),
-        without_plan=len(s.model_dump_json(exclude={"plan", "next_plan"}, exclude_defaults=True)),
-        with_defaults=len(s.model_dump_json()),
+        without_plan=len(s.to_json(exclude={"plan", "next_plan"})),
+        with_defaults=len(s.to_json(exclude_defaults=False)),
         limit=4096,
     )
 

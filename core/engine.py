@@ -10,6 +10,8 @@ observation that changes nothing produces none.
 
 from __future__ import annotations
 
+from dataclasses import fields, replace
+from operator import attrgetter
 from typing import Any
 
 from ebbtide.core import verification as ver
@@ -33,7 +35,7 @@ from ebbtide.core.events import (
 )
 from ebbtide.core.inputs import check_step_inputs
 from ebbtide.core.machine import allowed, fire
-from ebbtide.core.plan import HeaderRoutePlan, Plan, StepPlan, evolve
+from ebbtide.core.plan import HeaderRoutePlan, Plan, StepPlan
 from ebbtide.core.state import (
     Decision,
     Initiator,
@@ -62,13 +64,15 @@ def initial_state(plan: Plan | None = None) -> RolloutState:
 #: the state's dict fields: the working copy mutates copies of them; other fields are replaced, never mutated
 _COPIED = ("weights", "replicas", "ready", "scale_downs")
 #: the other fields, compared by identity when freezing (an untouched field is the very same object)
-_SHARED = tuple(name for name in RolloutState.model_fields if name not in _COPIED)
+_FIELDS = tuple(f.name for f in fields(RolloutState))
+_SHARED = tuple(name for name in _FIELDS if name not in _COPIED)
+_values = attrgetter(*_FIELDS)
 
 
 class _W:
     """Mutable working copy of a RolloutState for the duration of one step.
 
-    It carries every field of the state under the same name (copied in one go from the state's ``__dict__``;
+    It carries every field of the state under the same name (copied in one go from the state's fields;
     the dict fields are copied so that they can be mutated), plus ``now`` and the effects emitted so far.
     """
 
@@ -104,7 +108,7 @@ class _W:
 
     def __init__(self, s: RolloutState, now: float) -> None:
         mine = self.__dict__
-        mine.update(s.__dict__)
+        mine.update(zip(_FIELDS, _values(s), strict=True))
         for name in _COPIED:
             mine[name] = dict(mine[name])
         self.now = now
@@ -131,16 +135,15 @@ class _W:
     def freeze(self, old: RolloutState) -> RolloutState:
         """The new immutable state; unchanged fields are shared with ``old``. A state that changed
         records the decision's time in ``updated_at``."""
-        before = old.__dict__
         mine = self.__dict__
-        changes = {k: mine[k] for k in _SHARED if mine[k] is not before[k]}
+        changes = {k: mine[k] for k in _SHARED if mine[k] is not getattr(old, k)}
         for k in _COPIED:
-            if mine[k] != before[k]:
+            if mine[k] != getattr(old, k):
                 changes[k] = mine[k]
         if not changes:
             return old
         changes["updated_at"] = self.now
-        return evolve(old, **changes)
+        return replace(old, **changes)
 
     def notify(self, event: NotifyEvent, **payload: Any) -> None:
         base: dict[str, Any] = {
@@ -333,7 +336,7 @@ def _on_measurement(w: _W, ev: Measurement) -> None:
         else:
             return
         runs = list(w.verifications)
-        runs[i] = evolve(run, metrics=tuple(metrics))
+        runs[i] = replace(run, metrics=tuple(metrics))
         w.verifications = tuple(runs)
         return
 
@@ -356,7 +359,7 @@ def _judge_runs(w: _W) -> bool:
         if verdict != run.phase or message != run.message:
             if runs is None:
                 runs = list(w.verifications)
-            runs[i] = evolve(run, phase=verdict, message=message)
+            runs[i] = replace(run, phase=verdict, message=message)
             if verdict in ver.TERMINAL:
                 finished.append(runs[i])
     if runs is None:
@@ -442,7 +445,7 @@ def _on_deploy(w: _W, ev: Deploy) -> None:
     if w.phase == "rolling-back" and w.rollback is not None and rev == w.rollback.target:
         # the template now names the revision we are rolling back to: the rollback becomes the intent
         w.desired = rev
-        w.rollback = evolve(w.rollback, manual=True)
+        w.rollback = replace(w.rollback, manual=True)
         return
     old_id = w.rollout_id
     if w.phase != "failed":
@@ -666,10 +669,10 @@ def _stop_run(w: _W, run_id: str, keep: bool) -> None:
     for r in w.verifications:
         if r.id == run_id:
             if r.phase not in ver.TERMINAL:
-                r = evolve(r, phase="Successful" if keep else r.phase)
+                r = replace(r, phase="Successful" if keep else r.phase)
             w.effects.append(StopVerification(verification=r.id))
-            stopped = tuple(evolve(m, in_flight=False, next_at=None) for m in r.metrics)
-            r = evolve(r, metrics=stopped)
+            stopped = tuple(replace(m, in_flight=False, next_at=None) for m in r.metrics)
+            r = replace(r, metrics=stopped)
         runs.append(r)
     w.verifications = tuple(runs)
 
@@ -1078,7 +1081,7 @@ def _issue_measurements(w: _W) -> None:
                 continue
             touched = True
             timeout = now + max(ver.MEASUREMENT_TIMEOUT, mp.interval or 0.0)
-            metrics[j] = evolve(st, in_flight=True, next_at=timeout)
+            metrics[j] = replace(st, in_flight=True, next_at=timeout)
             w.effects.append(
                 StartMeasurement(
                     verification=run.id, template=run.template, metric=mp, revision=w.canary, stable=w.stable
@@ -1087,7 +1090,7 @@ def _issue_measurements(w: _W) -> None:
         if touched:
             if runs is None:
                 runs = list(w.verifications)
-            runs[i] = evolve(run, metrics=tuple(metrics))
+            runs[i] = replace(run, metrics=tuple(metrics))
     if runs is not None:
         w.verifications = tuple(runs)
 
@@ -1424,7 +1427,7 @@ def _history_touch(w: _W, rev: str, status: RevisionStatus, reached_live: bool |
 
 
 def _history_status(w: _W, rev: str, status: RevisionStatus) -> None:
-    w.history = tuple(evolve(r, status=status) if r.revision == rev else r for r in w.history)
+    w.history = tuple(replace(r, status=status) if r.revision == rev else r for r in w.history)
 
 
 def _history_trim(w: _W) -> None:

@@ -1,14 +1,21 @@
-"""The rollout state: immutable, JSON round-tripping, small and bounded."""
+"""The rollout state: immutable, JSON round-tripping, small and bounded.
+
+The records are slotted frozen dataclasses: the engine builds and copies them on every step, so they cost
+no validation there (and little memory: no per-instance ``__dict__``). Validation happens where state enters
+from outside: :meth:`RolloutState.from_json` loads through a pydantic ``TypeAdapter``, which checks every
+field against the annotations below. :meth:`RolloutState.to_json` writes the compact form (defaults left
+out), byte for byte what the state's earlier pydantic models wrote, so persisted statuses keep loading.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
-from pydantic import Field
+from pydantic import TypeAdapter
 
 from ebbtide.core.effects import Effect
-from ebbtide.core.plan import Frozen, HeaderRoutePlan, Plan, RollbackMode
+from ebbtide.core.plan import HeaderRoutePlan, Plan, RollbackMode
 
 Phase = Literal["live", "in-progress", "verifying", "paused", "failed", "rolling-back"]
 PHASES: tuple[Phase, ...] = ("live", "in-progress", "verifying", "paused", "failed", "rolling-back")
@@ -19,7 +26,8 @@ Initiator = Literal["deploy", "failure-policy", "rollback", "retry", "supersede"
 RevisionStatus = Literal["pending", "live", "failed", "superseded", "rolled-back"]
 
 
-class MetricStatus(Frozen):
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MetricStatus:
     """Counters of one metric of one verification run (the measurements themselves are not kept)."""
 
     name: str
@@ -38,7 +46,8 @@ class MetricStatus(Frozen):
     in_flight: bool = False
 
 
-class VerificationRun(Frozen):
+@dataclass(frozen=True, slots=True, kw_only=True)
+class VerificationRun:
     id: str
     template: str
     background: bool = False
@@ -51,14 +60,16 @@ class VerificationRun(Frozen):
     dry_run: tuple[str, ...] = ()
 
 
-class RevisionRecord(Frozen):
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RevisionRecord:
     revision: str
     status: RevisionStatus = "pending"
     #: true once the revision has served 100% as the stable revision
     reached_live: bool = False
 
 
-class RollbackStatus(Frozen):
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RollbackStatus:
     target: str
     #: the revision traffic is taken away from
     source: str | None = None
@@ -71,10 +82,11 @@ class RollbackStatus(Frozen):
     manual: bool = False
 
 
-class RolloutState(Frozen):
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RolloutState:
     """Everything the engine needs to continue a rollout; persisted as JSON in the resource's status."""
 
-    plan: Plan = Field(default_factory=Plan)
+    plan: Plan = field(default_factory=Plan)
     #: a spec change that arrived mid-rollout; it takes effect when the rollout ends
     next_plan: Plan | None = None
     phase: Phase = "live"
@@ -100,18 +112,18 @@ class RolloutState(Frozen):
     pause_reason: PauseReason | None = None
     pause_until: float | None = None
     #: effective traffic split sent to the router
-    weights: dict[str, int] = Field(default_factory=dict)
+    weights: dict[str, int] = field(default_factory=dict)
     header_routes: tuple[HeaderRoutePlan, ...] = ()
     #: desired replica count per revision sent to the cluster
-    replicas: dict[str, int] = Field(default_factory=dict)
+    replicas: dict[str, int] = field(default_factory=dict)
     #: last observed ready replicas per revision
-    ready: dict[str, int] = Field(default_factory=dict)
+    ready: dict[str, int] = field(default_factory=dict)
     verifications: tuple[VerificationRun, ...] = ()
     #: metric failures recorded under the promote policy (bounded)
     recorded_failures: tuple[str, ...] = ()
     rollback: RollbackStatus | None = None
     #: revision -> time its replicas go to zero
-    scale_downs: dict[str, float] = Field(default_factory=dict)
+    scale_downs: dict[str, float] = field(default_factory=dict)
     #: revisions in the order they last reached live (or were deployed), bounded by revisionHistoryLimit
     history: tuple[RevisionRecord, ...] = ()
     #: since when the engine waits for replicas to become ready (progress deadline), None when not waiting
@@ -124,13 +136,15 @@ class RolloutState(Frozen):
     updated_at: float = 0.0
 
     # ----- persistence -----------------------------------------------------------------------------
-    def to_json(self) -> str:
-        """The compact persisted form (defaults left out); :meth:`from_json` restores the same state."""
-        return self.model_dump_json(exclude_defaults=True)
+    def to_json(self, *, exclude: set[str] | None = None, exclude_defaults: bool = True) -> str:
+        """The compact persisted form (defaults left out); :meth:`from_json` restores the same state.
+        ``exclude`` (field names) and ``exclude_defaults=False`` are for measuring, not for persisting."""
+        return _ADAPTER.dump_json(self, exclude=exclude, exclude_defaults=exclude_defaults).decode()
 
     @classmethod
     def from_json(cls, data: str | bytes) -> RolloutState:
-        return cls.model_validate_json(data)
+        """Load a persisted state; raises pydantic's ValidationError naming the field that is wrong."""
+        return _ADAPTER.validate_json(data)
 
     # ----- derived views ---------------------------------------------------------------------------
     @property
@@ -167,3 +181,6 @@ class Decision:
     wake_at: float | None = None
     #: None, or why a command is not allowed now (the state is then unchanged)
     rejected: str | None = None
+
+
+_ADAPTER: TypeAdapter[RolloutState] = TypeAdapter(RolloutState)
