@@ -10,7 +10,7 @@ observation that changes nothing produces none.
 
 from __future__ import annotations
 
-from dataclasses import fields, replace
+from dataclasses import fields
 from operator import attrgetter
 from typing import Any
 
@@ -48,6 +48,7 @@ from ebbtide.core.state import (
     RollbackStatus,
     RolloutState,
     VerificationRun,
+    evolve,
 )
 from ebbtide.core.traffic import basic_canary_counts, basic_canary_scale, ceil_pct, pod_ratio, positive, split
 
@@ -144,7 +145,7 @@ class _W:
         if not changes:
             return old
         changes["updated_at"] = self.now
-        return replace(old, **changes)
+        return evolve(old, **changes)
 
     def notify(self, event: NotifyEvent, **payload: Any) -> None:
         base: dict[str, Any] = {
@@ -285,7 +286,7 @@ def _on_measurement(w: _W, ev: Measurement) -> None:
         else:
             return
         runs = list(w.verifications)
-        runs[i] = replace(run, metrics=tuple(metrics))
+        runs[i] = evolve(run, metrics=tuple(metrics))
         w.verifications = tuple(runs)
         return
 
@@ -308,7 +309,7 @@ def _judge_runs(w: _W) -> bool:
         if verdict != run.phase or message != run.message:
             if runs is None:
                 runs = list(w.verifications)
-            runs[i] = replace(run, phase=verdict, message=message)
+            runs[i] = evolve(run, phase=verdict, message=message)
             if verdict in ver.TERMINAL:
                 finished.append(runs[i])
     if runs is None:
@@ -394,7 +395,7 @@ def _on_deploy(w: _W, ev: Deploy) -> None:
     if w.phase == "rolling-back" and w.rollback is not None and rev == w.rollback.target:
         # the template now names the revision we are rolling back to: the rollback becomes the intent
         w.desired = rev
-        w.rollback = replace(w.rollback, manual=True)
+        w.rollback = evolve(w.rollback, manual=True)
         return
     old_id = w.rollout_id
     if w.phase != "failed":
@@ -618,10 +619,10 @@ def _stop_run(w: _W, run_id: str, keep: bool) -> None:
     for r in w.verifications:
         if r.id == run_id:
             if r.phase not in ver.TERMINAL:
-                r = replace(r, phase="Successful" if keep else r.phase)
+                r = evolve(r, phase="Successful" if keep else r.phase)
             w.effects.append(StopVerification(verification=r.id))
-            stopped = tuple(replace(m, in_flight=False, next_at=None) for m in r.metrics)
-            r = replace(r, metrics=stopped)
+            stopped = tuple(evolve(m, in_flight=False, next_at=None) for m in r.metrics)
+            r = evolve(r, metrics=stopped)
         runs.append(r)
     w.verifications = tuple(runs)
 
@@ -1343,7 +1344,7 @@ def _history_touch(w: _W, rev: str, status: RevisionStatus, reached_live: bool |
 
 
 def _history_status(w: _W, rev: str, status: RevisionStatus) -> None:
-    w.history = tuple(replace(r, status=status) if r.revision == rev else r for r in w.history)
+    w.history = tuple(evolve(r, status=status) if r.revision == rev else r for r in w.history)
 
 
 def _history_trim(w: _W) -> None:

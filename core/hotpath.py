@@ -29,13 +29,11 @@ streams: state, persisted JSON, effects, ``wake_at`` and rejection all equal; th
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from ebbtide.core import verification as ver
 from ebbtide.core.effects import Effect, StartMeasurement
 from ebbtide.core.events import Measurement, ReplicasObserved, Tick
 from ebbtide.core.plan import Plan
-from ebbtide.core.state import Decision, PauseReason, Phase, RolloutState, VerificationRun
+from ebbtide.core.state import Decision, PauseReason, Phase, RolloutState, VerificationRun, evolve
 
 __all__ = ["issue_measurements", "short_step", "wake_at"]
 
@@ -70,7 +68,7 @@ def _time_passed(state: RolloutState, now: float) -> Decision | None:
     )
     if runs is None:
         return Decision(state=state, effects=(), wake_at=wake_at(state, now))
-    new = replace(state, verifications=runs, updated_at=now)
+    new = evolve(state, verifications=runs, updated_at=now)
     return Decision(state=new, effects=effects, wake_at=wake_at(new, now))
 
 
@@ -125,7 +123,7 @@ def issue_measurements(
             if st.in_flight or st.next_at is None or st.phase in ver.TERMINAL or st.next_at > now:
                 continue
             timeout = now + max(ver.MEASUREMENT_TIMEOUT, mp.interval or 0.0)
-            metrics[j] = replace(st, in_flight=True, next_at=timeout)
+            metrics[j] = evolve(st, in_flight=True, next_at=timeout)
             effects.append(
                 StartMeasurement(
                     verification=run.id, template=run.template, metric=mp, revision=canary, stable=stable
@@ -133,7 +131,7 @@ def issue_measurements(
             )
         if out is None:
             out = list(runs)
-        out[i] = replace(run, metrics=tuple(metrics))
+        out[i] = evolve(run, metrics=tuple(metrics))
     return (None if out is None else tuple(out)), tuple(effects)
 
 
@@ -169,8 +167,8 @@ def _measured(state: RolloutState, ev: Measurement, now: float) -> Decision | No
     metrics = (*run.metrics[:j], recorded, *run.metrics[j + 1 :])
     if ver.verdict(template, metrics, run.background, run.dry_run) != (run.phase, run.message):
         return None  # the run reaches a verdict (or its message changes): the engine acts on it
-    runs = (*state.verifications[:i], replace(run, metrics=metrics), *state.verifications[i + 1 :])
-    new = replace(state, verifications=runs, updated_at=now)
+    runs = (*state.verifications[:i], evolve(run, metrics=metrics), *state.verifications[i + 1 :])
+    new = evolve(state, verifications=runs, updated_at=now)
     return Decision(state=new, effects=(), wake_at=wake_at(new, now))
 
 

@@ -9,10 +9,11 @@ out), byte for byte what the state's earlier pydantic models wrote, so persisted
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Literal
+from dataclasses import dataclass, field, fields
+from typing import Any, Literal, TypeVar
 
 from pydantic import TypeAdapter
+from typing_extensions import dataclass_transform
 
 from ebbtide.core.effects import Effect
 from ebbtide.core.plan import HeaderRoutePlan, Plan, RollbackMode
@@ -26,7 +27,19 @@ Initiator = Literal["deploy", "failure-policy", "rollback", "retry", "supersede"
 RevisionStatus = Literal["pending", "live", "failed", "superseded", "rolled-back"]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+T = TypeVar("T")
+
+
+@dataclass_transform(frozen_default=True, kw_only_default=True, field_specifiers=(field,))
+def record(cls: type[T]) -> type[T]:
+    """A state record: a slotted dataclass, frozen by contract. mypy (strict on the core) refuses any
+    assignment to its fields, as for ``frozen=True``; at run time it is a plain slotted class, so that the
+    engine's copies (:func:`evolve`) cost plain attribute stores rather than ``object.__setattr__`` calls
+    (ten times cheaper for a RolloutState). Change a field with :func:`evolve` or ``dataclasses.replace``."""
+    return dataclass(slots=True, kw_only=True, unsafe_hash=True)(cls)
+
+
+@record
 class MetricStatus:
     """Counters of one metric of one verification run (the measurements themselves are not kept)."""
 
@@ -46,7 +59,7 @@ class MetricStatus:
     in_flight: bool = False
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
 class VerificationRun:
     id: str
     template: str
@@ -60,7 +73,7 @@ class VerificationRun:
     dry_run: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
 class RevisionRecord:
     revision: str
     status: RevisionStatus = "pending"
@@ -68,7 +81,7 @@ class RevisionRecord:
     reached_live: bool = False
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
 class RollbackStatus:
     target: str
     #: the revision traffic is taken away from
@@ -82,7 +95,7 @@ class RollbackStatus:
     manual: bool = False
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
 class RolloutState:
     """Everything the engine needs to continue a rollout; persisted as JSON in the resource's status."""
 
@@ -184,3 +197,28 @@ class Decision:
 
 
 _ADAPTER: TypeAdapter[RolloutState] = TypeAdapter(RolloutState)
+
+
+R = TypeVar("R")
+#: per record class: a function copying an instance field by field (generated once, as dataclasses does)
+_COPIERS: dict[type, Any] = {}
+
+
+def evolve(rec: R, **changes: Any) -> R:
+    """A copy of a state record with some fields replaced: ``dataclasses.replace`` without re-running
+    ``__init__`` (the engine's hot path; callers pass values of the declared types)."""
+    copier = _COPIERS.get(rec.__class__)
+    if copier is None:
+        copier = _COPIERS[rec.__class__] = _copier(rec.__class__)
+    new = copier(rec)
+    for name, value in changes.items():
+        setattr(new, name, value)
+    return new  # type: ignore[no-any-return]
+
+
+def _copier(cls: type) -> Any:
+    names = [f.name for f in fields(cls)]
+    body = "".join(f"    new.{name} = old.{name}\n" for name in names)
+    namespace: dict[str, Any] = {"make": object.__new__, "cls": cls}
+    exec(f"def copy(old):\n    new = make(cls)\n{body}    return new\n", namespace)
+    return namespace["copy"]
