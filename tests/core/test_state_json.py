@@ -10,6 +10,7 @@ recorded failures. Never regenerate them: they are what controllers have persist
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -56,3 +57,38 @@ def test_loading_validates(patch: tuple[str, str], field: str) -> None:
     assert patch[0] in text
     with pytest.raises(ValidationError, match=field):
         RolloutState.from_json(text.replace(*patch, 1))
+
+
+def test_state_records_events_and_effects_are_slotted_dataclasses() -> None:
+    """Inside the step nothing is validated or carries a per-instance ``__dict__`` (issue 8)."""
+    from ebbtide.core import effects, events, state
+
+    records = (
+        state.RolloutState,
+        state.MetricStatus,
+        state.VerificationRun,
+        state.RevisionRecord,
+        state.RollbackStatus,
+        state.Decision,
+    )
+    frozen = (
+        events.Deploy,
+        events.Tick,
+        events.ReplicasObserved,
+        events.Measurement,
+        events.Command,
+        events.SpecChanged,
+        effects.ScaleRevision,
+        effects.SetTraffic,
+        effects.StartMeasurement,
+        effects.StopVerification,
+        effects.Notify,
+    )
+    for cls in records + frozen:
+        assert dataclasses.is_dataclass(cls) and "__slots__" in vars(cls), cls
+    for cls in (*frozen, state.Decision):
+        assert cls.__dataclass_params__.frozen, cls  # type: ignore[attr-defined]
+    s = RolloutState.from_json(STATES[0].read_text())
+    assert not hasattr(s, "__dict__")
+    copy = state.evolve(s, phase="paused")
+    assert copy.phase == "paused" and s.phase != "paused" and dataclasses.replace(s) == s
