@@ -185,9 +185,15 @@ class RolloutState:
         return None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass_transform(frozen_default=True, field_specifiers=(field,))
+def _decision(cls: type[T]) -> type[T]:
+    return dataclass(slots=True, unsafe_hash=True)(cls)
+
+
+@_decision
 class Decision:
-    """The outcome of one ``step``: a plain frozen record (never persisted; the state is what round-trips)."""
+    """The outcome of one ``step``: a plain record, frozen by contract like the state records (never
+    persisted; the state is what round-trips). Built once per step, so it skips ``object.__setattr__``."""
 
     state: RolloutState
     effects: tuple[Effect, ...] = ()

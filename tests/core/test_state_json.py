@@ -86,7 +86,7 @@ def test_state_records_events_and_effects_are_slotted_dataclasses() -> None:
     )
     for cls in records + frozen:
         assert dataclasses.is_dataclass(cls) and "__slots__" in vars(cls), cls
-    for cls in (*frozen, state.Decision):
+    for cls in frozen:
         assert cls.__dataclass_params__.frozen, cls  # type: ignore[attr-defined]
     s = RolloutState.from_json(STATES[0].read_text())
     assert not hasattr(s, "__dict__")
