@@ -948,10 +948,14 @@ def _advance_in_progress(w: _W) -> bool:
         if not st.templates:
             return True
         return True
-    if st.kind == "setHeaderRoute" and st.header_route is not None and w.plan.traffic_router:
+    if (
+        st.kind in ("setHeaderRoute", "setMirrorRoute")
+        and st.header_route is not None
+        and w.plan.traffic_router
+    ):
         route = st.header_route
         routes = tuple(r for r in w.header_routes if r.name != route.name)
-        w.header_routes = routes + ((route,) if route.matches else ())
+        w.header_routes = routes + ((route,) if route.matches or route.request_matches else ())
         return _next_step(w)
     return _next_step(w)
 
@@ -1220,7 +1224,7 @@ def _desired_weights(w: _W) -> dict[str, int]:
     else:
         return {}
     out = split(desired, prev, caps)
-    return _clamp_unready(w, out, first=next(iter(desired)))
+    return _clamp_unready(w, out, first=next(iter(desired)), fallback=desired)
 
 
 def _others_carry(w: _W, rev: str) -> bool:
@@ -1228,18 +1232,22 @@ def _others_carry(w: _W, rev: str) -> bool:
     return any(v > 0 and r != rev and not _has_no_pods(w, r) for r, v in w.weights.items())
 
 
-def _clamp_unready(w: _W, weights: dict[str, int], first: str) -> dict[str, int]:
+def _clamp_unready(
+    w: _W, weights: dict[str, int], first: str, fallback: dict[str, int] | None = None
+) -> dict[str, int]:
     """Never route traffic to a revision with no ready replicas while another one has some.
 
     A revision has no ready replicas when it was observed with none, or when it runs none (scaled to
     zero). A serving revision that was never observed (the first revision, live at once) keeps its
-    traffic: nothing is known to be better."""
+    traffic: nothing is known to be better. When every candidate is known to have no pods, keeping the
+    traffic where it was protects nothing: it goes where the rollout wants it (``fallback``), so that a
+    preview or a failed revision does not keep production traffic only because everything is down."""
     dead = [r for r, v in weights.items() if v > 0 and _has_no_pods(w, r)]
     if not dead:
         return weights
     alive = [r for r in weights if r not in dead] or [r for r in (first,) if not _has_no_pods(w, r)]
     if not alive:
-        return weights
+        return positive(fallback) if fallback is not None else weights
     out = dict(weights)
     moved = sum(out.pop(r) for r in dead)
     receiver = first if first in alive else alive[0]
