@@ -483,3 +483,17 @@ def test_a_watch_event_limit_cuts_each_stream(api: StandIn) -> None:
     assert [next(stream)["object"].metadata.name for _ in range(2)] == ["a", "b"]
     with pytest.raises(urllib3.exceptions.ProtocolError):
         next(stream)
+
+
+def test_a_subresource_the_stand_in_does_not_serve_is_not_found(api: StandIn) -> None:
+    objects = widgets(api)
+    objects.create_namespaced_custom_object("example.dev", "v1", NS, "widgets", {"metadata": {"name": "w"}})
+    with pytest.raises(ApiException) as absent:
+        objects.get_namespaced_custom_object_scale("example.dev", "v1", NS, "widgets", "w")
+    assert status_of(absent) == 404
+
+
+def test_a_definition_is_established_when_created(api: StandIn) -> None:
+    extensions = client.ApiextensionsV1Api(api.client)
+    made = extensions.create_custom_resource_definition(CRD)
+    assert [(c.type, c.status) for c in made.status.conditions] == [("Established", "True")]

@@ -132,6 +132,8 @@ class _Handler(BaseHTTPRequestHandler):
     # -- the verbs -------------------------------------------------------------------------------
     def _serve(self, verb: str, route: _Route, query: dict[str, str]) -> tuple[int, Obj]:
         store, rt, ns = self.server.store, route.rt, route.namespace or ""
+        if route.subresource not in ("", "status") or (route.subresource and not rt.status_subresource):
+            raise ApiError(404, "NotFound", f"{rt.plural}/{route.subresource}: not served by the stand-in")
         if verb == "get":
             return 200, store.get(rt, ns, route.name or "")
         if verb == "list":

@@ -253,6 +253,10 @@ class Store:
         if rt.kind == "CustomResourceDefinition" and kind == "ADDED":
             for declared in from_crd(obj):
                 self._types[declared.key] = declared
+            # served at once, as the real API server says once it has checked the schema
+            obj["status"] = {
+                "conditions": [{"type": "Established", "status": "True", "reason": "InitialNamesAccepted"}]
+            }
         return copy.deepcopy(obj)
 
     def _remove(self, rt: ResourceType, key: Key) -> Obj:
