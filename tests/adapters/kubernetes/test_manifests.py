@@ -107,3 +107,13 @@ def test_the_controller_deployment() -> None:
     assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
     assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
     assert pod["securityContext"]["runAsNonRoot"] is True
+
+
+def test_the_docs_list_exactly_the_granted_calls() -> None:
+    lines = (DEPLOY.parent / "docs" / "kubernetes.md").read_text().splitlines()
+    start = lines.index("| API group | Resource | Verbs | Scope |") + 2
+    rows = set(lines[start : lines.index("", start)])
+    listed = {
+        f"| `{a.group or 'core'}` | `{a.resource}` | {', '.join(a.verbs)} | {a.scope} |" for a in ACCESS
+    }
+    assert rows == listed
