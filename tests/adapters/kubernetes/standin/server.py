@@ -190,6 +190,8 @@ class _Handler(BaseHTTPRequestHandler):
         sent = 0
         try:
             for event in events:
+                if faults.drops != drops_at_start:  # cut: what happened since is not sent
+                    break
                 line = json.dumps(event).encode() + b"\n"
                 self.wfile.write(b"%x\r\n%s\r\n" % (len(line), line))
                 self.wfile.flush()
@@ -197,7 +199,7 @@ class _Handler(BaseHTTPRequestHandler):
                 if faults.watch_event_limit is not None and sent >= faults.watch_event_limit:
                     break
             else:
-                if faults.drops == drops_at_start:  # a clean end: the final chunk
+                if faults.drops == drops_at_start:  # a clean end (timeout): the final chunk
                     self.wfile.write(b"0\r\n\r\n")
                     self.wfile.flush()
         except (BrokenPipeError, ConnectionResetError):
