@@ -89,7 +89,7 @@ def test_renew_deadline_must_be_shorter_than_the_lease() -> None:
         LeaderElector(client.CoordinationV1Api(), NS, "x", "me", lease_duration=10, renew_deadline=10)
 
 
-@settings(max_examples=25, deadline=None)
+@settings(deadline=None)
 @given(
     st.lists(st.tuples(st.integers(0, 2), st.floats(0, 12)), min_size=1, max_size=25),
     st.sampled_from([None, 2, 3]),

@@ -64,6 +64,7 @@ def _resolve(store: Store, parts: list[str]) -> _Route | None:
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body go out in two writes: no delayed-ACK stall
     server: StandInServer
 
     def log_message(self, format: str, *args: Any) -> None:  # quiet
