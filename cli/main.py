@@ -60,6 +60,7 @@ from .common import (
     warn_run_time,
     write_atomic,
 )
+from .crd import crd_cmd
 
 app = typer.Typer(
     name="ebbtide",
@@ -881,6 +882,9 @@ def _traffic_words(plan: Plan) -> str:
 def diagram_cmd() -> None:
     """Print the rollout state machine as a mermaid state diagram."""
     sys.stdout.write(mermaid())
+
+
+app.command("crd")(crd_cmd)
 
 
 def main() -> None:

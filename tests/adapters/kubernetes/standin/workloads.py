@@ -1,0 +1,168 @@
+"""The ReplicaSet controller and kubelet of the stand-in: pods for each ReplicaSet, ready after a delay.
+
+Every ``tick`` seconds a background thread makes each ReplicaSet own ``spec.replicas`` pods (named
+``<rs>-<n>``, labelled from the pod template, owned by the ReplicaSet), marks a pod ready once it is
+``ready_after`` seconds old, and writes the ReplicaSet's ``status`` (replicas, readyReplicas,
+availableReplicas, observedGeneration) when it changes. A behaviour can instead never become ready: its
+containers then wait with ``waiting_reason`` (``CrashLoopBackOff``, ``ImagePullBackOff``), as the kubelet
+reports them. Behaviours are chosen by ReplicaSet name, else by the first container's image, else default.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from .store import ApiError, Obj, Store
+
+RS = ("apps", "v1", "replicasets")
+POD = ("", "v1", "pods")
+
+
+@dataclass(frozen=True, slots=True)
+class Behaviour:
+    ready_after: float = 0.0
+    waiting_reason: str | None = None  # set: the pods never become ready
+
+    @classmethod
+    def crash_loop(cls) -> Behaviour:
+        return cls(waiting_reason="CrashLoopBackOff")
+
+    @classmethod
+    def image_pull_error(cls) -> Behaviour:
+        return cls(waiting_reason="ImagePullBackOff")
+
+
+def _image(rs: Obj) -> str:
+    containers = rs.get("spec", {}).get("template", {}).get("spec", {}).get("containers") or [{}]
+    return str(containers[0].get("image", ""))
+
+
+@dataclass
+class Workloads:
+    store: Store
+    default: Behaviour = field(default_factory=Behaviour)
+    by_name: dict[str, Behaviour] = field(default_factory=dict)
+    by_image: dict[str, Behaviour] = field(default_factory=dict)
+    tick: float = 0.02
+    _born: dict[str, float] = field(default_factory=dict)  # pod uid -> monotonic creation time
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+
+    def behaviour(self, rs: Obj) -> Behaviour:
+        name = rs["metadata"]["name"]
+        return self.by_name.get(name) or self.by_image.get(_image(rs)) or self.default
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="standin-workloads", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.tick):
+            self.sync()
+
+    def sync(self) -> None:
+        """One pass over every ReplicaSet (public so tests can step it by hand)."""
+        rs_type = self.store.resource(*RS)
+        assert rs_type is not None
+        for rs in self.store.list(rs_type, None)[0]:
+            try:
+                self._sync_one(rs)
+            except ApiError:  # deleted or changed meanwhile: the next tick sees the new state
+                continue
+
+    def _sync_one(self, rs: Obj) -> None:
+        pod_type = self.store.resource(*POD)
+        rs_type = self.store.resource(*RS)
+        assert pod_type is not None and rs_type is not None
+        meta = rs["metadata"]
+        ns, uid = meta["namespace"], meta["uid"]
+        pods = [
+            p
+            for p in self.store.list(pod_type, ns)[0]
+            if any(o.get("uid") == uid for o in p["metadata"].get("ownerReferences") or [])
+        ]
+        wanted = int(rs.get("spec", {}).get("replicas", 1))
+        for extra in sorted(pods, key=lambda p: p["metadata"]["name"])[wanted:]:
+            self.store.delete(pod_type, ns, extra["metadata"]["name"])
+        pods = sorted(pods, key=lambda p: p["metadata"]["name"])[:wanted]
+        taken = {p["metadata"]["name"] for p in pods}
+        index = 0
+        while len(pods) < wanted:
+            name = f"{meta['name']}-{index}"
+            index += 1
+            if name not in taken:
+                pods.append(self.store.create(pod_type, ns, self._pod(rs, name)))
+        behaviour = self.behaviour(rs)
+        ready = 0
+        for pod in pods:
+            born = self._born.setdefault(pod["metadata"]["uid"], time.monotonic())
+            is_ready = behaviour.waiting_reason is None and time.monotonic() - born >= behaviour.ready_after
+            ready += is_ready
+            status = self._pod_status(pod, behaviour, is_ready)
+            if pod.get("status") != status:
+                self.store.replace(pod_type, ns, pod["metadata"]["name"], {**pod, "status": status}, "status")
+        status = {
+            "replicas": len(pods),
+            "fullyLabeledReplicas": len(pods),
+            "readyReplicas": ready,
+            "availableReplicas": ready,
+            "observedGeneration": meta.get("generation", 1),
+        }
+        if rs.get("status") != status:
+            self.store.replace(rs_type, ns, meta["name"], {**rs, "status": status}, "status")
+
+    @staticmethod
+    def _pod(rs: Obj, name: str) -> Obj:
+        template = rs.get("spec", {}).get("template", {})
+        meta = rs["metadata"]
+        return {
+            "metadata": {
+                "name": name,
+                "labels": dict(template.get("metadata", {}).get("labels") or {}),
+                "ownerReferences": [
+                    {
+                        "apiVersion": "apps/v1",
+                        "kind": "ReplicaSet",
+                        "name": meta["name"],
+                        "uid": meta["uid"],
+                        "controller": True,
+                        "blockOwnerDeletion": True,
+                    }
+                ],
+            },
+            "spec": template.get("spec", {}),
+        }
+
+    @staticmethod
+    def _pod_status(pod: Obj, behaviour: Behaviour, ready: bool) -> dict[str, Any]:
+        containers = pod.get("spec", {}).get("containers") or [{"name": "main"}]
+        if ready:
+            state: Obj = {"running": {}}
+        elif behaviour.waiting_reason is not None:
+            state = {"waiting": {"reason": behaviour.waiting_reason, "message": "stand-in"}}
+        else:
+            state = {"waiting": {"reason": "ContainerCreating"}}
+        crashing = behaviour.waiting_reason == "CrashLoopBackOff"
+        return {
+            "phase": "Pending" if behaviour.waiting_reason == "ImagePullBackOff" else "Running",
+            "conditions": [{"type": "Ready", "status": "True" if ready else "False"}],
+            "containerStatuses": [
+                {
+                    "name": c.get("name", "main"),
+                    "image": c.get("image", ""),
+                    "imageID": "",
+                    "ready": ready,
+                    "restartCount": 3 if crashing else 0,
+                    "state": state,
+                }
+                for c in containers
+            ],
+        }
