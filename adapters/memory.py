@@ -456,7 +456,8 @@ class MemoryCluster:
     def observe(self, now: float) -> list[Event]:
         out: list[Event] = []
         for rs in self._sets.values():
-            counts = rs.counts(now)
+            # the cached counts, inline: the loop observes at every instant, mostly with nothing new
+            counts = rs._counts if rs._valid_from <= now < rs._valid_until else rs.counts(now)
             if counts is not rs.reported and counts != rs.reported:
                 rs.reported = counts
                 out.append(_observed(rs.revision, counts))
@@ -680,6 +681,6 @@ class MemoryCluster:
             and self.rng.random() < errors.probability
         ):
             return Measurement(verification=start.verification, metric=name, error=errors.message)
-        raw = signal.evaluate(now, self.misbehave_since(revision), self.rng)
+        raw = signal.evaluate(now, rs.misbehave_since if rs is not None else None, self.rng)
         value: MeasuredValue = [raw] if (vector and raw is not None) else raw
         return Measurement(verification=start.verification, metric=name, value=value)
