@@ -69,7 +69,7 @@ class DaskExecutor:
         *,
         window: int | None = None,
         processes: bool = True,
-        timeout: float = 30.0,
+        timeout: float = 10.0,
     ) -> None:
         if not dask_available():
             raise DaskUnavailable("--executor dask needs dask: pip install 'ebbtide[dask]'")
