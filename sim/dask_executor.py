@@ -161,12 +161,14 @@ class DaskExecutor:
                 done[index.pop(future.key)] = future.result()
                 del futures[future.key]
                 future.release()
-                while handed in done:
-                    yield done.pop(handed)
-                    handed += 1
-                # keep at most `window` chunks submitted or waiting for an earlier one
+                ready: list[list[RunResult]] = []
+                while handed + len(ready) in done:
+                    ready.append(done.pop(handed + len(ready)))
+                handed += len(ready)
+                # refill before handing on: at most `window` chunks submitted or waiting for an earlier one
                 while len(index) + len(done) < window and len(index) + len(done) + handed < len(chunks):
                     submit()
+                yield from ready
         finally:  # the consumer stopped early (an error, Ctrl-C): nothing of the sweep stays on the cluster
             running.clear()
             client.cancel([*futures.values(), data])

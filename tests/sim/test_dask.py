@@ -46,18 +46,28 @@ def test_results_identical_to_one_process(failing: Scenario, flaky: Scenario) ->
             assert two.to_json() == one.to_json()
 
 
-def test_results_are_streamed_in_a_bounded_window(flaky: Scenario) -> None:
-    """Chunks are handed on in run order while later ones still run: never more than the window out."""
-    with DaskExecutor(workers=2, processes=False, window=3) as executor:
-        client = executor.client
-        seen: list[int] = []
-        out: list[int] = []
-        for result in simulate(flaky, runs=40, seed=1, executor=executor, chunk_size=2):
+def test_results_are_streamed_in_a_bounded_window(flaky: Scenario, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Chunks are handed on in run order while later ones run, never more than the window ahead."""
+    import ebbtide.sim.runner as runner
+
+    started: list[int] = []  # the runs started on the (in-process) workers, in any order
+    real = runner.run_once
+
+    def spy(prepared, index, *args):  # type: ignore[no-untyped-def]
+        started.append(index)
+        return real(prepared, index, *args)
+
+    monkeypatch.setattr(runner, "run_once", spy)
+    window, size = 3, 2
+    ahead: list[int] = []
+    with DaskExecutor(workers=2, processes=False, window=window) as executor:
+        seen = []
+        for result in simulate(flaky, runs=40, seed=1, executor=executor, chunk_size=size):
             seen.append(result.index)
-            # chunks of the sweep held now: submitted, running, or done and waiting for an earlier one
-            out.append(sum(1 for key in client.futures if str(key).startswith("ebbtide-")))
-        assert seen == list(range(40))
-        assert max(out) <= 3 and min(out[:10]) >= 1  # streamed: later chunks ran while the first were read
+            ahead.append(max(started) - result.index)  # how far the cluster is ahead of the consumer
+    assert seen == list(range(40)) and sorted(started) == list(range(40))
+    assert max(ahead) < (window + 1) * size  # bounded: the window, and the chunk being handed on
+    assert max(ahead[:10]) >= size  # streamed: later chunks ran while the first were handed on
 
 
 def test_a_worker_lost_mid_sweep_reruns_its_runs(failing: Scenario) -> None:
