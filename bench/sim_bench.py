@@ -12,6 +12,7 @@ because this machine's speed swings from minute to minute while ratios hold stea
                                                 on two idle cores
 
 Run: .venv/bin/python bench/sim_bench.py [--runs N] [--rounds R]
+Instructions (load-independent): see callgrind_part, ``--callgrind setup|whole|alone --runs 40``
 Profile: .venv/bin/python -m cProfile -s tottime bench/sim_bench.py --runs 300 --no-workers
 """
 
@@ -111,13 +112,8 @@ def measure(sc: Scenario, runs: int, workers: int) -> tuple[float, float]:
     return runs / elapsed, cpu
 
 
-def outside_engine(sc: Scenario, runs: int, repeat: int = 3) -> tuple[float, float]:
-    """CPU seconds per run spent in ``core.step`` and outside it (the memory cluster, the driver, the
-    event loop, the tracker).
-
-    Every step call of the runs is recorded, then replayed through ``step`` alone; the two are timed in
-    CPU time (steadier than wall time on a shared machine), best of ``repeat`` each.
-    """
+def recorded_steps(sc: Scenario, runs: int) -> list[tuple[Any, Any, float]]:
+    """Every ``core.step`` call ``(state, event, now)`` of ``runs`` runs, in order."""
     from ebbtide.core import engine
     from ebbtide.sim.runner import simulate
 
@@ -134,6 +130,39 @@ def outside_engine(sc: Scenario, runs: int, repeat: int = 3) -> tuple[float, flo
             pass
     finally:
         engine.step = real
+    return calls
+
+
+def callgrind_part(sc: Scenario, runs: int, part: str) -> None:
+    """One part of the load-independent split, for an instruction counter (prints nothing):
+    ``setup`` records the steps of the runs; ``whole`` then runs them again; ``alone`` replays the steps.
+
+        valgrind --tool=callgrind --callgrind-out-file=/dev/null python bench/sim_bench.py --callgrind PART
+    instructions per run outside the engine = (whole - alone) / runs; in it = (alone - setup) / runs."""
+    from ebbtide.core import engine
+    from ebbtide.sim.runner import simulate
+
+    calls = recorded_steps(sc, runs)
+    if part == "whole":
+        for _ in simulate(sc, runs=runs, seed=1):
+            pass
+    elif part == "alone":
+        for state, event, now in calls:
+            engine.step(state, event, now)
+
+
+def outside_engine(sc: Scenario, runs: int, repeat: int = 3) -> tuple[float, float]:
+    """CPU seconds per run spent in ``core.step`` and outside it (the memory cluster, the driver, the
+    event loop, the tracker).
+
+    Every step call of the runs is recorded, then replayed through ``step`` alone; the two are timed in
+    CPU time (steadier than wall time on a shared machine), best of ``repeat`` each.
+    """
+    from ebbtide.core import engine
+    from ebbtide.sim.runner import simulate
+
+    calls = recorded_steps(sc, runs)
+    real = engine.step
     whole: list[float] = []
     alone: list[float] = []
     for _ in range(repeat):
@@ -159,8 +188,12 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=2000)
     parser.add_argument("--rounds", type=int, default=3, help="alternating one-core / workers rounds")
     parser.add_argument("--no-workers", action="store_true")
+    parser.add_argument("--callgrind", choices=["setup", "whole", "alone"], help="see callgrind_part")
     args = parser.parse_args()
     sc = scenario()
+    if args.callgrind:
+        callgrind_part(sc, args.runs, args.callgrind)
+        return
     measure(sc, 50, 1)  # warm up (imports, condition compilation caches)
 
     singles: list[float] = []
