@@ -16,7 +16,8 @@ What is modelled (and what is not):
   ``replicas + maxSurge``) and ``min_ready`` (the least ready pods of the revisions serving traffic, to
   compare with ``replicas - maxUnavailable``), which tests and the simulator check.
 - **Traffic router.** ``SetTraffic`` weights (and header routes: a ``header_share`` of the requests carries
-  the header and goes to the header-route revision) split ``rps`` requests per second. Requests are integrated
+  the header and goes to the header-route revision; mirror routes copy requests whose answers no one gets, so
+  they change no split) split ``rps`` requests per second. Requests are integrated
   over virtual time: ``served`` per revision, ``bad_requests`` (served by a revision while it misbehaves) and
   ``dropped_requests`` (routed to a revision with no ready pod).
 - **Signals.** Each revision has named signals (``errorRate``, ``latency``, ``success_rate``, anything): a
@@ -583,7 +584,8 @@ class MemoryCluster:
         share = self.config.header_share
         eff = {r: float(w) for r, w in effect.weights.items() if w > 0}
         hr = effect.header_route_revision
-        if share and effect.header_routes and hr is not None:
+        routed = [r for r in effect.header_routes if r.mirror_percentage is None]  # mirrors serve no one
+        if share and routed and hr is not None:
             eff = {r: w * (1.0 - share) for r, w in eff.items()}
             eff[hr] = eff.get(hr, 0.0) + 100.0 * share
         self._effective = eff

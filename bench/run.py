@@ -3,9 +3,11 @@
     python bench/run.py            # all core figures
     python bench/run.py --quick    # fewer rollouts (a smoke run, e.g. in CI)
 
-Figures (issue #2; none of them fails anything, they are printed and recorded in docs/performance.md):
+Figures (issues #2 and #8; none of them fails anything, they are printed and recorded in
+docs/performance.md):
 - core.step: events/s through ``step`` for an 8-step canary with verification (examples/specs/canary.yaml),
-  next to a bare ``transitions`` trigger rate measured in the same run (the baseline);
+  next to a bare ``transitions`` trigger rate measured in the same run (the baseline) and the ratio of the
+  two (``ratio_to_trigger``);
 - core.state_bytes: the persisted JSON state of a 10-step canary mid-verification, after a long run
   (thousands of measurements), with and without the embedded plan;
 - core.memory_10k: memory held by 10,000 rollout states in one process (tracemalloc).
@@ -149,6 +151,7 @@ def bench_step(rollouts: int) -> None:
         "core.step",
         rate,
         "events/s",
+        ratio_to_trigger=round(rate / baseline, 3),
         baseline=round(baseline, 1),
         baseline_name="transitions.trigger",
         events=events,
@@ -245,9 +248,9 @@ def bench_state_bytes(measurements: int, earlier_rollouts: int = 200) -> None:
         earlier_rollouts=earlier_rollouts,
         history=len(s.history),
         plan_bytes=len(s.plan.model_dump_json(exclude_defaults=True)),
-        without_plan=len(s.model_dump_json(exclude={"plan", "next_plan"}, exclude_defaults=True)),
-        with_defaults=len(s.model_dump_json()),
-        limit=4096,
+        without_plan=len(s.to_json(exclude={"plan", "next_plan"})),
+        with_defaults=len(s.to_json(exclude_defaults=False)),
+        limit=2048,
     )
 
 
@@ -274,7 +277,7 @@ def bench_memory(count: int) -> None:
         states=len(states),
         phases=sorted({x.phase for x in states}),
         bytes_per_state=round(used / len(states)),
-        limit_mb=50,
+        limit_mb=20,
     )
 
 

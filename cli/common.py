@@ -9,7 +9,7 @@ import os
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from enum import StrEnum
 from pathlib import Path
 from typing import IO, Any, TypeVar
@@ -18,7 +18,7 @@ import typer
 from rich.console import Console
 from rich.text import Text
 
-from ebbtide.core.spec import Problem, SpecError
+from ebbtide.core.spec import Problem, SpecError, SpecWarning
 from ebbtide.sim.report import PlotUnavailable
 
 #: exit code of every bad input (spec, scenario, data file, option)
@@ -85,6 +85,13 @@ def problem_text(p: Problem) -> str:
         return str(p)
     where = f"{p.field}: " if p.field else ""
     return f"{p.file}: {where}{p.reason}"
+
+
+def print_warnings(warnings: Iterable[SpecWarning]) -> None:
+    """``warning: FILE: Kind/name: field.path: reason`` on stderr, one a line (not an error: exit code 0)."""
+    console = err_console()
+    for w in warnings:
+        console.print(f"warning: {w}", soft_wrap=True)
 
 
 def spec_error(exc: SpecError) -> typer.Exit:

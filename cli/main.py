@@ -7,6 +7,7 @@ exits with code 2. The work is done by :mod:`ebbtide.sim` and :mod:`ebbtide.core
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.metadata
 import json
 import sys
@@ -22,7 +23,7 @@ from ebbtide.adapters.specfiles import load_spec_files, read_documents
 from ebbtide.core.machine import mermaid
 from ebbtide.core.manifests import defined_names, describe, set_hints
 from ebbtide.core.plan import MAX_REPLICAS, Plan
-from ebbtide.core.spec import Document, Problem, SpecError, compile_plan
+from ebbtide.core.spec import Document, Problem, SpecError, SpecSet, SpecWarning, compile_plan
 from ebbtide.core.verification import plan_warnings
 from ebbtide.sim import backtest as bt
 from ebbtide.sim.outcome import SCHEMA_VERSION, Aggregator, Outcome, RunResult, Summary, dumps
@@ -41,6 +42,7 @@ from ebbtide.sim.runner import load_scenario, replay_run, simulate
 from ebbtide.sim.scenario import MAX_RUNS, Scenario
 
 from .common import (
+    EXIT_BAD_INPUT,
     BadInput,
     SimFormat,
     TableOrJson,
@@ -54,6 +56,7 @@ from .common import (
     out_console,
     output,
     parse_pairs,
+    print_warnings,
     warn_run_time,
     write_atomic,
 )
@@ -148,7 +151,20 @@ class RunProgress:
 
 
 def _load_scenario(path: Path) -> Scenario:
-    return load_scenario(path)
+    """A scenario, loaded; the warnings of its specs printed on stderr."""
+    scenario = load_scenario(path)
+    print_warnings(_scenario_warnings(path, scenario))
+    return scenario
+
+
+def _scenario_warnings(path: Path, scenario: Scenario) -> tuple[SpecWarning, ...]:
+    """The warnings of the specs a loaded scenario holds or names (its Argo fields accepted and ignored)."""
+    files = [path, *(Path(r) if Path(r).is_absolute() else path.parent / r for r in scenario.spec.specs)]
+    try:
+        docs = [d for d in read_documents(files) if d.kind != "Scenario"]
+        return SpecSet.from_documents(docs).warnings
+    except SpecError:  # not reached for a scenario that loaded
+        return ()
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -666,10 +682,14 @@ def validate_cmd(
         bool,
         typer.Option("--verbose", "-v", help="also list skipped documents (kinds ebbtide does not own)"),
     ] = False,
+    fmt: Annotated[
+        TextOrJson, typer.Option("--format", "-f", help="text, or json: every file, problem and warning")
+    ] = TextOrJson.text,
 ) -> None:
     """Load spec files and Scenario files; print OK per file, or every problem (exit code 2)."""
     problems: list[Problem] = []
     skipped: dict[str, list[str]] = {}
+    warned: dict[str, list[SpecWarning]] = {}
     loaded: set[str] = set()  # files of the groups that loaded
     scenarios = [f for f in files if f.is_file() and _is_scenario(f)]
     specs = [f for f in files if f not in scenarios]
@@ -684,6 +704,9 @@ def validate_cmd(
             found.update(describe(specset))
             for s in specset.skipped:
                 skipped.setdefault(s.file, []).append(str(s))
+            print_warnings(specset.warnings)
+            for w in specset.warnings:
+                warned.setdefault(w.file, []).append(w)
             for name, doc in ((n, specset.origins[("RolloutSpec", n)]) for n in specset.rollout_specs):
                 _warn(f"{doc.file}: RolloutSpec/{name}", compile_plan(specset, name))
         except SpecError as exc:
@@ -697,6 +720,8 @@ def validate_cmd(
                 f"Scenario/{sc.metadata.name} (rollout {sc.plan.name}, {len(sc.plan.steps)} steps)"
             )
             _warn(str(f), sc.plan)
+            print_warnings(scenario_warnings := _scenario_warnings(f, sc))
+            warned.setdefault(str(f), []).extend(scenario_warnings)
         except SpecError as exc:
             problems.extend(exc.problems)
     for f in specs:
@@ -704,13 +729,46 @@ def validate_cmd(
             reason = "the file holds no YAML document: nothing to check"
             problems.append(Problem(str(f), 0, None, None, "", reason))
     bad_files = {p.file for p in problems}
+    if fmt is TextOrJson.json:
+        report = _validate_json(files, bad_files, found, skipped, warned, problems)
+        sys.stdout.write(json.dumps(report, indent=2) + "\n")
+        if problems:
+            raise typer.Exit(EXIT_BAD_INPUT)
+        return
     for f in files:
         if str(f) not in bad_files:
             sys.stdout.write(f"OK    {f}" + (f": {found[str(f)]}" if str(f) in found else "") + "\n")
             if verbose and str(f) in skipped:
                 sys.stdout.write(f"      skipped (not ebbtide kinds): {', '.join(skipped[str(f)])}\n")
+            for w in warned.get(str(f), []) if verbose else []:
+                sys.stdout.write(f"      ignored with a warning: {w.kind}/{w.name}: {w.field}: {w.reason}\n")
     if problems:
         raise SpecError(problems)
+
+
+def _validate_json(
+    files: list[Path],
+    bad_files: set[str],
+    found: dict[str, str],
+    skipped: dict[str, list[str]],
+    warned: dict[str, list[SpecWarning]],
+    problems: list[Problem],
+) -> dict[str, Any]:
+    """``validate --format json``: per file whether it loaded, what it holds, what was skipped, its
+    warnings; then every problem."""
+    out = []
+    for f in map(str, files):
+        ok = f not in bad_files
+        out.append(
+            {
+                "file": f,
+                "ok": ok,
+                "read": found.get(f) if ok else None,
+                "skipped": skipped.get(f, []) if ok else [],
+                "warnings": [dataclasses.asdict(w) for w in warned.get(f, [])],
+            }
+        )
+    return {"files": out, "problems": [dataclasses.asdict(p) for p in problems]}
 
 
 def _near(given: list[Path], problems: list[Problem]) -> list[Path]:
@@ -750,11 +808,12 @@ def plan_cmd(
     """Print the phase timeline the compiled plan implies."""
     plan: Plan
     if len(spec_files) == 1 and _is_scenario(spec_files[0]):
-        plan = load_scenario(spec_files[0]).plan
+        plan = _load_scenario(spec_files[0]).plan
         if (rollout is not None and rollout != plan.name) or replicas is not None:
             raise BadInput("--rollout and --replicas apply to spec files: the scenario fixes them")
     else:
         specset = load_spec_files(spec_files, ignore_kinds={"Scenario"})
+        print_warnings(specset.warnings)
         if not specset.rollout_specs:
             where = ", ".join(str(f) for f in spec_files)
             raise SpecError([Problem(where, 0, None, None, "", "no RolloutSpec (or Argo Rollout) to plan")])

@@ -13,9 +13,10 @@
   rules, regular expressions found in a metric name as Argo matches them, or ``*``, set the matching
   metrics' ``dryRun``; a rule that matches no metric is a problem).
 
-Fields that do not change rollout semantics are accepted and ignored (see :data:`IGNORED_ROLLOUT_FIELDS`,
-:data:`IGNORED_CANARY_FIELDS`, :data:`IGNORED_TEMPLATE_FIELDS`); unknown fields and unsupported features
-(experiment, setMirrorRoute, plugin steps, providers ebbtide has no adapter for) are problems.
+Some fields are accepted and ignored (see :data:`IGNORED_ROLLOUT_FIELDS`, :data:`IGNORED_CANARY_FIELDS`,
+:data:`IGNORED_TEMPLATE_FIELDS`): those a user could expect to change behaviour earn a warning, listed with
+what ebbtide does instead in :mod:`ebbtide.core.argo_ignored`. Unknown fields and unsupported features
+(experiment and plugin steps, providers ebbtide has no adapter for) are problems.
 """
 
 from __future__ import annotations
@@ -23,10 +24,25 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from .argo_bluegreen import convert_blue_green
+from .argo_bluegreen import BLUE_GREEN_KNOWN, convert_blue_green
 from .spec import API_VERSION, Document, Problem, dry_run_matches, pattern_problem
 
-__all__ = ["IGNORED_CANARY_FIELDS", "IGNORED_ROLLOUT_FIELDS", "IGNORED_TEMPLATE_FIELDS", "convert_argo"]
+__all__ = [
+    "IGNORED_CANARY_FIELDS",
+    "IGNORED_ROLLOUT_FIELDS",
+    "IGNORED_TEMPLATE_FIELDS",
+    "KNOWN_FIELDS",
+    "convert_argo",
+]
+
+#: Rollout.spec fields used
+_USED_ROLLOUT_FIELDS = (
+    "replicas",
+    "strategy",
+    "progressDeadlineSeconds",
+    "revisionHistoryLimit",
+    "rollbackWindow",
+)
 
 #: Rollout.spec fields accepted and ignored (pod template, selection, status housekeeping)
 IGNORED_ROLLOUT_FIELDS = frozenset(
@@ -51,7 +67,6 @@ IGNORED_CANARY_FIELDS = frozenset(
         "antiAffinity",
         "pingPong",
         "minPodsPerReplicaSet",
-        "scaleDownDelayRevisionLimit",
         "replicaProgressThreshold",
     }
 )
@@ -64,15 +79,15 @@ _COPIED_CANARY = (
     "dynamicStableScale",
     "abortScaleDownDelaySeconds",
     "scaleDownDelaySeconds",
+    "scaleDownDelayRevisionLimit",
     "maxSurge",
     "maxUnavailable",
 )
-_STEP_ACTIONS = ("setWeight", "pause", "analysis", "setCanaryScale", "setHeaderRoute")
+_STEP_ACTIONS = ("setWeight", "pause", "analysis", "setCanaryScale", "setHeaderRoute", "setMirrorRoute")
 #: steps refused (with why), each with one problem that names the step; the step is then left out
 _UNSUPPORTED_STEPS = {
     "experiment": "experiment steps are not supported yet: ebbtide does not run an experiment's temporary "
     "ReplicaSets and their analyses (use setWeight with an analysis step instead)",
-    "setMirrorRoute": "setMirrorRoute steps are not supported",
     "plugin": "plugin steps are not supported",
 }
 
@@ -100,6 +115,9 @@ def _template_names(doc: Document, at: str, analysis: Any, problems: list[Proble
             problems.append(doc.problem(f"{at}.templates[{j}].templateName", "required field is missing"))
         else:
             names.append(name)
+        for key in _d(ref):  # clusterScope: templates are found by name, of either kind
+            if key not in ("templateName", "clusterScope"):
+                problems.append(doc.problem(f"{at}.templates[{j}].{key}", "unknown field"))
     return names
 
 
@@ -172,14 +190,11 @@ def _rollout(doc: Document) -> tuple[list[Document], list[Problem]]:
     if not name:
         problems.append(doc.problem("metadata.name", "required field is missing"))
     for key in spec:
-        if key not in IGNORED_ROLLOUT_FIELDS and key not in (
-            "replicas",
-            "strategy",
-            "progressDeadlineSeconds",
-            "revisionHistoryLimit",
-            "rollbackWindow",
-        ):
+        if key not in IGNORED_ROLLOUT_FIELDS and key not in _USED_ROLLOUT_FIELDS:
             problems.append(doc.problem(f"spec.{key}", "unknown field"))
+    for key in _d(spec.get("analysis")):
+        if key not in _HISTORY_LIMITS:
+            problems.append(doc.problem(f"spec.analysis.{key}", "unknown field"))
     strategy = _d(spec.get("strategy"))
     for key in strategy:
         if key not in ("canary", "blueGreen"):
@@ -194,40 +209,25 @@ def _rollout(doc: Document) -> tuple[list[Document], list[Problem]]:
         return [dataclasses.replace(d, form="argo") for d in converted], problems + more
     canary = _d(strategy.get("canary"))
     args: dict[str, dict[str, Any]] = {}
-    steps: list[Any] = []
-    path_map: list[tuple[str, str]] = []
     raw_steps = canary.get("steps") or []
     if not isinstance(raw_steps, list):
         problems.append(doc.problem("spec.strategy.canary.steps", "must be a list"))
         raw_steps = []
-    for i, step in enumerate(raw_steps):
-        at = f"spec.strategy.canary.steps[{i}]"
-        refused = [key for key in _UNSUPPORTED_STEPS if isinstance(step, dict) and key in step]
-        if refused:  # one problem for the step, and the step left out: no follow-on problems
-            problems.append(doc.problem(f"{at}.{refused[0]}", _UNSUPPORTED_STEPS[refused[0]]))
-            continue
-        path_map.append((f"spec.canary.steps[{len(steps)}]", at))
-        if not isinstance(step, dict):
-            steps.append(step)
-            continue
-        out: dict[str, Any] = {}
-        for key, value in step.items():
-            if key == "analysis":
-                out["verification"] = _verification(doc, f"{at}.analysis", value, args, problems)
-                for extra in _d(value):
-                    if extra not in ("templates", "args", "dryRun", "measurementRetention"):
-                        problems.append(doc.problem(f"{at}.analysis.{extra}", "unknown field"))
-                path_map.insert(-1, (f"spec.canary.steps[{len(steps)}].verification", f"{at}.analysis"))
-            else:
-                out[key] = value  # setWeight, pause, setCanaryScale, setHeaderRoute (same shape), or unknown
-        steps.append(out)
+    steps, path_map, first_of = _steps(doc, raw_steps, args, problems)
     path_map.append(("spec.canary", "spec.strategy.canary"))
     strategy_spec: dict[str, Any] = {"steps": steps}
+    for key in _d(canary.get("trafficRouting")):
+        if key not in _ROUTER_KEYS and key != "maxTrafficWeight":
+            problems.append(doc.problem(f"spec.strategy.canary.trafficRouting.{key}", "unknown field"))
     if "analysis" in canary:
         bg = canary["analysis"]
         background = _verification(doc, "spec.strategy.canary.analysis", bg, args, problems)
         if "startingStep" in _d(bg):
-            background["startingStep"] = bg["startingStep"]
+            start = bg["startingStep"]  # an Argo step index: the first ebbtide step that Argo step became
+            if isinstance(start, int) and not isinstance(start, bool) and start >= 0:
+                past = len(steps) + start - len(first_of)  # past the last step stays past it
+                start = first_of[start] if start < len(first_of) else past
+            background["startingStep"] = start
         strategy_spec["backgroundVerification"] = background
         for extra in _d(bg):
             if extra not in ("templates", "args", "startingStep", "dryRun", "measurementRetention"):
@@ -274,6 +274,70 @@ def _rollout(doc: Document) -> tuple[list[Document], list[Problem]]:
     ], problems
 
 
+#: the actions an Argo step may combine, in the order ebbtide runs them as separate steps (as an Ocean CD
+#: phase's, see core/manifests.py): Argo applies them together and completes the step on the first of
+#: pause, setCanaryScale, setWeight, analysis that it holds
+_ARGO_STEP_ORDER = ("setCanaryScale", "setWeight", "setHeaderRoute", "setMirrorRoute", "analysis", "pause")
+#: at most one of these in one Argo step (Argo's own rule)
+_ONE_OF = ("setWeight", "pause", "analysis")
+
+
+def _steps(
+    doc: Document, raw_steps: list[Any], args: dict[str, dict[str, Any]], problems: list[Problem]
+) -> tuple[list[Any], list[tuple[str, str]], list[int]]:
+    """The canary steps as ebbtide steps, the path map back to the Argo ones, and the index of the first
+    ebbtide step of each Argo step (a step of several actions becomes one step per action)."""
+    steps: list[Any] = []
+    path_map: list[tuple[str, str]] = []
+    first_of: list[int] = []
+    for i, step in enumerate(raw_steps):
+        first_of.append(len(steps))
+        at = f"spec.strategy.canary.steps[{i}]"
+        refused = [key for key in _UNSUPPORTED_STEPS if isinstance(step, dict) and key in step]
+        if refused:  # one problem for the step, and the step left out: no follow-on problems
+            problems.append(doc.problem(f"{at}.{refused[0]}", _UNSUPPORTED_STEPS[refused[0]]))
+            continue
+        if not isinstance(step, dict):
+            path_map.append((f"spec.canary.steps[{len(steps)}]", at))
+            steps.append(step)
+            continue
+        exclusive = [a for a in _ONE_OF if a in step]
+        if len(exclusive) > 1:
+            found = ", ".join(exclusive)
+            problems.append(
+                doc.problem(at, f"a step holds at most one of setWeight, pause, analysis, found {found}")
+            )
+            continue
+        for part in _split(step):
+            path_map.append((f"spec.canary.steps[{len(steps)}]", at))
+            out: dict[str, Any] = {}
+            for key, value in part.items():
+                if key == "analysis":
+                    out["verification"] = _verification(doc, f"{at}.analysis", value, args, problems)
+                    for extra in _d(value):
+                        if extra not in ("templates", "args", "dryRun", "measurementRetention"):
+                            problems.append(doc.problem(f"{at}.analysis.{extra}", "unknown field"))
+                    path_map.insert(-1, (f"spec.canary.steps[{len(steps)}].verification", f"{at}.analysis"))
+                else:
+                    out[key] = (
+                        value  # setWeight, pause, setCanaryScale, setHeaderRoute, setMirrorRoute (same shape)
+                    )
+            steps.append(out)
+    return steps, path_map, first_of
+
+
+def _split(step: dict[str, Any]) -> list[dict[str, Any]]:
+    """An Argo step of several actions as one step per action, in :data:`_ARGO_STEP_ORDER`; other keys (a
+    misspelt action) stay with the first, to be reported there."""
+    actions = [a for a in _ARGO_STEP_ORDER if a in step]
+    if len(actions) < 2:
+        return [step]
+    rest = {k: v for k, v in step.items() if k not in actions}
+    return [{**(rest if j == 0 else {}), a: step[a]} for j, a in enumerate(actions)]
+
+
+#: Rollout.spec.analysis: how many AnalysisRuns Argo keeps (accepted, with a warning)
+_HISTORY_LIMITS = ("successfulRunHistoryLimit", "unsuccessfulRunHistoryLimit")
 #: Argo trafficRouting keys -> the RolloutSpec traffic field that holds them (maxTrafficWeight is ignored)
 _ROUTER_KEYS = {
     "istio": "istio",
@@ -355,3 +419,36 @@ def _template(doc: Document) -> tuple[list[Document], list[Problem]]:
         "spec": out_spec,
     }
     return [Document(doc.file, doc.index, converted, doc.line, (), doc.kind, form="argo")], problems
+
+
+#: every Argo field name the converter uses, accepts or refuses (for docs/spec-reference.md's test)
+KNOWN_FIELDS = frozenset(
+    {
+        *_USED_ROLLOUT_FIELDS,
+        *IGNORED_ROLLOUT_FIELDS,
+        *_HISTORY_LIMITS,
+        "canary",
+        "blueGreen",
+        *IGNORED_CANARY_FIELDS,
+        *_COPIED_CANARY,
+        "steps",
+        "analysis",
+        "trafficRouting",
+        "maxTrafficWeight",
+        *_ROUTER_KEYS,
+        *_STEP_ACTIONS,
+        *_UNSUPPORTED_STEPS,
+        "templates",
+        "templateName",
+        "clusterScope",
+        "args",
+        "dryRun",
+        "startingStep",
+        "measurementRetention",
+        "metricName",
+        "limit",
+        "metrics",
+        *IGNORED_TEMPLATE_FIELDS,
+        *BLUE_GREEN_KNOWN,
+    }
+)

@@ -17,7 +17,7 @@ from typing import Any
 
 from .spec import API_VERSION, Document, Problem
 
-__all__ = ["BLUE_GREEN_FIELDS", "IGNORED_BLUE_GREEN_FIELDS", "convert_blue_green"]
+__all__ = ["BLUE_GREEN_FIELDS", "BLUE_GREEN_KNOWN", "IGNORED_BLUE_GREEN_FIELDS", "convert_blue_green"]
 
 #: Argo's strategy.blueGreen fields kept in the Strategy's blueGreen (validated by its model)
 BLUE_GREEN_FIELDS = (
@@ -29,13 +29,15 @@ BLUE_GREEN_FIELDS = (
     "scaleDownDelayRevisionLimit",
     "antiAffinity",
 )
-#: accepted and dropped: pod labels of the preview and active pods, and the budget of a pod restart (ebbtide
-#: restarts no pods)
+#: accepted and dropped, with a warning (see core/argo_ignored.py): pod labels of the preview and active pods,
+#: and the budget of a pod restart (ebbtide restarts no pods)
 IGNORED_BLUE_GREEN_FIELDS = frozenset({"previewMetadata", "activeMetadata", "maxUnavailable"})
 _ANALYSES = ("prePromotionAnalysis", "postPromotionAnalysis")
 _DELAYS = ("scaleDownDelaySeconds", "abortScaleDownDelaySeconds")
 _ROLLOUT_FIELDS = ("replicas", "progressDeadlineSeconds", "revisionHistoryLimit", "rollbackWindow")
 _ANALYSIS_FIELDS = ("templates", "args", "dryRun", "measurementRetention")
+#: every blueGreen field name this module uses or accepts
+BLUE_GREEN_KNOWN = frozenset({*BLUE_GREEN_FIELDS, *IGNORED_BLUE_GREEN_FIELDS, *_ANALYSES, *_DELAYS})
 
 #: (doc, field path, analysis block, args by name, problems) -> a verification block
 Verification = Callable[[Document, str, Any, dict[str, dict[str, Any]], list[Problem]], dict[str, Any]]

@@ -2,15 +2,19 @@
 
 An effect states desired state ("revision b serves 40%", "revision b runs 3 replicas"), never an increment,
 so applying it twice, or applying it after a crash half-way through a reconcile, converges to the same world.
+
+Effects are slotted frozen dataclasses (the engine emits them on every step and never validates what it
+builds itself).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field, fields
 from typing import Annotated, Any, Literal
 
-from pydantic import Field
+from pydantic import BaseModel, Field
 
-from ebbtide.core.plan import Frozen, HeaderRoutePlan, MetricPlan
+from ebbtide.core.plan import HeaderRoutePlan, MetricPlan
 
 NotifyEvent = Literal[
     "rollout-started",
@@ -25,13 +29,34 @@ NotifyEvent = Literal[
 ]
 
 
-class ScaleRevision(Frozen):
+class _Plain:
+    """What every effect can do besides holding its fields."""
+
+    __slots__ = ()
+
+    def model_dump(self) -> dict[str, Any]:
+        """The effect as plain data (nested plan models as dicts): what a log line or a wire format needs,
+        the same shape the effects' earlier pydantic models gave."""
+        return {f.name: _plain(getattr(self, f.name)) for f in fields(self)}  # type: ignore[arg-type]
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, BaseModel):
+        return value.model_dump()
+    if isinstance(value, tuple):
+        return tuple(_plain(v) for v in value)
+    return value
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ScaleRevision(_Plain):
     kind: Literal["scale"] = "scale"
     revision: str
     replicas: int
 
 
-class SetTraffic(Frozen):
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SetTraffic(_Plain):
     """Traffic split: integer weights per revision summing to 100, plus header routes to the canary."""
 
     kind: Literal["traffic"] = "traffic"
@@ -41,7 +66,8 @@ class SetTraffic(Frozen):
     header_route_revision: str | None = None
 
 
-class StartMeasurement(Frozen):
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StartMeasurement(_Plain):
     """Take one measurement of ``metric`` now and report it back as a Measurement event."""
 
     kind: Literal["measure"] = "measure"
@@ -53,17 +79,19 @@ class StartMeasurement(Frozen):
     stable: str | None = None
 
 
-class StopVerification(Frozen):
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StopVerification(_Plain):
     """Cancel a verification run: in-flight measurements for it will be ignored."""
 
     kind: Literal["stop-verification"] = "stop-verification"
     verification: str
 
 
-class Notify(Frozen):
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Notify(_Plain):
     kind: Literal["notify"] = "notify"
     event: NotifyEvent
-    payload: dict[str, Any] = Field(default_factory=dict)
+    payload: dict[str, Any] = field(default_factory=dict)
 
 
 Effect = Annotated[

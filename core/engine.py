@@ -10,6 +10,8 @@ observation that changes nothing produces none.
 
 from __future__ import annotations
 
+from dataclasses import fields
+from operator import attrgetter
 from typing import Any
 
 from ebbtide.core import verification as ver
@@ -31,9 +33,11 @@ from ebbtide.core.events import (
     SpecChanged,
     Tick,
 )
+from ebbtide.core.hotpath import ROLLOUT_PHASES, issue_measurements, short_step
+from ebbtide.core.hotpath import wake_at as wake_at  # re-exported: part of the engine's API
 from ebbtide.core.inputs import check_step_inputs
 from ebbtide.core.machine import allowed, fire
-from ebbtide.core.plan import HeaderRoutePlan, Plan, StepPlan, evolve
+from ebbtide.core.plan import HeaderRoutePlan, Plan, StepPlan
 from ebbtide.core.state import (
     Decision,
     Initiator,
@@ -44,10 +48,10 @@ from ebbtide.core.state import (
     RollbackStatus,
     RolloutState,
     VerificationRun,
+    evolve,
 )
 from ebbtide.core.traffic import basic_canary_counts, basic_canary_scale, ceil_pct, pod_ratio, positive, split
 
-ROLLOUT_PHASES: frozenset[Phase] = frozenset({"in-progress", "verifying", "paused"})
 #: how many metric failures the promote policy keeps in the state
 RECORDED_FAILURES = 5
 #: guards the advance loop against a malformed plan; a plan has far fewer steps than this
@@ -62,13 +66,15 @@ def initial_state(plan: Plan | None = None) -> RolloutState:
 #: the state's dict fields: the working copy mutates copies of them; other fields are replaced, never mutated
 _COPIED = ("weights", "replicas", "ready", "scale_downs")
 #: the other fields, compared by identity when freezing (an untouched field is the very same object)
-_SHARED = tuple(name for name in RolloutState.model_fields if name not in _COPIED)
+_FIELDS = tuple(f.name for f in fields(RolloutState))
+_SHARED = tuple(name for name in _FIELDS if name not in _COPIED)
+_values = attrgetter(*_FIELDS)
 
 
 class _W:
     """Mutable working copy of a RolloutState for the duration of one step.
 
-    It carries every field of the state under the same name (copied in one go from the state's ``__dict__``;
+    It carries every field of the state under the same name (copied in one go from the state's fields;
     the dict fields are copied so that they can be mutated), plus ``now`` and the effects emitted so far.
     """
 
@@ -104,7 +110,7 @@ class _W:
 
     def __init__(self, s: RolloutState, now: float) -> None:
         mine = self.__dict__
-        mine.update(s.__dict__)
+        mine.update(zip(_FIELDS, _values(s), strict=True))
         for name in _COPIED:
             mine[name] = dict(mine[name])
         self.now = now
@@ -131,11 +137,10 @@ class _W:
     def freeze(self, old: RolloutState) -> RolloutState:
         """The new immutable state; unchanged fields are shared with ``old``. A state that changed
         records the decision's time in ``updated_at``."""
-        before = old.__dict__
         mine = self.__dict__
-        changes = {k: mine[k] for k in _SHARED if mine[k] is not before[k]}
+        changes = {k: mine[k] for k in _SHARED if mine[k] is not getattr(old, k)}
         for k in _COPIED:
-            if mine[k] != before[k]:
+            if mine[k] != getattr(old, k):
                 changes[k] = mine[k]
         if not changes:
             return old
@@ -165,17 +170,14 @@ def step(state: RolloutState, event: Event, now: float) -> Decision:
 
     Bad input from an embedder (not an Event, a non-finite ``now``, ...) raises TypeError / ValueError.
     A ``now`` earlier than ``state.updated_at`` (clock skew after a controller failover) is taken as
-    ``updated_at``: the engine never rewinds a timer and never fails on it."""
+    ``updated_at``: the engine never rewinds a timer and never fails on it. The common events (ticks,
+    observations and measurements that change little) take the exact short path of
+    :mod:`ebbtide.core.hotpath`; the rest go through :func:`full_step`."""
     check_step_inputs(state, event, now)
     if now < state.updated_at:
         now = state.updated_at
-    if isinstance(event, (Tick, ReplicasObserved)):
-        # fast path: nothing is due and the observation changes nothing -> the state is already at its
-        # fixpoint for this input (every decision runs the advance loop to one), so the result is no-op
-        due = _next_due(state)
-        if (due is None or due > now) and (isinstance(event, Tick) or _observation_is_noop(state, event)):
-            return Decision(state=state, effects=(), wake_at=due, rejected=None)
-    return full_step(state, event, now)
+    decision = short_step(state, event, now)
+    return decision if decision is not None else full_step(state, event, now)
 
 
 def full_step(state: RolloutState, event: Event, now: float) -> Decision:
@@ -213,55 +215,6 @@ def full_step(state: RolloutState, event: Event, now: float) -> Decision:
     _emit_world(w, state)
     new = w.freeze(state)
     return Decision(state=new, effects=tuple(w.effects), wake_at=wake_at(new, now), rejected=None)
-
-
-def _observation_is_noop(state: RolloutState, ev: ReplicasObserved) -> bool:
-    known = ev.revision in state.replicas or ev.revision in state.weights or ev.revision in state.ready
-    return not known or state.ready.get(ev.revision) == ev.ready
-
-
-def _next_due(state: RolloutState) -> float | None:
-    """The earliest time anything is scheduled (past or future), or None."""
-    due: float | None = None
-    if state.pause_until is not None and state.phase == "paused":
-        due = state.pause_until
-    for run in state.verifications:
-        if run.phase in ver.TERMINAL:
-            continue
-        for m in run.metrics:
-            if m.next_at is not None and m.phase not in ver.TERMINAL and (due is None or m.next_at < due):
-                due = m.next_at
-    for t in state.scale_downs.values():
-        if due is None or t < due:
-            due = t
-    if state.waiting_since is not None:
-        t = state.waiting_since + state.plan.progress_deadline
-        if due is None or t < due:
-            due = t
-    return due
-
-
-def wake_at(state: RolloutState, now: float) -> float | None:
-    """The next time the engine needs a Tick, or None when nothing is scheduled."""
-    # the earliest scheduled time after `now` (one pass, no intermediate list)
-    best: float | None = None
-    if state.pause_until is not None and state.phase == "paused" and state.pause_until > now:
-        best = state.pause_until
-    for run in state.verifications:
-        if run.phase in ver.TERMINAL:
-            continue
-        for m in run.metrics:
-            t = m.next_at
-            if t is not None and t > now and (best is None or t < best) and m.phase not in ver.TERMINAL:
-                best = t
-    for t in state.scale_downs.values():
-        if t > now and (best is None or t < best):
-            best = t
-    if state.waiting_since is not None:
-        t = state.waiting_since + state.plan.progress_deadline
-        if t > now and (best is None or t < best):
-            best = t
-    return best
 
 
 def desired_effects(state: RolloutState) -> tuple[Effect, ...]:
@@ -995,10 +948,14 @@ def _advance_in_progress(w: _W) -> bool:
         if not st.templates:
             return True
         return True
-    if st.kind == "setHeaderRoute" and st.header_route is not None and w.plan.traffic_router:
+    if (
+        st.kind in ("setHeaderRoute", "setMirrorRoute")
+        and st.header_route is not None
+        and w.plan.traffic_router
+    ):
         route = st.header_route
         routes = tuple(r for r in w.header_routes if r.name != route.name)
-        w.header_routes = routes + ((route,) if route.matches else ())
+        w.header_routes = routes + ((route,) if route.matches or route.request_matches else ())
         return _next_step(w)
     return _next_step(w)
 
@@ -1050,46 +1007,13 @@ def _expire_measurements(w: _W) -> bool:
     return _judge_runs(w) or expired
 
 
-def _measurement_due(run: VerificationRun, now: float) -> bool:
-    """Whether a metric of a run waits for a measurement that is due (the test _issue_measurements makes)."""
-    for st in run.metrics:
-        if not st.in_flight and st.next_at is not None and st.next_at <= now and st.phase not in ver.TERMINAL:
-            return True
-    return False
-
-
 def _issue_measurements(w: _W) -> None:
-    if w.phase not in ROLLOUT_PHASES or w.canary is None:
-        return
-    now = w.now
-    runs: list[VerificationRun] | None = None  # copied on the first run that changes
-    for i, run in enumerate(w.verifications):
-        if run.phase in ver.TERMINAL or not _measurement_due(run, now):
-            continue
-        if w.phase == "paused" and not run.background and w.pause_reason == "manual":
-            continue
-        template = w.plan.templates.get(run.template)
-        if template is None:
-            continue
-        metrics = list(run.metrics)
-        touched = False
-        for j, (mp, st) in enumerate(zip(template.metrics, metrics, strict=True)):
-            if st.in_flight or st.next_at is None or st.phase in ver.TERMINAL or st.next_at > now:
-                continue
-            touched = True
-            timeout = now + max(ver.MEASUREMENT_TIMEOUT, mp.interval or 0.0)
-            metrics[j] = evolve(st, in_flight=True, next_at=timeout)
-            w.effects.append(
-                StartMeasurement(
-                    verification=run.id, template=run.template, metric=mp, revision=w.canary, stable=w.stable
-                )
-            )
-        if touched:
-            if runs is None:
-                runs = list(w.verifications)
-            runs[i] = evolve(run, metrics=tuple(metrics))
+    runs, effects = issue_measurements(
+        w.verifications, w.plan, w.phase, w.pause_reason, w.canary, w.stable, w.now
+    )
     if runs is not None:
-        w.verifications = tuple(runs)
+        w.verifications = runs
+        w.effects += effects
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -1300,7 +1224,7 @@ def _desired_weights(w: _W) -> dict[str, int]:
     else:
         return {}
     out = split(desired, prev, caps)
-    return _clamp_unready(w, out, first=next(iter(desired)))
+    return _clamp_unready(w, out, first=next(iter(desired)), fallback=desired)
 
 
 def _others_carry(w: _W, rev: str) -> bool:
@@ -1308,18 +1232,22 @@ def _others_carry(w: _W, rev: str) -> bool:
     return any(v > 0 and r != rev and not _has_no_pods(w, r) for r, v in w.weights.items())
 
 
-def _clamp_unready(w: _W, weights: dict[str, int], first: str) -> dict[str, int]:
+def _clamp_unready(
+    w: _W, weights: dict[str, int], first: str, fallback: dict[str, int] | None = None
+) -> dict[str, int]:
     """Never route traffic to a revision with no ready replicas while another one has some.
 
     A revision has no ready replicas when it was observed with none, or when it runs none (scaled to
     zero). A serving revision that was never observed (the first revision, live at once) keeps its
-    traffic: nothing is known to be better."""
+    traffic: nothing is known to be better. When every candidate is known to have no pods, keeping the
+    traffic where it was protects nothing: it goes where the rollout wants it (``fallback``), so that a
+    preview or a failed revision does not keep production traffic only because everything is down."""
     dead = [r for r, v in weights.items() if v > 0 and _has_no_pods(w, r)]
     if not dead:
         return weights
     alive = [r for r in weights if r not in dead] or [r for r in (first,) if not _has_no_pods(w, r)]
     if not alive:
-        return weights
+        return positive(fallback) if fallback is not None else weights
     out = dict(weights)
     moved = sum(out.pop(r) for r in dead)
     receiver = first if first in alive else alive[0]

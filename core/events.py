@@ -1,13 +1,21 @@
-"""Events: everything that can happen to a rollout. The caller feeds them to :func:`ebbtide.core.step`."""
+"""Events: everything that can happen to a rollout. The caller feeds them to :func:`ebbtide.core.step`.
+
+Events are slotted frozen dataclasses: building one costs no validation, because most are built by the
+engine's own caller from values it already trusts (the driver answering a StartMeasurement, a simulator).
+Input from outside (a request body, a scenario file, a provider's JSON) goes through :func:`parse_event`,
+which validates every field against the annotations below; and :func:`ebbtide.core.step` itself refuses a
+meaningless event with a clear error (:mod:`ebbtide.core.inputs`).
+"""
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
 
-from pydantic import Field
+from pydantic import Field, TypeAdapter
 from typing_extensions import TypeAliasType
 
-from ebbtide.core.plan import Frozen, Plan
+from ebbtide.core.plan import Plan
 
 CommandAction = Literal["promote", "promoteFull", "pause", "resume", "abort", "retry", "rollback"]
 
@@ -18,7 +26,8 @@ MeasuredValue = TypeAliasType(
 )
 
 
-class Deploy(Frozen):
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Deploy:
     """The user applied a new revision of the workload (image / template change)."""
 
     kind: Literal["deploy"] = "deploy"
@@ -27,13 +36,15 @@ class Deploy(Frozen):
     plan: Plan | None = None
 
 
-class Tick(Frozen):
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Tick:
     """Time passed; the caller sends one at (or after) the ``wake_at`` of the last decision."""
 
     kind: Literal["tick"] = "tick"
 
 
-class ReplicasObserved(Frozen):
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReplicasObserved:
     """What the cluster reports for one revision's pods."""
 
     kind: Literal["replicas"] = "replicas"
@@ -44,7 +55,8 @@ class ReplicasObserved(Frozen):
     failed: int = 0
 
 
-class Measurement(Frozen):
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Measurement:
     """The result of a :class:`~ebbtide.core.effects.StartMeasurement` the engine asked for."""
 
     kind: Literal["measurement"] = "measurement"
@@ -56,7 +68,8 @@ class Measurement(Frozen):
     error: str | None = None
 
 
-class Command(Frozen):
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Command:
     """A rollout action from a person or a tool (Ocean CD rollout actions, Argo's kubectl plugin)."""
 
     kind: Literal["command"] = "command"
@@ -65,7 +78,8 @@ class Command(Frozen):
     revision: str | None = None
 
 
-class SpecChanged(Frozen):
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SpecChanged:
     """The rollout spec (strategy, templates, policies) changed; takes effect for the next rollout."""
 
     kind: Literal["spec-changed"] = "spec-changed"
@@ -75,3 +89,17 @@ class SpecChanged(Frozen):
 Event = Annotated[
     Deploy | Tick | ReplicasObserved | Measurement | Command | SpecChanged, Field(discriminator="kind")
 ]
+
+
+_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
+
+
+def parse_event(data: Any) -> Event:
+    """An event from outside input (a dict, e.g. a request body or a scenario's action; ``kind`` selects the
+    event), validated field by field: raises pydantic's ValidationError naming the field and the reason."""
+    return _ADAPTER.validate_python(data)
+
+
+def parse_event_json(data: str | bytes) -> Event:
+    """:func:`parse_event` of a JSON document."""
+    return _ADAPTER.validate_json(data)

@@ -1,17 +1,28 @@
 """What :func:`ebbtide.core.step` accepts: embedders get a clear TypeError / ValueError, never a crash deep
 inside the engine or a silently wrong decision.
 
-Events are validated pydantic models when they are built normally, but embedders can also pass anything
-(a dict, an event built with ``model_construct``) or values that are well typed and still meaningless (a
-negative replica count, a measurement with both a value and an error). The checks are a handful of
-comparisons: the engine's hot path (ticks and observations) pays well under a microsecond for them.
+Events are plain frozen dataclasses: building one validates nothing (outside input is validated by
+:func:`ebbtide.core.events.parse_event`). So ``step()`` checks what the engine relies on: the event's type,
+the types of the fields it branches on (a revision that is a string, pod counts that are integers, a known
+command action), and values that are well typed and still meaningless (a negative replica count, a
+measurement with both a value and an error). The checks are a handful of comparisons: the engine's hot path
+pays well under a microsecond for them.
 """
 
 from __future__ import annotations
 
 import math
+from typing import get_args
 
-from ebbtide.core.events import Command, Deploy, Measurement, ReplicasObserved, SpecChanged, Tick
+from ebbtide.core.events import (
+    Command,
+    CommandAction,
+    Deploy,
+    Measurement,
+    ReplicasObserved,
+    SpecChanged,
+    Tick,
+)
 from ebbtide.core.plan import Plan
 from ebbtide.core.state import RolloutState
 
@@ -19,6 +30,7 @@ __all__ = ["check_step_inputs"]
 
 _EVENTS = (Tick, ReplicasObserved, Measurement, Deploy, Command, SpecChanged)
 _NAMES = ", ".join(cls.__name__ for cls in _EVENTS)
+_ACTIONS: frozenset[str] = frozenset(get_args(CommandAction))
 
 
 def check_step_inputs(state: object, event: object, now: object) -> None:
@@ -35,23 +47,40 @@ def check_step_inputs(state: object, event: object, now: object) -> None:
     if cls is ReplicasObserved:
         _check_observation(event)  # type: ignore[arg-type]
     elif cls is Measurement:
-        if event.value is not None and event.error is not None:  # type: ignore[attr-defined]
-            raise ValueError("a Measurement carries either a value or an error, not both")
+        _check_measurement(event)  # type: ignore[arg-type]
     elif cls is Deploy:
         _check_revision(event.revision, "Deploy")  # type: ignore[attr-defined]
         if event.plan is not None:  # type: ignore[attr-defined]
             _check_plan(event.plan, "Deploy")  # type: ignore[attr-defined]
     elif cls is Command:
-        if event.revision is not None:  # type: ignore[attr-defined]
-            _check_revision(event.revision, "Command")  # type: ignore[attr-defined]
+        _check_command(event)  # type: ignore[arg-type]
     elif cls is SpecChanged:
         _check_plan(event.plan, "SpecChanged")  # type: ignore[attr-defined]
     else:
         raise TypeError(f"event must be one of {_NAMES}, not {cls.__name__}")
 
 
+def _check_command(event: Command) -> None:
+    if event.action not in _ACTIONS:
+        raise ValueError(f"Command: unknown action {event.action!r} (one of {', '.join(sorted(_ACTIONS))})")
+    if event.revision is not None:
+        _check_revision(event.revision, "Command")
+
+
+def _check_measurement(event: Measurement) -> None:
+    if type(event.verification) is not str or type(event.metric) is not str:
+        raise TypeError("Measurement: verification and metric must be strings")
+    if event.error is not None and type(event.error) is not str:
+        raise TypeError(f"Measurement: the error must be a string, not {type(event.error).__name__}")
+    if event.value is not None and event.error is not None:
+        raise ValueError("a Measurement carries either a value or an error, not both")
+
+
 def _check_observation(event: ReplicasObserved) -> None:
     _check_revision(event.revision, "ReplicasObserved")
+    numbers = (event.desired, event.ready, event.available, event.failed)
+    if any(type(n) is not int for n in numbers):
+        raise TypeError(f"ReplicasObserved of {event.revision!r}: pod counts must be integers")
     if event.desired < 0 or event.ready < 0 or event.available < 0 or event.failed < 0:
         counts = f"desired={event.desired}, ready={event.ready}, available={event.available}"
         raise ValueError(

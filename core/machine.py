@@ -1,8 +1,12 @@
 """The transition table: the single source of truth for which phase changes exist.
 
-Built once, at import, with ``transitions`` (one class-level Machine with ``model=None``); the engine
-fires a trigger on a throwaway cursor per phase change. The mermaid state diagram in the docs is
-generated from this table (:func:`mermaid`) and pinned by a golden test.
+Built once, at import, with ``transitions`` (one class-level Machine with ``model=None``). The Machine is
+the single source of the phase changes: at import its transitions are compiled into a plain
+``(phase, trigger) -> destination`` map (:data:`TRANSITIONS`), which the engine's hot path looks up instead of
+running a trigger through the library's callback machinery (a dict lookup against a trigger that costs about
+as much as a whole engine step). A test checks the map against the Machine for every (phase, trigger) pair,
+accepted and refused. The mermaid state diagram in the docs is generated from the Machine (:func:`mermaid`)
+and pinned by a golden test.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 from transitions import Machine
+from transitions.core import MachineError
 
 from ebbtide.core.state import PHASES, Phase
 
@@ -65,9 +70,15 @@ MACHINE = Machine(
     send_event=True,
 )
 
-_ALLOWED: dict[Phase, frozenset[str]] = {
-    p: frozenset(t for t, src, _, _ in TABLE if p in src) for p in PHASES
-}
+
+def _compile(machine: Machine) -> dict[tuple[Phase, str], Phase]:
+    """The machine's transitions as a ``(source, trigger) -> destination`` map (no conditions: one each)."""
+    out: dict[tuple[Phase, str], Phase] = {}
+    for trigger, event in machine.events.items():
+        for source, transitions in event.transitions.items():
+            (only,) = transitions
+            out[_as_phase(source), trigger] = _as_phase(only.dest)
+    return out
 
 
 class _HasPhase(Protocol):
@@ -84,14 +95,24 @@ class _Cursor:
 
 
 def allowed(phase: Phase, trigger: str) -> bool:
-    return trigger in _ALLOWED[phase]
+    return (phase, trigger) in TRANSITIONS
 
 
 def fire(w: _HasPhase, trigger: str) -> None:
-    """Move ``w.phase`` through the table; an illegal trigger is an engine bug and raises MachineError."""
-    cursor = _Cursor(w.phase)
+    """Move ``w.phase`` through the table; an illegal trigger is an engine bug and raises MachineError,
+    as the Machine itself would."""
+    dest = TRANSITIONS.get((w.phase, trigger))
+    if dest is None:
+        raise MachineError(f'"Can\'t trigger event {trigger} from state {w.phase}!"')
+    w.phase = dest
+
+
+def fire_machine(phase: Phase, trigger: str) -> Phase:
+    """The destination the ``transitions`` Machine itself gives (the reference :data:`TRANSITIONS` is
+    checked against); raises MachineError for a refused pair."""
+    cursor = _Cursor(phase)
     MACHINE.events[trigger].trigger(cursor)
-    w.phase = _as_phase(cursor.state)
+    return _as_phase(cursor.state)
 
 
 def _as_phase(value: Any) -> Phase:
@@ -99,6 +120,10 @@ def _as_phase(value: Any) -> Phase:
         if p == value:
             return p
     raise ValueError(f"unknown phase {value!r}")  # pragma: no cover
+
+
+#: the hot path's transition map, compiled from :data:`MACHINE` at import
+TRANSITIONS: dict[tuple[Phase, str], Phase] = _compile(MACHINE)
 
 
 def mermaid() -> str:

@@ -21,7 +21,7 @@ from ebbtide.core.duration import MAX_DURATION
 #: the most replicas a workload may have (specs, scenarios, plans built in code)
 MAX_REPLICAS = 10_000
 
-StepKind = Literal["setWeight", "setCanaryScale", "pause", "verification", "setHeaderRoute"]
+StepKind = Literal["setWeight", "setCanaryScale", "pause", "verification", "setHeaderRoute", "setMirrorRoute"]
 StrategyKind = Literal["canary", "rolling", "blueGreen"]
 FailureAction = Literal["rollback", "pause", "promote"]
 RollbackMode = Literal["immediate", "newRollout"]
@@ -88,9 +88,32 @@ class HeaderMatch(Frozen):
     regex: str | None = None
 
 
+class ValueMatch(Frozen):
+    #: exactly one of exact / prefix / regex
+    exact: str | None = None
+    prefix: str | None = None
+    regex: str | None = None
+
+
+class RequestMatch(Frozen):
+    """One rule of a mirror route (Argo's setMirrorRoute.match[]): every condition it gives holds."""
+
+    method: ValueMatch | None = None
+    path: ValueMatch | None = None
+    headers: tuple[HeaderMatch, ...] = ()
+
+
 class HeaderRoutePlan(Frozen):
+    """A route the router adds beside the weights: a header route sends the matching requests to the canary; a
+    mirror route (``mirror_percentage`` set) copies that share of the matching requests to it and drops its
+    answers. A route with no matches removes the route of that name."""
+
     name: str
     matches: tuple[HeaderMatch, ...] = ()
+    #: setMirrorRoute: the percentage (0..100) of matching requests copied to the canary
+    mirror_percentage: int | None = None
+    #: setMirrorRoute: the request rules (a request matching any of them is mirrored)
+    request_matches: tuple[RequestMatch, ...] = ()
 
 
 class StepPlan(Frozen):
@@ -106,7 +129,7 @@ class StepPlan(Frozen):
     duration: float | None = None
     #: verification.templateNames
     templates: tuple[str, ...] = ()
-    #: setHeaderRoute; a route with no matches removes the route
+    #: setHeaderRoute / setMirrorRoute; a route with no matches removes the route
     header_route: HeaderRoutePlan | None = None
     #: verification: metrics (by name) this step's runs measure in dry-run mode (Argo's analysis.dryRun)
     dry_run: tuple[str, ...] = ()
@@ -229,8 +252,8 @@ def _step_problems(st: StepPlan, plan: Plan) -> list[str]:
             out.append("a verification step names at least one template")
         missing = [name for name in st.templates if name not in plan.templates]
         out.extend(f"no template {name!r} in templates" for name in missing)
-    elif st.kind == "setHeaderRoute" and st.header_route is None:
-        out.append("setHeaderRoute needs a header_route")
+    elif st.kind in ("setHeaderRoute", "setMirrorRoute") and st.header_route is None:
+        out.append(f"{st.kind} needs a header_route")
     return out
 
 

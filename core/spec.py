@@ -46,9 +46,11 @@ from ebbtide.core.plan import (
     HeaderRoutePlan,
     MetricPlan,
     Plan,
+    RequestMatch,
     StepPlan,
     StrategyKind,
     TemplatePlan,
+    ValueMatch,
 )
 from ebbtide.core.yamlsafe import YamlProblem, load_documents
 
@@ -59,6 +61,7 @@ __all__ = [
     "RolloutSpec",
     "SpecError",
     "SpecSet",
+    "SpecWarning",
     "Strategy",
     "VerificationProvider",
     "VerificationTemplate",
@@ -92,6 +95,22 @@ class Problem:
         obj = f" ({self.kind or '?'}/{self.name or '?'})" if (self.kind or self.name) else ""
         where = f"{self.field}: " if self.field else ""
         return f"{self.file}: document {self.document}{obj}: {where}{self.reason}"
+
+
+@dataclass(frozen=True)
+class SpecWarning:
+    """A field accepted and ignored that a user could expect to change behaviour (not an error)."""
+
+    file: str
+    document: int
+    kind: str | None
+    name: str | None
+    field: str
+    #: what ebbtide does instead
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.file}: {self.kind or '?'}/{self.name or '?'}: {self.field}: {self.reason}"
 
 
 class SpecError(ValueError):
@@ -153,6 +172,11 @@ class Document:
                 field_path = (original + field_path[len(converted) :]).lstrip(".")
                 break
         return Problem(self.file, self.index, self.source_kind or self.kind, self.name, field_path, reason)
+
+    def warning(self, field_path: str, reason: str) -> SpecWarning:
+        """A warning at a field path of this document as the user wrote it."""
+        p = self.problem(field_path, reason)
+        return SpecWarning(p.file, p.document, p.kind, p.name, p.field, p.reason)
 
 
 def parse_documents(text: str, file: str) -> list[Document]:
@@ -256,6 +280,21 @@ class SetHeaderRoute(Model):
     match: list[HeaderRouteMatch] = Field(default_factory=list)
 
 
+class MirrorMatch(Model):
+    """One rule of Argo's setMirrorRoute.match: every condition given holds."""
+
+    method: HeaderValue | None = None
+    path: HeaderValue | None = None
+    headers: dict[str, HeaderValue] = Field(default_factory=dict)
+
+
+class SetMirrorRoute(Model):
+    name: Annotated[str, Field(min_length=1)]
+    #: the percentage of matching requests mirrored (Argo's default: all of them)
+    percentage: Annotated[StrictInt, Field(ge=0, le=100)] = 100
+    match: list[MirrorMatch] = Field(default_factory=list)
+
+
 class CanaryStep(Model):
     name: str | None = None
     set_weight: StrictInt | None = None
@@ -263,6 +302,7 @@ class CanaryStep(Model):
     pause: Pause | None = None
     verification: VerificationStep | None = None
     set_header_route: SetHeaderRoute | None = None
+    set_mirror_route: SetMirrorRoute | None = None
 
 
 class RollingStep(Model):
@@ -405,6 +445,8 @@ class RolloutSpecSpec(Model):
     rollback_window: RollbackWindow | None = None
     abort_scale_down_delay_seconds: Seconds = 30
     scale_down_delay_seconds: Seconds = 30
+    #: Argo canary's scaleDownDelayRevisionLimit (a blue-green Strategy's own, when it gives one, wins)
+    scale_down_delay_revision_limit: NonNegInt | None = None
     dynamic_stable_scale: StrictBool = False
     max_surge: IntOrPercent = "25%"
     max_unavailable: IntOrPercent = "25%"
@@ -610,6 +652,19 @@ def _condition_problem(src: str) -> str | None:
     return None
 
 
+def _value_problems(doc: Document, at: str, value: HeaderValue) -> list[Problem]:
+    """A string match (``{exact | prefix | regex}``) gives exactly one, and a regex compiles."""
+    out: list[Problem] = []
+    if sum(x is not None for x in (value.exact, value.prefix, value.regex)) != 1:
+        out.append(doc.problem(at, "exactly one of exact, prefix, regex is required"))
+    if value.regex is not None:
+        try:
+            re.compile(value.regex)
+        except re.error as exc:
+            out.append(doc.problem(f"{at}.regex", f"bad regex: {exc}"))
+    return out
+
+
 def _check_strategy(doc: Document, s: Strategy) -> list[Problem]:
     out: list[Problem] = []
     spec = s.spec
@@ -630,6 +685,7 @@ def _check_strategy(doc: Document, s: Strategy) -> list[Problem]:
                     ("pause", step.pause),
                     ("verification", step.verification),
                     ("setHeaderRoute", step.set_header_route),
+                    ("setMirrorRoute", step.set_mirror_route),
                 )
                 if v is not None
             ]
@@ -638,7 +694,7 @@ def _check_strategy(doc: Document, s: Strategy) -> list[Problem]:
                     doc.problem(
                         at,
                         "a step needs exactly one action (setWeight, setCanaryScale, pause, verification, "
-                        f"setHeaderRoute), found {len(set_actions)}"
+                        f"setHeaderRoute, setMirrorRoute), found {len(set_actions)}"
                         + (f": {', '.join(set_actions)}" if set_actions else ""),
                     )
                 )
@@ -675,23 +731,17 @@ def _check_strategy(doc: Document, s: Strategy) -> list[Problem]:
                     )
             if step.set_header_route is not None:
                 for j, m in enumerate(step.set_header_route.match):
-                    hv = m.header_value
-                    if sum(x is not None for x in (hv.exact, hv.prefix, hv.regex)) != 1:
-                        out.append(
-                            doc.problem(
-                                f"{at}.setHeaderRoute.match[{j}].headerValue",
-                                "exactly one of exact, prefix, regex is required",
-                            )
-                        )
-                    if hv.regex is not None:
-                        try:
-                            re.compile(hv.regex)
-                        except re.error as exc:
-                            out.append(
-                                doc.problem(
-                                    f"{at}.setHeaderRoute.match[{j}].headerValue.regex", f"bad regex: {exc}"
-                                )
-                            )
+                    out += _value_problems(doc, f"{at}.setHeaderRoute.match[{j}].headerValue", m.header_value)
+            if step.set_mirror_route is not None:
+                for j, mm in enumerate(step.set_mirror_route.match):
+                    where = f"{at}.setMirrorRoute.match[{j}]"
+                    if mm.method is None and mm.path is None and not mm.headers:
+                        out.append(doc.problem(where, "give at least one of method, path, headers"))
+                    values = [(f"{where}.method", mm.method), (f"{where}.path", mm.path)]
+                    values += [(f"{where}.headers.{k}", v) for k, v in mm.headers.items()]
+                    for path, value in values:
+                        if value is not None:
+                            out += _value_problems(doc, path, value)
     for at, rules in _dry_run_rules(spec):
         for j, rule in enumerate(rules):
             bad = pattern_problem(rule.metric_name)
@@ -895,18 +945,22 @@ class SpecSet:
     workloads: dict[tuple[str, str], Workload] = field(default_factory=dict)
     #: documents of kinds ebbtide does not own (Service, Ingress, an unreferenced Deployment, ...), skipped
     skipped: list[Skipped] = field(default_factory=list)
+    #: Argo fields accepted and ignored that a user could expect to change behaviour (core/argo_ignored.py)
+    warnings: tuple[SpecWarning, ...] = ()
 
     @classmethod
     def from_documents(cls, docs: Iterable[Document], ignore_kinds: Iterable[str] = ()) -> SpecSet:
         """Validate every document and the references between them; SpecError lists all problems."""
         # argo and manifests build on this module's Document/Problem (relative: one module for mypy)
         from .argo import convert_argo
+        from .argo_ignored import ignored_warnings
         from .manifests import Skipped, service_problems, sort_documents
 
         sorted_docs = sort_documents(docs, ignore_kinds)
         problems: list[Problem] = [*sorted_docs.problems]
         problems += service_problems(sorted_docs.specs, sorted_docs.services)
         out = cls(workloads=sorted_docs.workloads)
+        warnings: list[SpecWarning] = []
         by_kind: dict[str, dict[str, AnySpec]] = {
             "RolloutSpec": out.rollout_specs,  # type: ignore[dict-item]
             "Strategy": out.strategies,  # type: ignore[dict-item]
@@ -937,6 +991,7 @@ class SpecSet:
                     continue
                 converted, argo_problems = convert_argo(doc)
                 problems.extend(argo_problems)
+                warnings += ignored_warnings(doc)
                 subdocs = converted
             else:
                 if kind not in KINDS:
@@ -986,6 +1041,7 @@ class SpecSet:
                     problems.extend(exc.problems)
         if problems:
             raise SpecError(sorted(problems, key=lambda p: (p.file, p.document)))
+        out.warnings = tuple(warnings)
         return out
 
     def workload_key(self, rollout: str) -> tuple[str, str] | None:
@@ -1186,7 +1242,7 @@ def _router_problems(
     if r.spec.dynamic_stable_scale:
         out.append(rdoc.problem("spec.dynamicStableScale", f"dynamicStableScale {why}"))
     for i, st in enumerate(steps):
-        if st.kind in ("setCanaryScale", "setHeaderRoute"):
+        if st.kind in ("setCanaryScale", "setHeaderRoute", "setMirrorRoute"):
             out.append(sdoc.problem(f"spec.canary.steps[{i}].{st.kind}", f"{st.kind} {why}"))
     return out
 
@@ -1228,10 +1284,32 @@ def _step_plan(step: CanaryStep | RollingStep) -> StepPlan:
                 name=step.name,
                 header_route=HeaderRoutePlan(name=hr.name, matches=matches),
             )
+        if step.set_mirror_route is not None:
+            return StepPlan(
+                kind="setMirrorRoute", name=step.name, header_route=_mirror_plan(step.set_mirror_route)
+            )
     if step.pause is not None:
         return StepPlan(kind="pause", name=step.name, duration=step.pause.duration)
     assert step.verification is not None
     return StepPlan(kind="verification", name=step.name, templates=tuple(step.verification.template_names))
+
+
+def _mirror_plan(mr: SetMirrorRoute) -> HeaderRoutePlan:
+    def value(v: HeaderValue | None) -> ValueMatch | None:
+        return None if v is None else ValueMatch(exact=v.exact, prefix=v.prefix, regex=v.regex)
+
+    rules = tuple(
+        RequestMatch(
+            method=value(m.method),
+            path=value(m.path),
+            headers=tuple(
+                HeaderMatch(header_name=k, exact=v.exact, prefix=v.prefix, regex=v.regex)
+                for k, v in m.headers.items()
+            ),
+        )
+        for m in mr.match
+    )
+    return HeaderRoutePlan(name=mr.name, mirror_percentage=mr.percentage, request_matches=rules)
 
 
 def _blue_green_plan(bg: BlueGreen, replicas: int) -> list[StepPlan]:
@@ -1461,7 +1539,10 @@ def compile_plan(specs: SpecSet, rollout: str | None = None, replicas: int | Non
         dynamic_stable_scale=r.spec.dynamic_stable_scale,
         traffic_router=kind == "blueGreen" or _has_router(r),
         scale_down_delay_revision_limit=(
-            strategy.spec.blue_green.scale_down_delay_revision_limit if strategy.spec.blue_green else None
+            strategy.spec.blue_green.scale_down_delay_revision_limit
+            if strategy.spec.blue_green
+            and strategy.spec.blue_green.scale_down_delay_revision_limit is not None
+            else r.spec.scale_down_delay_revision_limit
         ),
         max_surge=surge,
         max_unavailable=unavailable,

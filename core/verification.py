@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from ebbtide.core.events import MeasuredValue
 from ebbtide.core.expr import EvaluationError, compile_condition
-from ebbtide.core.plan import MetricPlan, Plan, TemplatePlan, evolve
+from ebbtide.core.plan import MetricPlan, Plan, TemplatePlan
 from ebbtide.core.state import MetricStatus, VerdictPhase, VerificationRun
 
 #: the order a verdict takes the worst of
@@ -138,8 +138,8 @@ def record(
             next_at = now + (metric.interval if metric.interval is not None else ERROR_RETRY_INTERVAL)
         else:
             next_at = now + (metric.interval or 0.0)
-    return evolve(
-        st,
+    return MetricStatus(
+        name=st.name,
         count=count,
         successful=successful,
         failed=failed,

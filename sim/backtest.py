@@ -27,6 +27,7 @@ background verification, until the data ends. Values are given to conditions tha
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 import math
@@ -716,7 +717,7 @@ def backtest(
             rows.append(row)
         if mp.dry_run and new.phase in ("Failed", "Error", "Inconclusive"):
             dry.append({"metric": mp.name, "phase": new.phase, "t": t, "limit": _limit_text(mp, new)})
-        run = run.model_copy(update={"metrics": tuple(states)})
+        run = dataclasses.replace(run, metrics=tuple(states))
         verdict, message = run_verdict(plan, run)
         if verdict in TERMINAL:
             result.verdict = verdict

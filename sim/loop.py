@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from ebbtide.adapters.driver import Driver
 from ebbtide.adapters.memory import ClusterConfig, MemoryCluster
 from ebbtide.core.engine import initial_state
-from ebbtide.core.events import Command, Deploy, Event, SpecChanged
+from ebbtide.core.events import Command, Deploy, Event, SpecChanged, parse_event
 from ebbtide.core.plan import Plan
 from ebbtide.core.state import RolloutState
 from ebbtide.sim.outcome import RunResult, Tracker
@@ -77,7 +77,7 @@ def prepare(
             assert spec_plans is not None and (seq - 1) in spec_plans, "specChange needs its plan"
             event = SpecChanged(plan=spec_plans[seq - 1])
         else:
-            event = Command(action=action, revision=revision)
+            event = parse_event({"kind": "command", "action": action, "revision": revision})
         events.append((at, seq, event))
     events.sort(key=lambda e: (e[0], e[1]))
     return Prepared(

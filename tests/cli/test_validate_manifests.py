@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from typer.testing import CliRunner
@@ -98,3 +99,82 @@ def test_a_rollout_alone_names_the_file_beside_it_that_defines_its_templates(tmp
     code, _, err = run("validate", str(tmp_path / "rollout.yaml"))
     assert code == 2 and "1 problem" in err
     assert f"ebbtide validate --set {tmp_path / 'rollout.yaml'} {tmp_path / 'templates.yaml'}" in err
+
+
+SPECS = MANIFESTS.parent / "specs"
+
+
+def _with_ignored_fields(tmp_path: Path) -> Path:
+    """examples/specs/argo-rollout.yaml with two fields ebbtide accepts and ignores with a warning."""
+    text = (SPECS / "argo-rollout.yaml").read_text()
+    assert "\n  replicas: " in text and "    canary:\n" in text
+    text = text.replace("\n  replicas: ", "\n  minReadySeconds: 30\n  replicas: ", 1)
+    text = text.replace("    canary:\n", "    canary:\n      pingPong: {pingService: a, pongService: b}\n", 1)
+    f = tmp_path / "rollout.yaml"
+    f.write_text(text)
+    return f
+
+
+def _warnings(err: str) -> list[str]:
+    return [line for line in err.splitlines() if line.startswith("warning: ") and "Rollout/" in line]
+
+
+def test_validate_warns_of_ignored_argo_fields(tmp_path: Path) -> None:
+    f = _with_ignored_fields(tmp_path)
+    code, out, err = run("validate", str(f))
+    assert code == 0 and f"OK    {f}" in out
+    where = f"warning: {f}: Rollout/rollouts-demo"
+    assert _warnings(err) == [
+        f"{where}: spec.minReadySeconds: ebbtide counts a pod available as soon as it is ready",
+        f"{where}: spec.strategy.canary.pingPong: ebbtide routes to the canary and stable services as named "
+        "and never swaps them",
+    ]
+    assert "ignored with a warning" not in out
+    code, out, _ = run("validate", "-v", str(f))
+    assert code == 0
+    where = "ignored with a warning: Rollout/rollouts-demo"
+    assert [x.strip() for x in out.splitlines() if "ignored with a warning" in x] == [
+        f"{where}: spec.minReadySeconds: ebbtide counts a pod available as soon as it is ready",
+        f"{where}: spec.strategy.canary.pingPong: ebbtide routes to the canary and stable services as named "
+        "and never swaps them",
+    ]
+
+
+def test_plan_and_simulate_warn_too(tmp_path: Path) -> None:
+    f = _with_ignored_fields(tmp_path)
+    code, _, err = run("plan", str(f))
+    assert code == 0 and len(_warnings(err)) == 2
+    scenario = (MANIFESTS.parent / "scenarios" / "argo-rollout.yaml").read_text()
+    s = tmp_path / "scenario.yaml"
+    s.write_text(scenario.replace("../specs/argo-rollout.yaml", "rollout.yaml"))
+    code, _, err = run("simulate", str(s), "--runs", "1")
+    assert code == 0 and len(_warnings(err)) == 2
+    code, _, err = run("validate", str(s))
+    assert code == 0 and len(_warnings(err)) == 2
+    code, _, err = run("plan", str(s))
+    assert code == 0 and len(_warnings(err)) == 2
+
+
+def test_files_without_ignored_fields_warn_of_nothing() -> None:
+    code, _, err = run("validate", str(SPECS / "argo-rollout.yaml"), str(SPECS / "blue-green.yaml"))
+    assert code == 0 and _warnings(err) == []
+
+
+def test_validate_json_lists_files_warnings_and_problems(tmp_path: Path) -> None:
+    f = _with_ignored_fields(tmp_path)
+    code, out, _ = run("validate", "--format", "json", str(f))
+    assert code == 0
+    (entry,) = json.loads(out)["files"]
+    assert entry["ok"] is True and "RolloutSpec/rollouts-demo (Argo Rollout)" in entry["read"]
+    assert [(w["kind"], w["name"], w["field"]) for w in entry["warnings"]] == [
+        ("Rollout", "rollouts-demo", "spec.minReadySeconds"),
+        ("Rollout", "rollouts-demo", "spec.strategy.canary.pingPong"),
+    ]
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        "apiVersion: ebbtide.dev/v1alpha1\nkind: Strategy\nmetadata: {name: s}\nspec: {canary: {x: 1}}\n"
+    )
+    code, out, _ = run("validate", "--format", "json", str(f), str(bad))
+    report = json.loads(out)
+    assert code == 2 and [e["ok"] for e in report["files"]] == [True, False]
+    assert [(p["file"], p["field"]) for p in report["problems"]] == [(str(bad), "spec.canary.x")]

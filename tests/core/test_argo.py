@@ -197,3 +197,67 @@ def test_measurement_retention_is_accepted_and_checked() -> None:
     assert any(
         f == "spec.strategy.canary.steps[1].analysis.measurementRetention[0].limit" for _, _, f, _ in found
     ), found
+
+
+def test_canary_scale_down_delay_revision_limit_is_used() -> None:
+    docs = argo_docs()
+    rollout = next(d for d in docs if d["kind"] == "Rollout")
+    assert compile_plan(load(docs)).scale_down_delay_revision_limit is None
+    rollout["spec"]["strategy"]["canary"]["scaleDownDelayRevisionLimit"] = 1
+    specs = load(docs)
+    assert compile_plan(specs).scale_down_delay_revision_limit == 1
+    assert specs.warnings == ()
+    rollout["spec"]["strategy"]["canary"]["scaleDownDelayRevisionLimit"] = -1
+    assert problems(docs) == [
+        (2, "Rollout", "spec.strategy.canary.scaleDownDelayRevisionLimit", "must be >= 0, not -1")
+    ]
+
+
+def _canary(docs: list[dict[str, Any]]) -> dict[str, Any]:
+    return next(d for d in docs if d["kind"] == "Rollout")["spec"]["strategy"]["canary"]
+
+
+def test_a_step_of_several_actions_runs_them_one_after_another() -> None:
+    """Argo allows setCanaryScale, setHeaderRoute (and setMirrorRoute) beside one of setWeight, pause,
+    analysis in one step (Argo's examples/apisix/rollout.yaml does); ebbtide runs them as consecutive steps:
+    setCanaryScale, setWeight, setHeaderRoute, analysis, pause."""
+    d = argo_docs()
+    steps = _canary(d)["steps"]
+    n = len(compile_plan(load(d)).steps)
+    route = {"name": "testers", "match": [{"headerName": "x-test", "headerValue": {"exact": "1"}}]}
+    steps.insert(0, {"setHeaderRoute": route, "setCanaryScale": {"replicas": 1}})
+    plan = compile_plan(load(d))
+    assert [s.kind for s in plan.steps[:2]] == ["setCanaryScale", "setHeaderRoute"]
+    assert plan.steps[0].replicas == 1 and plan.steps[1].header_route is not None
+    assert len(plan.steps) == n + 2
+    # a problem in the second action is reported at the user's own step and field
+    route["match"][0]["headerValue"] = {"exactly": "1"}
+    found = problems(d)
+    where = "spec.strategy.canary.steps[0].setHeaderRoute.match[0].headerValue"
+    assert found and all(f.startswith(where) for _, _, f, _ in found), found
+
+
+def test_a_step_with_two_of_set_weight_pause_analysis_is_one_problem() -> None:
+    d = argo_docs()
+    _canary(d)["steps"][0]["pause"] = {"duration": "1m"}
+    reason = "a step holds at most one of setWeight, pause, analysis, found setWeight, pause"
+    assert problems(d) == [(2, "Rollout", "spec.strategy.canary.steps[0]", reason)]
+
+
+def test_starting_step_counts_argo_steps_when_a_step_splits() -> None:
+    d = _with_background(argo_docs(), startingStep=2)
+    _canary(d)["steps"][0]["setCanaryScale"] = {"replicas": 1}  # step 0 becomes two ebbtide steps
+    plan = compile_plan(load(d))
+    assert plan.background_starting_step == 3
+    assert plan.steps[3] == compile_plan(load(_with_background(argo_docs(), startingStep=2))).steps[2]
+
+
+def test_template_references_take_cluster_scope_and_nothing_else() -> None:
+    d = argo_docs()
+    ref = _canary(d)["steps"][1]["analysis"]["templates"][0]
+    ref["clusterScope"] = False
+    load(d)
+    ref["templateNmae"] = "x"
+    assert [(f, r) for _, _, f, r in problems(d)] == [
+        ("spec.strategy.canary.steps[1].analysis.templates[0].templateNmae", "unknown field")
+    ]

@@ -338,7 +338,7 @@ class EngineContract(RuleBasedStateMachine):
         assert step(before, event, self.now) == d
 
     def promise_2_crash_safe(self, before: RolloutState, event: Event, d: Decision) -> None:
-        restored = RolloutState.model_validate_json(before.model_dump_json())
+        restored = RolloutState.from_json(before.to_json())
         assert restored == before, "state round-trips through JSON unchanged"
         assert RolloutState.from_json(before.to_json()) == before, "and through the compact persisted form"
         assert step(restored, event, self.now) == d, "the restored state has the same future"
@@ -707,7 +707,7 @@ class EngineContract(RuleBasedStateMachine):
 
     def promise_10_bounded(self, d: Decision) -> None:
         s = d.state
-        size = len(s.model_dump_json(exclude={"plan", "next_plan"}))
+        size = len(s.to_json(exclude={"plan", "next_plan"}, exclude_defaults=False))
         assert size <= STATE_BYTES_LIMIT, f"state is {size} bytes"
         assert len(s.history) <= max(s.plan.revision_history_limit, 4)
         assert len(s.verifications) <= len(s.plan.templates) + len(s.plan.background_templates) + 1

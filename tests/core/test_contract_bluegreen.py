@@ -40,8 +40,11 @@ class BlueGreenContract(EngineContract):
         assert s.stable is not None and s.canary is not None
         assert s.replicas.get(s.stable) == s.plan.replicas, "the active revision keeps full replicas"
         promote = next(i for i, st in enumerate(s.plan.steps) if st.kind == "setWeight")
-        if s.step_index <= promote and s.canary_weight == 0:
-            assert s.weights.get(s.canary, 0) == 0, "the preview serves no production traffic"
+        if s.step_index <= promote and s.canary_weight == 0 and s.weights.get(s.canary, 0) > 0:
+            # availability comes first: a revision deployed again while it serves (with ready pods) keeps
+            # only the traffic the active revision's ready pods cannot take yet (the test's cluster)
+            active = self.cluster.capacity(s.stable, s.plan.replicas)
+            assert s.weights[s.canary] <= 100 - active, "the preview serves no production traffic"
 
 
 BlueGreenContract.TestCase.settings = settings(stateful_step_count=60)
@@ -108,3 +111,75 @@ def test_promise_9_liveness_blue_green(plan: Plan, readiness: float) -> None:
     state, took = drive_to_live(plan, readiness)
     assert state.phase == "live" and state.stable == "v2", (state.phase, state.failure_reason)
     assert took <= bound(plan, readiness) + 1e-6, (took, bound(plan, readiness))
+
+
+def test_a_preview_does_not_keep_production_traffic_because_everything_is_down() -> None:
+    """Found by a contract search: v4 was promoted, then every pod of v1 and v4 was lost; v1 is deployed
+    again (a rollback), then v4 again (a new rollout: v4 is the preview). The traffic v4 kept while nothing
+    could serve must go to the active revision, not stay on the preview."""
+    from ebbtide.core.plan import MetricPlan, StepPlan, TemplatePlan
+
+    metric = MetricPlan(name="t0-m0", success_condition="result >= 0.5", consecutive_error_limit=0)
+    steps = (
+        StepPlan(kind="setCanaryScale", name="preview", replicas=1),
+        StepPlan(kind="setWeight", name="promote", weight=100),
+        StepPlan(kind="verification", name="postPromotionAnalysis", templates=("t0",)),
+    )
+    plan = Plan(
+        strategy="blueGreen",
+        steps=steps,
+        templates={"t0": TemplatePlan(name="t0", metrics=(metric,))},
+        replicas=1,
+        scale_down_delay=0.0,
+        abort_scale_down_delay=0.0,
+    )
+    m = BlueGreenContract()
+    m.setup(plan)
+    m.deploy("v4", 0.0)
+    m.converge()
+    for rev in ("v1", "v4"):
+        m.cluster.observed(rev, 0)
+        m.apply(ReplicasObserved(revision=rev, desired=1, ready=0, available=0))
+    m.deploy("v1", 0.0)
+    m.deploy("v4", 0.0)
+    m.blue_stays_full_and_green_dark_until_promoted()
+    assert m.state.weights.get("v4", 0) == 0
+    m.converge()
+    m.blue_stays_full_and_green_dark_until_promoted()
+    m.teardown()
+
+
+def test_a_serving_revision_deployed_again_as_preview_keeps_traffic_only_while_the_active_is_down() -> None:
+    """Found by a contract search: v4 was promoted (post-promotion analysis running) and v1 lost its pods;
+    v5 supersedes, then v4 is deployed again and becomes the preview of a new rollout against v1. Moving
+    its traffic to v1 would send it to no pods: v4 keeps it until v1 is ready, then the preview goes dark."""
+    from ebbtide.core.plan import MetricPlan, StepPlan, TemplatePlan
+
+    metric = MetricPlan(name="t0-m0", success_condition="result >= 0.5")
+    steps = (
+        StepPlan(kind="setCanaryScale", name="preview", replicas=2),
+        StepPlan(kind="setWeight", name="promote", weight=100),
+        StepPlan(kind="verification", name="postPromotionAnalysis", templates=("t0",)),
+    )
+    plan = Plan(
+        strategy="blueGreen",
+        steps=steps,
+        templates={"t0": TemplatePlan(name="t0", metrics=(metric,))},
+        replicas=2,
+        scale_down_delay=0.0,
+        abort_scale_down_delay=0.0,
+    )
+    m = BlueGreenContract()
+    m.setup(plan)
+    m.deploy("v4", 0.0)
+    m.converge()
+    assert m.state.phase == "verifying" and m.state.weights == {"v4": 100}
+    m.cluster.observed("v1", 0)
+    m.apply(ReplicasObserved(revision="v1", desired=2, ready=0, available=0))
+    m.deploy("v5", 0.0)
+    m.deploy("v4", 0.0)
+    m.blue_stays_full_and_green_dark_until_promoted()
+    assert m.state.canary == "v4" and m.state.weights.get("v4", 0) == 100  # v1 has no pods to take it
+    m.converge()
+    m.blue_stays_full_and_green_dark_until_promoted()
+    m.teardown()

@@ -12,7 +12,15 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from ebbtide.core import initial_state, step
-from ebbtide.core.events import Command, Deploy, Measurement, ReplicasObserved, SpecChanged, Tick
+from ebbtide.core.events import (
+    Command,
+    Deploy,
+    Measurement,
+    ReplicasObserved,
+    SpecChanged,
+    Tick,
+    parse_event,
+)
 from ebbtide.core.plan import MAX_REPLICAS, MetricPlan, Plan, StepPlan, TemplatePlan
 from ebbtide.core.testing import plans
 
@@ -46,7 +54,7 @@ def deployed() -> Any:
         ({"kind": "tick"}, TypeError, "not dict"),
         (None, TypeError, "not NoneType"),
         (
-            ReplicasObserved.model_construct(revision="v1", desired=4, ready=-1, available=0, failed=0),
+            ReplicasObserved(revision="v1", desired=4, ready=-1, available=0, failed=0),
             ValueError,
             "pod counts must not be negative (desired=4, ready=-1",
         ),
@@ -63,9 +71,12 @@ def deployed() -> Any:
             ValueError,
             "either a value or an error, not both",
         ),
-        (SpecChanged.model_construct(plan={"steps": []}), TypeError, "SpecChanged: the plan must be a Plan"),
+        (Command(action="undo"), ValueError, "Command: unknown action 'undo' (one of abort, pause"),  # type: ignore[arg-type]
+        (ReplicasObserved(revision="v1", desired=4, ready="4", available=4), TypeError, "must be integers"),  # type: ignore[arg-type]
+        (Measurement(verification="x", metric=3, value=1), TypeError, "must be strings"),  # type: ignore[arg-type]
+        (SpecChanged(plan={"steps": []}), TypeError, "SpecChanged: the plan must be a Plan"),
         (
-            Deploy.model_construct(revision="v2", plan="p"),
+            Deploy(revision="v2", plan="p"),
             TypeError,
             "Deploy: the plan must be a Plan, not str",
         ),
@@ -180,3 +191,19 @@ def test_a_misspelled_template_in_any_generated_plan_is_refused(plan: Plan, data
         fields = {"steps": tuple(steps)}
     with pytest.raises(ValidationError, match="no template"):
         Plan(**{**dict(plan), **fields})
+
+
+# ----- events from outside input ----------------------------------------------------------------------------
+def test_parse_event_validates_outside_input() -> None:
+    assert parse_event({"kind": "command", "action": "rollback", "revision": "v1"}) == Command(
+        action="rollback", revision="v1"
+    )
+    assert parse_event({"kind": "replicas", "revision": "v1", "desired": 2, "ready": 1, "available": 1}) == (
+        ReplicasObserved(revision="v1", desired=2, ready=1, available=1)
+    )
+    with pytest.raises(ValidationError, match="action"):
+        parse_event({"kind": "command", "action": "undo"})
+    with pytest.raises(ValidationError, match="ready"):
+        parse_event({"kind": "replicas", "revision": "v1", "desired": 2, "ready": "many", "available": 1})
+    with pytest.raises(ValidationError, match="kind"):
+        parse_event({"kind": "reboot"})

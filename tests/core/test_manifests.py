@@ -427,6 +427,7 @@ SETS: dict[str, tuple[list[str], str, str, int, list[str]]] = {
         [
             "setHeaderRoute",
             "setCanaryScale",
+            "setMirrorRoute",
             "verification",
             "setWeight",
             "pause",
@@ -434,6 +435,13 @@ SETS: dict[str, tuple[list[str], str, str, int, list[str]]] = {
             "pause",
             "setWeight",
         ],
+    ),
+    "argo-blue-green": (
+        ["argo-blue-green.yaml"],
+        "profile",
+        "blueGreen",
+        3,
+        ["setCanaryScale", "verification", "pause", "setWeight", "verification"],
     ),
     "argo-workloadref": (
         [f"argo-workloadref/{f}" for f in ("rollout.yaml", "templates.yaml", "kustomization.yaml")],
@@ -589,3 +597,119 @@ def test_spot_deployments_of_several_clusters() -> None:
     ]
     specs = load_text(yaml_of(PROVIDER, TEMPLATE, STRATEGY, spec, spot_deployment("web-us", 3)))
     assert compile_plan(specs).replicas == 3  # the first one the set holds
+
+
+# ------------------------------------------------------------------ Argo fields ignored with a warning
+
+WARNED_ROLLOUT = """
+apiVersion: argoproj.io/v1alpha1
+kind: Rollout
+metadata: {name: shop, labels: {team: web}}
+spec:
+  replicas: 4
+  minReadySeconds: 10
+  paused: true
+  restartAt: "2026-01-01T00:00:00Z"
+  progressDeadlineAbort: false
+  analysis: {successfulRunHistoryLimit: 3, unsuccessfulRunHistoryLimit: 5}
+  selector: {matchLabels: {app: shop}}
+  template: {metadata: {labels: {app: shop}}}
+  strategy:
+    canary:
+      canaryService: shop-canary
+      stableService: shop-stable
+      canaryMetadata: {labels: {role: canary}}
+      stableMetadata: {labels: {role: stable}}
+      antiAffinity: {preferredDuringSchedulingIgnoredDuringExecution: {weight: 1}}
+      pingPong: {pingService: ping, pongService: pong}
+      minPodsPerReplicaSet: 2
+      replicaProgressThreshold: {type: Percent, value: 90}
+      trafficRouting:
+        maxTrafficWeight: 1000
+        nginx: {stableIngress: shop}
+      steps:
+        - setWeight: 20
+        - analysis:
+            templates: [{templateName: ok}]
+            measurementRetention: [{metricName: ok, limit: 5}]
+---
+apiVersion: argoproj.io/v1alpha1
+kind: AnalysisTemplate
+metadata: {name: ok}
+spec:
+  measurementRetention: [{metricName: ok, limit: 20}]
+  metrics:
+    - name: ok
+      successCondition: result[0] >= 0.99
+      provider: {prometheus: {address: "http://prom:9090", query: "sum(ok)"}}
+"""
+
+
+def test_ignored_argo_fields_are_warned_of_at_their_paths() -> None:
+    specs = load_text(WARNED_ROLLOUT, "shop.yaml")
+    assert [(w.document, w.kind, w.name, w.field) for w in specs.warnings] == [
+        (1, "Rollout", "shop", "spec.minReadySeconds"),
+        (1, "Rollout", "shop", "spec.paused"),
+        (1, "Rollout", "shop", "spec.restartAt"),
+        (1, "Rollout", "shop", "spec.progressDeadlineAbort"),
+        (1, "Rollout", "shop", "spec.analysis.successfulRunHistoryLimit"),
+        (1, "Rollout", "shop", "spec.analysis.unsuccessfulRunHistoryLimit"),
+        (1, "Rollout", "shop", "spec.strategy.canary.trafficRouting.maxTrafficWeight"),
+        (1, "Rollout", "shop", "spec.strategy.canary.canaryMetadata"),
+        (1, "Rollout", "shop", "spec.strategy.canary.stableMetadata"),
+        (1, "Rollout", "shop", "spec.strategy.canary.antiAffinity"),
+        (1, "Rollout", "shop", "spec.strategy.canary.pingPong"),
+        (1, "Rollout", "shop", "spec.strategy.canary.minPodsPerReplicaSet"),
+        (1, "Rollout", "shop", "spec.strategy.canary.replicaProgressThreshold"),
+        (1, "Rollout", "shop", "spec.strategy.canary.steps[1].analysis.measurementRetention"),
+        (2, "AnalysisTemplate", "ok", "spec.measurementRetention"),
+    ]
+    assert str(specs.warnings[0]) == (
+        "shop.yaml: Rollout/shop: spec.minReadySeconds: ebbtide counts a pod available as soon as it is ready"
+    )
+    # the warned fields change nothing: the plan is the one without them
+    bare = load_text(WARNED_ROLLOUT.replace("  minReadySeconds: 10\n  paused: true\n", ""))
+    assert compile_plan(specs) == compile_plan(bare)
+
+
+def test_values_with_which_argo_behaves_as_ebbtide_warn_of_nothing() -> None:
+    same = (
+        WARNED_ROLLOUT.replace("paused: true", "paused: false")
+        .replace("progressDeadlineAbort: false", "progressDeadlineAbort: true")
+        .replace("maxTrafficWeight: 1000", "maxTrafficWeight: 100")
+        .replace("minReadySeconds: 10", "minReadySeconds: 0")
+    )
+    fields = {w.field for w in load_text(same).warnings}
+    assert not fields & {"spec.paused", "spec.progressDeadlineAbort", "spec.minReadySeconds"}
+    assert "spec.strategy.canary.trafficRouting.maxTrafficWeight" not in fields
+
+
+def test_blue_green_ignored_fields_are_warned_of() -> None:
+    rollout = (
+        "apiVersion: argoproj.io/v1alpha1\nkind: Rollout\nmetadata: {name: bg}\nspec:\n  replicas: 2\n"
+        "  strategy:\n    blueGreen:\n      activeService: bg-active\n"
+        "      previewMetadata: {labels: {a: b}}\n      activeMetadata: {labels: {a: c}}\n"
+        "      antiAffinity: {preferredDuringSchedulingIgnoredDuringExecution: {}}\n      maxUnavailable: 1\n"
+    )
+    assert [w.field for w in load_text(rollout).warnings] == [
+        "spec.strategy.blueGreen.previewMetadata",
+        "spec.strategy.blueGreen.activeMetadata",
+        "spec.strategy.blueGreen.antiAffinity",
+        "spec.strategy.blueGreen.maxUnavailable",
+    ]
+
+
+def test_silently_ignored_fields_and_plain_specs_warn_of_nothing() -> None:
+    assert load_text(ROLLOUT + "---" + DEPLOYMENT % ("api-deploy", 4)).warnings == ()
+    assert load_text(yaml_of(*FLAT)).warnings == ()
+
+
+def test_unknown_traffic_routing_and_analysis_fields_are_problems() -> None:
+    text = WARNED_ROLLOUT.replace("maxTrafficWeight: 1000", "maxTraficWeight: 1000").replace(
+        "successfulRunHistoryLimit: 3,", "successfulRunHistoryLimt: 3,"
+    )
+    found = problems_of(text)
+    assert sorted(p.field for p in found) == [
+        "spec.analysis.successfulRunHistoryLimt",
+        "spec.strategy.canary.trafficRouting.maxTraficWeight",
+    ]

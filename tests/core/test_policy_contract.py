@@ -313,3 +313,17 @@ def test_a_new_rollout_rollback_to_a_podless_revision_leaves_traffic_on_ready_po
     assert r.routed().get("v3", 0) == 0 and r.routed().get("v2", 0) == 0
     r.ready().ready().ready()
     r.done()
+
+
+def test_a_rejected_promote_leaves_the_background_verification_running() -> None:
+    """promote is rejected while a setWeight step waits for canary pods; the rejection changes nothing, so
+    the background verification started with the rollout still runs (the oracle checks the whole state)."""
+    r = Run(plan(w(25), verify(), w(100), background_templates=("t",)))
+    r.deploy("v2")  # v2's pods are not ready: step 0 (setWeight 25) waits for them
+    assert r.state.phase == "in-progress" and any(v.background for v in r.state.verifications)
+    running = [v.id for v in r.state.verifications]
+    r.command("promote")
+    assert r.m.log[-1][2].rejected is not None
+    assert [v.id for v in r.state.verifications] == running
+    r.ready().answer(passing=True)
+    r.done()

@@ -132,7 +132,7 @@ def test_every_event_in_every_phase(phase: str, kind: str, monkeypatch: pytest.M
         fired.clear()
         d = step(before, event, now)
         after = d.state
-        assert RolloutState.model_validate_json(after.model_dump_json()) == after
+        assert RolloutState.from_json(after.to_json()) == after
         if d.rejected is not None:
             assert isinstance(event, Command)
             assert after == before and d.effects == (), "a rejected command changes nothing"

@@ -3,6 +3,7 @@ condition style users write for Argo Rollouts and Ocean CD."""
 
 from __future__ import annotations
 
+import dataclasses
 import heapq
 from typing import Any
 
@@ -44,7 +45,7 @@ def feed(mp: MetricPlan, stream: list[Outcome], st0: MetricStatus | None = None)
         if st_.phase in ver.TERMINAL:
             break
         now += 1.0
-        st_ = st_.model_copy(update={"in_flight": True})
+        st_ = dataclasses.replace(st_, in_flight=True)
         if kind == "error":
             st_ = ver.record(mp, st_, None, str(value), now)
         else:
