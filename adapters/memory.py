@@ -44,6 +44,7 @@ is reproducible from its seed.
 
 from __future__ import annotations
 
+import functools
 import math
 import random
 import re
@@ -63,6 +64,7 @@ from ebbtide.core.effects import (
     StopVerification,
 )
 from ebbtide.core.events import Event, MeasuredValue, Measurement, ReplicasObserved
+from ebbtide.core.plan import MetricPlan
 
 INF = math.inf
 
@@ -299,11 +301,24 @@ def find_mapping(
 _VECTOR_HINT = re.compile(r"result\s*\[")
 
 
+@functools.lru_cache(maxsize=1024)
+def _observed(revision: str, counts: tuple[int, int, int, int]) -> ReplicasObserved:
+    """The event reporting ``counts`` of a revision: events are immutable values, so equal reports (in
+    every run of a simulation) share one instead of building it again."""
+    desired, ready, available, failed = counts
+    return ReplicasObserved(
+        revision=revision, desired=desired, ready=ready, available=available, failed=failed
+    )
+
+
 # ----------------------------------------------------------------------------------------------------------
 # the cluster
 # ----------------------------------------------------------------------------------------------------------
 class _ReplicaSet:
     __slots__ = (
+        "_counts",
+        "_valid_from",
+        "_valid_until",
         "announced",
         "attempt",
         "base",
@@ -326,7 +341,8 @@ class _ReplicaSet:
         #: a rollout-started notification named the revision in its current attempt
         self.announced = False
         self.desired = 0
-        #: per pod: the time it becomes ready (INF: never), and when it crashes (INF: never)
+        #: per pod: the time it becomes ready (INF: never), and when it crashes (INF: never); whoever
+        #: changes the pods or ``desired`` calls :meth:`changed`
         self.pods: list[tuple[float, float]] = []
         #: pods created in the current attempt (the index into ``readiness.delays``)
         self.created = 0
@@ -334,6 +350,14 @@ class _ReplicaSet:
         #: when the current attempt created its first pod (or started)
         self.created_at: float | None = None
         self.misbehave_since: float | None = None
+        #: the counts, valid from ``_valid_from`` until (not including) the next pod change after it
+        self._counts: tuple[int, int, int, int] = (0, 0, 0, 0)
+        self._valid_from = INF
+        self._valid_until = -INF
+
+    def changed(self) -> None:
+        """The pods or the desired count changed: the cached counts no longer hold."""
+        self._valid_from = INF
 
     def new_pod(self, now: float, rng: random.Random) -> tuple[float, float]:
         delay = self.behaviour.readiness.draw(self.created, rng)
@@ -347,20 +371,37 @@ class _ReplicaSet:
         self.misbehave_since = max(mb.time, now) if mb is not None and mb.time is not None else None
 
     def counts(self, now: float) -> tuple[int, int, int, int]:
+        """(desired, ready, available, failed) at ``now``.
+
+        Counts only change when a pod becomes ready or crashes, so one pass over the pods also finds the
+        next such time after ``now``, and the counts are reused until then (the loop asks at every instant).
+        """
+        if self._valid_from <= now < self._valid_until:
+            return self._counts
         ready = failed = 0
+        nxt = INF
         for ready_at, crash_at in self.pods:
             if ready_at <= now:
                 ready += 1
-            elif crash_at <= now:
-                failed += 1
-        return (self.desired, ready, ready, failed)
+            elif ready_at < nxt:
+                nxt = ready_at
+            if crash_at <= now:
+                if ready_at > now:
+                    failed += 1
+            elif crash_at < nxt:
+                nxt = crash_at
+        self._counts = (self.desired, ready, ready, failed)
+        self._valid_from = now
+        self._valid_until = nxt
+        return self._counts
 
     def ready(self, now: float) -> int:
-        n = 0
-        for ready_at, _ in self.pods:
-            if ready_at <= now:
-                n += 1
-        return n
+        return self.counts(now)[1]
+
+    def next_change(self, now: float) -> float:
+        """The first time after ``now`` a pod becomes ready or crashes (INF: none)."""
+        self.counts(now)
+        return self._valid_until
 
 
 class MemoryCluster:
@@ -371,7 +412,7 @@ class MemoryCluster:
         self.rng = random.Random(seed)
         self._sets: dict[str, _ReplicaSet] = {}
         self._pending: dict[tuple[str, str], Measurement] = {}
-        self._mapping_cache: dict[tuple[str, str], tuple[MetricMapping | None, bool]] = {}
+        self._mappings: dict[tuple[str, str], tuple[MetricPlan, MetricMapping | None, bool]] = {}
         self._notifications: list[tuple[float, Notify]] = []
         self.weights: dict[str, int] = {}
         self.header_routes: tuple[Any, ...] = ()
@@ -416,18 +457,11 @@ class MemoryCluster:
     def observe(self, now: float) -> list[Event]:
         out: list[Event] = []
         for rs in self._sets.values():
-            counts = rs.counts(now)
-            if counts != rs.reported:
+            # the cached counts, inline: the loop observes at every instant, mostly with nothing new
+            counts = rs._counts if rs._valid_from <= now < rs._valid_until else rs.counts(now)
+            if counts is not rs.reported and counts != rs.reported:
                 rs.reported = counts
-                out.append(
-                    ReplicasObserved(
-                        revision=rs.revision,
-                        desired=counts[0],
-                        ready=counts[1],
-                        available=counts[2],
-                        failed=counts[3],
-                    )
-                )
+                out.append(_observed(rs.revision, counts))
         if self._pending:
             out.extend(self._pending.values())
             self._pending.clear()
@@ -440,11 +474,9 @@ class MemoryCluster:
     def next_change(self, now: float) -> float | None:
         best = INF
         for rs in self._sets.values():
-            for ready_at, crash_at in rs.pods:
-                if now < ready_at < best:
-                    best = ready_at
-                elif now < crash_at < best:
-                    best = crash_at
+            t = rs.next_change(now)
+            if t < best:
+                best = t
         return None if best == INF else best
 
     # ----- replica sets ----------------------------------------------------------------------------------
@@ -479,6 +511,7 @@ class MemoryCluster:
         kept = [p for p in rs.pods if p[0] <= now]
         redraw = len(rs.pods) - len(kept)
         rs.pods = kept + [rs.new_pod(now, self.rng) for _ in range(redraw)]
+        rs.changed()
         rs.reported = None
 
     def attempt(self, revision: str) -> int:
@@ -499,6 +532,7 @@ class MemoryCluster:
         rs = self._set(revision)
         replicas = max(0, replicas)
         rs.desired = replicas
+        rs.changed()
         pods = rs.pods
         have = len(pods)
         if replicas > have:
@@ -531,6 +565,7 @@ class MemoryCluster:
                 ((now, INF) if r != INF else (INF, now)) if i < n else (r, c)
                 for i, (r, c) in enumerate(rs.pods)
             ]
+            rs.changed()
 
     def replica_counts(self, revision: str, now: float) -> tuple[int, int, int, int]:
         rs = self._sets.get(revision)
@@ -601,26 +636,28 @@ class MemoryCluster:
         return rs.misbehave_since if rs is not None else None
 
     # ----- measurements -----------------------------------------------------------------------------------
-    def _mapping(self, start: StartMeasurement) -> tuple[MetricMapping | None, bool]:
-        key = (start.template, start.metric.name)
-        hit = self._mapping_cache.get(key)
-        if hit is None:
-            mapping = find_mapping(self.config.metrics, start.metric.name, start.metric.provider)
-            vector = False
-            if mapping is not None:
-                if mapping.vector is not None:
-                    vector = mapping.vector
-                else:
-                    cond = start.metric.success_condition or start.metric.failure_condition or ""
-                    vector = bool(_VECTOR_HINT.search(cond))
-            hit = self._mapping_cache[key] = (mapping, vector)
-        return hit
+    def _mapping(self, template: str, metric: MetricPlan) -> tuple[MetricMapping | None, bool]:
+        """The mapping that answers ``metric`` (None: none does), and whether it answers with a vector;
+        looked up once per metric of the plan (a spec change brings other metric plans)."""
+        hit = self._mappings.get((template, metric.name))
+        if hit is not None and hit[0] is metric:
+            return hit[1], hit[2]
+        mapping = find_mapping(self.config.metrics, metric.name, metric.provider)
+        vector = False
+        if mapping is not None:
+            if mapping.vector is not None:
+                vector = mapping.vector
+            else:
+                cond = metric.success_condition or metric.failure_condition or ""
+                vector = bool(_VECTOR_HINT.search(cond))
+        self._mappings[(template, metric.name)] = (metric, mapping, vector)
+        return mapping, vector
 
     def measure(self, start: StartMeasurement, now: float) -> Measurement:
         """Evaluate the signal a metric maps to, for the measured revision, at ``now``."""
         self.measurements_taken += 1
         name = start.metric.name
-        mapping, vector = self._mapping(start)
+        mapping, vector = self._mapping(start.template, start.metric)
         if mapping is None:
             return Measurement(
                 verification=start.verification, metric=name, error=f"no signal mapped for {name!r}"
@@ -628,7 +665,9 @@ class MemoryCluster:
         revision = start.revision if mapping.of == "canary" else start.stable
         if revision is None:
             return Measurement(verification=start.verification, metric=name, error="no stable revision")
-        behaviour = self.behaviour(revision)
+        rs = self._sets.get(revision)
+        # the signals of the revision's current attempt (a retried revision may measure otherwise)
+        behaviour = rs.behaviour if rs is not None else self.behaviour(revision)
         signal = behaviour.signals.get(mapping.signal)
         if signal is None:
             return Measurement(
@@ -644,6 +683,6 @@ class MemoryCluster:
             and self.rng.random() < errors.probability
         ):
             return Measurement(verification=start.verification, metric=name, error=errors.message)
-        raw = signal.evaluate(now, self.misbehave_since(revision), self.rng)
+        raw = signal.evaluate(now, rs.misbehave_since if rs is not None else None, self.rng)
         value: MeasuredValue = [raw] if (vector and raw is not None) else raw
         return Measurement(verification=start.verification, metric=name, value=value)

@@ -61,6 +61,7 @@ from .common import (
     write_atomic,
 )
 from .crd import crd_cmd
+from .executors import ExecutorName, ExecutorOption, SchedulerOption, check_executor, executor_for
 
 app = typer.Typer(
     name="ebbtide",
@@ -210,6 +211,8 @@ def simulate_cmd(
     workers: Annotated[
         int, typer.Option("--workers", "-w", min=1, help="worker processes (at most one per CPU)")
     ] = 1,
+    executor: ExecutorOption = ExecutorName.processes,
+    dask_scheduler: SchedulerOption = None,
     fmt: Annotated[SimFormat, typer.Option("--format", "-f", help="table, json or jsonl")] = SimFormat.table,
     out: Annotated[
         Path | None, typer.Option("--out", "-o", help="write the data here instead of stdout")
@@ -243,6 +246,7 @@ def simulate_cmd(
     check_suffix(html_file, (".html", ".htm"), "--html")
     check_outputs(("--out", out), ("--plot", plot), ("--html", html_file))
     check_plotting(plot, html_file)
+    check_executor(executor, dask_scheduler)
     workers = cap_workers(workers)
     scenario = _load_scenario(scenario_file)
     n = runs if runs is not None else scenario.spec.runs
@@ -259,10 +263,16 @@ def simulate_cmd(
     outcomes: list[Outcome] = []
 
     def results() -> Iterator[RunResult]:
-        with RunProgress(n) as progress:
+        with RunProgress(n) as progress, executor_for(executor, workers, dask_scheduler) as where:
             advance = progress.task(f"simulating {name}", n)
             for r in simulate(
-                scenario, runs=n, seed=s, workers=workers, keep_timelines=keep, measurements=measurements
+                scenario,
+                runs=n,
+                seed=s,
+                workers=workers,
+                keep_timelines=keep,
+                measurements=measurements,
+                executor=where,
             ):
                 agg.add(r)
                 if pictures:
@@ -357,6 +367,8 @@ def compare_cmd(
         int | None, typer.Option("--seed", "-s", help="the seed of every scenario (default: the first's)")
     ] = None,
     workers: Annotated[int, typer.Option("--workers", "-w", min=1, help="at most one per CPU")] = 1,
+    executor: ExecutorOption = ExecutorName.processes,
+    dask_scheduler: SchedulerOption = None,
     fmt: Annotated[TableOrJson, typer.Option("--format", "-f")] = TableOrJson.table,
     out: Annotated[Path | None, typer.Option("--out", "-o")] = None,
 ) -> None:
@@ -364,6 +376,7 @@ def compare_cmd(
     if len(scenario_files) < 2:
         raise BadInput("compare needs at least two scenario files")
     check_outputs(("--out", out))
+    check_executor(executor, dask_scheduler)
     workers = cap_workers(workers)
     scenarios: list[Scenario] = []
     problems: list[Problem] = []
@@ -379,11 +392,14 @@ def compare_cmd(
     warn_run_time(n, workers, lambda: [replay_run(sc, s, 0) for sc in scenarios])
     labels = _labels(scenarios, scenario_files)
     summaries: list[Summary] = []
-    with RunProgress(n * len(scenarios)) as progress:
+    with (
+        RunProgress(n * len(scenarios)) as progress,
+        executor_for(executor, workers, dask_scheduler) as where,
+    ):
         for label, sc in zip(labels, scenarios, strict=True):
             agg = Aggregator()
             advance = progress.task(label, n)
-            for r in simulate(sc, runs=n, seed=s, workers=workers):
+            for r in simulate(sc, runs=n, seed=s, workers=workers, executor=where):
                 agg.add(r)
                 advance()
             summaries.append(agg.summary())

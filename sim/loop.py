@@ -20,6 +20,7 @@ from ebbtide.adapters.memory import ClusterConfig, MemoryCluster
 from ebbtide.core.engine import initial_state
 from ebbtide.core.events import Command, Deploy, Event, SpecChanged, parse_event
 from ebbtide.core.plan import Plan
+from ebbtide.core.state import RolloutState
 from ebbtide.sim.outcome import RunResult, Tracker
 
 ROLLOUT_PHASES = ("in-progress", "verifying", "paused")
@@ -46,6 +47,11 @@ class Prepared:
     canary: tuple[str, int] | None = None
     #: keep every measurement and verification verdict in the timeline (with keep_timeline)
     measurements: bool = field(default=False)
+    #: the engine state every run starts from (states are immutable: one serves all runs)
+    initial: RolloutState = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "initial", initial_state(self.plan))
 
 
 def prepare(
@@ -135,7 +141,7 @@ def check_start(prepared: Prepared) -> str | None:
     """Why the run cannot start as the scenario says (a rollout under way that never reaches its step)."""
     cluster = MemoryCluster(prepared.cluster, seed=0)
     try:
-        begin(prepared, cluster, Driver(cluster, initial_state(prepared.plan), record=False))
+        begin(prepared, cluster, Driver(cluster, prepared.initial, record=False))
     except WarmUpError as exc:
         return str(exc)
     return None
@@ -159,7 +165,7 @@ def run_once(
             return cluster.attempt_started(revision)
         return cluster.misbehave_since(revision)
 
-    state = initial_state(prepared.plan)
+    state = prepared.initial
     tracker = Tracker(state, keep_timeline, is_bad, since, measurements=measurements)
     driver = Driver(cluster, state, record=False, on_decision=tracker)
     heap = list(prepared.actions)  # sorted, hence a heap

@@ -309,7 +309,9 @@ class Tracker:
                 self._rollback(t, None, completed=True)
         if state.pause_reason == "failure-policy" and prev.pause_reason != "failure-policy":
             self._detected(t, state.canary, state.failure_reason)
-        if state.recorded_failures != prev.recorded_failures:
+        if state.recorded_failures is not prev.recorded_failures and (
+            state.recorded_failures != prev.recorded_failures
+        ):
             new = _appended(prev.recorded_failures, state.recorded_failures)
             if new:
                 self.recorded_failures.extend(new)

@@ -13,9 +13,11 @@ depend on the number of workers.
 from __future__ import annotations
 
 import hashlib
+from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from pathlib import Path
+from typing import Protocol
 
 from ebbtide.sim.loop import Prepared, run_once
 from ebbtide.sim.outcome import Aggregator, RunResult, Summary, aggregate
@@ -23,6 +25,8 @@ from ebbtide.sim.scenario import Scenario, load_scenario
 
 __all__ = [
     "Aggregator",
+    "ChunkExecutor",
+    "ProcessExecutor",
     "RunResult",
     "Summary",
     "aggregate",
@@ -44,7 +48,32 @@ def prepare_scenario(scenario: Scenario) -> Prepared:
     return scenario.prepare()
 
 
-# ----- worker processes -----------------------------------------------------------------------------------
+# ----- executors: where chunks of runs go ---------------------------------------------------------------
+Chunk = tuple[int, int]
+
+
+def run_chunk(
+    prepared: Prepared, seed: int | str, lo: int, hi: int, keep: bool, measure: bool
+) -> list[RunResult]:
+    """Runs ``lo .. hi-1`` of a batch seeded ``seed``: what every executor runs, wherever it runs."""
+    return [run_once(prepared, i, derive_seed(seed, i), keep, measure) for i in range(lo, hi)]
+
+
+class ChunkExecutor(Protocol):
+    """Runs chunks of runs somewhere and yields each chunk's results, in chunk order, as they complete.
+
+    ``workers`` is how many chunks it runs at once (it sizes the chunks); an executor keeps at most a few
+    chunks per worker in flight or waiting to be yielded, so memory stays flat however many runs.
+    """
+
+    @property
+    def workers(self) -> int: ...
+
+    def map_chunks(
+        self, prepared: Prepared, seed: int | str, chunks: list[Chunk], keep: bool, measure: bool
+    ) -> Iterator[list[RunResult]]: ...
+
+
 _PREPARED: Prepared | None = None
 
 
@@ -53,9 +82,46 @@ def _init_worker(prepared: Prepared) -> None:
     _PREPARED = prepared
 
 
-def _run_chunk(seed: int | str, start: int, stop: int, keep: bool, measure: bool) -> list[RunResult]:
+def _run_chunk_here(seed: int | str, lo: int, hi: int, keep: bool, measure: bool) -> list[RunResult]:
     assert _PREPARED is not None
-    return [run_once(_PREPARED, i, derive_seed(seed, i), keep, measure) for i in range(start, stop)]
+    return run_chunk(_PREPARED, seed, lo, hi, keep, measure)
+
+
+class ProcessExecutor:
+    """Worker processes on this machine: the prepared scenario goes to each process once, when it starts;
+    a chunk is sent as its bounds and comes back as its results."""
+
+    def __init__(self, workers: int) -> None:
+        self._workers = max(1, workers)
+
+    @property
+    def workers(self) -> int:
+        return self._workers
+
+    def map_chunks(
+        self, prepared: Prepared, seed: int | str, chunks: list[Chunk], keep: bool, measure: bool
+    ) -> Iterator[list[RunResult]]:
+        with ProcessPoolExecutor(self._workers, initializer=_init_worker, initargs=(prepared,)) as pool:
+            pending: deque[Future[list[RunResult]]] = deque()
+            it = iter(chunks)
+            for lo, hi in it:
+                pending.append(pool.submit(_run_chunk_here, seed, lo, hi, keep, measure))
+                if len(pending) >= 2 * self._workers:
+                    break
+            while pending:
+                results = pending.popleft().result()
+                nxt = next(it, None)
+                if nxt is not None:
+                    pending.append(pool.submit(_run_chunk_here, seed, nxt[0], nxt[1], keep, measure))
+                yield results
+
+
+def chunk_bounds(start: int, stop: int, workers: int, size: int | None = None) -> list[Chunk]:
+    """``start .. stop-1`` cut into chunks: about 16 per worker (so the last ones finish close together),
+    between 1 and 200 runs each, unless ``size`` says otherwise."""
+    runs = stop - start
+    size = size or max(1, min(200, runs // (workers * 16)))
+    return [(lo, min(lo + size, stop)) for lo in range(start, stop, size)]
 
 
 def simulate(
@@ -68,13 +134,16 @@ def simulate(
     start: int = 0,
     chunk_size: int | None = None,
     measurements: bool = False,
+    executor: ChunkExecutor | None = None,
 ) -> Iterator[RunResult]:
     """Yield the results of runs ``start .. start+runs-1``, in run order.
 
     ``runs`` and ``seed`` default to the scenario's. With ``workers > 1`` the runs are spread over a process
-    pool in chunks; at most ``2 * workers`` chunks are in flight, so memory stays flat however many runs.
-    Timelines are kept only with ``keep_timelines`` (they are what takes memory); with ``measurements``
-    too, they have an entry for every measurement and every verification verdict.
+    pool in chunks; with an ``executor`` (a :class:`ProcessExecutor`, a
+    :class:`~ebbtide.sim.dask_executor.DaskExecutor`) they go wherever it sends them. Either way results
+    come back in run order and are identical to one process's. Timelines are kept only with
+    ``keep_timelines`` (they are what takes memory); with ``measurements`` too, they have an entry for every
+    measurement and every verification verdict.
     """
     if isinstance(scenario, Scenario):
         prepared = prepare_scenario(scenario)
@@ -85,25 +154,15 @@ def simulate(
         runs = 1 if runs is None else runs
         seed = 0 if seed is None else seed
     stop = start + runs
-    if workers <= 1 or runs <= 1:
+    if executor is None and workers > 1 and runs > 1:
+        executor = ProcessExecutor(workers)
+    if executor is None:
         for i in range(start, stop):
             yield run_once(prepared, i, derive_seed(seed, i), keep_timelines, measurements)
         return
-    size = chunk_size or max(1, min(500, runs // (workers * 8) or 1))
-    chunks = [(lo, min(lo + size, stop)) for lo in range(start, stop, size)]
-    with ProcessPoolExecutor(max_workers=workers, initializer=_init_worker, initargs=(prepared,)) as pool:
-        pending: list[Future[list[RunResult]]] = []
-        it = iter(chunks)
-        for lo, hi in it:
-            pending.append(pool.submit(_run_chunk, seed, lo, hi, keep_timelines, measurements))
-            if len(pending) >= 2 * workers:
-                break
-        while pending:
-            results = pending.pop(0).result()
-            nxt = next(it, None)
-            if nxt is not None:
-                pending.append(pool.submit(_run_chunk, seed, nxt[0], nxt[1], keep_timelines, measurements))
-            yield from results
+    chunks = chunk_bounds(start, stop, executor.workers, chunk_size)
+    for results in executor.map_chunks(prepared, seed, chunks, keep_timelines, measurements):
+        yield from results
 
 
 def replay_run(

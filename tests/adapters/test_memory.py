@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from ebbtide.adapters.memory import ClusterConfig, MemoryCluster, Signal, to_seconds
@@ -180,6 +182,85 @@ def test_the_stable_revision_created_without_a_rollout_is_attempt_one() -> None:
     assert c.attempt("v1") == 1 and c.misbehave_since("v1") is None
     c.apply(started("v1"), 50.0)  # rolled out again (a rollback through a new rollout)
     assert c.attempt("v1") == 2 and c.misbehave_since("v1") == 50.0
+
+
+def test_a_later_attempt_measures_with_its_own_signals() -> None:
+    """``attempts[n].signals`` replaces the revision's signals on that attempt, in measurements too."""
+    c = cluster({"v2": {"signals": {"sr": 0.99}, "attempts": [{"signals": {"sr": 0.5}}]}}, [SR])
+    c.scale("v2", 1, 0.0)
+    c.apply(started("v2"), 0.0)
+    metric = MetricPlan(name="success-rate", success_condition="result > 0.9")
+    assert measure(c, metric, 10.0).value == 0.99
+    c.apply(started("v2"), 100.0)  # a retry: attempt 2
+    assert measure(c, metric, 110.0).value == 0.5
+
+
+def test_a_changed_metric_plan_is_mapped_again() -> None:
+    """A spec change can keep a metric's name and template and change its query: the new query decides."""
+    revs = {"v2": {"signals": {"a": 0.1, "b": 0.2}}}
+    c = cluster(revs, [{"query": "alpha", "signal": "a"}, {"query": "beta", "signal": "b"}])
+    before = MetricPlan(name="m", success_condition="result > 0", provider={"p": {"query": "alpha"}})
+    after = MetricPlan(name="m", success_condition="result > 0", provider={"p": {"query": "beta"}})
+    assert measure(c, before, 0.0).value == 0.1
+    assert measure(c, after, 1.0).value == 0.2
+
+
+SR = {"metric": "success-rate", "signal": "sr"}
+
+
+def brute_counts(c: MemoryCluster, revision: str, now: float) -> tuple[int, int, int, int]:
+    """The counts straight from the pods (the oracle for the cached ones)."""
+    rs = c._sets[revision]
+    ready = sum(1 for r, _ in rs.pods if r <= now)
+    failed = sum(1 for r, k in rs.pods if r > now and k <= now)
+    return (rs.desired, ready, ready, failed)
+
+
+def brute_next_change(c: MemoryCluster, now: float) -> float | None:
+    times = [t for rs in c._sets.values() for pod in rs.pods for t in pod if now < t < float("inf")]
+    return min(times) if times else None
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    ops=st.lists(
+        st.tuples(
+            st.sampled_from(["scale", "ready", "started", "observe"]),
+            st.sampled_from(["v1", "v2"]),
+            st.integers(0, 6),
+            st.sampled_from([0.0, 0.5, 3.0, 7.0, 20.0]),
+        ),
+        max_size=30,
+    ),
+    seed=st.integers(0, 3),
+)
+def test_cached_counts_and_next_change_match_the_pods(ops: list, seed: int) -> None:
+    """Counts and the next change are cached between pod changes; at every time they are what the pods
+    say, whichever operations came before (time may also stand still or, for a reader, go back)."""
+    revs = {
+        "v1": {"readiness": {"delay": "2s", "jitter": "6s", "delays": ["0s", "4s"]}},
+        "v2": {
+            "readiness": {"delay": "3s", "jitter": "4s"},
+            "crashLoop": True,
+            "attempts": [{"crashLoop": False}],
+        },
+    }
+    c = cluster(revs, seed=seed)
+    now = 0.0
+    for op, rev, n, dt in ops:
+        now += dt
+        if op == "scale":
+            c.scale(rev, n, now)
+        elif op == "ready":
+            c.make_ready(rev, now, n % 3 or None)
+        elif op == "started":
+            c.apply(started(rev), now)
+        else:
+            c.observe(now)
+        for t in (now, now + 1.0, max(0.0, now - 2.0), now + 4.0):
+            assert c.next_change(t) == brute_next_change(c, t)
+            for r in c._sets:
+                assert c.replica_counts(r, t) == brute_counts(c, r, t)
 
 
 @pytest.mark.parametrize(
