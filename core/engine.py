@@ -99,7 +99,7 @@ class _W:
     the dict fields are copied so that they can be mutated), plus ``now`` and the effects emitted so far.
     """
 
-    __slots__ = (*_FIELDS, "now", "origin", "effects", "sent", "world_at", "judged")
+    __slots__ = (*_FIELDS, "now", "origin", "effects", "sent", "world_at", "judged", "unexpired")
 
     weights: dict[str, int]
     replicas: dict[str, int]
@@ -142,6 +142,8 @@ class _W:
     #: the verifications (and plan) last judged with every run carrying its verdict: runs are replaced,
     #: never mutated, so the very same tuple under the same plan needs no judging again
     judged: tuple[tuple[VerificationRun, ...] | None, Plan | None]
+    #: the verifications last found with no in-flight measurement timed out at ``now``
+    unexpired: tuple[VerificationRun, ...] | None
 
     def __init__(self, s: RolloutState, now: float) -> None:
         _load(self, s)
@@ -151,6 +153,7 @@ class _W:
         self.sent = None
         self.world_at = 0
         self.judged = (None, None)
+        self.unexpired = None
 
     def record(self, revision: str) -> RevisionRecord | None:
         for rec in self.history:
@@ -341,7 +344,7 @@ def _judge_runs(w: _W) -> bool:
             if verdict in ver.TERMINAL:
                 finished.append(runs[i])
     if runs is not None:
-        w.verifications = tuple(runs)
+        _replace_runs(w, tuple(runs))  # keeps the runs known to have nothing expired
     w.judged = (w.verifications, w.plan)
     if runs is None:
         return False
@@ -351,10 +354,13 @@ def _judge_runs(w: _W) -> bool:
 
 
 def _replace_runs(w: _W, runs: tuple[VerificationRun, ...]) -> None:
-    """Replace the verifications by runs with the same verdicts (only measurement timers, in-flight flags
-    or terminal phases differ, which no verdict reads): judged runs stay judged."""
+    """Replace the verifications by the same runs with at most these changes: metrics stopped or put in
+    flight until a timeout after ``now``, runs ended or dropped. No verdict reads them and no measurement
+    expires by them, so runs judged (or checked for expired measurements) stay so."""
     if w.verifications is w.judged[0]:
         w.judged = (runs, w.judged[1])
+    if w.verifications is w.unexpired:
+        w.unexpired = runs
     w.verifications = runs
 
 
@@ -1034,14 +1040,17 @@ def _expire_measurements(w: _W) -> bool:
     """Measurements that never came back count as errors; then every run is judged on all the results
     that completed in this decision together. True when anything changed."""
     expired = False
-    for run in w.verifications:
-        if run.phase in ver.TERMINAL:
-            continue
-        for st in run.metrics:
-            if st.in_flight and st.next_at is not None and w.now >= st.next_at:
-                timeout = Measurement(verification=run.id, metric=st.name, error="measurement timed out")
-                _on_measurement(w, timeout)
-                expired = True
+    if w.verifications is not w.unexpired:
+        for run in w.verifications:
+            if run.phase in ver.TERMINAL:
+                continue
+            for st in run.metrics:
+                if st.in_flight and st.next_at is not None and w.now >= st.next_at:
+                    timeout = Measurement(verification=run.id, metric=st.name, error="measurement timed out")
+                    _on_measurement(w, timeout)
+                    expired = True
+        if not expired:
+            w.unexpired = w.verifications
     return _judge_runs(w) or expired
 
 
@@ -1318,10 +1327,14 @@ def _settle_world(w: _W, clip: bool = True) -> None:
     for _ in range(8):
         weights = _desired_weights(w)
         replicas = _desired_replicas(w)
-        stale = [rev for rev in w.ready if rev not in replicas and rev not in weights]
-        # scaled below what was last seen ready: no more than the pods asked for are ready now
-        over = [rev for rev, seen in w.ready.items() if clip and seen > replicas.get(rev, 0)]
-        if weights == w.weights and replicas == w.replicas and not stale and not over:
+        stale: list[str] = []
+        over: list[str] = []  # scaled below what was last seen ready: no more are ready than asked for
+        for rev, seen in w.ready.items():
+            if rev not in replicas and rev not in weights:
+                stale.append(rev)
+            if clip and seen > replicas.get(rev, 0):
+                over.append(rev)
+        if not stale and not over and weights == w.weights and replicas == w.replicas:
             return
         w.weights = weights
         w.replicas = replicas
