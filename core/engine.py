@@ -6,6 +6,13 @@ The phase labels move only through the transition table in :mod:`ebbtide.core.ma
 else (steps, traffic, replicas, verification, deadlines) is plain code over an immutable state. Effects
 are computed by diffing the desired world before and after the event, so they are level-based and an
 observation that changes nothing produces none.
+
+What a full step costs, and what keeps it down (docs/performance.md has the figures): the working copy
+``_W`` is loaded from the state and compared with it when freezing by code generated once from the state's
+field list (one attribute access per field). Verification runs are replaced, never mutated, so the advance
+loop remembers the very tuple of runs it last judged (``_W.judged``) and last found with no timed-out
+measurement (``_W.unexpired``) and skips both checks until the runs change; replacing runs in ways no verdict
+or timeout reads (stopping them, putting measurements in flight) keeps those marks (:func:`_replace_runs`).
 """
 
 from __future__ import annotations
