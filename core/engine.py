@@ -6,12 +6,18 @@ The phase labels move only through the transition table in :mod:`ebbtide.core.ma
 else (steps, traffic, replicas, verification, deadlines) is plain code over an immutable state. Effects
 are computed by diffing the desired world before and after the event, so they are level-based and an
 observation that changes nothing produces none.
+
+What a full step costs, and what keeps it down (docs/performance.md has the figures): the working copy
+``_W`` is loaded from the state and compared with it when freezing by code generated once from the state's
+field list (one attribute access per field). Verification runs are replaced, never mutated, so the advance
+loop remembers the very tuple of runs it last judged (``_W.judged``) and last found with no timed-out
+measurement (``_W.unexpired``) and skips both checks until the runs change; replacing runs in ways no verdict
+or timeout reads (stopping them, putting measurements in flight) keeps those marks (:func:`_replace_runs`).
 """
 
 from __future__ import annotations
 
 from dataclasses import fields
-from operator import attrgetter
 from typing import Any
 
 from ebbtide.core import verification as ver
@@ -68,7 +74,29 @@ _COPIED = ("weights", "replicas", "ready", "scale_downs")
 #: the other fields, compared by identity when freezing (an untouched field is the very same object)
 _FIELDS = tuple(f.name for f in fields(RolloutState))
 _SHARED = tuple(name for name in _FIELDS if name not in _COPIED)
-_values = attrgetter(*_FIELDS)
+
+
+def _generated(name: str, lines: list[str], result: str) -> Any:
+    """A function ``name(w, s)`` made of ``lines``, generated once per field list (as ``dataclasses`` does):
+    one attribute access per field, without a loop or a ``getattr`` by name. It runs on every full step."""
+    body = "".join(f"    {line}\n" for line in lines)
+    namespace: dict[str, Any] = {}
+    exec(f"def {name}(w, s):\n{body}    return {result}\n", namespace)
+    return namespace[name]
+
+
+#: copies every field of the state ``s`` into the working copy ``w`` (the dict fields as new dicts)
+_load = _generated(
+    "load", [f"w.{k} = dict(s.{k})" if k in _COPIED else f"w.{k} = s.{k}" for k in _FIELDS], "None"
+)
+#: the fields of ``w`` that differ from the state ``s``: {name: value}
+_changes = _generated(
+    "changes",
+    ["changes = {}"]
+    + [f"if w.{k} is not s.{k}: changes[{k!r}] = w.{k}" for k in _SHARED]
+    + [f"if w.{k} != s.{k}: changes[{k!r}] = w.{k}" for k in _COPIED],
+    "changes",
+)
 
 
 class _W:
@@ -77,6 +105,8 @@ class _W:
     It carries every field of the state under the same name (copied in one go from the state's fields;
     the dict fields are copied so that they can be mutated), plus ``now`` and the effects emitted so far.
     """
+
+    __slots__ = (*_FIELDS, "now", "origin", "effects", "sent", "world_at", "judged", "unexpired")
 
     weights: dict[str, int]
     replicas: dict[str, int]
@@ -107,20 +137,30 @@ class _W:
     waiting_since: float | None
     failure_reason: str | None
     seq: int
+    updated_at: float
+    now: float
+    origin: RolloutState
+    effects: list[Effect]
+    #: the world (weights, replicas, header routes) the effects emitted so far describe; None: the
+    #: world of the state the step started from
+    sent: tuple[dict[str, int], dict[str, int], tuple[HeaderRoutePlan, ...]] | None
+    #: where the next world effects go in ``effects`` (world effects come first, in the order emitted)
+    world_at: int
+    #: the verifications (and plan) last judged with every run carrying its verdict: runs are replaced,
+    #: never mutated, so the very same tuple under the same plan needs no judging again
+    judged: tuple[tuple[VerificationRun, ...] | None, Plan | None]
+    #: the verifications last found with no in-flight measurement timed out at ``now``
+    unexpired: tuple[VerificationRun, ...] | None
 
     def __init__(self, s: RolloutState, now: float) -> None:
-        mine = self.__dict__
-        mine.update(zip(_FIELDS, _values(s), strict=True))
-        for name in _COPIED:
-            mine[name] = dict(mine[name])
+        _load(self, s)
         self.now = now
         self.origin = s
-        self.effects: list[Effect] = []
-        #: the world (weights, replicas, header routes) the effects emitted so far describe; None: the
-        #: world of the state the step started from
-        self.sent: tuple[dict[str, int], dict[str, int], tuple[HeaderRoutePlan, ...]] | None = None
-        #: where the next world effects go in ``effects`` (world effects come first, in the order emitted)
+        self.effects = []
+        self.sent = None
         self.world_at = 0
+        self.judged = (None, None)
+        self.unexpired = None
 
     def record(self, revision: str) -> RevisionRecord | None:
         for rec in self.history:
@@ -137,11 +177,7 @@ class _W:
     def freeze(self, old: RolloutState) -> RolloutState:
         """The new immutable state; unchanged fields are shared with ``old``. A state that changed
         records the decision's time in ``updated_at``."""
-        mine = self.__dict__
-        changes = {k: mine[k] for k in _SHARED if mine[k] is not getattr(old, k)}
-        for k in _COPIED:
-            if mine[k] != getattr(old, k):
-                changes[k] = mine[k]
+        changes: dict[str, Any] = _changes(self, old)
         if not changes:
             return old
         changes["updated_at"] = self.now
@@ -297,6 +333,8 @@ def _judge_runs(w: _W) -> bool:
     Runs that end in the same decision act worst first (Failed, Error, Inconclusive, Successful; ties by
     template name), so the outcome never depends on the order of metrics, templates or timers.
     """
+    if w.verifications is w.judged[0] and w.plan is w.judged[1]:
+        return False  # nothing changed since the last pass: every run already carries its verdict
     runs: list[VerificationRun] | None = None  # copied on the first run that changes
     finished: list[VerificationRun] = []
     for i, run in enumerate(w.verifications):
@@ -312,12 +350,25 @@ def _judge_runs(w: _W) -> bool:
             runs[i] = evolve(run, phase=verdict, message=message)
             if verdict in ver.TERMINAL:
                 finished.append(runs[i])
+    if runs is not None:
+        _replace_runs(w, tuple(runs))  # keeps the runs known to have nothing expired
+    w.judged = (w.verifications, w.plan)
     if runs is None:
         return False
-    w.verifications = tuple(runs)
     for run in sorted(finished, key=lambda r: (-ver.SEVERITY[r.phase], r.template, r.id)):
         _run_finished(w, run)
     return True
+
+
+def _replace_runs(w: _W, runs: tuple[VerificationRun, ...]) -> None:
+    """Replace the verifications by the same runs with at most these changes: metrics stopped or put in
+    flight until a timeout after ``now``, runs ended or dropped. No verdict reads them and no measurement
+    expires by them, so runs judged (or checked for expired measurements) stay so."""
+    if w.verifications is w.judged[0]:
+        w.judged = (runs, w.judged[1])
+    if w.verifications is w.unexpired:
+        w.unexpired = runs
+    w.verifications = runs
 
 
 def _run_finished(w: _W, run: VerificationRun) -> None:
@@ -624,7 +675,7 @@ def _stop_run(w: _W, run_id: str, keep: bool) -> None:
             stopped = tuple(evolve(m, in_flight=False, next_at=None) for m in r.metrics)
             r = evolve(r, metrics=stopped)
         runs.append(r)
-    w.verifications = tuple(runs)
+    _replace_runs(w, tuple(runs))
 
 
 def _stop_runs(w: _W, background_too: bool) -> None:
@@ -636,7 +687,7 @@ def _stop_runs(w: _W, background_too: bool) -> None:
             continue
         if r.phase not in ver.TERMINAL:
             w.effects.append(StopVerification(verification=r.id))
-    w.verifications = tuple(kept)
+    _replace_runs(w, tuple(kept))
 
 
 def _current_step(w: _W) -> StepPlan | None:
@@ -996,14 +1047,17 @@ def _expire_measurements(w: _W) -> bool:
     """Measurements that never came back count as errors; then every run is judged on all the results
     that completed in this decision together. True when anything changed."""
     expired = False
-    for run in w.verifications:
-        if run.phase in ver.TERMINAL:
-            continue
-        for st in run.metrics:
-            if st.in_flight and st.next_at is not None and w.now >= st.next_at:
-                timeout = Measurement(verification=run.id, metric=st.name, error="measurement timed out")
-                _on_measurement(w, timeout)
-                expired = True
+    if w.verifications is not w.unexpired:
+        for run in w.verifications:
+            if run.phase in ver.TERMINAL:
+                continue
+            for st in run.metrics:
+                if st.in_flight and st.next_at is not None and w.now >= st.next_at:
+                    timeout = Measurement(verification=run.id, metric=st.name, error="measurement timed out")
+                    _on_measurement(w, timeout)
+                    expired = True
+        if not expired:
+            w.unexpired = w.verifications
     return _judge_runs(w) or expired
 
 
@@ -1012,7 +1066,7 @@ def _issue_measurements(w: _W) -> None:
         w.verifications, w.plan, w.phase, w.pause_reason, w.canary, w.stable, w.now
     )
     if runs is not None:
-        w.verifications = runs
+        _replace_runs(w, runs)
         w.effects += effects
 
 
@@ -1280,10 +1334,14 @@ def _settle_world(w: _W, clip: bool = True) -> None:
     for _ in range(8):
         weights = _desired_weights(w)
         replicas = _desired_replicas(w)
-        stale = [rev for rev in w.ready if rev not in replicas and rev not in weights]
-        # scaled below what was last seen ready: no more than the pods asked for are ready now
-        over = [rev for rev, seen in w.ready.items() if clip and seen > replicas.get(rev, 0)]
-        if weights == w.weights and replicas == w.replicas and not stale and not over:
+        stale: list[str] = []
+        over: list[str] = []  # scaled below what was last seen ready: no more are ready than asked for
+        for rev, seen in w.ready.items():
+            if rev not in replicas and rev not in weights:
+                stale.append(rev)
+            if clip and seen > replicas.get(rev, 0):
+                over.append(rev)
+        if not stale and not over and weights == w.weights and replicas == w.replicas:
             return
         w.weights = weights
         w.replicas = replicas

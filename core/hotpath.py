@@ -32,7 +32,7 @@ from __future__ import annotations
 from ebbtide.core import verification as ver
 from ebbtide.core.effects import Effect, StartMeasurement
 from ebbtide.core.events import Measurement, ReplicasObserved, Tick
-from ebbtide.core.plan import Plan
+from ebbtide.core.plan import Plan, TemplatePlan
 from ebbtide.core.state import Decision, PauseReason, Phase, RolloutState, VerificationRun, evolve
 
 __all__ = ["issue_measurements", "short_step", "wake_at"]
@@ -148,14 +148,15 @@ def _measured(state: RolloutState, ev: Measurement, now: float) -> Decision | No
     due = _next_due(state)
     if due is not None and due <= now:
         return None  # some timer is due: the full engine runs it
-    i = _index(tuple(r.id for r in state.verifications), ev.verification)
+    runs = state.verifications
+    i = _run_index(runs, ev.verification)
     if i is None:
         return None  # an unknown run (stopped and dropped): the engine ignores it
-    run = state.verifications[i]
+    run = runs[i]
     template = state.plan.templates.get(run.template)
     if run.phase in ver.TERMINAL or template is None:
         return None
-    j = _index(tuple(mp.name for mp in template.metrics), ev.metric)
+    j = _metric_index(template, ev.metric)
     if j is None or len(run.metrics) != len(template.metrics):
         return None
     mp, st = template.metrics[j], run.metrics[j]
@@ -164,18 +165,28 @@ def _measured(state: RolloutState, ev: Measurement, now: float) -> Decision | No
     recorded = ver.record(mp, st, ev.value, ev.error, now)
     if recorded.next_at is not None and recorded.next_at <= now:
         return None  # the next measurement is due at once
-    metrics = (*run.metrics[:j], recorded, *run.metrics[j + 1 :])
+    changed = list(run.metrics)
+    changed[j] = recorded
+    metrics = tuple(changed)
     if ver.verdict(template, metrics, run.background, run.dry_run) != (run.phase, run.message):
         return None  # the run reaches a verdict (or its message changes): the engine acts on it
-    runs = (*state.verifications[:i], evolve(run, metrics=metrics), *state.verifications[i + 1 :])
-    new = evolve(state, verifications=runs, updated_at=now)
+    new_runs = list(runs)
+    new_runs[i] = evolve(run, metrics=metrics)
+    new = evolve(state, verifications=tuple(new_runs), updated_at=now)
     return Decision(state=new, effects=(), wake_at=wake_at(new, now))
 
 
-def _index(names: tuple[str, ...], name: str) -> int | None:
-    for i, n in enumerate(names):
-        if n == name:
+def _run_index(runs: tuple[VerificationRun, ...], run_id: str) -> int | None:
+    for i, run in enumerate(runs):
+        if run.id == run_id:
             return i
+    return None
+
+
+def _metric_index(template: TemplatePlan, name: str) -> int | None:
+    for j, mp in enumerate(template.metrics):
+        if mp.name == name:
+            return j
     return None
 
 

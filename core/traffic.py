@@ -41,6 +41,8 @@ def split(desired: dict[str, int], prev: Mapping[str, int], caps: Mapping[str, i
         cap = caps.get(rev)
         out[rev] = want if cap is None else min(want, max(cap, prev.get(rev, 0)))
     short = 100 - sum(out.values())
+    if short <= 0:
+        return positive(out)  # the common case: every wanted share fits its capacity
     # the shortfall stays with the revisions that had it: first those leaving, then the wanted ones
     for leaving in (True, False):
         for rev in sorted(prev):
