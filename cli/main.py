@@ -158,6 +158,11 @@ def _load_scenario(path: Path) -> Scenario:
     return scenario
 
 
+def _warning_key(w: SpecWarning) -> tuple[Path, int, str]:
+    """The same warning, whichever path (given, or relative to a scenario) named its file."""
+    return Path(w.file).resolve(), w.document, w.field
+
+
 def _scenario_warnings(path: Path, scenario: Scenario) -> tuple[SpecWarning, ...]:
     """The warnings of the specs a loaded scenario holds or names (its Argo fields accepted and ignored)."""
     files = [path, *(Path(r) if Path(r).is_absolute() else path.parent / r for r in scenario.spec.specs)]
@@ -695,6 +700,7 @@ def validate_cmd(
     scenarios = [f for f in files if f.is_file() and _is_scenario(f)]
     specs = [f for f in files if f not in scenarios]
     found: dict[str, str] = {}
+    printed: set[tuple[Path, int, str]] = set()  # a spec file given beside a scenario naming it: warn once
     groups = [specs] if as_set else [[f] for f in specs]
     for group in groups:
         if not group:
@@ -706,6 +712,7 @@ def validate_cmd(
             for s in specset.skipped:
                 skipped.setdefault(s.file, []).append(str(s))
             print_warnings(specset.warnings)
+            printed.update(_warning_key(w) for w in specset.warnings)
             for w in specset.warnings:
                 warned.setdefault(w.file, []).append(w)
             for name, doc in ((n, specset.origins[("RolloutSpec", n)]) for n in specset.rollout_specs):
@@ -721,7 +728,8 @@ def validate_cmd(
                 f"Scenario/{sc.metadata.name} (rollout {sc.plan.name}, {len(sc.plan.steps)} steps)"
             )
             _warn(str(f), sc.plan)
-            print_warnings(scenario_warnings := _scenario_warnings(f, sc))
+            scenario_warnings = [w for w in _scenario_warnings(f, sc) if _warning_key(w) not in printed]
+            print_warnings(scenario_warnings)
             warned.setdefault(str(f), []).extend(scenario_warnings)
         except SpecError as exc:
             problems.extend(exc.problems)

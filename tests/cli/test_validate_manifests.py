@@ -153,6 +153,8 @@ def test_plan_and_simulate_warn_too(tmp_path: Path) -> None:
     assert code == 0 and len(_warnings(err)) == 2
     code, _, err = run("plan", str(s))
     assert code == 0 and len(_warnings(err)) == 2
+    code, _, err = run("validate", str(s), str(f))  # the scenario and the spec file it names: once each
+    assert code == 0 and len(_warnings(err)) == 2
 
 
 def test_files_without_ignored_fields_warn_of_nothing() -> None:
