@@ -558,6 +558,7 @@ def backtest_cmd(
     check_outputs(("--out", out))
     args = parse_pairs(arg or [], "--arg")
     loaded = bt.load_template(template_file, template, args)
+    print_warnings(loaded.warnings)
     data = bt.load_series(metrics_file)
     mapping = bt.map_series(loaded.plan, data, metric or [], str(metrics_file))
     origin = min(s.times[0] for s in mapping.values())

@@ -48,6 +48,7 @@ from ebbtide.core.spec import (
     RolloutSpec,
     SpecError,
     SpecSet,
+    SpecWarning,
     Strategy,
     compile_plan,
 )
@@ -345,6 +346,8 @@ class LoadedTemplate:
     #: the template is used only as a background verification by the strategies of its file
     background: bool
     file: str
+    #: fields of the file accepted and ignored with a warning (an Argo AnalysisTemplate's, say)
+    warnings: tuple[SpecWarning, ...] = ()
 
 
 def load_template(
@@ -445,7 +448,12 @@ def load_template(
             else:
                 fixed.append(p)
         raise SpecError(fixed) from None
-    return LoadedTemplate(plan=plan.templates[name], background=background_use and not phase_use, file=file)
+    return LoadedTemplate(
+        plan=plan.templates[name],
+        background=background_use and not phase_use,
+        file=file,
+        warnings=specs.warnings,
+    )
 
 
 def map_series(

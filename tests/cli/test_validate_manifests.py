@@ -9,6 +9,7 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from ebbtide.cli.main import app
+from ebbtide.core.argo_ignored import WARNED
 
 MANIFESTS = Path(__file__).resolve().parents[2] / "examples" / "manifests"
 
@@ -180,3 +181,21 @@ def test_validate_json_lists_files_warnings_and_problems(tmp_path: Path) -> None
     report = json.loads(out)
     assert code == 2 and [e["ok"] for e in report["files"]] == [True, False]
     assert [(p["file"], p["field"]) for p in report["problems"]] == [(str(bad), "spec.canary.x")]
+
+
+def test_backtest_warns_of_ignored_argo_fields(tmp_path: Path) -> None:
+    text = (SPECS / "argo-rollout.yaml").read_text()
+    assert "\nspec:\n  args:\n" in text
+    f = tmp_path / "argo.yaml"
+    retention = "\nspec:\n  measurementRetention: [{metricName: success-rate, limit: 5}]\n  args:\n"
+    f.write_text(text.replace("\nspec:\n  args:\n", retention, 1))
+    csv = MANIFESTS.parent / "backtest" / "checkout-metrics.csv"
+    code, out, err = run("backtest", str(f), str(csv), "--template", "success-rate")
+    assert code == 0 and "verdict:" in out, err
+    lines = [x for x in err.splitlines() if x.startswith("warning: ")]
+    assert lines == [
+        f"warning: {f}: AnalysisTemplate/success-rate: spec.measurementRetention: "
+        + next(
+            w.reason for w in WARNED if w.kind == "AnalysisTemplate" and w.path == "spec.measurementRetention"
+        )
+    ], err
