@@ -1,0 +1,139 @@
+"""A real Prometheus server for the provider tests, started once per session.
+
+The server runs the Debian ``prometheus`` binary on 127.0.0.1 (a free port, a temporary data directory,
+no scrape targets) and holds one hour of deterministic data backfilled with
+``promtool tsdb create-blocks-from openmetrics``. The data (rates per second, constant over the hour):
+
+- ``http_requests_total{service="checkout",code="200"}``: 199/s, ``{service="checkout",code="500"}``: 1/s,
+  ``{service="search",code="200"}``: 50/s;
+- ``http_request_duration_seconds_bucket{service="checkout"}``: 200 observations/s, cumulative per le
+  0.1: 120, 0.25: 180, 0.5: 196, 1: 200, +Inf: 200.
+
+Tests query at ``PromServer.at`` (the middle of the hour), with the ``time=`` parameter. Without the binary
+the tests are skipped, unless ``EBBTIDE_REQUIRE_PROMETHEUS`` is set (CI sets it), in which case they fail.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+STEP = 15  # seconds between samples
+SPAN = 3600  # one hour of data
+COUNTERS = {  # (service, code) -> requests per second
+    ("checkout", "200"): 199,
+    ("checkout", "500"): 1,
+    ("search", "200"): 50,
+}
+BUCKETS = {"0.1": 120, "0.25": 180, "0.5": 196, "1": 200, "+Inf": 200}  # cumulative observations per second
+SUM_PER_SECOND = 40.0  # seconds of latency observed per second (any figure: no test reads the sum)
+
+
+@dataclass(frozen=True)
+class PromServer:
+    address: str
+    #: first sample time of the backfilled hour (unix seconds)
+    start: int
+    #: the evaluation time the tests query at: the middle of the hour
+    at: int
+
+
+def openmetrics(start: int) -> str:
+    """The backfill file: every series sampled every STEP seconds over SPAN seconds from ``start``."""
+    times = range(start, start + SPAN + 1, STEP)
+    lines = ["# HELP http_requests Requests served.", "# TYPE http_requests counter"]
+    for (service, code), per_second in COUNTERS.items():
+        for t in times:
+            count = per_second * (t - start)
+            lines.append(f'http_requests_total{{service="{service}",code="{code}"}} {count} {t}')
+    lines += [
+        "# HELP http_request_duration_seconds Request latency.",
+        "# TYPE http_request_duration_seconds histogram",
+    ]
+    for t in times:
+        elapsed = t - start
+        for le, per_second in BUCKETS.items():
+            value = per_second * elapsed
+            lines.append(f'http_request_duration_seconds_bucket{{service="checkout",le="{le}"}} {value} {t}')
+        lines.append(
+            f'http_request_duration_seconds_count{{service="checkout"}} {BUCKETS["+Inf"] * elapsed} {t}'
+        )
+        lines.append(
+            f'http_request_duration_seconds_sum{{service="checkout"}} {SUM_PER_SECOND * elapsed} {t}'
+        )
+    lines.append("# EOF")
+    return "\n".join(lines) + "\n"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _wait_ready(address: str, proc: subprocess.Popen[bytes], log: Path, deadline: float) -> None:
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"prometheus exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
+        try:
+            if httpx.get(f"{address}/-/ready", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"prometheus not ready after 30s:\n{log.read_text()[-3000:]}")
+
+
+@pytest.fixture(scope="session")
+def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PromServer]:
+    binary, promtool = shutil.which("prometheus"), shutil.which("promtool")
+    if binary is None or promtool is None:
+        if os.environ.get("EBBTIDE_REQUIRE_PROMETHEUS"):
+            pytest.fail(
+                "EBBTIDE_REQUIRE_PROMETHEUS is set but the prometheus/promtool binaries are not on PATH"
+            )
+        pytest.skip("the prometheus and promtool binaries are absent (apt-get install prometheus)")
+    root = tmp_path_factory.mktemp("prometheus")
+    data, source, config, log = (
+        root / "data",
+        root / "backfill.om",
+        root / "prometheus.yml",
+        root / "server.log",
+    )
+    start = (int(time.time()) // 3600 - 4) * 3600  # a whole hour, 3 to 4 hours in the past
+    source.write_text(openmetrics(start))
+    config.write_text("global: {}\n")
+    subprocess.run(
+        [promtool, "tsdb", "create-blocks-from", "openmetrics", str(source), str(data)],
+        check=True,
+        capture_output=True,
+    )
+    address = f"http://127.0.0.1:{free_port()}"
+    args = [
+        binary,
+        f"--config.file={config}",
+        f"--storage.tsdb.path={data}",
+        "--storage.tsdb.retention.time=100y",
+        f"--web.listen-address={address.removeprefix('http://')}",
+    ]
+    with log.open("wb") as out:
+        proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        _wait_ready(address, proc, log, time.monotonic() + 30)
+        yield PromServer(address=address, start=start, at=start + SPAN // 2)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
