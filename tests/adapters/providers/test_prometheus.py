@@ -7,6 +7,7 @@ ratio is 1 request/s of code 500 out of 199 + 1 + 50 = 250 requests/s.
 from __future__ import annotations
 
 import math
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -255,3 +256,39 @@ def test_real_template_conditions_judge_the_measured_value(
     m = backtest(prometheus).measure(effect, now=0)
     assert m.error is None, m.error
     assert classify(plan, m.value)[0] == phase, why
+
+
+# ----------------------------------------------------------------------- docs/providers.md
+
+DOC = Path(__file__).resolve().parents[3] / "docs" / "providers.md"
+_ROW = re.compile(r"^\| `(?P<query>[^`]+)` \| (?:`(?P<value>[^`]*)`|error: `(?P<error>[^`]*)`) \|$", re.M)
+
+
+def test_doc_result_table_is_what_the_server_answers(prometheus: PromServer) -> None:
+    rows = list(_ROW.finditer(DOC.read_text()))
+    assert len(rows) == 8
+    provider = backtest(prometheus)
+    for row in rows:
+        m = provider.measure(start(row["query"]), now=0)
+        if row["error"] is not None:
+            assert m.error == row["error"], row["query"]
+        else:
+            assert m.error is None and repr(m.value) == row["value"], row["query"]
+
+
+def test_doc_example_template_is_valid_and_judged_successful(prometheus: PromServer) -> None:
+    text = re.findall(r"```yaml\n(.*?)```", DOC.read_text(), re.S)[0]
+    specs = load_text(text, "providers.md")
+    metric = specs.templates["checkout-errors"].spec.metrics[0]
+    config = metric.provider.prometheus
+    assert config is not None and metric.success_condition is not None
+    query = config.query.replace("{{args.service}}", "checkout")
+    plan = MetricPlan(
+        name=metric.name,
+        success_condition=metric.success_condition,
+        provider={"prometheus": {"address": prometheus.address, "query": query, "timeout": config.timeout}},
+    )
+    effect = StartMeasurement(verification="v1", template="checkout-errors", metric=plan, revision="r2")
+    m = backtest(prometheus).measure(effect, now=0)
+    assert m.value == [pytest.approx(0.005)]
+    assert classify(plan, m.value)[0] == "successful"
