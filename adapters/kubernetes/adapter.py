@@ -100,6 +100,29 @@ class KubernetesAdapter:
         self._notifications: list[tuple[float, Notify]] = []
         self._pending: dict[tuple[str, str], Measurement] = {}
         self._reported: dict[str, tuple[int, int, int, int]] = {}
+        #: deferred mode (the reconciler's): scaling and traffic are recorded, and only the last of each is
+        #: written by :meth:`flush`, so the re-applied persisted world and the new decisions of one reconcile
+        #: never write an object back and forth
+        self.deferred = False
+        self._scale_wanted: dict[str, int] = {}
+        self._traffic_wanted: SetTraffic | None = None
+        self._events_wanted: list[tuple[float, Notify]] = []
+
+    def emit(self) -> None:
+        """Send the Events deferred mode recorded (the reconciler calls it once the state is persisted, so a
+        retried reconcile does not announce the same transition twice)."""
+        for now, effect in self._events_wanted:
+            self._event(effect, now)
+        self._events_wanted.clear()
+
+    def flush(self) -> None:
+        """Write what deferred mode recorded: the ReplicaSets' replicas, then the traffic."""
+        for revision, replicas in sorted(self._scale_wanted.items()):
+            self._scale(revision, replicas)
+        self._scale_wanted.clear()
+        if self._traffic_wanted is not None:
+            self._traffic(self._traffic_wanted)
+            self._traffic_wanted = None
 
     # ----- the protocol ------------------------------------------------------------------------------
     @property
@@ -108,9 +131,16 @@ class KubernetesAdapter:
 
     def apply(self, effect: Effect, now: float) -> None:
         if isinstance(effect, ScaleRevision):
-            self._scale(effect.revision, effect.replicas)
+            if self.deferred:
+                self._scale_wanted[effect.revision] = effect.replicas
+            else:
+                self._scale(effect.revision, effect.replicas)
         elif isinstance(effect, SetTraffic):
-            self._traffic(effect)
+            if self.deferred:
+                self._traffic_wanted = effect
+                self._check(effect)
+            else:
+                self._traffic(effect)
         elif isinstance(effect, StartMeasurement):
             self._measure(effect, now)
         elif isinstance(effect, StopVerification):
@@ -118,7 +148,10 @@ class KubernetesAdapter:
                 del self._pending[key]
         elif isinstance(effect, Notify):
             self._notifications.append((now, effect))
-            self._event(effect, now)
+            if self.deferred:
+                self._events_wanted.append((now, effect))
+            else:
+                self._event(effect, now)
 
     def observe(self, now: float) -> list[Event]:
         events: list[Event] = []
@@ -215,7 +248,8 @@ class KubernetesAdapter:
             status = rs.status
             ready = (status.ready_replicas or 0) if status else 0
             available = (status.available_replicas or 0) if status else 0
-            out[revision] = (rs.spec.replicas or 0, ready, available, stuck.get(revision, 0))
+            desired = self._scale_wanted.get(revision, rs.spec.replicas or 0)
+            out[revision] = (desired, ready, available, stuck.get(revision, 0))
         return out
 
     def _pod_selector(self) -> str | None:
@@ -233,17 +267,24 @@ class KubernetesAdapter:
         others = [r for r in serving if r != stable]
         return stable, (others[0] if others else None)
 
-    def _traffic(self, effect: SetTraffic) -> None:
+    def _routed(self, effect: SetTraffic) -> Result:
+        """What the router makes of ``effect`` (reads the router's objects, writes nothing)."""
         stable, canary = self._roles(effect.weights)
         traffic = Traffic(
             weights=dict(effect.weights), stable=stable, canary=canary, header_routes=effect.header_routes
         )
         if self.stable_service is None:
-            result: Result = Write(())
             if traffic.header_routes:
-                result = CannotExpress("no traffic router: header routes cannot be expressed")
-        else:
-            result = self._route(traffic)
+                return CannotExpress("no traffic router: header routes cannot be expressed")
+            return Write(())
+        return self._route(traffic)
+
+    def _check(self, effect: SetTraffic) -> None:
+        result = self._routed(effect)
+        self.cannot_express = result.reason if isinstance(result, CannotExpress) else None
+
+    def _traffic(self, effect: SetTraffic) -> None:
+        result = self._routed(effect)
         if isinstance(result, CannotExpress):
             self.cannot_express = result.reason
             return

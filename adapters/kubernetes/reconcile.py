@@ -13,7 +13,9 @@
    based), sends a ``Deploy`` when the pod template's hash is not the state's desired revision, and pumps the
    observations;
 5. writes the new state, a summary and the conditions to the status subresource with the resourceVersion
-   read in 1; a 409 re-reads and recomputes from the fresh object (bounded by ``attempts``).
+   read in 1. A 409 (on the status or on any write the effects make) re-reads and recomputes from the
+   fresh object, bounded by ``attempts`` (then :class:`ReconcileConflict`: requeue). Any other API error
+   propagates, nothing is persisted, and the next reconcile starts again from the persisted state.
 
 When the router cannot express the traffic a decision wants, the decision is not persisted: the previous
 state stays, a ``TrafficNotApplied`` condition says why, and the next reconcile tries again (the step waits).
@@ -31,7 +33,8 @@ from pydantic import ValidationError
 
 from ebbtide.adapters.base import MeasurementProvider
 from ebbtide.adapters.driver import Driver
-from ebbtide.core.engine import initial_state
+from ebbtide.core.effects import Notify, ScaleRevision, SetTraffic
+from ebbtide.core.engine import desired_effects, initial_state
 from ebbtide.core.events import Deploy
 from ebbtide.core.spec import Document, Problem, SpecError, SpecSet, compile_plan, loc_path
 from ebbtide.core.state import RolloutState
@@ -63,6 +66,8 @@ class Outcome:
     state: RolloutState | None
     conditions: list[dict[str, Any]] = field(default_factory=list)
     attempts: int = 1
+    #: the Notify effects of the persisted decisions (sent as Events after the status write)
+    notifications: list[tuple[float, Notify]] = field(default_factory=list)
 
 
 def reconcile(
@@ -73,20 +78,23 @@ def reconcile(
     *,
     measurements: MeasurementProvider | None = None,
     router: Router = replica_ratio,
-    attempts: int = 5,
+    attempts: int = 8,
 ) -> Outcome:
     api = kubernetes.client.CustomObjectsApi(client)
     for attempt in range(1, attempts + 1):
         obj: Obj = api.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name)  # type: ignore[assignment]
-        outcome, status = _decide(client, api, obj, now, measurements, router)
-        outcome.attempts = attempt
-        body = {**obj, "status": status}  # carries the resourceVersion read: a newer one answers 409
         try:
+            outcome, status, adapter = _decide(client, api, obj, now, measurements, router)
+            outcome.attempts = attempt
+            body = {**obj, "status": status}  # carries the resourceVersion read: a newer one answers 409
             api.replace_namespaced_custom_object_status(GROUP, VERSION, namespace, PLURAL, name, body)
         except kubernetes.client.ApiException as exc:
             if exc.status == 409:
                 continue
             raise
+        if adapter is not None:
+            outcome.notifications = list(adapter.notifications)
+            adapter.emit()
         return outcome
     raise ReconcileConflict(f"{namespace}/{name}: status write conflicted {attempts} times")
 
@@ -98,7 +106,7 @@ def _decide(
     now: float,
     measurements: MeasurementProvider | None,
     router: Router,
-) -> tuple[Outcome, Obj]:
+) -> tuple[Outcome, Obj, KubernetesAdapter | None]:
     status: Obj = dict(obj.get("status") or {})
     generation = obj["metadata"].get("generation")
     try:
@@ -134,6 +142,7 @@ def _decide(
         router=router,
     )
     adapter.stable_hint = state.stable
+    adapter.deferred = True
     driver = Driver.restore(adapter, state.to_json(), now, record=False)
     if state.desired != adapter.revision:
         driver.send(Deploy(revision=adapter.revision, plan=plan), now)
@@ -141,10 +150,14 @@ def _decide(
     new = driver.state
     conditions: list[Obj] = []
     if adapter.cannot_express is not None:
-        new = state  # the decision that wanted this traffic is not persisted: the step waits
+        # the decision that wanted this traffic is not persisted: the step waits, the old world stays
+        new = state
         conditions.append(
             _condition("TrafficNotApplied", "CannotExpress", adapter.cannot_express, generation)
         )
+        adapter = _replay(client, obj, state, now, adapter)
+    adapter.stable_hint = new.stable
+    adapter.flush()
     status = {
         **status,
         "engineState": json.loads(new.to_json()),
@@ -152,7 +165,26 @@ def _decide(
         **summary_of(new),
         "conditions": conditions_of(new, conditions, generation),
     }
-    return Outcome(wake_at=driver.wake_at, state=new, conditions=status["conditions"]), status
+    return Outcome(wake_at=driver.wake_at, state=new, conditions=status["conditions"]), status, adapter
+
+
+def _replay(
+    client: kubernetes.client.ApiClient, obj: Obj, state: RolloutState, now: float, was: KubernetesAdapter
+) -> KubernetesAdapter:
+    """A deferred adapter holding only the persisted state's world (what a refused decision leaves)."""
+    adapter = KubernetesAdapter(
+        client,
+        obj,
+        stable_service=was.stable_service,
+        canary_service=was.canary_service,
+        measurements=was.measurements,
+        router=was.router,
+    )
+    adapter.deferred = True
+    for effect in desired_effects(state):
+        if isinstance(effect, ScaleRevision | SetTraffic):
+            adapter.apply(effect, now)
+    return adapter
 
 
 def _strip(obj: Obj) -> Obj:
@@ -194,9 +226,11 @@ def _condition(kind: str, reason: str, message: str, generation: int | None) -> 
     }
 
 
-def _refused(status: Obj, kind: str, message: str, generation: int | None) -> tuple[Outcome, Obj]:
+def _refused(
+    status: Obj, kind: str, message: str, generation: int | None
+) -> tuple[Outcome, Obj, KubernetesAdapter | None]:
     """Nothing is done: the status keeps its state and carries a condition saying why."""
     cond = _condition(kind, kind, message, generation)
     kept = [c for c in status.get("conditions") or [] if c.get("type") not in ("InvalidSpec", "InvalidState")]
     out = {**status, "conditions": [*kept, cond], "message": message, "observedGeneration": generation}
-    return Outcome(wake_at=None, state=None, conditions=out["conditions"]), out
+    return Outcome(wake_at=None, state=None, conditions=out["conditions"]), out, None
