@@ -10,8 +10,8 @@
 3. loads the engine state from ``status.engineState`` (a status edited into something that is not a state is
    an ``InvalidState`` condition, and nothing is done);
 4. restores a :class:`~ebbtide.adapters.driver.Driver` from it (re-applying the whole desired world, level
-   based), sends a ``Deploy`` when the pod template's hash is not the state's desired revision, and pumps the
-   observations;
+   based), sends a ``Deploy`` when the pod template's hash is not the state's desired revision (else a
+   ``SpecChanged`` when the compiled plan differs from the state's), and pumps the observations;
 5. writes the new state, a summary and the conditions to the status subresource with the resourceVersion
    read in 1. A 409 (on the status or on any write the effects make) re-reads and recomputes from the
    fresh object, bounded by ``attempts`` (then :class:`ReconcileConflict`: requeue). Any other API error
@@ -35,7 +35,7 @@ from ebbtide.adapters.base import MeasurementProvider
 from ebbtide.adapters.driver import Driver
 from ebbtide.core.effects import Notify, ScaleRevision, SetTraffic
 from ebbtide.core.engine import desired_effects, initial_state
-from ebbtide.core.events import Deploy
+from ebbtide.core.events import Deploy, SpecChanged
 from ebbtide.core.spec import Document, Problem, SpecError, SpecSet, compile_plan, loc_path
 from ebbtide.core.state import RolloutState
 
@@ -146,6 +146,8 @@ def _decide(
     driver = Driver.restore(adapter, state.to_json(), now, record=False)
     if state.desired != adapter.revision:
         driver.send(Deploy(revision=adapter.revision, plan=plan), now)
+    elif plan != state.plan and plan != state.next_plan:
+        driver.send(SpecChanged(plan=plan), now)  # the engine applies it when the running rollout ends
     driver.pump(now)
     new = driver.state
     conditions: list[Obj] = []

@@ -401,3 +401,18 @@ def test_crash_looping_pods_are_failed_not_ready(cluster: StandIn) -> None:
     assert (seen[V2].ready, seen[V2].failed) == (0, seen[V2].desired) and seen[V2].desired > 0
     # past the progress deadline (600s) the engine gives up on the canary
     run(cluster, now + 10, lambda s: s.degraded and s.weights == {V1: 100}, step=60.0)
+
+
+def test_a_strategy_changed_while_live_drives_the_next_rollout(cluster: StandIn) -> None:
+    table = Table({V1: 0.01, V2: 0.01})
+    now = run(cluster, 0.0, live(V1), table)
+    client.CustomObjectsApi(cluster.client).patch_namespaced_custom_object(
+        GROUP, VERSION, NS, "strategies", "steps", {"spec": {"canary": {"steps": [{"setWeight": 40}]}}}
+    )
+    now = run(cluster, now + 5, lambda s: [st.weight for st in s.plan.steps][:1] == [40], table)
+    rv = get(cluster)["metadata"]["resourceVersion"]
+    reconcile(cluster.client, NS, NAME, now + 5, measurements=table)
+    assert get(cluster)["metadata"]["resourceVersion"] == rv  # adopted once: a quiet reconcile writes nothing
+    set_image(cluster, "orders:2")
+    run(cluster, now + 10, live(V2), table)
+    assert table.asked == []  # the new strategy has no verification step
