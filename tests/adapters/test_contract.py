@@ -1,9 +1,9 @@
-"""The adapter contract, run against every adapter (only the in-memory cluster so far; the Kubernetes adapter
-joins the ``adapter`` fixture's parameters when it exists)."""
+"""The adapter contract, run against every adapter: the in-memory cluster and the Kubernetes adapter on the
+stand-in API server (tests/adapters/kubernetes/contract.py says how its clock is stepped)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import pytest
 
@@ -26,16 +26,23 @@ CONFIG = ClusterConfig.model_validate(
 METRIC = MetricPlan(name="error-rate", interval=30, count=3, success_condition="result < 0.05")
 
 
-def _memory() -> Adapter:
-    return MemoryCluster(CONFIG, seed=1)
+def _memory() -> Iterator[Adapter]:
+    yield MemoryCluster(CONFIG, seed=1)
 
 
-ADAPTERS: dict[str, Callable[[], Adapter]] = {"memory": _memory}
+def _kubernetes() -> Iterator[Adapter]:
+    from tests.adapters.kubernetes.contract import stepped_cluster
+
+    with stepped_cluster() as cluster:
+        yield cluster
+
+
+ADAPTERS: dict[str, Callable[[], Iterator[Adapter]]] = {"memory": _memory, "kubernetes": _kubernetes}
 
 
 @pytest.fixture(params=sorted(ADAPTERS))
-def adapter(request: pytest.FixtureRequest) -> Adapter:
-    return ADAPTERS[request.param]()
+def adapter(request: pytest.FixtureRequest) -> Iterator[Adapter]:
+    yield from ADAPTERS[request.param]()
 
 
 def settle(adapter: Adapter, now: float, until: float) -> tuple[float, dict[str, ReplicasObserved]]:

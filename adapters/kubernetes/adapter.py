@@ -1,0 +1,354 @@
+"""The Kubernetes adapter: the engine's effects on one ``EbbtideDeployment`` (template form), through the API.
+
+- ``ScaleRevision`` -> one ReplicaSet per revision, named ``<workload>-<revision>``, its pods labelled
+  ``pod-template-hash: <revision>`` (as a Deployment's ReplicaSets are) and owned by the workload. A missing
+  ReplicaSet is created from the workload's template when the revision is the template's; ``spec.replicas``
+  is patched only when it differs (level-based: applying twice writes once).
+- ``SetTraffic`` -> a traffic router (the replica-ratio router on the stable and canary Services for now). A
+  router answering :class:`CannotExpress` writes nothing and sets :attr:`cannot_express`: the reconciler
+  then keeps the step where it was (the engine never advances on a weight that was not applied).
+- ``observe`` -> a ``ReplicasObserved`` per ReplicaSet whose counts changed (``failed``: pods waiting in
+  CrashLoopBackOff, ImagePullBackOff and the like, which are never ready, so the progress deadline applies),
+  and the results of measurements the injected :class:`MeasurementProvider` answered.
+- ``Notify`` -> recorded in :attr:`notifications` and emitted as a Kubernetes Event on the workload, its
+  reason the engine's event name (``rollout-started``, ``rollout-failed``, ...).
+
+A real cluster does not say when it will change: ``next_change`` is None (the controller is watch driven).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import kubernetes
+
+from ebbtide.adapters.base import MeasurementProvider
+from ebbtide.core.effects import (
+    Effect,
+    Notify,
+    ScaleRevision,
+    SetTraffic,
+    StartMeasurement,
+    StopVerification,
+)
+from ebbtide.core.events import Event, Measurement, ReplicasObserved
+
+from .routers.base import CannotExpress, Obj, Result, Traffic, Write
+from .routers.services import replica_ratio
+
+#: the label naming the revision of a pod (what a Deployment's ReplicaSets use)
+HASH_LABEL = "pod-template-hash"
+#: the label naming the workload a ReplicaSet belongs to
+WORKLOAD_LABEL = "ebbtide.dev/workload"
+#: container waiting reasons of a pod that will not become ready on its own
+STUCK = frozenset(
+    {"CrashLoopBackOff", "ImagePullBackOff", "ErrImagePull", "CreateContainerConfigError", "InvalidImageName"}
+)
+#: events that go out as Warning rather than Normal
+WARNINGS = frozenset({"rollout-failed", "rollout-failed-to-roll-back", "rollout-rolled-back"})
+
+Router = Callable[[Obj, Obj | None, Traffic, Mapping[str, Mapping[str, str]]], Result]
+
+
+def revision_of(template: Mapping[str, Any]) -> str:
+    """The revision name of a pod template: a short hash of its canonical JSON (stable across processes)."""
+    text = json.dumps(template, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:10]
+
+
+class KubernetesAdapter:
+    """The adapter protocol (:mod:`ebbtide.adapters.base`) for one workload, over the kubernetes client."""
+
+    def __init__(
+        self,
+        client: kubernetes.client.ApiClient,
+        workload: Obj,
+        *,
+        stable_service: str | None = None,
+        canary_service: str | None = None,
+        measurements: MeasurementProvider | None = None,
+        router: Router = replica_ratio,
+        templates: Mapping[str, Obj] | None = None,
+    ) -> None:
+        self.apps = kubernetes.client.AppsV1Api(client)
+        self.core = kubernetes.client.CoreV1Api(client)
+        self.workload = workload
+        meta = workload["metadata"]
+        self.name: str = meta["name"]
+        self.namespace: str = meta["namespace"]
+        spec = workload["spec"]
+        self.template: Obj = spec["template"]
+        self.revision = revision_of(self.template)
+        #: the pod template of each revision this adapter may create a ReplicaSet for
+        self.templates: dict[str, Obj] = dict(templates) if templates else {self.revision: self.template}
+        self.match_labels: dict[str, str] = dict((spec.get("selector") or {}).get("matchLabels") or {})
+        self.stable_service = stable_service
+        self.canary_service = canary_service
+        self.measurements = measurements
+        self.router = router
+        #: the revision the engine treats as stable (set by the reconciler): which Service is which
+        self.stable_hint: str | None = None
+        #: the weights last applied; None until a SetTraffic was applied
+        self.weights: dict[str, int] | None = None
+        #: why the last SetTraffic could not be applied (None: it was)
+        self.cannot_express: str | None = None
+        #: a ScaleRevision that could not be applied (a revision whose ReplicaSet and template are gone)
+        self.problems: list[str] = []
+        self._notifications: list[tuple[float, Notify]] = []
+        self._pending: dict[tuple[str, str], Measurement] = {}
+        self._reported: dict[str, tuple[int, int, int, int]] = {}
+        #: deferred mode (the reconciler's): scaling and traffic are recorded, and only the last of each is
+        #: written by :meth:`flush`, so the re-applied persisted world and the new decisions of one reconcile
+        #: never write an object back and forth
+        self.deferred = False
+        self._scale_wanted: dict[str, int] = {}
+        self._traffic_wanted: SetTraffic | None = None
+        self._events_wanted: list[tuple[float, Notify]] = []
+
+    def emit(self) -> None:
+        """Send the Events deferred mode recorded (the reconciler calls it once the state is persisted, so a
+        retried reconcile does not announce the same transition twice)."""
+        for now, effect in self._events_wanted:
+            self._event(effect, now)
+        self._events_wanted.clear()
+
+    def flush(self) -> None:
+        """Write what deferred mode recorded: the ReplicaSets' replicas, then the traffic."""
+        for revision, replicas in sorted(self._scale_wanted.items()):
+            self._scale(revision, replicas)
+        self._scale_wanted.clear()
+        if self._traffic_wanted is not None:
+            self._traffic(self._traffic_wanted)
+            self._traffic_wanted = None
+
+    # ----- the protocol ------------------------------------------------------------------------------
+    @property
+    def notifications(self) -> list[tuple[float, Notify]]:
+        return self._notifications
+
+    def apply(self, effect: Effect, now: float) -> None:
+        if isinstance(effect, ScaleRevision):
+            if self.deferred:
+                self._scale_wanted[effect.revision] = effect.replicas
+            else:
+                self._scale(effect.revision, effect.replicas)
+        elif isinstance(effect, SetTraffic):
+            if self.deferred:
+                self._traffic_wanted = effect
+                self._check(effect)
+            else:
+                self._traffic(effect)
+        elif isinstance(effect, StartMeasurement):
+            self._measure(effect, now)
+        elif isinstance(effect, StopVerification):
+            for key in [k for k in self._pending if k[0] == effect.verification]:
+                del self._pending[key]
+        elif isinstance(effect, Notify):
+            self._notifications.append((now, effect))
+            if self.deferred:
+                self._events_wanted.append((now, effect))
+            else:
+                self._event(effect, now)
+
+    def observe(self, now: float) -> list[Event]:
+        events: list[Event] = []
+        for revision, counts in sorted(self._counts().items()):
+            if self._reported.get(revision) != counts:
+                self._reported[revision] = counts
+                desired, ready, available, failed = counts
+                events.append(
+                    ReplicasObserved(
+                        revision=revision, desired=desired, ready=ready, available=available, failed=failed
+                    )
+                )
+        events.extend(self._pending.values())
+        self._pending.clear()
+        return events
+
+    def resync(self) -> None:
+        self._reported.clear()
+
+    def next_change(self, now: float) -> float | None:
+        return None
+
+    # ----- ReplicaSets -------------------------------------------------------------------------------
+    def rs_name(self, revision: str) -> str:
+        return f"{self.name}-{revision}"
+
+    def pod_labels(self, revision: str) -> dict[str, str]:
+        return {**self.match_labels, HASH_LABEL: revision}
+
+    def _selector(self) -> str:
+        return f"{WORKLOAD_LABEL}={self.name}"
+
+    def _scale(self, revision: str, replicas: int) -> None:
+        name = self.rs_name(revision)
+        try:
+            rs = self.apps.read_namespaced_replica_set(name, self.namespace)
+        except kubernetes.client.ApiException as exc:
+            if exc.status != 404:
+                raise
+            if replicas == 0:
+                return
+            if revision not in self.templates:
+                self.problems.append(f"revision {revision}: no ReplicaSet {name} and no template for it")
+                return
+            self.apps.create_namespaced_replica_set(self.namespace, self._new_rs(revision, replicas))  # type: ignore[arg-type]
+            return
+        if (rs.spec.replicas or 0) != replicas:
+            self.apps.patch_namespaced_replica_set(name, self.namespace, {"spec": {"replicas": replicas}})
+
+    def _new_rs(self, revision: str, replicas: int) -> Obj:
+        labels = self.pod_labels(revision)
+        template = json.loads(json.dumps(self.templates[revision]))
+        tmeta = template.setdefault("metadata", {})
+        tmeta["labels"] = {**(tmeta.get("labels") or {}), **labels}
+        meta = self.workload["metadata"]
+        return {
+            "apiVersion": "apps/v1",
+            "kind": "ReplicaSet",
+            "metadata": {
+                "name": self.rs_name(revision),
+                "namespace": self.namespace,
+                "labels": {**labels, WORKLOAD_LABEL: self.name},
+                "ownerReferences": [
+                    {
+                        "apiVersion": self.workload.get("apiVersion", "ebbtide.dev/v1alpha1"),
+                        "kind": self.workload.get("kind", "EbbtideDeployment"),
+                        "name": self.name,
+                        "uid": meta.get("uid", ""),
+                        "controller": True,
+                        "blockOwnerDeletion": True,
+                    }
+                ],
+            },
+            "spec": {"replicas": replicas, "selector": {"matchLabels": labels}, "template": template},
+        }
+
+    def _counts(self) -> dict[str, tuple[int, int, int, int]]:
+        """(desired, ready, available, failed) per revision, from the ReplicaSets and their pods."""
+        rss = self.apps.list_namespaced_replica_set(self.namespace, label_selector=self._selector()).items
+        pods = self.core.list_namespaced_pod(self.namespace, label_selector=self._pod_selector()).items
+        stuck: dict[str, int] = {}
+        for pod in pods:
+            revision = ((pod.metadata.labels if pod.metadata else None) or {}).get(HASH_LABEL)
+            statuses = (pod.status.container_statuses if pod.status else None) or []
+            if revision and any(
+                s.state and s.state.waiting and s.state.waiting.reason in STUCK for s in statuses
+            ):
+                stuck[revision] = stuck.get(revision, 0) + 1
+        out: dict[str, tuple[int, int, int, int]] = {}
+        for rs in rss:
+            revision = ((rs.metadata.labels if rs.metadata else None) or {}).get(HASH_LABEL)
+            if not revision:
+                continue
+            status = rs.status
+            ready = (status.ready_replicas or 0) if status else 0
+            available = (status.available_replicas or 0) if status else 0
+            desired = self._scale_wanted.get(revision, rs.spec.replicas or 0)
+            out[revision] = (desired, ready, available, stuck.get(revision, 0))
+        return out
+
+    def _pod_selector(self) -> str | None:
+        if not self.match_labels:
+            return None
+        return ",".join(f"{k}={v}" for k, v in sorted(self.match_labels.items()))
+
+    # ----- traffic -----------------------------------------------------------------------------------
+    def _roles(self, weights: Mapping[str, int]) -> tuple[str, str | None]:
+        """(stable, canary) of a split: the stable hint if it serves, else the heaviest revision."""
+        serving = sorted((r for r, w in weights.items() if w > 0), key=lambda r: (-weights[r], r))
+        if not serving:
+            return (self.stable_hint or self.revision, None)
+        stable = self.stable_hint if self.stable_hint in serving else serving[0]
+        others = [r for r in serving if r != stable]
+        return stable, (others[0] if others else None)
+
+    def _routed(self, effect: SetTraffic) -> Result:
+        """What the router makes of ``effect`` (reads the router's objects, writes nothing)."""
+        stable, canary = self._roles(effect.weights)
+        traffic = Traffic(
+            weights=dict(effect.weights), stable=stable, canary=canary, header_routes=effect.header_routes
+        )
+        if self.stable_service is None:
+            if traffic.header_routes:
+                return CannotExpress("no traffic router: header routes cannot be expressed")
+            return Write(())
+        return self._route(traffic)
+
+    def _check(self, effect: SetTraffic) -> None:
+        result = self._routed(effect)
+        self.cannot_express = result.reason if isinstance(result, CannotExpress) else None
+
+    def _traffic(self, effect: SetTraffic) -> None:
+        result = self._routed(effect)
+        if isinstance(result, CannotExpress):
+            self.cannot_express = result.reason
+            return
+        for obj in result.objects:
+            self._write_service(obj)
+        self.cannot_express = None
+        self.weights = dict(effect.weights)
+
+    def _route(self, traffic: Traffic) -> Result:
+        assert self.stable_service is not None
+        stable = self._read_service(self.stable_service)
+        canary = self._read_service(self.canary_service) if self.canary_service else None
+        revisions = {r for r in (traffic.stable, traffic.canary) if r}
+        return self.router(stable, canary, traffic, {r: self.pod_labels(r) for r in revisions})
+
+    def _read_service(self, name: str) -> Obj:
+        obj: Obj = self.core.api_client.sanitize_for_serialization(
+            self.core.read_namespaced_service(name, self.namespace)
+        )
+        return obj
+
+    def _write_service(self, obj: Obj) -> None:
+        name = obj["metadata"]["name"]
+        current = self._read_service(name)
+        if current.get("spec", {}).get("selector") == obj.get("spec", {}).get("selector"):
+            return
+        self.core.replace_namespaced_service(name, self.namespace, obj)  # type: ignore[arg-type]
+
+    # ----- measurements and events ------------------------------------------------------------------
+    def _measure(self, start: StartMeasurement, now: float) -> None:
+        key = (start.verification, start.metric.name)
+        if key in self._pending:
+            return
+        if self.measurements is None:
+            result: Measurement | None = Measurement(
+                verification=start.verification, metric=start.metric.name, error="no measurement provider"
+            )
+        else:
+            result = self.measurements.measure(start, now)
+        if result is not None:
+            self._pending[key] = result
+
+    def _event(self, effect: Notify, now: float) -> None:
+        payload = json.dumps(effect.payload, sort_keys=True, default=str)
+        digest = hashlib.sha256(f"{now}|{effect.event}|{payload}".encode()).hexdigest()[:12]
+        meta = self.workload["metadata"]
+        body = {
+            "apiVersion": "v1",
+            "kind": "Event",
+            "metadata": {"name": f"{self.name}.{digest}", "namespace": self.namespace},
+            "involvedObject": {
+                "apiVersion": self.workload.get("apiVersion", "ebbtide.dev/v1alpha1"),
+                "kind": self.workload.get("kind", "EbbtideDeployment"),
+                "name": self.name,
+                "namespace": self.namespace,
+                "uid": meta.get("uid", ""),
+            },
+            "reason": effect.event,
+            "message": payload,
+            "type": "Warning" if effect.event in WARNINGS else "Normal",
+            "source": {"component": "ebbtide-controller"},
+        }
+        try:
+            self.core.create_namespaced_event(self.namespace, body)  # type: ignore[arg-type]
+        except kubernetes.client.ApiException as exc:
+            if exc.status != 409:  # the same event, emitted again after a retried reconcile
+                raise

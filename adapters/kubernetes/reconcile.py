@@ -1,0 +1,238 @@
+"""One reconcile of one ``EbbtideDeployment``: read, decide with the engine, act, persist.
+
+``reconcile(client, namespace, name, now)``:
+
+1. reads the workload and validates it with :class:`~ebbtide.adapters.kubernetes.workload.Workload`;
+2. reads the spec kinds of its namespace (RolloutSpec, Strategy, VerificationTemplate, VerificationProvider),
+   strips what the API server adds (uid, resourceVersion, status, ...), validates them with core's models and
+   compiles the RolloutSpec naming the workload; any problem is an ``InvalidSpec`` condition naming the
+   field and the reason, and nothing is scaled;
+3. loads the engine state from ``status.engineState`` (a status edited into something that is not a state is
+   an ``InvalidState`` condition, and nothing is done);
+4. restores a :class:`~ebbtide.adapters.driver.Driver` from it (re-applying the whole desired world, level
+   based), sends a ``Deploy`` when the pod template's hash is not the state's desired revision (else a
+   ``SpecChanged`` when the compiled plan differs from the state's), and pumps the observations;
+5. writes the new state, a summary and the conditions to the status subresource with the resourceVersion
+   read in 1. A 409 (on the status or on any write the effects make) re-reads and recomputes from the
+   fresh object, bounded by ``attempts`` (then :class:`ReconcileConflict`: requeue). Any other API error
+   propagates, nothing is persisted, and the next reconcile starts again from the persisted state.
+
+When the router cannot express the traffic a decision wants, the decision is not persisted: the previous
+state stays, a ``TrafficNotApplied`` condition says why, and the next reconcile tries again (the step waits).
+Returns the :class:`Outcome`, whose ``wake_at`` is when to reconcile again at the latest.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+import kubernetes
+from pydantic import ValidationError
+
+from ebbtide.adapters.base import MeasurementProvider
+from ebbtide.adapters.driver import Driver
+from ebbtide.core.effects import Notify, ScaleRevision, SetTraffic
+from ebbtide.core.engine import desired_effects, initial_state
+from ebbtide.core.events import Deploy, SpecChanged
+from ebbtide.core.spec import Document, Problem, SpecError, SpecSet, compile_plan, loc_path
+from ebbtide.core.state import RolloutState
+
+from .adapter import KubernetesAdapter, Router
+from .routers.base import Obj
+from .routers.services import replica_ratio
+from .summary import conditions_of, summary_of
+from .workload import Workload
+
+GROUP, VERSION, PLURAL = "ebbtide.dev", "v1alpha1", "ebbtidedeployments"
+SPEC_PLURALS = {
+    "RolloutSpec": "rolloutspecs",
+    "Strategy": "strategies",
+    "VerificationTemplate": "verificationtemplates",
+    "VerificationProvider": "verificationproviders",
+}
+#: metadata the API server adds; core's models describe what a user writes
+SERVER_FIELDS = ("uid", "resourceVersion", "generation", "creationTimestamp", "managedFields", "selfLink")
+
+
+class ReconcileConflict(RuntimeError):
+    """Every attempt to write the status met a newer resourceVersion."""
+
+
+@dataclass
+class Outcome:
+    wake_at: float | None
+    state: RolloutState | None
+    conditions: list[dict[str, Any]] = field(default_factory=list)
+    attempts: int = 1
+    #: the Notify effects of the persisted decisions (sent as Events after the status write)
+    notifications: list[tuple[float, Notify]] = field(default_factory=list)
+
+
+def reconcile(
+    client: kubernetes.client.ApiClient,
+    namespace: str,
+    name: str,
+    now: float,
+    *,
+    measurements: MeasurementProvider | None = None,
+    router: Router = replica_ratio,
+    attempts: int = 8,
+) -> Outcome:
+    api = kubernetes.client.CustomObjectsApi(client)
+    for attempt in range(1, attempts + 1):
+        obj: Obj = api.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name)  # type: ignore[assignment]
+        try:
+            outcome, status, adapter = _decide(client, api, obj, now, measurements, router)
+            outcome.attempts = attempt
+            body = {**obj, "status": status}  # carries the resourceVersion read: a newer one answers 409
+            api.replace_namespaced_custom_object_status(GROUP, VERSION, namespace, PLURAL, name, body)
+        except kubernetes.client.ApiException as exc:
+            if exc.status == 409:
+                continue
+            raise
+        if adapter is not None:
+            outcome.notifications = list(adapter.notifications)
+            adapter.emit()
+        return outcome
+    raise ReconcileConflict(f"{namespace}/{name}: status write conflicted {attempts} times")
+
+
+def _decide(
+    client: kubernetes.client.ApiClient,
+    api: kubernetes.client.CustomObjectsApi,
+    obj: Obj,
+    now: float,
+    measurements: MeasurementProvider | None,
+    router: Router,
+) -> tuple[Outcome, Obj, KubernetesAdapter | None]:
+    status: Obj = dict(obj.get("status") or {})
+    generation = obj["metadata"].get("generation")
+    try:
+        workload = Workload.model_validate(_strip(obj))
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        reason = f"EbbtideDeployment {obj['metadata']['name']}: {loc_path(err['loc'])}: {err['msg']}"
+        return _refused(status, "InvalidSpec", reason, generation)
+    if workload.spec.template is None:
+        return _refused(
+            status, "InvalidSpec", "spec.workloadRef: not supported by this controller yet", generation
+        )
+    try:
+        specs = _specs(api, obj["metadata"]["namespace"])
+        rollout = _rollout_for(specs, workload.metadata.name)
+        plan = compile_plan(specs, rollout, replicas=workload.spec.replicas)
+    except SpecError as exc:
+        return _refused(status, "InvalidSpec", "; ".join(str(p) for p in exc.problems), generation)
+    raw = status.get("engineState")
+    try:
+        state = initial_state(plan) if raw is None else RolloutState.from_json(json.dumps(raw))
+    except (ValidationError, TypeError, ValueError) as exc:
+        return _refused(
+            status, "InvalidState", f"status.engineState is not an engine state: {exc}", generation
+        )
+    traffic = specs.rollout_specs[rollout].spec.traffic
+    adapter = KubernetesAdapter(
+        client,
+        obj,
+        stable_service=traffic.stable_service if traffic else None,
+        canary_service=traffic.canary_service if traffic else None,
+        measurements=measurements,
+        router=router,
+    )
+    adapter.stable_hint = state.stable
+    adapter.deferred = True
+    driver = Driver.restore(adapter, state.to_json(), now, record=False)
+    if state.desired != adapter.revision:
+        driver.send(Deploy(revision=adapter.revision, plan=plan), now)
+    elif plan != state.plan and plan != state.next_plan:
+        driver.send(SpecChanged(plan=plan), now)  # the engine applies it when the running rollout ends
+    driver.pump(now)
+    new = driver.state
+    conditions: list[Obj] = []
+    if adapter.cannot_express is not None:
+        # the decision that wanted this traffic is not persisted: the step waits, the old world stays
+        new = state
+        conditions.append(
+            _condition("TrafficNotApplied", "CannotExpress", adapter.cannot_express, generation)
+        )
+        adapter = _replay(client, obj, state, now, adapter)
+    adapter.stable_hint = new.stable
+    adapter.flush()
+    status = {
+        **status,
+        "engineState": json.loads(new.to_json()),
+        "observedGeneration": generation,
+        **summary_of(new),
+        "conditions": conditions_of(new, conditions, generation),
+    }
+    return Outcome(wake_at=driver.wake_at, state=new, conditions=status["conditions"]), status, adapter
+
+
+def _replay(
+    client: kubernetes.client.ApiClient, obj: Obj, state: RolloutState, now: float, was: KubernetesAdapter
+) -> KubernetesAdapter:
+    """A deferred adapter holding only the persisted state's world (what a refused decision leaves)."""
+    adapter = KubernetesAdapter(
+        client,
+        obj,
+        stable_service=was.stable_service,
+        canary_service=was.canary_service,
+        measurements=was.measurements,
+        router=was.router,
+    )
+    adapter.deferred = True
+    for effect in desired_effects(state):
+        if isinstance(effect, ScaleRevision | SetTraffic):
+            adapter.apply(effect, now)
+    return adapter
+
+
+def _strip(obj: Obj) -> Obj:
+    meta = {k: v for k, v in (obj.get("metadata") or {}).items() if k not in SERVER_FIELDS}
+    return {k: v for k, v in obj.items() if k != "status"} | {"metadata": meta}
+
+
+def _specs(api: kubernetes.client.CustomObjectsApi, namespace: str) -> SpecSet:
+    docs: list[Document] = []
+    for plural in SPEC_PLURALS.values():
+        listed: Obj = api.list_namespaced_custom_object(GROUP, VERSION, namespace, plural)  # type: ignore[assignment]
+        items = listed["items"]
+        for item in sorted(items, key=lambda i: i["metadata"]["name"]):
+            body = _strip(item)
+            body["metadata"] = {
+                k: v
+                for k, v in body["metadata"].items()
+                if k in ("name", "namespace", "labels", "annotations")
+            }
+            docs.append(Document(f"{plural}/{item['metadata']['name']}", 1, body))
+    return SpecSet.from_documents(docs)
+
+
+def _rollout_for(specs: SpecSet, workload: str) -> str:
+    for name, r in sorted(specs.rollout_specs.items()):
+        refs = [r.spec.spot_deployment, r.spec.workload, *(r.spec.spot_deployments or ())]
+        if any(ref is not None and ref.name == workload for ref in refs):
+            return name
+    raise SpecError([Problem("<cluster>", 0, "EbbtideDeployment", workload, "", "no RolloutSpec names it")])
+
+
+def _condition(kind: str, reason: str, message: str, generation: int | None) -> Obj:
+    return {
+        "type": kind,
+        "status": "True",
+        "reason": reason,
+        "message": message,
+        "observedGeneration": generation,
+    }
+
+
+def _refused(
+    status: Obj, kind: str, message: str, generation: int | None
+) -> tuple[Outcome, Obj, KubernetesAdapter | None]:
+    """Nothing is done: the status keeps its state and carries a condition saying why."""
+    cond = _condition(kind, kind, message, generation)
+    kept = [c for c in status.get("conditions") or [] if c.get("type") not in ("InvalidSpec", "InvalidState")]
+    out = {**status, "conditions": [*kept, cond], "message": message, "observedGeneration": generation}
+    return Outcome(wake_at=None, state=None, conditions=out["conditions"]), out, None
