@@ -113,28 +113,32 @@ def test_promise_9_liveness_blue_green(plan: Plan, readiness: float) -> None:
     assert took <= bound(plan, readiness) + 1e-6, (took, bound(plan, readiness))
 
 
+def _post_promotion_plan(replicas: int, error_limit: int = 4) -> Plan:
+    """Blue-green with no pause: preview, promote, then a post-promotion analysis of one metric."""
+    from ebbtide.core.plan import MetricPlan, StepPlan, TemplatePlan
+
+    metric = MetricPlan(name="t0-m0", success_condition="result >= 0.5", consecutive_error_limit=error_limit)
+    steps = (
+        StepPlan(kind="setCanaryScale", name="preview", replicas=replicas),
+        StepPlan(kind="setWeight", name="promote", weight=100),
+        StepPlan(kind="verification", name="postPromotionAnalysis", templates=("t0",)),
+    )
+    return Plan(
+        strategy="blueGreen",
+        steps=steps,
+        templates={"t0": TemplatePlan(name="t0", metrics=(metric,))},
+        replicas=replicas,
+        scale_down_delay=0.0,
+        abort_scale_down_delay=0.0,
+    )
+
+
 def test_a_preview_does_not_keep_production_traffic_because_everything_is_down() -> None:
     """Found by a contract search: v4 was promoted, then every pod of v1 and v4 was lost; v1 is deployed
     again (a rollback), then v4 again (a new rollout: v4 is the preview). The traffic v4 kept while nothing
     could serve must go to the active revision, not stay on the preview."""
-    from ebbtide.core.plan import MetricPlan, StepPlan, TemplatePlan
-
-    metric = MetricPlan(name="t0-m0", success_condition="result >= 0.5", consecutive_error_limit=0)
-    steps = (
-        StepPlan(kind="setCanaryScale", name="preview", replicas=1),
-        StepPlan(kind="setWeight", name="promote", weight=100),
-        StepPlan(kind="verification", name="postPromotionAnalysis", templates=("t0",)),
-    )
-    plan = Plan(
-        strategy="blueGreen",
-        steps=steps,
-        templates={"t0": TemplatePlan(name="t0", metrics=(metric,))},
-        replicas=1,
-        scale_down_delay=0.0,
-        abort_scale_down_delay=0.0,
-    )
     m = BlueGreenContract()
-    m.setup(plan)
+    m.setup(_post_promotion_plan(replicas=1, error_limit=0))
     m.deploy("v4", 0.0)
     m.converge()
     for rev in ("v1", "v4"):
@@ -153,24 +157,8 @@ def test_a_serving_revision_deployed_again_as_preview_keeps_traffic_only_while_t
     """Found by a contract search: v4 was promoted (post-promotion analysis running) and v1 lost its pods;
     v5 supersedes, then v4 is deployed again and becomes the preview of a new rollout against v1. Moving
     its traffic to v1 would send it to no pods: v4 keeps it until v1 is ready, then the preview goes dark."""
-    from ebbtide.core.plan import MetricPlan, StepPlan, TemplatePlan
-
-    metric = MetricPlan(name="t0-m0", success_condition="result >= 0.5")
-    steps = (
-        StepPlan(kind="setCanaryScale", name="preview", replicas=2),
-        StepPlan(kind="setWeight", name="promote", weight=100),
-        StepPlan(kind="verification", name="postPromotionAnalysis", templates=("t0",)),
-    )
-    plan = Plan(
-        strategy="blueGreen",
-        steps=steps,
-        templates={"t0": TemplatePlan(name="t0", metrics=(metric,))},
-        replicas=2,
-        scale_down_delay=0.0,
-        abort_scale_down_delay=0.0,
-    )
     m = BlueGreenContract()
-    m.setup(plan)
+    m.setup(_post_promotion_plan(replicas=2))
     m.deploy("v4", 0.0)
     m.converge()
     assert m.state.phase == "verifying" and m.state.weights == {"v4": 100}
