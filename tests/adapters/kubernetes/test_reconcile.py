@@ -416,3 +416,36 @@ def test_a_strategy_changed_while_live_drives_the_next_rollout(cluster: StandIn)
     set_image(cluster, "orders:2")
     run(cluster, now + 10, live(V2), table)
     assert table.asked == []  # the new strategy has no verification step
+
+
+def test_a_new_rollout_rollback_climbs_back_through_the_steps(cluster: StandIn) -> None:
+    """failurePolicy rollback mode newRollout, end to end: the failed revision never gains traffic, the last
+    successful one climbs back through the strategy in a rollout of its own and ends live."""
+    client.CustomObjectsApi(cluster.client).patch_namespaced_custom_object(
+        GROUP,
+        VERSION,
+        NS,
+        PLURALS["RolloutSpec"],
+        "orders",
+        {"spec": {"failurePolicy": {"action": "rollback", "rollback": {"mode": "newRollout"}}}},
+    )
+    table = Table({V1: 0.01, V2: 0.5})
+    now = run(cluster, 0.0, live(V1), table)
+    set_image(cluster, "orders:2")
+    now = run(cluster, now + 5, lambda s: s.initiator == "failure-policy", table)
+    state = state_of(cluster)
+    assert state.canary == V1 and state.original_rollout_id is not None
+    most = state.weights.get(V2, 0)
+    assert most <= 20
+
+    def v2_never_gains(_: float) -> None:
+        nonlocal most
+        share = state_of(cluster).weights.get(V2, 0)
+        assert share <= most, f"the failed revision gained traffic: {most} -> {share}"
+        most = share
+
+    run(cluster, now + 5, lambda s: live(V1)(s) and s.replicas.get(V2, 0) == 0, table, each=v2_never_gains)
+    assert state_of(cluster).weights == {V1: 100}
+    assert selectors(cluster) == {"orders-stable": V1, "orders-canary": V1}
+    reasons = [e.reason for e in client.CoreV1Api(cluster.client).list_namespaced_event(NS).items]
+    assert "rollout-failed" in reasons and "rollout-rolled-back" in reasons
