@@ -36,6 +36,7 @@ from ebbtide.adapters.driver import Driver
 from ebbtide.core.effects import Notify, ScaleRevision, SetTraffic
 from ebbtide.core.engine import desired_effects, initial_state
 from ebbtide.core.events import Deploy, SpecChanged
+from ebbtide.core.plan import Plan
 from ebbtide.core.spec import Document, Problem, SpecError, SpecSet, compile_plan, loc_path
 from ebbtide.core.state import RolloutState
 
@@ -122,7 +123,7 @@ def _decide(
     try:
         specs = _specs(api, obj["metadata"]["namespace"])
         rollout = _rollout_for(specs, workload.metadata.name)
-        plan = compile_plan(specs, rollout, replicas=workload.spec.replicas)
+        plan = _with_workload_limits(compile_plan(specs, rollout, replicas=workload.spec.replicas), workload)
     except SpecError as exc:
         return _refused(status, "InvalidSpec", "; ".join(str(p) for p in exc.problems), generation)
     raw = status.get("engineState")
@@ -236,3 +237,15 @@ def _refused(
     kept = [c for c in status.get("conditions") or [] if c.get("type") not in ("InvalidSpec", "InvalidState")]
     out = {**status, "conditions": [*kept, cond], "message": message, "observedGeneration": generation}
     return Outcome(wake_at=None, state=None, conditions=out["conditions"]), out, None
+
+
+def _with_workload_limits(plan: Plan, workload: Workload) -> Plan:
+    """The workload's own ``progressDeadlineSeconds`` and ``revisionHistoryLimit``, when it sets them, win
+    over the RolloutSpec's (they mean on it what they mean on a Deployment, as on an Argo Rollout)."""
+    given = workload.spec.model_fields_set
+    update: dict[str, float | int] = {}
+    if "progress_deadline_seconds" in given:
+        update["progress_deadline"] = float(workload.spec.progress_deadline_seconds)
+    if "revision_history_limit" in given:
+        update["revision_history_limit"] = workload.spec.revision_history_limit
+    return plan.model_copy(update=update) if update else plan

@@ -449,3 +449,17 @@ def test_a_new_rollout_rollback_climbs_back_through_the_steps(cluster: StandIn) 
     assert selectors(cluster) == {"orders-stable": V1, "orders-canary": V1}
     reasons = [e.reason for e in client.CoreV1Api(cluster.client).list_namespaced_event(NS).items]
     assert "rollout-failed" in reasons and "rollout-rolled-back" in reasons
+
+
+def test_the_workloads_progress_deadline_wins_over_the_rollout_specs(cluster: StandIn) -> None:
+    """progressDeadlineSeconds on the workload means what it means on a Deployment (or an Argo Rollout):
+    with 60 s, crash-looping canary pods are given up on after a minute, not after the RolloutSpec's 600 s."""
+    client.CustomObjectsApi(cluster.client).patch_namespaced_custom_object(
+        GROUP, VERSION, NS, PLURAL, NAME, {"spec": {"progressDeadlineSeconds": 60}}
+    )
+    cluster.workloads.by_image["orders:2"] = Behaviour.crash_loop()
+    now = run(cluster, 0.0, live(V1))
+    set_image(cluster, "orders:2")
+    start = now + 5
+    end = run(cluster, start, lambda s: s.degraded and s.weights == {V1: 100}, step=10.0)
+    assert 60 <= end - start <= 90, end - start
