@@ -55,6 +55,7 @@ from ebbtide.core.state import (
     RolloutState,
     VerificationRun,
     evolve,
+    generated_function,
 )
 from ebbtide.core.traffic import basic_canary_counts, basic_canary_scale, ceil_pct, pod_ratio, positive, split
 
@@ -77,12 +78,9 @@ _SHARED = tuple(name for name in _FIELDS if name not in _COPIED)
 
 
 def _generated(name: str, lines: list[str], result: str) -> Any:
-    """A function ``name(w, s)`` made of ``lines``, generated once per field list (as ``dataclasses`` does):
-    one attribute access per field, without a loop or a ``getattr`` by name. It runs on every full step."""
-    body = "".join(f"    {line}\n" for line in lines)
-    namespace: dict[str, Any] = {}
-    exec(f"def {name}(w, s):\n{body}    return {result}\n", namespace)
-    return namespace[name]
+    """A function ``name(w, s)`` made of ``lines``, generated once per field list (see
+    :func:`ebbtide.core.state.generated_function`: only the state's own field names reach its source)."""
+    return generated_function(f"{name}(w, s)", [*lines, f"return {result}"], list(_FIELDS))
 
 
 #: copies every field of the state ``s`` into the working copy ``w`` (the dict fields as new dicts)

@@ -9,6 +9,7 @@ out), byte for byte what the state's earlier pydantic models wrote, so persisted
 
 from __future__ import annotations
 
+import keyword
 from dataclasses import dataclass, field, fields
 from typing import Any, Literal, TypeVar
 
@@ -222,9 +223,25 @@ def evolve(rec: R, **changes: Any) -> R:
     return new  # type: ignore[no-any-return]
 
 
+def generated_function(
+    signature: str, lines: list[str], names: list[str], namespace: dict[str, Any] | None = None
+) -> Any:
+    """A function built once from source lines, as ``dataclasses`` builds ``__init__``: straight-line
+    attribute copies of a record's fields, without a loop or a ``getattr`` by name (the engine's hot path).
+
+    The only names that reach the source are ``names``, the field names of ebbtide's own record classes,
+    checked here to be plain identifiers; no user input (spec, condition, event) is ever part of it."""
+    for name in names:
+        if not name.isidentifier() or keyword.iskeyword(name):
+            raise ValueError(f"not a field name: {name!r}")
+    body = "".join(f"    {line}\n" for line in lines)
+    scope: dict[str, Any] = dict(namespace or {})
+    fn_name = signature.split("(", 1)[0]
+    exec(f"def {signature}:\n{body}", scope)
+    return scope[fn_name]
+
+
 def _copier(cls: type) -> Any:
     names = [f.name for f in fields(cls)]
-    body = "".join(f"    new.{name} = old.{name}\n" for name in names)
-    namespace: dict[str, Any] = {"make": object.__new__, "cls": cls}
-    exec(f"def copy(old):\n    new = make(cls)\n{body}    return new\n", namespace)
-    return namespace["copy"]
+    lines = ["new = make(cls)", *(f"new.{name} = old.{name}" for name in names), "return new"]
+    return generated_function("copy(old)", lines, names, {"make": object.__new__, "cls": cls})

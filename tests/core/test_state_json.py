@@ -92,3 +92,17 @@ def test_state_records_events_and_effects_are_slotted_dataclasses() -> None:
     assert not hasattr(s, "__dict__")
     copy = state.evolve(s, phase="paused")
     assert copy.phase == "paused" and s.phase != "paused" and dataclasses.replace(s) == s
+
+
+def test_generated_copiers_take_only_field_names() -> None:
+    """The engine's generated copy functions are built from its records' own field names; anything else is
+    refused before a line of source is made (no outside text ever reaches that code)."""
+    import pytest
+
+    from ebbtide.core.state import generated_function
+
+    copy = generated_function("copy(old)", ["return old.x"], ["x"])
+    assert copy(type("R", (), {"x": 3})()) == 3
+    for bad in ("x; import os", "__import__('os')", "class", "a.b"):
+        with pytest.raises(ValueError, match="not a field name"):
+            generated_function("copy(old)", ["return old"], [bad])
