@@ -103,6 +103,31 @@ def value_for_metric(metric: MetricPlan) -> Any:
     raise ValueError(f"no healthy value for {metric.name}")
 
 
+def trigger_rate(n: int) -> float:
+    """The baseline: bare ``transitions`` triggers per second on a throwaway model (bench/sim_bench.py uses
+    it too, so that every ratio is to the same thing)."""
+    machine = Machine(
+        model=None,
+        states=["a", "b"],
+        initial="a",
+        auto_transitions=False,
+        send_event=True,
+        transitions=[{"trigger": "go", "source": "a", "dest": "b"}],
+    )
+
+    class Cursor:
+        __slots__ = ("state",)
+
+        def __init__(self) -> None:
+            self.state = "a"
+
+    trigger = machine.events["go"].trigger
+    t0 = time.perf_counter()
+    for _ in range(n):
+        trigger(Cursor())
+    return n / (time.perf_counter() - t0)
+
+
 def bench_step(rollouts: int) -> None:
     plan = canary_plan()
     base = step(initial_state(plan), Deploy(revision="v0"), 0.0).state
@@ -125,28 +150,7 @@ def bench_step(rollouts: int) -> None:
     assert state.phase == "live" and state.stable == "v1", state.phase
     rate = events / elapsed
 
-    # baseline: a bare transitions trigger on a throwaway model, same process, same run
-    machine = Machine(
-        model=None,
-        states=["a", "b"],
-        initial="a",
-        auto_transitions=False,
-        send_event=True,
-        transitions=[{"trigger": "go", "source": "a", "dest": "b"}],
-    )
-
-    class Cursor:
-        __slots__ = ("state",)
-
-        def __init__(self) -> None:
-            self.state = "a"
-
-    n = max(20_000, events // 2)
-    trigger = machine.events["go"].trigger
-    t0 = time.perf_counter()
-    for _ in range(n):
-        trigger(Cursor())
-    baseline = n / (time.perf_counter() - t0)
+    baseline = trigger_rate(max(20_000, events // 2))  # same process, same run
     emit(
         "core.step",
         rate,
