@@ -1,7 +1,8 @@
-"""A real Prometheus server for the provider tests, started once per session.
+"""Servers for the provider tests: a real Prometheus started once per session, and a scripted local HTTP
+server (``vendor``) that answers as Datadog, New Relic, Jenkins or any web endpoint would, one per test.
 
-The server runs the Debian ``prometheus`` binary on 127.0.0.1 (a free port, a temporary data directory,
-no scrape targets) and holds one hour of deterministic data backfilled with
+The Prometheus server runs the Debian ``prometheus`` binary on 127.0.0.1 (a free port, a temporary data
+directory, no scrape targets) and holds one hour of deterministic data backfilled with
 ``promtool tsdb create-blocks-from openmetrics``. The data (rates per second, constant over the hour):
 
 - ``http_requests_total{service="checkout",code="200"}``: 199/s, ``{service="checkout",code="500"}``: 1/s,
@@ -15,14 +16,19 @@ the tests are skipped, unless ``EBBTIDE_REQUIRE_PROMETHEUS`` is set (CI sets it)
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
 import subprocess
+import threading
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
@@ -137,3 +143,128 @@ def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PromServer]
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+# ---------------------------------------------------------------------------- a scripted vendor server
+
+
+@dataclass
+class Reply:
+    """One answer: status, body (bytes or str sent as is; anything else sent as JSON), headers, delay."""
+
+    status: int = 200
+    body: Any = b""
+    headers: dict[str, str] = field(default_factory=dict)
+    delay: float = 0.0
+
+    def encoded(self) -> tuple[bytes, str]:
+        if isinstance(self.body, bytes):
+            return self.body, "application/octet-stream"
+        if isinstance(self.body, str):
+            return self.body.encode(), "text/plain; charset=utf-8"
+        return json.dumps(self.body).encode(), "application/json"
+
+
+@dataclass
+class Request:
+    """What the server received."""
+
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+    def form(self) -> dict[str, list[str]]:
+        return parse_qs(self.body.decode())
+
+
+Route = Reply | list[Reply] | Callable[[Request], Reply]
+
+
+@dataclass
+class Vendor:
+    """A local HTTP server on 127.0.0.1 answering each (method, path) as scripted.
+
+    A route is a Reply (every time), a list of Replies (one per request, the last one repeated) or a function
+    of the Request. An unscripted path is a 404. Every request is recorded in ``requests``.
+    """
+
+    url: str
+    routes: dict[tuple[str, str], Route] = field(default_factory=dict)
+    requests: list[Request] = field(default_factory=list)
+
+    def route(self, method: str, path: str, reply: Route) -> None:
+        self.routes[(method, path)] = reply
+
+    def answer(self, request: Request) -> Reply:
+        self.requests.append(request)
+        route = self.routes.get((request.method, request.path))
+        if route is None:
+            return Reply(404, f"no route for {request.method} {request.path}")
+        if isinstance(route, list):
+            return route.pop(0) if len(route) > 1 else route[0]
+        if isinstance(route, Reply):
+            return route
+        return route(request)
+
+
+def _handler(vendor: Vendor) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def _serve(self) -> None:
+            parts = urlsplit(self.path)
+            length = int(self.headers.get("Content-Length") or 0)
+            request = Request(
+                method=self.command,
+                path=parts.path,
+                query=parse_qs(parts.query),
+                headers={k.lower(): v for k, v in self.headers.items()},
+                body=self.rfile.read(length) if length else b"",
+            )
+            reply = vendor.answer(request)
+            time.sleep(reply.delay)
+            body, content_type = reply.encoded()
+            try:
+                self.send_response(reply.status)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(body)))
+                for k, v in reply.headers.items():
+                    self.send_header(k, v)
+                self.end_headers()
+                self.wfile.write(body)
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # the client gave up (a timeout test)
+
+        do_GET = do_POST = do_PUT = _serve
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    return Handler
+
+
+@pytest.fixture
+def vendor() -> Iterator[Vendor]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), BaseHTTPRequestHandler)
+    server.daemon_threads = True
+    fake = Vendor(url=f"http://127.0.0.1:{server.server_address[1]}")
+    server.RequestHandlerClass = _handler(fake)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        yield fake
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def start_of(provider: dict[str, Any], **metric: Any) -> Any:
+    """A StartMeasurement of a metric named ``m`` with this provider block (and MetricPlan fields)."""
+    from ebbtide.core.effects import StartMeasurement
+    from ebbtide.core.plan import MetricPlan
+
+    plan = MetricPlan(name="m", provider=provider, **metric)
+    return StartMeasurement(verification="v1", template="t", metric=plan, revision="r2", stable="r1")

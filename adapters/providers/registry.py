@@ -1,0 +1,102 @@
+"""Which provider answers a metric: chosen by the key of its provider block (``prometheus``, ``web``, ...).
+
+``Providers`` is the one :class:`~ebbtide.adapters.base.MeasurementProvider` a driver or a dispatcher needs:
+it looks at each ``StartMeasurement``'s ``metric.provider``, hands it to the provider registered for that key,
+and wraps metrics that have a ``baseline`` block in the baseline comparison. A metric whose provider block is
+missing, names no registered provider (``cloudWatch`` or ``job`` until they are registered), or names
+several, gets an Error measurement that says so; nothing raises.
+
+Providers not built here (the Kubernetes Job provider, external verification) are plugged in by key:
+``Providers(extra={"job": JobProvider(...)})``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from ebbtide.adapters.base import MeasurementProvider
+from ebbtide.adapters.providers.baseline import BaselineProvider
+from ebbtide.adapters.providers.datadog import DatadogProvider
+from ebbtide.adapters.providers.jenkins import JenkinsProvider
+from ebbtide.adapters.providers.newrelic import NewRelicProvider
+from ebbtide.adapters.providers.prometheus import PrometheusProvider
+from ebbtide.adapters.providers.web import WebProvider
+from ebbtide.core.effects import StartMeasurement
+from ebbtide.core.events import Measurement
+from ebbtide.core.plan import MetricPlan
+
+
+class Missing:
+    """The provider of a metric nobody can measure: every measurement is an Error with the reason."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+    def measure(self, start: StartMeasurement, now: float) -> Measurement:
+        return Measurement(verification=start.verification, metric=start.metric.name, error=self.reason)
+
+
+class Providers:
+    """Dispatches each measurement to the provider registered for its provider block's key.
+
+    ``prometheus`` is a :class:`PrometheusProvider` (give one with its default ``address`` or a backtest
+    ``origin`` to change it); ``extra`` adds or replaces providers by key.
+    """
+
+    def __init__(
+        self,
+        *,
+        prometheus: PrometheusProvider | None = None,
+        extra: Mapping[str, MeasurementProvider] | None = None,
+    ) -> None:
+        self.by_key: dict[str, MeasurementProvider] = {
+            "prometheus": prometheus or PrometheusProvider(),
+            "web": WebProvider(),
+            "datadog": DatadogProvider(),
+            "newRelic": NewRelicProvider(),
+            "jenkins": JenkinsProvider(),
+            **(extra or {}),
+        }
+        self._plain = _Plain(self)
+        self._baseline = BaselineProvider(self._plain)
+
+    def provider_for(self, metric: MetricPlan) -> MeasurementProvider:
+        """The provider that measures ``metric`` (a :class:`Missing` one when none can)."""
+        if "baseline" in metric.provider:
+            return self._baseline
+        return self._lookup(metric)
+
+    def measure(self, start: StartMeasurement, now: float) -> Measurement | None:
+        return self.provider_for(start.metric).measure(start, now)
+
+    def _lookup(self, metric: MetricPlan) -> MeasurementProvider:
+        keys = [k for k in metric.provider if k != "baseline"]
+        if not keys:
+            return Missing(f"metric {metric.name!r} has no provider block")
+        if len(keys) > 1:
+            return Missing(
+                f"metric {metric.name!r} has several provider blocks ({', '.join(keys)}): give one"
+            )
+        provider = self.by_key.get(keys[0])
+        if provider is None:
+            known = ", ".join(sorted(self.by_key))
+            return Missing(f"no provider for {keys[0]!r} (metric {metric.name!r}); available: {known}")
+        return provider
+
+
+class _Plain:
+    """The registry without the baseline wrapper: what the baseline comparison measures each query with."""
+
+    def __init__(self, providers: Providers) -> None:
+        self.providers = providers
+
+    def measure(self, start: StartMeasurement, now: float) -> Measurement | None:
+        return self.providers._lookup(start.metric).measure(start, now)
+
+
+_DEFAULT = Providers()
+
+
+def provider_for(metric: MetricPlan) -> MeasurementProvider:
+    """The default registry's provider for ``metric`` (see :class:`Providers` to configure one)."""
+    return _DEFAULT.provider_for(metric)
