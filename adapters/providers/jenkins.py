@@ -2,7 +2,7 @@
 
 ``provider.jenkins`` (the VerificationProvider's ``baseUrl``, ``username`` and ``apiToken`` merged under it):
 ``pipelineName`` (a job, or ``folder/job``), ``parameters`` (``[{key, value}]``), ``timeout`` (the whole wait,
-default ``5m``), ``interval`` (between polls, default ``5s``), ``tlsVerification`` (default true).
+default ``60s``), ``interval`` (between polls, default ``5s``), ``tlsVerification`` (default true).
 
 The exchange, with HTTP basic auth (``username:apiToken``):
 
@@ -25,6 +25,10 @@ engine. The alternative, returning None and reporting later, would need this pro
 builds and a poll loop of its own; the worker pool already gives every provider that, and a provider that
 holds no state between calls is simpler to read and to test. A build still running when ``timeout`` passes is
 left running (it is not stopped).
+
+The wait is bounded from outside too: the dispatcher answers a call that outlives its own timeout with an
+Error, and the engine treats a measurement unanswered after ``max(60 s, interval)`` as an error and asks again
+(which would trigger a second build). Keep ``timeout`` below both; the default, 60 s, is the engine's.
 """
 
 from __future__ import annotations
@@ -51,7 +55,7 @@ from ebbtide.adapters.providers.common import (
 from ebbtide.core.effects import StartMeasurement
 from ebbtide.core.events import MeasuredValue, Measurement
 
-DEFAULT_TIMEOUT = 300.0
+DEFAULT_TIMEOUT = 60.0
 DEFAULT_INTERVAL = 5.0
 #: the longest a single HTTP request may take, whatever is left of the whole wait
 REQUEST_TIMEOUT = 30.0

@@ -4,7 +4,8 @@
 it looks at each ``StartMeasurement``'s ``metric.provider``, hands it to the provider registered for that key,
 and wraps metrics that have a ``baseline`` block in the baseline comparison. A metric whose provider block is
 missing, names no registered provider (``cloudWatch`` or ``job`` until they are registered), or names
-several, gets an Error measurement that says so; nothing raises.
+several, gets an Error measurement that says so; nothing raises. An ``external`` metric (Ocean CD's external
+verification) is answered None: its answer comes from outside, as a Measurement event.
 
 Providers not built here (the Kubernetes Job provider, external verification) are plugged in by key:
 ``Providers(extra={"job": JobProvider(...)})``.
@@ -36,6 +37,14 @@ class Missing:
         return Measurement(verification=start.verification, metric=start.metric.name, error=self.reason)
 
 
+class External:
+    """An external verification's metric: measured by someone else (an outside system posts the answer,
+    which reaches the engine as a Measurement event), so ``measure`` answers None: later, not here."""
+
+    def measure(self, start: StartMeasurement, now: float) -> None:
+        return None
+
+
 class Providers:
     """Dispatches each measurement to the provider registered for its provider block's key.
 
@@ -55,6 +64,7 @@ class Providers:
             "datadog": DatadogProvider(),
             "newRelic": NewRelicProvider(),
             "jenkins": JenkinsProvider(),
+            "external": External(),
             **(extra or {}),
         }
         self._plain = _Plain(self)

@@ -67,6 +67,10 @@ def test_unknown_or_missing_provider_is_an_error_naming_it(provider: dict[str, A
     assert m is not None and m.value is None and m.error is not None and reason in m.error, m.error
 
 
+def test_an_external_metric_is_answered_later() -> None:
+    assert Providers().measure(start_of({"external": {}}), now=0) is None
+
+
 def test_extra_providers_are_plugged_in_by_key() -> None:
     class Job:
         def measure(self, start: StartMeasurement, now: float) -> Measurement:
