@@ -248,9 +248,29 @@ def _handler(vendor: Vendor) -> type[BaseHTTPRequestHandler]:
 
 @pytest.fixture
 def vendor() -> Iterator[Vendor]:
+    yield from _serve(tls=False)
+
+
+@pytest.fixture
+def tls_vendor() -> Iterator[Vendor]:
+    """The same server over HTTPS, with a certificate from a throwaway CA no client trusts (trustme)."""
+    yield from _serve(tls=True)
+
+
+def _serve(*, tls: bool) -> Iterator[Vendor]:
     server = ThreadingHTTPServer(("127.0.0.1", 0), BaseHTTPRequestHandler)
     server.daemon_threads = True
-    fake = Vendor(url=f"http://127.0.0.1:{server.server_address[1]}")
+    scheme = "http"
+    if tls:
+        import ssl
+
+        import trustme
+
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        trustme.CA().issue_cert("127.0.0.1").configure_cert(context)
+        server.socket = context.wrap_socket(server.socket, server_side=True)
+        scheme = "https"
+    fake = Vendor(url=f"{scheme}://127.0.0.1:{server.server_address[1]}")
     server.RequestHandlerClass = _handler(fake)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()

@@ -162,6 +162,14 @@ def test_a_metric_without_condition_is_refused_before_any_build(vendor: Vendor) 
     assert vendor.requests == []
 
 
+def test_tls_verification_off(tls_vendor: Vendor) -> None:
+    script(tls_vendor)
+    refused = JenkinsProvider().measure(jenkins(tls_vendor.url), now=0)
+    assert refused.error is not None and "CERTIFICATE_VERIFY_FAILED" in refused.error
+    m = JenkinsProvider().measure(jenkins(tls_vendor.url, tlsVerification=False), now=0)
+    assert m.error is None and m.value == "SUCCESS"
+
+
 def test_unreachable_address() -> None:
     base = f"http://127.0.0.1:{free_port()}"
     m = JenkinsProvider().measure(jenkins(base), now=0)

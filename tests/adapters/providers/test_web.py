@@ -132,6 +132,15 @@ def test_unreachable_address() -> None:
     assert m.error is not None and m.error.startswith(f"cannot reach the web metric endpoint at {url}")
 
 
+def test_insecure_skips_tls_verification(tls_vendor: Vendor) -> None:
+    tls_vendor.route("GET", "/m", Reply(body={"ok": True}))
+    refused = WebProvider().measure(web(tls_vendor.url + "/m"), now=0)
+    assert refused.error is not None and "CERTIFICATE_VERIFY_FAILED" in refused.error
+    assert tls_vendor.requests == []
+    m = WebProvider().measure(web(tls_vendor.url + "/m", insecure=True), now=0)
+    assert m.error is None and m.value == {"ok": True}
+
+
 @pytest.mark.parametrize(
     ("config", "reason"),
     [
