@@ -10,7 +10,8 @@ The exchange, with HTTP basic auth (``username:apiToken``):
    header it names (a 404 means protection is off);
 2. ``POST {baseUrl}/job/{pipeline}/buildWithParameters`` (``/build`` when there are no parameters): Jenkins
    answers 201 with the queue item in ``Location``;
-3. poll ``{queue item}/api/json`` until it names its build (``executable.url``); a cancelled item is an Error;
+3. poll ``{queue item}/api/json`` until it names its build (``executable.url``); a cancelled item is an Error
+   (the URLs Jenkins names are followed on ``baseUrl``: Jenkins writes them with its own root URL);
 4. poll ``{build}/api/json`` until ``building`` is false: ``result`` is the build's result, ``"SUCCESS"``,
    ``"UNSTABLE"``, ``"FAILURE"``, ``"ABORTED"`` or ``"NOT_BUILT"``.
 
@@ -36,7 +37,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import httpx
 
@@ -79,7 +80,7 @@ class JenkinsProvider:
         run = _Run(config, self.clock, self.sleep)
         queue_item = run.trigger()
         build = run.poll(queue_item, _build_url, "queued")
-        return run.poll(build, _result, "running")
+        return run.poll(run.rebase(build), _result, "running")
 
 
 class _Run:
@@ -132,7 +133,18 @@ class _Run:
         location = response.headers.get("Location")
         if not location:
             raise ProviderError(f"Jenkins answered {url} without a queue item (no Location header)")
-        return str(location).rstrip("/")
+        return self.rebase(str(location))
+
+    def rebase(self, url: str) -> str:
+        """``url`` (a queue item or a build Jenkins named) on ``baseUrl``: Jenkins writes its own root URL,
+        which may be a name the cluster cannot reach; the path from ``/queue/`` or the first ``/job/`` on is
+        kept."""
+        path = urlsplit(url).path.rstrip("/")
+        for marker in ("/queue/item/", "/job/"):
+            at = path.find(marker)
+            if at >= 0:
+                return self.base + path[at:]
+        return url.rstrip("/")
 
     def poll(self, url: str, done: Callable[[dict[str, Any]], str | None], state: str) -> str:
         """GET ``{url}/api/json`` every ``interval`` until ``done`` gives a value, within the deadline."""

@@ -87,6 +87,20 @@ def test_a_build_that_did_not_succeed_fails_the_measurement(vendor: Vendor, resu
     assert classify(start.metric, m.value)[0] == "failed"
 
 
+def test_urls_jenkins_names_are_followed_on_the_base_url(vendor: Vendor) -> None:
+    # Jenkins writes its configured root URL, which the cluster may not reach: only the path is kept
+    script(vendor)
+    location = {"Location": "https://jenkins.example.com/queue/item/42/"}
+    vendor.route("POST", "/job/smoke/buildWithParameters", Reply(201, "", headers=location))
+    left = {
+        "cancelled": False,
+        "executable": {"number": 7, "url": "https://jenkins.example.com/job/smoke/7/"},
+    }
+    vendor.route("GET", "/queue/item/42/api/json", Reply(body=left))
+    m = JenkinsProvider().measure(jenkins(vendor.url), now=0)
+    assert m.error is None and m.value == "SUCCESS"
+
+
 def test_without_crumb_issuer_and_parameters(vendor: Vendor) -> None:
     script(vendor, crumb=False)
     m = JenkinsProvider().measure(jenkins(vendor.url, parameters=None), now=0)
