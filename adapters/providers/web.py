@@ -55,18 +55,6 @@ class WebProvider:
         if method not in METHODS:
             raise ProviderError(f"provider.web.method must be one of {', '.join(METHODS)}, not {method!r}")
         path = compile_path(text(config, "web", "jsonPath", required=False) or "$")
-        request: dict[str, Any] = {"headers": header_list(config, "web")}
-        body, json_doc = config.get("body"), config.get("jsonBody")
-        if body is not None and json_doc is not None:
-            raise ProviderError("provider.web: set body or jsonBody, not both")
-        if (body is not None or json_doc is not None) and method == "GET":
-            raise ProviderError("provider.web: a GET request has no body (use method POST or PUT)")
-        if body is not None:
-            request["content"] = text(config, "web", "body")
-        elif json_doc is not None:
-            resolved("provider.web.jsonBody", json_doc)
-            request["content"] = json.dumps(json_doc)
-            request["headers"] = {"Content-Type": "application/json", **request["headers"]}
         timeout = config.get("timeoutSeconds")
         response = exchange(
             method,
@@ -74,9 +62,25 @@ class WebProvider:
             timeout=float(timeout) if isinstance(timeout, int) and timeout > 0 else self.timeout,
             verify=not config.get("insecure", False),
             what="the web metric endpoint",
-            **request,
+            **_payload(config, method),
         )
         return select(path, json_body(response))
+
+
+def _payload(config: dict[str, Any], method: str) -> dict[str, Any]:
+    """The request's headers and body (``body`` as is, or ``jsonBody`` as JSON)."""
+    headers = header_list(config, "web")
+    body, json_doc = config.get("body"), config.get("jsonBody")
+    if body is not None and json_doc is not None:
+        raise ProviderError("provider.web: set body or jsonBody, not both")
+    if (body is not None or json_doc is not None) and method == "GET":
+        raise ProviderError("provider.web: a GET request has no body (use method POST or PUT)")
+    if body is not None:
+        return {"headers": headers, "content": text(config, "web", "body")}
+    if json_doc is not None:
+        resolved("provider.web.jsonBody", json_doc)
+        return {"headers": {"Content-Type": "application/json", **headers}, "content": json.dumps(json_doc)}
+    return {"headers": headers}
 
 
 @dataclass(frozen=True)
