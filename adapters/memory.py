@@ -36,7 +36,8 @@ What is modelled (and what is not):
   name, else by a substring of the provider query; the signal of the measured revision (the canary, or the
   stable one with ``of: stable``) is evaluated at ``now``; the value is returned as a scalar or, for
   conditions over ``result[0]`` (or with ``vector: true``), as ``[value]``. The result is reported by the next
-  ``observe``.
+  ``observe``. With a real ``provider`` (``MemoryCluster(config, seed, provider=...)``) the provider answers
+  instead; an asynchronous one (a :class:`~ebbtide.adapters.base.PolledProvider`) is polled by ``observe``.
 
 Every random draw comes from one ``random.Random(seed)``, in the order the driver calls the cluster, so a run
 is reproducible from its seed.
@@ -54,6 +55,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 from pydantic.alias_generators import to_camel
 
+from ebbtide.adapters.base import MeasurementProvider, PolledProvider
 from ebbtide.core.duration import parse_duration
 from ebbtide.core.effects import (
     Effect,
@@ -407,8 +409,16 @@ class _ReplicaSet:
 class MemoryCluster:
     """The in-memory cluster adapter (see the module documentation for what it models)."""
 
-    def __init__(self, config: ClusterConfig | None = None, seed: int | str = 0) -> None:
+    def __init__(
+        self,
+        config: ClusterConfig | None = None,
+        seed: int | str = 0,
+        provider: MeasurementProvider | None = None,
+    ) -> None:
         self.config = config or ClusterConfig()
+        #: a real provider answering measurements instead of the signals; ``_poll`` drains an asynchronous one
+        self.provider = provider
+        self._poll = provider.poll if isinstance(provider, PolledProvider) else None
         self.rng = random.Random(seed)
         self._sets: dict[str, _ReplicaSet] = {}
         self._pending: dict[tuple[str, str], Measurement] = {}
@@ -441,8 +451,11 @@ class MemoryCluster:
             self.set_traffic(effect, now)
         elif kind == "measure":
             assert isinstance(effect, StartMeasurement)
-            result = self.measure(effect, now)
-            self._pending[(effect.verification, effect.metric.name)] = result
+            result = (
+                self.measure(effect, now) if self.provider is None else self.provider.measure(effect, now)
+            )
+            if result is not None:
+                self._pending[(effect.verification, effect.metric.name)] = result
         elif kind == "stop-verification":
             assert isinstance(effect, StopVerification)
             if self._pending:
@@ -465,6 +478,8 @@ class MemoryCluster:
         if self._pending:
             out.extend(self._pending.values())
             self._pending.clear()
+        if self._poll is not None:
+            out.extend(self._poll())
         return out
 
     def resync(self) -> None:
