@@ -21,7 +21,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import httpx
 import yaml
@@ -88,8 +88,16 @@ def load_config(path: str | Path) -> NotifierConfig:
     try:
         return NotifierConfig.model_validate(data if data is not None else {})
     except ValidationError as exc:
-        problems = [f"{path}: {loc_path(e['loc']) or '(top)'}: {e['msg']}" for e in exc.errors()]
+        problems = [f"{path}: {loc_path(e['loc']) or '(top)'}: {_reason(e)}" for e in exc.errors()]
         raise NotifyConfigError("; ".join(problems)) from None
+
+
+def _reason(error: Any) -> str:
+    """Pydantic's message, and the value it refused when that is a plain value."""
+    given = error.get("input")
+    if isinstance(given, str | int | float) and error.get("type") != "missing":
+        return f"{error['msg']} (got {given!r})"
+    return str(error["msg"])
 
 
 class Notifier:

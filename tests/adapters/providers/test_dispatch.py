@@ -326,3 +326,30 @@ def test_a_rollout_through_the_dispatcher_reaches_the_synchronous_verdict(
     assert notified[0] == notified[1]
     if stable == "v1":
         assert "rollout-rolled-back" in notified[0]
+
+
+def test_a_provider_that_never_answers_cannot_stall_a_rollout(gate: threading.Event) -> None:
+    """Every measurement times out in the dispatcher: Error measurements, past consecutiveErrorLimit the
+    verification fails and the rollout rolls back, in virtual time, while the provider is still hanging."""
+    metric = MetricPlan(
+        name="error-ratio",
+        interval=10,
+        count=10,
+        consecutive_error_limit=2,
+        success_condition="result[0] < 0.01",
+        provider={"prometheus": {"query": ERROR_RATIO}},
+    )
+    plan = Plan(
+        steps=(StepPlan(kind="setWeight", weight=20), StepPlan(kind="verification", templates=("errors",))),
+        templates={"errors": TemplatePlan(name="errors", metrics=(metric,))},
+        replicas=4,
+    )
+    hanging = Scripted({"error-ratio": Script(gate=gate)})
+    with Dispatcher(hanging, workers=1, queue=8, timeout=0.05) as d:
+        driver = drive(plan, d.for_scope("default/orders"), d)
+    assert (driver.state.phase, driver.state.stable) == ("live", "v1")
+    errors = [e.error for _, e in driver.log if isinstance(e, Measurement)]
+    assert len(errors) == 3 and all(e is not None for e in errors)
+    assert errors[0] == "timeout: the provider did not answer within 0.05s"
+    events = [n.event for _, n in driver.adapter.notifications]
+    assert "rollout-failed" in events and "rollout-rolled-back" in events
