@@ -156,7 +156,7 @@ def test_a_receiver_that_never_recovers_exhausts_the_budget_and_is_reported() ->
         notifier = Notifier([channel(rx.url, max_attempts=3)])
         t0 = time.monotonic()
         records = notifier.notify(FAILED)  # never raises, never waits for the receiver
-        assert time.monotonic() - t0 < 0.1
+        assert time.monotonic() - t0 < 0.25
         assert notifier.wait(20)
         notifier.close()
     assert records == notifier.records
@@ -183,7 +183,7 @@ def test_notify_returns_before_a_slow_receiver_answers() -> None:
         notifier = Notifier([channel(rx.url, timeout=5)])
         t0 = time.monotonic()
         notifier.notify(FAILED)
-        assert time.monotonic() - t0 < 0.1
+        assert time.monotonic() - t0 < 0.25  # the receiver takes 1 s
         assert notifier.records[0].status == "pending"
         assert notifier.wait(20)
         notifier.close()

@@ -86,24 +86,24 @@ def test_a_scope_is_a_polled_provider() -> None:
 
 
 def test_measure_returns_at_once_and_the_result_comes_from_poll() -> None:
-    provider = Scripted({"m": Script(value=[0.5], delay=0.3)})
+    provider = Scripted({"m": Script(value=[0.5], delay=1.0)})
     with Dispatcher(provider) as d:
         scope = d.for_scope("a")
         t0 = time.monotonic()
         assert scope.measure(start(), now=12.0) is None
-        assert time.monotonic() - t0 < 0.1  # well under the provider's 0.3 s
+        assert time.monotonic() - t0 < 0.25  # well under the provider's 1 s
         assert scope.poll() == []
         assert drain(d, "a") == [Measurement(verification="v1", metric="m", value=[0.5])]
         assert scope.poll() == []  # each result is handed out once
 
 
 def test_many_slow_requests_never_block_the_caller() -> None:
-    provider = Scripted({f"m{i}": Script(delay=0.25) for i in range(8)})
-    with Dispatcher(provider, workers=2, queue=8) as d:
+    provider = Scripted({f"m{i}": Script(delay=0.5) for i in range(8)})
+    with Dispatcher(provider, workers=4, queue=8) as d:
         t0 = time.monotonic()
         for i in range(8):
             assert d.submit("a", start(f"m{i}"), 0.0) is None
-        assert time.monotonic() - t0 < 0.2
+        assert time.monotonic() - t0 < 0.25  # eight requests of 0.5 s each
         assert sorted(m.metric for m in drain(d, "a", timeout=10)) == sorted(f"m{i}" for i in range(8))
 
 
@@ -184,7 +184,7 @@ def test_a_request_in_flight_is_not_sent_twice(gate: threading.Event) -> None:
 
 
 def test_results_come_in_completion_order_per_scope() -> None:
-    provider = Scripted({"slow": Script(delay=0.4), "fast": Script(delay=0.0), "mid": Script(delay=0.2)})
+    provider = Scripted({"slow": Script(delay=0.6), "fast": Script(delay=0.0), "mid": Script(delay=0.3)})
     with Dispatcher(provider, workers=3) as d:
         for metric in ("slow", "fast", "mid"):
             d.submit("a", start(metric), 0.0)
@@ -228,7 +228,7 @@ def test_every_request_is_answered_exactly_once(
         metric = f"m{i}"
         scripts[metric] = Script(
             value=float(i),
-            delay=0.15 if outcome == "hang" else delay,
+            delay=0.5 if outcome == "hang" else delay,
             raises="bad" if outcome == "raise" else None,
         )
         asked[(scope, metric)] = outcome
