@@ -36,6 +36,9 @@ from ebbtide.core.state import Decision
 from .slack import slack_request
 from .webhook import Delivery, NotifyContext, Request, RetryPolicy, idempotency_key, send, webhook_request
 
+#: how many recent (channel, idempotency key) pairs a notifier remembers to send each once
+SEEN_KEYS = 10_000
+
 
 class Channel(BaseModel):
     """One receiver of notifications."""
@@ -119,7 +122,8 @@ class Notifier:
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ebbtide-notify")
         self._client = httpx.Client()
         self._cond = threading.Condition()
-        self._seen: set[tuple[str, str]] = set()
+        #: (channel, key) sent by this notifier, oldest first, the last ``SEEN_KEYS`` of them
+        self._seen: dict[tuple[str, str], None] = {}
         self._pending = 0
         self._closed = False
         #: every delivery, in the order the notifications came (tests and metrics read it)
@@ -190,7 +194,9 @@ class Notifier:
                 record.status = "dropped"
                 record.error = "notifier closed" if self._closed else f"{self._pending} deliveries pending"
                 return record
-            self._seen.add((channel.name, key))
+            self._seen[(channel.name, key)] = None
+            if len(self._seen) > SEEN_KEYS:
+                del self._seen[next(iter(self._seen))]
             self._pending += 1
         try:
             self._pool.submit(self._deliver, request, record, channel.policy())

@@ -13,7 +13,8 @@
   or the same decision sent again after a controller restart) carries the same key and the receiver can
   drop duplicates; ``X-Ebbtide-Event``: the event.
 - **Sending.** :func:`send` posts a request and retries (tenacity: exponential backoff with jitter) on a
-  connection failure, a timeout, HTTP 429 or 5xx, up to ``max_attempts``; any other 4xx is the receiver's
+  connection failure, a timeout, HTTP 429 or 5xx (waiting at least what a ``Retry-After`` asks, up to the
+  longest backoff), up to ``max_attempts``; any other 4xx is the receiver's
   final word and is not retried. It never raises: the outcome is written into a :class:`Delivery` record.
 """
 
@@ -197,7 +198,19 @@ class RetryPolicy:
 
 
 class _Retry(Exception):
-    """An attempt that may succeed if tried again."""
+    """An attempt that may succeed if tried again (after ``after`` seconds, when the receiver said so)."""
+
+    def __init__(self, after: float = 0.0) -> None:
+        super().__init__(after)
+        self.after = after
+
+
+def retry_after(response: httpx.Response) -> float:
+    """The seconds a 429 or 503 asks the sender to wait (``Retry-After: <seconds>``); 0 when it does not."""
+    try:
+        return max(0.0, float(response.headers.get("Retry-After", 0)))
+    except ValueError:
+        return 0.0  # an HTTP date: the exponential backoff decides
 
 
 def send(
@@ -228,14 +241,22 @@ def send(
             return
         record.error = f"HTTP {response.status_code}: {response.text[:200].strip()}"
         if response.status_code == 429 or response.status_code >= 500:
-            raise _Retry
+            raise _Retry(retry_after(response))
         record.status = "rejected"  # the receiver's final word (bad signature, unknown hook, ...)
+
+    backoff = tenacity.wait_exponential_jitter(
+        multiplier=policy.backoff, max=policy.max_backoff, jitter=policy.backoff
+    )
+
+    def wait(state: tenacity.RetryCallState) -> float:
+        """The backoff, or longer when the receiver's Retry-After asks (capped at ``max_backoff``)."""
+        exc = state.outcome.exception() if state.outcome is not None else None
+        asked = exc.after if isinstance(exc, _Retry) else 0.0
+        return max(backoff(state), min(asked, policy.max_backoff))
 
     retrying = tenacity.Retrying(
         stop=tenacity.stop_after_attempt(policy.max_attempts),
-        wait=tenacity.wait_exponential_jitter(
-            multiplier=policy.backoff, max=policy.max_backoff, jitter=policy.backoff
-        ),
+        wait=wait,
         retry=tenacity.retry_if_exception_type(_Retry),
         sleep=sleep,
         reraise=True,

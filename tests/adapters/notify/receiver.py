@@ -29,6 +29,7 @@ class Hit:
     signature_ok: bool | None
     answered: int | None
     processed: bool
+    at: float = field(default_factory=time.monotonic)
 
     @property
     def json(self) -> Any:
@@ -40,7 +41,7 @@ class Receiver:
     secret: str | None = None
     #: how the first requests are answered, in order: an HTTP status ("500"), "slow" (answers 503 after
     #: ``slow_for`` seconds, too late for the sender), "slow-ok" (processes it, answers 200 too late);
-    #: then 200
+    #: "429-wait" (429 with ``Retry-After: 1``); then 200
     script: list[str] = field(default_factory=list)
     slow_for: float = 0.6
     #: the body of a 200 answer (Slack answers "ok")
@@ -75,6 +76,9 @@ class Receiver:
                 self._process(hit)
             time.sleep(self.slow_for)
             behaviour = "200" if behaviour == "slow-ok" else "503"
+        extra = {}
+        if behaviour == "429-wait":  # rate limited, and says for how long
+            behaviour, extra = "429", {"Retry-After": "1"}
         status = int(behaviour)
         if status == 200 and behaviour != "slow-ok":
             self._process(hit)
@@ -83,6 +87,8 @@ class Receiver:
         try:
             request.send_response(status)
             request.send_header("Content-Length", str(len(payload)))
+            for name, value in extra.items():
+                request.send_header(name, value)
             request.end_headers()
             request.wfile.write(payload)
         except OSError:

@@ -130,6 +130,17 @@ def test_a_receiver_that_fails_then_recovers_gets_it_exactly_once(script: list[s
     assert rx.processed_keys() == [idempotency_key(FAILED)]  # processed once
 
 
+def test_retry_after_is_honoured_up_to_the_longest_backoff() -> None:
+    with serve(Receiver(secret=SECRET, script=["429-wait"])) as rx:
+        notifier = deliver(rx, max_backoff=5.0)  # backoff alone would wait about 0.02 s
+        capped = Receiver(secret=SECRET, script=["429-wait"])
+        with serve(capped):
+            deliver(capped, max_backoff=0.1)
+    assert notifier.records[0].status == "delivered" and len(rx.hits) == 2
+    assert rx.hits[1].at - rx.hits[0].at >= 0.95
+    assert capped.hits[1].at - capped.hits[0].at < 0.9
+
+
 def test_a_receiver_that_is_down_then_comes_up_gets_it() -> None:
     rx = Receiver(secret=SECRET, port=free_port())
     notifier = Notifier([channel(rx.url, max_attempts=12, backoff=0.05, max_backoff=0.2)])
@@ -275,3 +286,19 @@ def test_a_driven_rollout_that_rolls_back_notifies_every_transition_once() -> No
     assert "errors" in failed["failure"]["reason"]
     assert all(h.signature_ok for h in rx.hits)
     assert json.loads(rx.hits[0].body)  # JSON on the wire
+
+
+def test_the_memory_of_sent_keys_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    from ebbtide.adapters.notify import channels
+
+    monkeypatch.setattr(channels, "SEEN_KEYS", 2)
+    effects = [Notify(event="rollout-failed", payload={**FAILED.payload, "timestamp": t}) for t in (1, 2, 3)]
+    with serve(Receiver(secret=SECRET)) as rx:
+        notifier = Notifier([channel(rx.url)])
+        for effect in [*effects, effects[2], effects[0]]:  # the third again: remembered; the first: forgotten
+            notifier.notify(effect)
+            assert notifier.wait(10)
+        notifier.close()
+    keys = [idempotency_key(e) for e in effects]
+    assert [h.key for h in rx.hits] == [*keys, keys[0]]
+    assert len(rx.accepted) == 3  # the receiver drops the repeat by its key
