@@ -37,7 +37,8 @@ What is modelled (and what is not):
   stable one with ``of: stable``) is evaluated at ``now``; the value is returned as a scalar or, for
   conditions over ``result[0]`` (or with ``vector: true``), as ``[value]``. The result is reported by the next
   ``observe``. With a real ``provider`` (``MemoryCluster(config, seed, provider=...)``) the provider answers
-  instead; an asynchronous one (a :class:`~ebbtide.adapters.base.PolledProvider`) is polled by ``observe``.
+  every measurement instead; an asynchronous one (a :class:`~ebbtide.adapters.base.PolledProvider`) is
+  polled by ``observe``.
 
 Every random draw comes from one ``random.Random(seed)``, in the order the driver calls the cluster, so a run
 is reproducible from its seed.
@@ -443,6 +444,12 @@ class MemoryCluster:
 
     def apply(self, effect: Effect, now: float) -> None:
         kind = effect.kind
+        if kind == "measure" and self.provider is not None:  # a real provider answers, not the signals
+            assert isinstance(effect, StartMeasurement)
+            answer = self.provider.measure(effect, now)
+            if answer is not None:
+                self._pending[(effect.verification, effect.metric.name)] = answer
+            return
         if kind == "scale":
             assert isinstance(effect, ScaleRevision)
             self.scale(effect.revision, effect.replicas, now)
@@ -451,11 +458,8 @@ class MemoryCluster:
             self.set_traffic(effect, now)
         elif kind == "measure":
             assert isinstance(effect, StartMeasurement)
-            result = (
-                self.measure(effect, now) if self.provider is None else self.provider.measure(effect, now)
-            )
-            if result is not None:
-                self._pending[(effect.verification, effect.metric.name)] = result
+            result = self.measure(effect, now)
+            self._pending[(effect.verification, effect.metric.name)] = result
         elif kind == "stop-verification":
             assert isinstance(effect, StopVerification)
             if self._pending:
@@ -475,11 +479,11 @@ class MemoryCluster:
             if counts is not rs.reported and counts != rs.reported:
                 rs.reported = counts
                 out.append(_observed(rs.revision, counts))
+        if self._poll is not None:
+            out.extend(self._poll())
         if self._pending:
             out.extend(self._pending.values())
             self._pending.clear()
-        if self._poll is not None:
-            out.extend(self._poll())
         return out
 
     def resync(self) -> None:
