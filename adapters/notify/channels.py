@@ -38,6 +38,8 @@ from .webhook import Delivery, NotifyContext, Request, RetryPolicy, idempotency_
 
 #: how many recent (channel, idempotency key) pairs a notifier remembers to send each once
 SEEN_KEYS = 10_000
+#: how many delivery records a notifier keeps (the oldest go first)
+RECORDS_KEPT = 10_000
 
 
 class Channel(BaseModel):
@@ -126,7 +128,7 @@ class Notifier:
         self._seen: dict[tuple[str, str], None] = {}
         self._pending = 0
         self._closed = False
-        #: every delivery, in the order the notifications came (tests and metrics read it)
+        #: the deliveries, in the order the notifications came, the last ``RECORDS_KEPT`` (tests and metrics)
         self.records: list[Delivery] = []
 
     # ----- the entry points ------------------------------------------------------------------------------
@@ -171,7 +173,7 @@ class Notifier:
         self.close()
 
     def stats(self) -> Counter[str]:
-        """Deliveries per status (``delivered``, ``failed``, ``rejected``, ``dropped``, ``pending``)."""
+        """The kept records per status (``delivered``, ``failed``, ``rejected``, ``dropped``, ``pending``)."""
         with self._cond:
             return Counter(r.status for r in self.records)
 
@@ -183,13 +185,13 @@ class Notifier:
         except Exception as exc:  # an effect the payload cannot be built from: reported, never raised
             record = Delivery(channel.name, effect.event, "", status="dropped", error=f"cannot build: {exc}")
             with self._cond:
-                self.records.append(record)
+                self._keep(record)
             return record
         record = Delivery(channel.name, effect.event, key)
         with self._cond:
             if (channel.name, key) in self._seen:
                 return None  # the same transition again (a re-applied decision): sent once
-            self.records.append(record)
+            self._keep(record)
             if self._closed or self._pending >= self.max_pending:
                 record.status = "dropped"
                 record.error = "notifier closed" if self._closed else f"{self._pending} deliveries pending"
@@ -206,6 +208,11 @@ class Notifier:
                 self._pending -= 1
                 self._cond.notify_all()
         return record
+
+    def _keep(self, record: Delivery) -> None:
+        self.records.append(record)
+        if len(self.records) > RECORDS_KEPT:
+            del self.records[: len(self.records) - RECORDS_KEPT]
 
     def _deliver(self, request: Request, record: Delivery, policy: RetryPolicy) -> None:
         try:

@@ -128,6 +128,13 @@ class Dispatcher:
         with self._cond:
             return self._results.pop(scope, [])
 
+    def forget(self, scope: str) -> None:
+        """Drop ``scope``'s unpolled results (its rollout is gone) and the answers still to come."""
+        with self._cond:
+            self._results.pop(scope, None)
+            for key in [k for k in self._in_flight if k[0] == scope]:
+                self._in_flight.pop(key).answered = True
+
     def in_flight(self, scope: str | None = None) -> int:
         """Requests not answered yet (for ``scope``, or in all)."""
         with self._cond:

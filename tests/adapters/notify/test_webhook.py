@@ -302,3 +302,17 @@ def test_the_memory_of_sent_keys_is_bounded(monkeypatch: pytest.MonkeyPatch) -> 
     keys = [idempotency_key(e) for e in effects]
     assert [h.key for h in rx.hits] == [*keys, keys[0]]
     assert len(rx.accepted) == 3  # the receiver drops the repeat by its key
+
+
+def test_the_records_kept_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    from ebbtide.adapters.notify import channels
+
+    monkeypatch.setattr(channels, "RECORDS_KEPT", 2)
+    notifier = Notifier([channel("http://127.0.0.1:9/hook")], max_pending=0)  # every delivery dropped
+    for t in (1, 2, 3):
+        notifier.notify(Notify(event="rollout-failed", payload={**FAILED.payload, "timestamp": t}))
+    notifier.close()
+    assert [r.key for r in notifier.records] == [
+        idempotency_key(Notify(event="rollout-failed", payload={**FAILED.payload, "timestamp": t}))
+        for t in (2, 3)
+    ]

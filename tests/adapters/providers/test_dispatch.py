@@ -353,3 +353,19 @@ def test_a_provider_that_never_answers_cannot_stall_a_rollout(gate: threading.Ev
     assert errors[0] == "timeout: the provider did not answer within 0.05s"
     events = [n.event for _, n in driver.adapter.notifications]
     assert "rollout-failed" in events and "rollout-rolled-back" in events
+
+
+def test_a_forgotten_scope_keeps_no_results(gate: threading.Event) -> None:
+    provider = Scripted({"done": Script(), "hang": Script(gate=gate)})
+    seen: list[str] = []
+    with Dispatcher(provider, on_result=seen.append) as d:
+        d.submit("gone", start("done"), 0.0)
+        assert d.wait(5) and seen == ["gone"]
+        d.submit("gone", start("hang"), 0.0)
+        d.forget("gone")  # the rollout was deleted
+        assert d.in_flight() == 0 and d.poll("gone") == []
+        gate.set()
+        deadline = time.monotonic() + 5
+        while d.late == 0 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert d.late == 1 and d.poll("gone") == [] and seen == ["gone"]
