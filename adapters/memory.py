@@ -36,9 +36,7 @@ What is modelled (and what is not):
   name, else by a substring of the provider query; the signal of the measured revision (the canary, or the
   stable one with ``of: stable``) is evaluated at ``now``; the value is returned as a scalar or, for
   conditions over ``result[0]`` (or with ``vector: true``), as ``[value]``. The result is reported by the next
-  ``observe``. With a real ``provider`` (``MemoryCluster(config, seed, provider=...)``) the provider answers
-  every measurement instead; an asynchronous one (a :class:`~ebbtide.adapters.base.PolledProvider`) is
-  polled by ``observe``.
+  ``observe``.
 
 Every random draw comes from one ``random.Random(seed)``, in the order the driver calls the cluster, so a run
 is reproducible from its seed.
@@ -56,7 +54,6 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 from pydantic.alias_generators import to_camel
 
-from ebbtide.adapters.base import MeasurementProvider, PolledProvider
 from ebbtide.core.duration import parse_duration
 from ebbtide.core.effects import (
     Effect,
@@ -410,16 +407,8 @@ class _ReplicaSet:
 class MemoryCluster:
     """The in-memory cluster adapter (see the module documentation for what it models)."""
 
-    def __init__(
-        self,
-        config: ClusterConfig | None = None,
-        seed: int | str = 0,
-        provider: MeasurementProvider | None = None,
-    ) -> None:
+    def __init__(self, config: ClusterConfig | None = None, seed: int | str = 0) -> None:
         self.config = config or ClusterConfig()
-        #: a real provider answering measurements instead of the signals; ``_poll`` drains an asynchronous one
-        self.provider = provider
-        self._poll = provider.poll if isinstance(provider, PolledProvider) else None
         self.rng = random.Random(seed)
         self._sets: dict[str, _ReplicaSet] = {}
         self._pending: dict[tuple[str, str], Measurement] = {}
@@ -444,12 +433,6 @@ class MemoryCluster:
 
     def apply(self, effect: Effect, now: float) -> None:
         kind = effect.kind
-        if kind == "measure" and self.provider is not None:  # a real provider answers, not the signals
-            assert isinstance(effect, StartMeasurement)
-            answer = self.provider.measure(effect, now)
-            if answer is not None:
-                self._pending[(effect.verification, effect.metric.name)] = answer
-            return
         if kind == "scale":
             assert isinstance(effect, ScaleRevision)
             self.scale(effect.revision, effect.replicas, now)
@@ -479,8 +462,6 @@ class MemoryCluster:
             if counts is not rs.reported and counts != rs.reported:
                 rs.reported = counts
                 out.append(_observed(rs.revision, counts))
-        if self._poll is not None:
-            out.extend(self._poll())
         if self._pending:
             out.extend(self._pending.values())
             self._pending.clear()

@@ -18,10 +18,11 @@ from hypothesis import strategies as st
 
 from ebbtide.adapters.base import MeasurementProvider, PolledProvider
 from ebbtide.adapters.driver import Driver
-from ebbtide.adapters.memory import ClusterConfig, MemoryCluster
+from ebbtide.adapters.memory import ClusterConfig
+from ebbtide.adapters.provided import ProvidedCluster
 from ebbtide.adapters.providers import PrometheusProvider
 from ebbtide.adapters.providers.dispatch import Dispatcher
-from ebbtide.core.effects import StartMeasurement
+from ebbtide.core.effects import StartMeasurement, StopVerification
 from ebbtide.core.engine import initial_state
 from ebbtide.core.events import Deploy, Measurement
 from ebbtide.core.plan import MetricPlan, Plan, StepPlan, TemplatePlan
@@ -284,7 +285,7 @@ def canary(condition: str) -> Plan:
 
 def drive(plan: Plan, provider: MeasurementProvider, dispatcher: Dispatcher | None) -> Driver:
     """Deploy v1 then v2 and run in virtual time; with a dispatcher, each instant waits for its answers."""
-    driver = Driver(MemoryCluster(SIGNALS, seed=1, provider=provider), initial_state(plan))
+    driver = Driver(ProvidedCluster(provider, SIGNALS, seed=1), initial_state(plan))
     driver.send(Deploy(revision="v1"), 0.0)
     now = 0.0
     for _ in range(1000):
@@ -369,3 +370,12 @@ def test_a_forgotten_scope_keeps_no_results(gate: threading.Event) -> None:
         while d.late == 0 and time.monotonic() < deadline:
             time.sleep(0.01)
         assert d.late == 1 and d.poll("gone") == [] and seen == ["gone"]
+
+
+def test_the_provided_cluster_drops_the_answers_of_a_stopped_verification() -> None:
+    cluster = ProvidedCluster(Scripted({"m": Script(value=0.5)}))
+    cluster.apply(start("m", verification="run-1"), 0.0)
+    cluster.apply(start("m", verification="run-2"), 0.0)
+    cluster.apply(StopVerification(verification="run-1"), 0.0)
+    assert cluster.observe(0.0) == [Measurement(verification="run-2", metric="m", value=0.5)]
+    assert cluster.observe(0.0) == []
