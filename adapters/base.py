@@ -10,7 +10,8 @@ The contract (checked for every adapter by ``tests/adapters/test_contract.py``):
   applying it once (no duplicate pods, no duplicate measurements for the same request).
 - ``observe(now)`` returns the events the world produced since the last call: a ``ReplicasObserved`` for each
   revision whose counts changed, and the ``Measurement`` results of ``StartMeasurement`` effects that are
-  ready. An unchanged revision is not reported again, so feeding the same world twice adds no events.
+  ready (including those a :class:`PolledProvider` completed since the last call). An unchanged revision
+  is not reported again, so feeding the same world twice adds no events.
 - ``resync()`` makes the next ``observe`` report every revision again (after a restart or a lost watch).
 - ``next_change(now)`` is when the adapter knows the world will change by itself (a pod becoming ready); a
   real cluster does not know and returns None (it is watch driven).
@@ -31,6 +32,16 @@ class MeasurementProvider(Protocol):
     result through the adapter's ``observe``)."""
 
     def measure(self, start: StartMeasurement, now: float) -> Measurement | None: ...
+
+
+@runtime_checkable
+class PolledProvider(MeasurementProvider, Protocol):
+    """A provider that answers later: ``measure`` returns None and the result comes out of ``poll``, which
+    returns the measurements completed since the last call (each exactly once). The adapters drain it in
+    ``observe``, so the driver feeds those results to the engine like any other measurement
+    (:class:`ebbtide.adapters.providers.dispatch.Dispatcher` makes one of any provider)."""
+
+    def poll(self) -> list[Measurement]: ...
 
 
 @runtime_checkable

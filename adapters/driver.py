@@ -4,7 +4,8 @@ The driver owns the :class:`~ebbtide.core.state.RolloutState` and the adapter; t
 For every event it calls ``step(state, event, now)``, keeps the new state, applies the decision's effects
 through the adapter (level-based, so applying them again after a crash converges), and remembers
 ``decision.wake_at``. Measurements requested by ``StartMeasurement`` come back through ``adapter.observe`` and
-are fed to the engine like any other event.
+are fed to the engine like any other event (an asynchronous provider's answers come out of a later
+``observe``: pump again when one is ready, e.g. from the dispatcher's ``on_result``).
 
 Every event handed to ``step`` is appended to :attr:`Driver.log` as ``(now, event)``; replaying the log
 through ``step`` from the same initial state reproduces every decision (:func:`replay`). For crash safety the

@@ -9,7 +9,8 @@
   then keeps the step where it was (the engine never advances on a weight that was not applied).
 - ``observe`` -> a ``ReplicasObserved`` per ReplicaSet whose counts changed (``failed``: pods waiting in
   CrashLoopBackOff, ImagePullBackOff and the like, which are never ready, so the progress deadline applies),
-  and the results of measurements the injected :class:`MeasurementProvider` answered.
+  and the results of measurements the injected :class:`MeasurementProvider` answered (an asynchronous one,
+  a :class:`PolledProvider` such as a dispatcher's scope, is polled).
 - ``Notify`` -> recorded in :attr:`notifications` and emitted as a Kubernetes Event on the workload, its
   reason the engine's event name (``rollout-started``, ``rollout-failed``, ...).
 
@@ -25,7 +26,7 @@ from typing import Any
 
 import kubernetes
 
-from ebbtide.adapters.base import MeasurementProvider
+from ebbtide.adapters.base import MeasurementProvider, PolledProvider
 from ebbtide.core.effects import (
     Effect,
     Notify,
@@ -166,6 +167,8 @@ class KubernetesAdapter:
                 )
         events.extend(self._pending.values())
         self._pending.clear()
+        if isinstance(self.measurements, PolledProvider):  # answers of an asynchronous provider
+            events.extend(self.measurements.poll())
         return events
 
     def resync(self) -> None:
