@@ -142,7 +142,9 @@ def why_not_waiting(state: RolloutState, chosen: set[str] | None = None) -> str:
                     f"no {what} waits for an answer: {run.id} ended {run.phase}{last}; a late answer "
                     "changes nothing"
                 )
-    return f"no {what} waits for an answer (rollout phase: {state.phase})"
+    failure = f"; the rollout failed: {state.failure_reason}" if state.failure_reason else ""
+    late = "; a late answer changes nothing" if failure and ver.NO_ANSWER in failure else ""
+    return f"no {what} waits for an answer (rollout phase: {state.phase}{failure}){late}"
 
 
 # ----- the HTTP endpoint ------------------------------------------------------------------------------------

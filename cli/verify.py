@@ -15,6 +15,7 @@ from typing import Annotated
 import kubernetes
 import typer
 import urllib3
+import yaml
 from kubernetes.config.config_exception import ConfigException
 
 from ebbtide.adapters.external import NotWaiting, Status
@@ -34,7 +35,7 @@ def _client(kubeconfig: Path | None, context: str | None) -> tuple[kubernetes.cl
     try:
         client = kubernetes.config.new_client_from_config(config_file=path, context=context)  # type: ignore[no-untyped-call]
         contexts, active = kubernetes.config.list_kube_config_contexts(config_file=path)  # type: ignore[no-untyped-call]
-    except (ConfigException, OSError, TypeError, ValueError) as exc:
+    except (ConfigException, OSError, TypeError, ValueError, yaml.YAMLError) as exc:
         raise BadInput(f"kubeconfig: {exc}") from None
     chosen = next((c for c in contexts if c.get("name") == context), active) if context else active
     namespace = ((chosen or {}).get("context") or {}).get("namespace") or "default"

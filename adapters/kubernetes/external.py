@@ -7,9 +7,9 @@ waited when it was written, so Kubernetes RBAC (patch on the workload) decides w
 
 Each reconcile (:func:`consume`) answers every named run that still waits; the engine counts an answer once
 (a run answered is no longer in flight), so the annotation needs no removal and a reconcile repeated after a
-crash answers nothing twice. A run that no longer waits when the answer is read (its fallback fired first: a
-late answer) changes nothing, and the workload's ``ExternalVerification`` condition says so (reason
-``Ignored``), as it says ``Accepted`` for an answer the engine took.
+crash answers nothing twice. The workload's ``ExternalVerification`` condition says what became of the
+answer, decided by the first reconcile that read it and kept after: ``Accepted`` (the engine took it) or
+``Ignored`` (no named run waited any more, e.g. its fallback fired first: a late answer changes nothing).
 
 The measurement provider of the controller never answers an external metric itself (:func:`skip_external`).
 """
@@ -103,28 +103,19 @@ def consume(obj: Obj, driver: Driver, now: float, generation: int | None) -> Obj
         return _condition("Invalid", f"annotation {ANNOTATION}: {exc}", generation)
     if not named:
         return _condition("Invalid", f"annotation {ANNOTATION}: names no verification", generation)
+    about = f"answer {answer_id} ({status})"
+    driver.pump(now)  # a deadline due now acts first: an answer read after it is late, as in the simulator
     try:
         events = answers(driver.state, status, only=named)
     except NotWaiting:
-        if _taken(driver.state, named, status):
-            return _condition("Accepted", f"answer {answer_id} ({status}) was taken", generation)
+        for cond in (obj.get("status") or {}).get("conditions") or []:
+            if cond.get("type") == CONDITION and str(cond.get("message", "")).startswith(about):
+                return {**cond, "observedGeneration": generation}  # decided by an earlier reconcile
         why = why_not_waiting(driver.state, set(named))
-        return _condition("Ignored", f"answer {answer_id} ({status}) came too late: {why}", generation)
+        return _condition("Ignored", f"{about} came too late: {why}", generation)
     for event in events:
         driver.handle(event, now)
-    return _condition("Accepted", f"answer {answer_id} ({status}) was taken", generation)
-
-
-def _taken(state: RolloutState, named: list[str], status: Status) -> bool:
-    """Whether the named runs' external metrics hold this very answer (taken by an earlier reconcile)."""
-    for run in state.verifications:
-        template = state.plan.templates.get(run.template)
-        if run.id not in named or template is None:
-            continue
-        for mp, st in zip(template.metrics, run.metrics, strict=False):
-            if is_external(mp.provider) and st.last == repr(status):
-                return True
-    return False
+    return _condition("Accepted", f"{about} was taken", generation)
 
 
 def _condition(reason: str, message: str, generation: int | None) -> Obj:
