@@ -36,7 +36,9 @@ What is modelled (and what is not):
   name, else by a substring of the provider query; the signal of the measured revision (the canary, or the
   stable one with ``of: stable``) is evaluated at ``now``; the value is returned as a scalar or, for
   conditions over ``result[0]`` (or with ``vector: true``), as ``[value]``. The result is reported by the next
-  ``observe``.
+  ``observe``. An external verification's metric is answered by the scenario's ``ExternalVerifier`` instead,
+  ``after`` seconds later (or never), judged at that time; answers given at or after the metric's timeout are
+  kept in ``late_answers``.
 
 Every random draw comes from one ``random.Random(seed)``, in the order the driver calls the cluster, so a run
 is reproducible from its seed.
