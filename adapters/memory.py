@@ -36,7 +36,9 @@ What is modelled (and what is not):
   name, else by a substring of the provider query; the signal of the measured revision (the canary, or the
   stable one with ``of: stable``) is evaluated at ``now``; the value is returned as a scalar or, for
   conditions over ``result[0]`` (or with ``vector: true``), as ``[value]``. The result is reported by the next
-  ``observe``.
+  ``observe``. An external verification's metric is answered by the scenario's ``ExternalVerifier`` instead,
+  ``after`` seconds later (or never), judged at that time; answers given at or after the metric's timeout are
+  kept in ``late_answers``.
 
 Every random draw comes from one ``random.Random(seed)``, in the order the driver calls the cluster, so a run
 is reproducible from its seed.
@@ -45,6 +47,7 @@ is reproducible from its seed.
 from __future__ import annotations
 
 import functools
+import heapq
 import math
 import random
 import re
@@ -255,9 +258,22 @@ class MetricMapping(Model):
         return self
 
 
+class ExternalVerifier(Model):
+    """The outside system answering an external verification (Ocean CD v1), ``after`` seconds after it is
+    asked: ``correct`` answers failed while the measured revision misbehaves and passed otherwise, ``wrong``
+    the opposite, ``passed`` / ``failed`` always that, ``never`` never answers (the fallback acts)."""
+
+    #: the external metric it answers (by name); None: every external metric no other verifier names
+    metric: str | None = None
+    answer: Literal["correct", "wrong", "passed", "failed", "never"] = "correct"
+    after: Duration = 0.0
+
+
 class ClusterConfig(Model):
     revisions: dict[str, RevisionBehaviour] = Field(default_factory=dict)
     metrics: tuple[MetricMapping, ...] = ()
+    #: who answers the external verifications (an external metric no verifier answers is never answered)
+    external: tuple[ExternalVerifier, ...] = ()
     #: requests per second reaching the router
     rps: float = Field(0.0, ge=0.0)
     #: share (0..1) of the requests that carry the header of the header routes
@@ -280,6 +296,14 @@ def provider_text(provider: Mapping[str, Any]) -> str:
 
     walk(provider)
     return "\n".join(parts)
+
+
+def find_verifier(verifiers: tuple[ExternalVerifier, ...], name: str) -> ExternalVerifier | None:
+    """The verifier answering external metric ``name``: the one naming it, else one naming no metric."""
+    for v in verifiers:
+        if v.metric == name:
+            return v
+    return next((v for v in verifiers if v.metric is None), None)
 
 
 def find_mapping(
@@ -425,6 +449,11 @@ class MemoryCluster:
         self.peak_pods = 0
         self.min_ready: int | None = None
         self.measurements_taken = 0
+        #: external verification answers still to come: (due, sequence, asked at, request)
+        self._answers: list[tuple[float, int, float, StartMeasurement]] = []
+        self._answer_seq = 0
+        #: answers given after their verification's timeout: (time, verification, metric, value)
+        self.late_answers: list[tuple[float, str, str, str]] = []
 
     # ----- the Adapter protocol ------------------------------------------------------------------------
     @property
@@ -441,6 +470,9 @@ class MemoryCluster:
             self.set_traffic(effect, now)
         elif kind == "measure":
             assert isinstance(effect, StartMeasurement)
+            if "external" in effect.metric.provider:
+                self._ask_verifier(effect, now)
+                return
             result = self.measure(effect, now)
             self._pending[(effect.verification, effect.metric.name)] = result
         elif kind == "stop-verification":
@@ -465,6 +497,8 @@ class MemoryCluster:
         if self._pending:
             out.extend(self._pending.values())
             self._pending.clear()
+        if self._answers and self._answers[0][0] <= now:
+            out.extend(self._verifier_answers(now))
         return out
 
     def resync(self) -> None:
@@ -472,7 +506,7 @@ class MemoryCluster:
             rs.reported = None
 
     def next_change(self, now: float) -> float | None:
-        best = INF
+        best = self._answers[0][0] if self._answers else INF
         for rs in self._sets.values():
             t = rs.next_change(now)
             if t < best:
@@ -686,3 +720,29 @@ class MemoryCluster:
         raw = signal.evaluate(now, rs.misbehave_since if rs is not None else None, self.rng)
         value: MeasuredValue = [raw] if (vector and raw is not None) else raw
         return Measurement(verification=start.verification, metric=name, value=value)
+
+    # ----- external verification ------------------------------------------------------------------------
+    def _ask_verifier(self, start: StartMeasurement, now: float) -> None:
+        """Schedule the answer of the scenario's external verifier (none: never answered)."""
+        verifier = find_verifier(self.config.external, start.metric.name)
+        if verifier is None or verifier.answer == "never":
+            return
+        self._answer_seq += 1
+        heapq.heappush(self._answers, (now + verifier.after, self._answer_seq, now, start))
+
+    def _verifier_answers(self, now: float) -> list[Event]:
+        """The answers due at ``now``, judged when they are given; those at or past their verification's
+        timeout (the engine's fallback acted first) are also kept in :attr:`late_answers`."""
+        out: list[Event] = []
+        while self._answers and self._answers[0][0] <= now:
+            due, _, asked, start = heapq.heappop(self._answers)
+            verifier = find_verifier(self.config.external, start.metric.name)
+            answer = verifier.answer if verifier is not None else "failed"
+            if answer in ("correct", "wrong"):
+                bad = self.misbehaving(start.revision, due)
+                answer = "failed" if bad == (answer == "correct") else "passed"
+            timeout = start.metric.timeout
+            if timeout is not None and due >= asked + timeout:
+                self.late_answers.append((due, start.verification, start.metric.name, answer))
+            out.append(Measurement(verification=start.verification, metric=start.metric.name, value=answer))
+        return out

@@ -62,6 +62,7 @@ from .common import (
 )
 from .crd import crd_cmd
 from .executors import ExecutorName, ExecutorOption, SchedulerOption, check_executor, executor_for
+from .verify import verify_cmd
 
 app = typer.Typer(
     name="ebbtide",
@@ -910,6 +911,7 @@ def diagram_cmd() -> None:
 
 
 app.command("crd")(crd_cmd)
+app.command("verify")(verify_cmd)
 
 
 def main() -> None:

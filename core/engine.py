@@ -1051,7 +1051,7 @@ def _expire_measurements(w: _W) -> bool:
                 continue
             for st in run.metrics:
                 if st.in_flight and st.next_at is not None and w.now >= st.next_at:
-                    timeout = Measurement(verification=run.id, metric=st.name, error="measurement timed out")
+                    timeout = ver.expired(w.plan.templates.get(run.template), run.id, st.name)
                     _on_measurement(w, timeout)
                     expired = True
         if not expired:

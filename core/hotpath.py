@@ -122,7 +122,7 @@ def issue_measurements(
         for j, (mp, st) in enumerate(zip(template.metrics, metrics, strict=True)):
             if st.in_flight or st.next_at is None or st.phase in ver.TERMINAL or st.next_at > now:
                 continue
-            timeout = now + max(ver.MEASUREMENT_TIMEOUT, mp.interval or 0.0)
+            timeout = now + ver.in_flight_timeout(mp)
             metrics[j] = evolve(st, in_flight=True, next_at=timeout)
             effects.append(
                 StartMeasurement(

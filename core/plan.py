@@ -14,7 +14,14 @@ from __future__ import annotations
 import math
 from typing import Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    model_serializer,
+    model_validator,
+)
 
 from ebbtide.core.duration import MAX_DURATION
 
@@ -25,6 +32,14 @@ StepKind = Literal["setWeight", "setCanaryScale", "pause", "verification", "setH
 StrategyKind = Literal["canary", "rolling", "blueGreen"]
 FailureAction = Literal["rollback", "pause", "promote"]
 RollbackMode = Literal["immediate", "newRollout"]
+#: what a measurement that did not come back within its timeout counts as: an error (the default, counted
+#: towards consecutiveErrorLimit and asked again), or an external verification's fallback (failed: Ocean CD's
+#: ``fallback: fail``; successful: ``fallback: continue``)
+OnTimeout = Literal["error", "failed", "successful"]
+
+#: the conditions of an external verification metric: its answer is "passed" or anything else (fails)
+EXTERNAL_SUCCESS = 'result == "passed"'
+EXTERNAL_FAILURE = 'result != "passed"'
 
 
 class Frozen(BaseModel):
@@ -73,6 +88,22 @@ class MetricPlan(Frozen):
     dry_run: bool = False
     #: provider block with args substituted, opaque to the core (e.g. {"prometheus": {"query": "..."}})
     provider: dict[str, Any] = Field(default_factory=dict)
+    #: seconds a measurement may stay unanswered; None: max(60 s, interval) (an external verification's
+    #: ``timeout``)
+    timeout: float | None = None
+    #: what an unanswered measurement counts as once its timeout passed (see :data:`OnTimeout`)
+    on_timeout: OnTimeout = "error"
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """The two timeout fields are left out of every dump while they hold their defaults, so that the
+        dumps of plans without an external verification are what they were before these fields existed."""
+        data: dict[str, Any] = handler(self)
+        if self.timeout is None:
+            data.pop("timeout", None)
+        if self.on_timeout == "error":
+            data.pop("on_timeout", None)
+        return data
 
 
 class TemplatePlan(Frozen):
@@ -262,6 +293,17 @@ def _metric_problems(m: MetricPlan, where: str) -> list[str]:
     _durations(out, f"{where}.", m, ("interval", "initial_delay"))
     if m.interval == 0:
         out.append(f"{where}.interval must be positive")
+    _durations(out, f"{where}.", m, ("timeout",))
+    if m.timeout == 0:
+        out.append(f"{where}.timeout must be positive")
+    if m.on_timeout != "error" and (m.success_condition, m.failure_condition) != (
+        EXTERNAL_SUCCESS,
+        EXTERNAL_FAILURE,
+    ):
+        out.append(
+            f"{where}.on_timeout {m.on_timeout!r} is an external verification's fallback: it needs "
+            f"success_condition {EXTERNAL_SUCCESS!r} and failure_condition {EXTERNAL_FAILURE!r}"
+        )
     for field in ("count", "failure_limit", "inconclusive_limit", "consecutive_error_limit"):
         value = getattr(m, field)
         if value is not None and value < 0:

@@ -41,6 +41,8 @@ if TYPE_CHECKING:
 from ebbtide.core.duration import MAX_DURATION, parse_duration
 from ebbtide.core.expr import ExpressionError, compile_condition
 from ebbtide.core.plan import (
+    EXTERNAL_FAILURE,
+    EXTERNAL_SUCCESS,
     MAX_REPLICAS,
     HeaderMatch,
     HeaderRoutePlan,
@@ -522,6 +524,31 @@ class JenkinsQuery(Model):
     parameters: list[dict[str, Any]] | None = None
 
 
+class ExternalVerification(Model):
+    """Ocean CD v1 external verification: ebbtide sends ``start-external-verification`` and waits for an
+    outside system to answer passed or failed (``ebbtide verify``, ``PUT .../externalVerification``)."""
+
+    #: how long to wait for the answer (default 5m)
+    timeout: Duration | None = None
+    #: what happens when no answer came in time: fail (the failure policy acts) or continue (as passed)
+    fallback: Literal["fail", "continue"] = "fail"
+
+
+#: how long an external verification waits for its answer when its ``timeout`` is not given
+DEFAULT_EXTERNAL_TIMEOUT = 300.0
+#: fields an external verification metric does not take: its one answer decides it
+_NOT_EXTERNAL = (
+    ("interval", "interval"),
+    ("count", "count"),
+    ("success_condition", "successCondition"),
+    ("failure_condition", "failureCondition"),
+    ("failure_limit", "failureLimit"),
+    ("inconclusive_limit", "inconclusiveLimit"),
+    ("consecutive_error_limit", "consecutiveErrorLimit"),
+    ("baseline", "baseline"),
+)
+
+
 class MetricProvider(Model):
     prometheus: PrometheusQuery | None = None
     datadog: DatadogQuery | None = None
@@ -530,8 +557,8 @@ class MetricProvider(Model):
     web: WebQuery | None = None
     job: JobQuery | None = None
     jenkins: JenkinsQuery | None = None
-    #: measured by someone else (Ocean CD external verification / ebbtide Measurement events)
-    external: dict[str, Any] | None = None
+    #: answered by someone else (Ocean CD v1 external verification): passed or failed, within a timeout
+    external: ExternalVerification | None = None
 
 
 class Baseline(Model):
@@ -891,8 +918,27 @@ def _check_template(doc: Document, t: VerificationTemplate) -> list[Problem]:
                     f"jenkins, external), found {len(kinds)}",
                 )
             )
+        if m.provider.external is not None:
+            out.extend(_external_problems(doc, at, m))
         for name in sorted(_referenced_args(m.model_dump(by_alias=True, exclude_none=True)) - seen):
             out.append(doc.problem(at, f"uses {{{{args.{name}}}}} but spec.args does not declare {name!r}"))
+    return out
+
+
+def _external_problems(doc: Document, at: str, m: Metric) -> list[Problem]:
+    """An external verification takes one answer, passed or failed, judged by ebbtide itself."""
+    out: list[Problem] = []
+    for attr, fname in _NOT_EXTERNAL:
+        if getattr(m, attr) is not None:
+            out.append(
+                doc.problem(
+                    f"{at}.{fname}",
+                    f"an external verification takes one answer (passed or failed): {fname} does not apply",
+                )
+            )
+    external = m.provider.external
+    if external is not None and external.timeout is not None and external.timeout <= 0:
+        out.append(doc.problem(f"{at}.provider.external.timeout", "the timeout must be greater than 0"))
     return out
 
 
@@ -924,6 +970,14 @@ def _substitute(obj: Any, values: Mapping[str, str]) -> Any:
     if isinstance(obj, list):
         return [_substitute(v, values) for v in obj]
     return obj
+
+
+def _external_timeout(external: ExternalVerification | None) -> dict[str, Any]:
+    """The MetricPlan fields of an external verification: its timeout and what its fallback counts as."""
+    if external is None:
+        return {}
+    timeout = external.timeout if external.timeout is not None else DEFAULT_EXTERNAL_TIMEOUT
+    return {"timeout": timeout, "on_timeout": "failed" if external.fallback == "fail" else "successful"}
 
 
 # ------------------------------------------------------------------------------------------ SpecSet
@@ -1491,6 +1545,9 @@ def compile_plan(specs: SpecSet, rollout: str | None = None, replicas: int | Non
                 provider["baseline"] = _substitute(
                     m.baseline.model_dump(by_alias=True, exclude_none=True), values
                 )
+            external = m.provider.external
+            if external is not None:
+                conds = {"successCondition": EXTERNAL_SUCCESS, "failureCondition": EXTERNAL_FAILURE}
             metrics.append(
                 MetricPlan(
                     name=m.name,
@@ -1506,6 +1563,7 @@ def compile_plan(specs: SpecSet, rollout: str | None = None, replicas: int | Non
                     else 4,
                     dry_run=m.dry_run,
                     provider=provider,
+                    **_external_timeout(external),
                 )
             )
         templates[tname] = TemplatePlan(name=tname, metrics=tuple(metrics))

@@ -23,7 +23,7 @@ Rules (which Ocean CD inherits from Argo Rollouts):
 
 from __future__ import annotations
 
-from ebbtide.core.events import MeasuredValue
+from ebbtide.core.events import MeasuredValue, Measurement
 from ebbtide.core.expr import EvaluationError, compile_condition
 from ebbtide.core.plan import MetricPlan, Plan, TemplatePlan
 from ebbtide.core.state import MetricStatus, VerdictPhase, VerificationRun
@@ -44,6 +44,30 @@ _BAD: frozenset[VerdictPhase] = frozenset({"Inconclusive", "Error", "Failed"})
 ERROR_RETRY_INTERVAL = 10.0
 #: a measurement that has not come back after this long counts as an error and is asked again
 MEASUREMENT_TIMEOUT = 60.0
+#: the value an external verification's ``fallback: fail`` records when no answer came in time (its
+#: conditions fail every value but "passed"; ``fallback: continue`` records "passed")
+NO_ANSWER = "no answer in time (fallback: fail)"
+
+
+def in_flight_timeout(metric: MetricPlan) -> float:
+    """How long a measurement of ``metric`` may stay unanswered: its own ``timeout`` (an external
+    verification's), else :data:`MEASUREMENT_TIMEOUT` or its interval if longer."""
+    if metric.timeout is not None:
+        return metric.timeout
+    return max(MEASUREMENT_TIMEOUT, metric.interval or 0.0)
+
+
+def expired(template: TemplatePlan | None, run_id: str, metric: str) -> Measurement:
+    """The result a measurement gets when its timeout passed unanswered: an error, or the metric's
+    fallback (``on_timeout`` failed / successful) as the answer it stands for."""
+    on_timeout = "error"
+    for mp in template.metrics if template is not None else ():
+        if mp.name == metric:
+            on_timeout = mp.on_timeout
+    if on_timeout == "error":
+        return Measurement(verification=run_id, metric=metric, error="measurement timed out")
+    value = NO_ANSWER if on_timeout == "failed" else "passed"
+    return Measurement(verification=run_id, metric=metric, value=value)
 
 
 def effective_count(metric: MetricPlan) -> int | None:

@@ -20,10 +20,12 @@ from pydantic import Field, PrivateAttr, ValidationError
 from ebbtide.adapters.memory import (
     ClusterConfig,
     Duration,
+    ExternalVerifier,
     MetricMapping,
     Model,
     RevisionBehaviour,
     find_mapping,
+    find_verifier,
 )
 from ebbtide.adapters.specfiles import FileProblem, read_text
 from ebbtide.core.plan import MAX_REPLICAS, Plan
@@ -107,6 +109,9 @@ class ScenarioSpec(Model):
     revisions: dict[str, RevisionBehaviour]
     #: how metrics of the verification templates map to revision signals
     metrics: list[MetricMapping] = Field(default_factory=list)
+    #: who answers the external verifications (Ocean CD v1), when and how: late, never or wrong rehearse
+    #: the fallback
+    external_verifiers: list[ExternalVerifier] = Field(default_factory=list)
     traffic: Traffic = Field(default_factory=Traffic)
     actions: list[Action] = Field(default_factory=list, max_length=MAX_ACTIONS)
     #: how long to simulate; a run also stops as soon as the rollout settles with nothing scheduled
@@ -202,6 +207,7 @@ class Scenario(Model):
         return ClusterConfig(
             revisions=self.spec.revisions,
             metrics=tuple(self.spec.metrics),
+            external=tuple(self.spec.external_verifiers),
             rps=self.spec.traffic.rps,
             header_share=self.spec.traffic.header_share,
         )
@@ -251,6 +257,7 @@ def check(
     _check_actions(spec, deployed, bad)
     for p in (plan, *spec_plans):
         _check_signals(spec, p, deployed, bad)
+    _check_verifiers(spec, (plan, *spec_plans), bad)
     return problems
 
 
@@ -339,6 +346,15 @@ def _check_signals(spec: ScenarioSpec, plan: Plan, deployed: list[str], bad: Bad
         if template is None:
             continue
         for metric in template.metrics:
+            if "external" in metric.provider:
+                if find_verifier(tuple(spec.external_verifiers), metric.name) is None:
+                    bad(
+                        "spec.externalVerifiers",
+                        f"metric {metric.name!r} of template {tname!r} is an external verification: add "
+                        f"{{metric: {metric.name}, answer: correct, after: 1m}} to spec.externalVerifiers "
+                        "(answer: correct, wrong, passed, failed or never)",
+                    )
+                continue
             mapping = find_mapping(tuple(spec.metrics), metric.name, metric.provider)
             if mapping is None:
                 bad(
@@ -363,6 +379,25 @@ def _check_signals(spec: ScenarioSpec, plan: Plan, deployed: list[str], bad: Bad
                             f"revision {rev!r} has no signal {mapping.signal!r} (measured by metric "
                             f"{metric.name!r} of template {tname!r})",
                         )
+
+
+def _check_verifiers(spec: ScenarioSpec, plans: Iterable[Plan], bad: Bad) -> None:
+    """Every verifier naming a metric names an external metric of a template the plans use."""
+    external = {
+        m.name
+        for plan in plans
+        for tname in used_templates(plan)
+        if tname in plan.templates
+        for m in plan.templates[tname].metrics
+        if "external" in m.provider
+    }
+    for i, verifier in enumerate(spec.external_verifiers):
+        if verifier.metric is not None and verifier.metric not in external:
+            known = f" (external metrics: {', '.join(sorted(external))})" if external else ""
+            bad(
+                f"spec.externalVerifiers[{i}].metric",
+                f"{verifier.metric!r} is not an external verification metric of the rollout{known}",
+            )
 
 
 def compile_spec_changes(

@@ -41,6 +41,7 @@ from ebbtide.core.spec import Document, Problem, SpecError, SpecSet, compile_pla
 from ebbtide.core.state import RolloutState
 
 from .adapter import KubernetesAdapter, Router
+from .external import consume, skip_external
 from .routers.base import Obj
 from .routers.services import replica_ratio
 from .summary import conditions_of, summary_of
@@ -139,7 +140,7 @@ def _decide(
         obj,
         stable_service=traffic.stable_service if traffic else None,
         canary_service=traffic.canary_service if traffic else None,
-        measurements=measurements,
+        measurements=skip_external(measurements),  # external metrics wait for their outside answer
         router=router,
     )
     adapter.stable_hint = state.stable
@@ -149,9 +150,10 @@ def _decide(
         driver.send(Deploy(revision=adapter.revision, plan=plan), now)
     elif plan != state.plan and plan != state.next_plan:
         driver.send(SpecChanged(plan=plan), now)  # the engine applies it when the running rollout ends
+    answered = consume(obj, driver, now, generation)  # an external verification's recorded answer
     driver.pump(now)
     new = driver.state
-    conditions: list[Obj] = []
+    conditions: list[Obj] = [] if answered is None else [answered]
     if adapter.cannot_express is not None:
         # the decision that wanted this traffic is not persisted: the step waits, the old world stays
         new = state
