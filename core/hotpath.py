@@ -25,6 +25,22 @@ Anything else (a result that ends a run, a measurement due at once, a timer due,
 spec change, a late or unknown measurement) goes to the full engine. A hypothesis property
 (tests/core/test_hotpath.py) compares every short-path decision with the full engine's on generated event
 streams: state, persisted JSON, effects, ``wake_at`` and rejection all equal; the golden decisions pin both.
+
+What keeps the short path cheap (docs/performance.md has the figures):
+
+- **One pass over the timers** (:func:`_timers`) answers all three questions a short decision asks: is a
+  timer other than a measurement to ask for due (then the full engine runs), is a measurement due to be
+  asked for, and what is the earliest timer after ``now``. The last one is the decision's ``wake_at``: the
+  short path changes only the timers it sets itself (a metric's next measurement, the timeout of one put in
+  flight, all after ``now``), so the earliest of the others, taken before, and the ones it set give it.
+- **The verdict without judging every metric.** A running run carries the verdict of its metrics: every
+  decision judges the runs it changes (the full engine in its advance loop, this module by refusing any
+  result that would change the verdict). A result that leaves its metric Running, when that metric still
+  holds the run back whatever its counters (it has a count to reach, or the run is a background one),
+  changes neither the worst metric nor whether one is pending, so the run stays Running with no message
+  (:func:`_still_running`); otherwise :func:`ebbtide.core.verification.verdict` judges the run again.
+- **Direct copies**: a metric put in flight, a run with new metrics and a state with new runs are built by
+  copiers generated for those fields (:func:`ebbtide.core.state.replacer`), not by the generic ``evolve``.
 """
 
 from __future__ import annotations
