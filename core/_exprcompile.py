@@ -225,7 +225,7 @@ class _Builder:
         if op in _ORDER:
             known, number = self.known(node.right)
             if known and ops.is_num(number):
-                return _order_number(op, left, number)
+                return _threshold(op, node.left, left, number)
         right = self.build(node.right)
         if op in ("==", "!="):
             return _equal(left, right) if op == "==" else _not_equal(left, right)
@@ -433,6 +433,55 @@ def _order_number(op: str, left: Fn, number: int | float) -> Fn:
         return ops.order(op, a, number)
 
     return order
+
+
+def _threshold(op: str, node: Node, left: Fn, number: int | float) -> Fn:
+    """A comparison with a number written in the condition, its left side read in place when it is one of
+    the forms most conditions take: ``result``, ``#``, ``result[0]``, ``len(result)`` (when the value is not
+    of the type the shortcut reads, ``left`` gives it as it gives every other value)."""
+    compare = _ORDER[op]
+    if isinstance(node, Result | Elem):
+        elem = isinstance(node, Elem)
+
+        def plain(r: Any, e: Any, b: _Budget) -> Any:
+            a = e if elem else r
+            if type(a) is float or type(a) is int:
+                return compare(a, number)
+            return ops.order(op, a, number)
+
+        return plain
+    if isinstance(node, Member) and isinstance(node.obj, Result) and isinstance(node.key, Lit):
+        key = node.key.value
+        if type(key) is int:
+
+            def item(r: Any, e: Any, b: _Budget) -> Any:
+                if type(r) is list and -len(r) <= key < len(r):
+                    a = r[key]
+                    if type(a) is float or type(a) is int:
+                        return compare(a, number)
+                return _ordered(op, compare, left(r, e, b), number)
+
+            return item
+    if (
+        isinstance(node, Call)
+        and node.fn == "len"
+        and len(node.args) == 1
+        and isinstance(node.args[0], Result)
+    ):
+
+        def length(r: Any, e: Any, b: _Budget) -> Any:
+            if type(r) is list:
+                return compare(len(r), number)
+            return _ordered(op, compare, left(r, e, b), number)
+
+        return length
+    return _order_number(op, left, number)
+
+
+def _ordered(op: str, compare: Callable[[Any, Any], bool], a: Any, number: int | float) -> Any:
+    if type(a) is float or type(a) is int:
+        return compare(a, number)
+    return ops.order(op, a, number)
 
 
 def _binop(apply: Callable[[str, Any, Any], Any], op: str, left: Fn, right: Fn) -> Fn:

@@ -3,16 +3,18 @@
 An effect states desired state ("revision b serves 40%", "revision b runs 3 replicas"), never an increment,
 so applying it twice, or applying it after a crash half-way through a reconcile, converges to the same world.
 
-Effects are slotted frozen dataclasses (the engine emits them on every step and never validates what it
-builds itself).
+Effects are slotted dataclasses, frozen by contract like the state records (see :func:`effect`): mypy
+refuses any assignment to their fields, and at run time building one costs plain attribute stores (the
+engine emits them on every step and never validates what it builds itself).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import BaseModel, Field
+from typing_extensions import dataclass_transform
 
 from ebbtide.core.plan import HeaderRoutePlan, MetricPlan
 
@@ -27,6 +29,17 @@ NotifyEvent = Literal[
     "rollout-promoted",
     "rollout-canceled",
 ]
+
+
+T = TypeVar("T")
+
+
+@dataclass_transform(frozen_default=True, kw_only_default=True, field_specifiers=(field,))
+def effect(cls: type[T]) -> type[T]:
+    """An effect: a slotted dataclass, frozen by contract (mypy sees it frozen; at run time its ``__init__``
+    makes plain stores, not the ``object.__setattr__`` calls of ``frozen=True``: 0.4 µs instead of 1 µs for
+    a StartMeasurement). Hashable by value like a frozen dataclass."""
+    return dataclass(slots=True, kw_only=True, unsafe_hash=True)(cls)
 
 
 class _Plain:
@@ -48,14 +61,14 @@ def _plain(value: Any) -> Any:
     return value
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@effect
 class ScaleRevision(_Plain):
     kind: Literal["scale"] = "scale"
     revision: str
     replicas: int
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@effect
 class SetTraffic(_Plain):
     """Traffic split: integer weights per revision summing to 100, plus header routes to the canary."""
 
@@ -66,7 +79,7 @@ class SetTraffic(_Plain):
     header_route_revision: str | None = None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@effect
 class StartMeasurement(_Plain):
     """Take one measurement of ``metric`` now and report it back as a Measurement event."""
 
@@ -79,7 +92,7 @@ class StartMeasurement(_Plain):
     stable: str | None = None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@effect
 class StopVerification(_Plain):
     """Cancel a verification run: in-flight measurements for it will be ignored."""
 
@@ -87,7 +100,7 @@ class StopVerification(_Plain):
     verification: str
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@effect
 class Notify(_Plain):
     kind: Literal["notify"] = "notify"
     event: NotifyEvent

@@ -72,9 +72,8 @@ def initial_state(plan: Plan | None = None) -> RolloutState:
 
 #: the state's dict fields: the working copy mutates copies of them; other fields are replaced, never mutated
 _COPIED = ("weights", "replicas", "ready", "scale_downs")
-#: the other fields, compared by identity when freezing (an untouched field is the very same object)
+#: every field; all but the dict fields are compared by identity when freezing (an untouched one is the same)
 _FIELDS = tuple(f.name for f in fields(RolloutState))
-_SHARED = tuple(name for name in _FIELDS if name not in _COPIED)
 
 
 def _generated(name: str, lines: list[str], result: str) -> Any:
@@ -87,13 +86,25 @@ def _generated(name: str, lines: list[str], result: str) -> Any:
 _load = _generated(
     "load", [f"w.{k} = dict(s.{k})" if k in _COPIED else f"w.{k} = s.{k}" for k in _FIELDS], "None"
 )
-#: the fields of ``w`` that differ from the state ``s``: {name: value}
-_changes = _generated(
-    "changes",
-    ["changes = {}"]
-    + [f"if w.{k} is not s.{k}: changes[{k!r}] = w.{k}" for k in _SHARED]
-    + [f"if w.{k} != s.{k}: changes[{k!r}] = w.{k}" for k in _COPIED],
-    "changes",
+#: the new state from the working copy ``w`` and the state ``s`` it was loaded from: ``s`` itself when no
+#: field changed (the other fields by identity, the dict fields by value), else a copy of ``w``'s fields
+#: (an unchanged dict field keeps ``s``'s dict) stamped with the decision's time in ``updated_at``
+_frozen = generated_function(
+    "frozen(w, s)",
+    ["same = True", "new = make(cls)"]
+    + [
+        line
+        for k in _FIELDS
+        if k != "updated_at"
+        for line in (
+            [f"if w.{k} is s.{k}: new.{k} = s.{k}", f"else: new.{k} = w.{k}; same = False"]
+            if k not in _COPIED
+            else [f"if w.{k} == s.{k}: new.{k} = s.{k}", f"else: new.{k} = w.{k}; same = False"]
+        )
+    ]
+    + ["if same: return s", "new.updated_at = w.now", "return new"],
+    list(_FIELDS),
+    {"make": object.__new__, "cls": RolloutState},
 )
 
 
@@ -175,11 +186,8 @@ class _W:
     def freeze(self, old: RolloutState) -> RolloutState:
         """The new immutable state; unchanged fields are shared with ``old``. A state that changed
         records the decision's time in ``updated_at``."""
-        changes: dict[str, Any] = _changes(self, old)
-        if not changes:
-            return old
-        changes["updated_at"] = self.now
-        return evolve(old, **changes)
+        new: RolloutState = _frozen(self, old)
+        return new
 
     def notify(self, event: NotifyEvent, **payload: Any) -> None:
         base: dict[str, Any] = {
@@ -656,11 +664,18 @@ def _start_background(w: _W) -> bool:
         return False
     started = False
     for name in plan.background_templates:
-        run = next((r for r in w.verifications if r.background and r.template == name), None)
+        run = _background_run(w, name)
         if run is None or (run.phase == "Inconclusive" and w.pause_reason != "inconclusive"):
             _begin_run(w, name, background=True)
             started = True
     return started
+
+
+def _background_run(w: _W, template: str) -> VerificationRun | None:
+    for run in w.verifications:
+        if run.background and run.template == template:
+            return run
+    return None
 
 
 def _stop_run(w: _W, run_id: str, keep: bool) -> None:
@@ -1380,7 +1395,7 @@ def _emit_world(w: _W, old: RolloutState) -> None:
     if effects:
         w.effects[w.world_at : w.world_at] = effects
         w.world_at += len(effects)
-    w.sent = (dict(w.weights), dict(w.replicas), routes)
+    w.sent = (w.weights, w.replicas, routes)  # replaced by the settle, never mutated in place
 
 
 def _send_step_weight(w: _W, old: RolloutState) -> None:

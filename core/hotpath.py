@@ -25,6 +25,22 @@ Anything else (a result that ends a run, a measurement due at once, a timer due,
 spec change, a late or unknown measurement) goes to the full engine. A hypothesis property
 (tests/core/test_hotpath.py) compares every short-path decision with the full engine's on generated event
 streams: state, persisted JSON, effects, ``wake_at`` and rejection all equal; the golden decisions pin both.
+
+What keeps the short path cheap (docs/performance.md has the figures):
+
+- **One pass over the timers** (:func:`_timers`) answers all three questions a short decision asks: is a
+  timer other than a measurement to ask for due (then the full engine runs), is a measurement due to be
+  asked for, and what is the earliest timer after ``now``. The last one is the decision's ``wake_at``: the
+  short path changes only the timers it sets itself (a metric's next measurement, the timeout of one put in
+  flight, all after ``now``), so the earliest of the others, taken before, and the ones it set give it.
+- **The verdict without judging every metric.** A running run carries the verdict of its metrics: every
+  decision judges the runs it changes (the full engine in its advance loop, this module by refusing any
+  result that would change the verdict). A result that leaves its metric Running, when that metric still
+  holds the run back whatever its counters (it has a count to reach, or the run is a background one),
+  changes neither the worst metric nor whether one is pending, so the run stays Running with no message
+  (:func:`_still_running`); otherwise :func:`ebbtide.core.verification.verdict` judges the run again.
+- **Direct copies**: a metric put in flight, a run with new metrics and a state with new runs are built by
+  copiers generated for those fields (:func:`ebbtide.core.state.replacer`), not by the generic ``evolve``.
 """
 
 from __future__ import annotations
@@ -32,12 +48,25 @@ from __future__ import annotations
 from ebbtide.core import verification as ver
 from ebbtide.core.effects import Effect, StartMeasurement
 from ebbtide.core.events import Measurement, ReplicasObserved, Tick
-from ebbtide.core.plan import Plan, TemplatePlan
-from ebbtide.core.state import Decision, PauseReason, Phase, RolloutState, VerificationRun, evolve
+from ebbtide.core.plan import MetricPlan, Plan, TemplatePlan
+from ebbtide.core.state import (
+    Decision,
+    MetricStatus,
+    PauseReason,
+    Phase,
+    RolloutState,
+    VerificationRun,
+    replacer,
+)
 
 __all__ = ["issue_measurements", "short_step", "wake_at"]
 
 ROLLOUT_PHASES: frozenset[Phase] = frozenset({"in-progress", "verifying", "paused"})
+
+# the hot path's copies: one fixed set of fields each, no keyword dictionary (see state.replacer)
+_in_flight = replacer(MetricStatus, "in_flight", "next_at")
+_with_metrics = replacer(VerificationRun, "metrics")
+_with_runs = replacer(RolloutState, "verifications", "updated_at")
 
 
 def short_step(state: RolloutState, event: object, now: float) -> Decision | None:
@@ -60,38 +89,28 @@ def _observation_is_noop(state: RolloutState, ev: ReplicasObserved) -> bool:
 
 def _time_passed(state: RolloutState, now: float) -> Decision | None:
     """Time moved to ``now`` and nothing else happened: issue the measurements due, if no other timer is."""
-    due = _next_timer(state)
-    if due is not None and due <= now:
+    due, asks, wake = _timers(state, now, None)
+    if due:
         return None  # a pause ends, a measurement times out, a scale-down or the deadline is due
+    if not asks:
+        return Decision(state=state, effects=(), wake_at=wake)
     runs, effects = issue_measurements(
         state.verifications, state.plan, state.phase, state.pause_reason, state.canary, state.stable, now
     )
     if runs is None:
-        return Decision(state=state, effects=(), wake_at=wake_at(state, now))
-    new = evolve(state, verifications=runs, updated_at=now)
-    return Decision(state=new, effects=effects, wake_at=wake_at(new, now))
-
-
-def _next_timer(state: RolloutState) -> float | None:
-    """The earliest timer other than a measurement waiting to be asked for (past or future), or None."""
-    due: float | None = None
-    if state.pause_until is not None and state.phase == "paused":
-        due = state.pause_until
-    for run in state.verifications:
-        if run.phase in ver.TERMINAL:
-            continue
-        for m in run.metrics:
-            t = m.next_at
-            if t is not None and m.in_flight and m.phase not in ver.TERMINAL and (due is None or t < due):
-                due = t
-    for t in state.scale_downs.values():
-        if due is None or t < due:
-            due = t
-    if state.waiting_since is not None:
-        t = state.waiting_since + state.plan.progress_deadline
-        if due is None or t < due:
-            due = t
-    return due
+        return Decision(state=state, effects=(), wake_at=wake)  # a paused rollout asks for nothing
+    for run in runs:  # the measurements just asked for time out after `now`: the only new timers
+        if run.phase not in ver.TERMINAL:
+            for m in run.metrics:
+                t = m.next_at
+                if (
+                    m.in_flight
+                    and t is not None
+                    and (wake is None or t < wake)
+                    and m.phase not in ver.TERMINAL
+                ):
+                    wake = t
+    return Decision(state=_with_runs(state, runs, now), effects=effects, wake_at=wake)
 
 
 def issue_measurements(
@@ -123,7 +142,7 @@ def issue_measurements(
             if st.in_flight or st.next_at is None or st.phase in ver.TERMINAL or st.next_at > now:
                 continue
             timeout = now + ver.in_flight_timeout(mp)
-            metrics[j] = evolve(st, in_flight=True, next_at=timeout)
+            metrics[j] = _in_flight(st, True, timeout)
             effects.append(
                 StartMeasurement(
                     verification=run.id, template=run.template, metric=mp, revision=canary, stable=stable
@@ -131,7 +150,7 @@ def issue_measurements(
             )
         if out is None:
             out = list(runs)
-        out[i] = evolve(run, metrics=tuple(metrics))
+        out[i] = _with_metrics(run, tuple(metrics))
     return (None if out is None else tuple(out)), tuple(effects)
 
 
@@ -145,35 +164,38 @@ def _measurement_due(run: VerificationRun, now: float) -> bool:
 
 # ----- measurements that only move a counter ----------------------------------------------------------------
 def _measured(state: RolloutState, ev: Measurement, now: float) -> Decision | None:
-    due = _next_due(state)
-    if due is not None and due <= now:
-        return None  # some timer is due: the full engine runs it
     runs = state.verifications
     i = _run_index(runs, ev.verification)
     if i is None:
         return None  # an unknown run (stopped and dropped): the engine ignores it
     run = runs[i]
     template = state.plan.templates.get(run.template)
-    if run.phase in ver.TERMINAL or template is None:
+    if run.phase in ver.TERMINAL or template is None or len(run.metrics) != len(template.metrics):
         return None
     j = _metric_index(template, ev.metric)
-    if j is None or len(run.metrics) != len(template.metrics):
+    if j is None:
         return None
     mp, st = template.metrics[j], run.metrics[j]
     if st.phase in ver.TERMINAL or not st.in_flight:
         return None  # a late or duplicate result
+    if st.next_at is not None and st.next_at <= now:
+        return None  # it timed out first: the full engine counts the timeout
+    due, asks, wake = _timers(state, now, st)
+    if due or asks:
+        return None  # some timer is due: the full engine runs it
     recorded = ver.record(mp, st, ev.value, ev.error, now)
-    if recorded.next_at is not None and recorded.next_at <= now:
+    t = recorded.next_at
+    if t is not None and t <= now:
         return None  # the next measurement is due at once
-    changed = list(run.metrics)
-    changed[j] = recorded
-    metrics = tuple(changed)
-    if ver.verdict(template, metrics, run.background, run.dry_run) != (run.phase, run.message):
+    metrics = (*run.metrics[:j], recorded, *run.metrics[j + 1 :])
+    if not _still_running(run, mp, st, recorded) and ver.verdict(
+        template, metrics, run.background, run.dry_run
+    ) != (run.phase, run.message):
         return None  # the run reaches a verdict (or its message changes): the engine acts on it
-    new_runs = list(runs)
-    new_runs[i] = evolve(run, metrics=metrics)
-    new = evolve(state, verifications=tuple(new_runs), updated_at=now)
-    return Decision(state=new, effects=(), wake_at=wake_at(new, now))
+    if t is not None and (wake is None or t < wake):
+        wake = t
+    new_runs = (*runs[:i], _with_metrics(run, metrics), *runs[i + 1 :])
+    return Decision(state=_with_runs(state, new_runs, now), effects=(), wake_at=wake)
 
 
 def _run_index(runs: tuple[VerificationRun, ...], run_id: str) -> int | None:
@@ -190,38 +212,63 @@ def _metric_index(template: TemplatePlan, name: str) -> int | None:
     return None
 
 
+def _still_running(run: VerificationRun, mp: MetricPlan, before: MetricStatus, after: MetricStatus) -> bool:
+    """The run's verdict is Running before and after the result, without judging every metric: a running
+    run carries the verdict of its metrics (every decision judges the runs it changes), and a metric that
+    stays Running and still holds the run back (it has a count to reach, or the run is a background one)
+    changes neither the worst metric nor whether one is pending (see verification.verdict)."""
+    return (
+        run.phase == "Running"
+        and run.message is None
+        and before.phase == "Running"
+        and after.phase == "Running"
+        and (bool(mp.count) or run.background)
+    )
+
+
 # ----- timers -----------------------------------------------------------------------------------------------
-def _next_due(state: RolloutState) -> float | None:
-    """The earliest time anything is scheduled (past or future), or None."""
-    due = _next_timer(state)
+def _timers(state: RolloutState, now: float, skip: MetricStatus | None) -> tuple[bool, bool, float | None]:
+    """One pass over the state's timers (but ``skip``'s): whether one is due at ``now`` other than a
+    measurement waiting to be asked for; whether such a measurement is due; the earliest timer after ``now``
+    (the decision's ``wake_at`` when nothing else changes)."""
+    due = asks = False
+    best: float | None = None
+    pause_until = state.pause_until
+    if pause_until is not None and state.phase == "paused":
+        if pause_until <= now:
+            due = True
+        else:
+            best = pause_until
     for run in state.verifications:
         if run.phase in ver.TERMINAL:
             continue
         for m in run.metrics:
-            t = m.next_at
-            if t is not None and not m.in_flight and m.phase not in ver.TERMINAL and (due is None or t < due):
-                due = t
-    return due
+            at = m.next_at
+            if at is None or m is skip or m.phase in ver.TERMINAL:
+                continue
+            if at > now:
+                if best is None or at < best:
+                    best = at
+            elif m.in_flight:
+                due = True  # timed out
+            else:
+                asks = True
+    for t in state.scale_downs.values():
+        if t > now:
+            if best is None or t < best:
+                best = t
+        else:
+            due = True
+    if state.waiting_since is not None:
+        t = state.waiting_since + state.plan.progress_deadline
+        if t > now:
+            if best is None or t < best:
+                best = t
+        else:
+            due = True
+    return due, asks, best
 
 
 def wake_at(state: RolloutState, now: float) -> float | None:
     """The next time the engine needs a Tick, or None when nothing is scheduled."""
-    # the earliest scheduled time after `now` (one pass, no intermediate list)
-    best: float | None = None
-    if state.pause_until is not None and state.phase == "paused" and state.pause_until > now:
-        best = state.pause_until
-    for run in state.verifications:
-        if run.phase in ver.TERMINAL:
-            continue
-        for m in run.metrics:
-            t = m.next_at
-            if t is not None and t > now and (best is None or t < best) and m.phase not in ver.TERMINAL:
-                best = t
-    for t in state.scale_downs.values():
-        if t > now and (best is None or t < best):
-            best = t
-    if state.waiting_since is not None:
-        t = state.waiting_since + state.plan.progress_deadline
-        if t > now and (best is None or t < best):
-            best = t
-    return best
+    return _timers(state, now, None)[2]

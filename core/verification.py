@@ -26,7 +26,7 @@ from __future__ import annotations
 from ebbtide.core.events import MeasuredValue, Measurement
 from ebbtide.core.expr import EvaluationError, compile_condition
 from ebbtide.core.plan import MetricPlan, Plan, TemplatePlan
-from ebbtide.core.state import MetricStatus, VerdictPhase, VerificationRun
+from ebbtide.core.state import MetricStatus, VerdictPhase, VerificationRun, replacer
 
 #: the order a verdict takes the worst of
 SEVERITY: dict[VerdictPhase, int] = {
@@ -68,6 +68,21 @@ def expired(template: TemplatePlan | None, run_id: str, metric: str) -> Measurem
         return Measurement(verification=run_id, metric=metric, error="measurement timed out")
     value = NO_ANSWER if on_timeout == "failed" else "passed"
     return Measurement(verification=run_id, metric=metric, value=value)
+
+#: a metric's status after a result: every field but its name, positionally (the hot path's copy)
+_counted = replacer(
+    MetricStatus,
+    "phase",
+    "count",
+    "successful",
+    "failed",
+    "inconclusive",
+    "error",
+    "consecutive_error",
+    "last",
+    "next_at",
+    "in_flight",
+)
 
 
 def effective_count(metric: MetricPlan) -> int | None:
@@ -162,19 +177,10 @@ def record(
             next_at = now + (metric.interval if metric.interval is not None else ERROR_RETRY_INTERVAL)
         else:
             next_at = now + (metric.interval or 0.0)
-    return MetricStatus(
-        name=st.name,
-        count=count,
-        successful=successful,
-        failed=failed,
-        inconclusive=inconclusive,
-        error=errors,
-        consecutive_error=consecutive,
-        last=last,
-        in_flight=False,
-        phase=phase,
-        next_at=next_at,
+    new: MetricStatus = _counted(
+        st, phase, count, successful, failed, inconclusive, errors, consecutive, last, next_at, False
     )
+    return new
 
 
 def start_run(

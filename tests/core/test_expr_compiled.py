@@ -208,12 +208,13 @@ _ODD_SAMPLES = st.sampled_from([True, None, "0.5", [1]])
 VECTORS = st.lists(_SAMPLES | _ODD_SAMPLES, min_size=3, max_size=6)
 TYPED_TREES = st.one_of(_BOOLS, _NUMBERS, _LISTS)
 
-# The shapes users write most, which the compiler specialises (a threshold on a sample, a field or each
-# element), on short vectors of samples that are not always numbers, with indexes around their ends.
+# The shapes users write most, which the compiler specialises (a threshold on a sample, a field, the length or
+# each element), on short vectors of samples that are not always numbers, with indexes around their ends.
 _SAMPLE = st.one_of(
     st.builds(Member, st.just(Result()), st.integers(-4, 4).map(Lit)),
     st.builds(Member, st.just(Result()), st.sampled_from(["a", "ok", "0"]).map(Lit)),
     st.just(Result()),
+    st.just(Call("len", (Result(),))),
 )
 _THRESHOLD = st.builds(Binary, st.sampled_from(["<", ">", "<=", ">=", "==", "!="]), _SAMPLE, _NUMBER_LITS)
 _EACH = st.builds(

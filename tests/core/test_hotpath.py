@@ -17,7 +17,7 @@ from ebbtide.core.effects import ScaleRevision, StartMeasurement
 from ebbtide.core.engine import full_step
 from ebbtide.core.events import Command, Deploy, Event, Measurement, ReplicasObserved, Tick
 from ebbtide.core.hotpath import short_step
-from ebbtide.core.plan import Plan
+from ebbtide.core.plan import Plan, TemplatePlan
 from ebbtide.core.state import Decision, RolloutState
 from ebbtide.core.testing import plans, value_for
 
@@ -55,6 +55,8 @@ class Driver:
         self.answered: list[Measurement] = []
         self.wake: float | None = None
         self.short = 0
+        #: the kind of the next event drawn, when the test chooses it
+        self.kind: str | None = None
 
     def apply(self, event: Event) -> None:
         d, short = checked_step(self.state, event, self.now)
@@ -68,7 +70,10 @@ class Driver:
 
     def draw(self) -> Event:
         draw = self.data.draw
-        kind = draw(st.sampled_from(("observe", "measure", "measure", "tick", "tick", "late", "other")))
+        kind = self.kind or draw(
+            st.sampled_from(("observe", "measure", "measure", "tick", "tick", "late", "other"))
+        )
+        self.kind = None
         if kind == "observe" and self.asked:
             rev = draw(st.sampled_from(sorted(self.asked)))
             n = self.asked[rev]
@@ -106,6 +111,28 @@ def test_short_path_decides_as_the_full_engine(plan: Plan, data: st.DataObject) 
     driver.apply(Deploy(revision="v1"))
     for _ in range(data.draw(st.integers(10, 60))):
         driver.apply(driver.draw())
+
+
+@given(plans(), st.data())
+def test_short_path_decides_as_the_full_engine_during_a_rollout(plan: Plan, data: st.DataObject) -> None:
+    """The same comparison from a rollout under way (a live revision, then a new one deployed and its first
+    replicas ready), where the measurements of step and background verifications come in. Templates of one
+    metric make each metric's result decide its run more often."""
+    if data.draw(st.booleans()):
+        single = {name: TemplatePlan(name=name, metrics=t.metrics[:1]) for name, t in plan.templates.items()}
+        plan = plan.model_copy(update={"templates": single})
+    driver = Driver(plan, data)
+    driver.apply(Deploy(revision="v0"))
+    n = plan.replicas
+    driver.apply(ReplicasObserved(revision="v0", desired=n, ready=n, available=n))
+    driver.apply(Deploy(revision="v1"))
+    for _ in range(data.draw(st.integers(10, 60))):
+        if driver.in_flight and data.draw(st.booleans()):
+            driver.kind = "measure"  # providers answering at once, as in a healthy rollout
+        event = driver.draw()
+        if isinstance(event, Command | Deploy) and data.draw(st.booleans()):
+            continue  # fewer of the events that end the rollout early
+        driver.apply(event)
 
 
 def test_the_bench_rollout_takes_the_short_path_for_most_events() -> None:

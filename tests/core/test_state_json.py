@@ -70,6 +70,11 @@ def test_state_records_events_and_effects_are_slotted_dataclasses() -> None:
         state.RevisionRecord,
         state.RollbackStatus,
         state.Decision,
+        effects.ScaleRevision,
+        effects.SetTraffic,
+        effects.StartMeasurement,
+        effects.StopVerification,
+        effects.Notify,
     )
     frozen = (
         events.Deploy,
@@ -78,11 +83,6 @@ def test_state_records_events_and_effects_are_slotted_dataclasses() -> None:
         events.Measurement,
         events.Command,
         events.SpecChanged,
-        effects.ScaleRevision,
-        effects.SetTraffic,
-        effects.StartMeasurement,
-        effects.StopVerification,
-        effects.Notify,
     )
     for cls in records + frozen:
         assert dataclasses.is_dataclass(cls) and "__slots__" in vars(cls), cls
