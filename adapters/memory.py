@@ -398,33 +398,42 @@ class _ReplicaSet:
         """(desired, ready, available, failed) at ``now``.
 
         Counts only change when a pod becomes ready or crashes, so one pass over the pods also finds the
-        next such time after ``now``, and the counts are reused until then (the loop asks at every instant).
+        last such time at or before ``now`` and the next one after it, and the counts are reused for any
+        time between the two (the loop asks at every instant, and about the instant before it).
         """
         if self._valid_from <= now < self._valid_until:
             return self._counts
         ready = failed = 0
+        prev = -INF
         nxt = INF
         for ready_at, crash_at in self.pods:
             if ready_at <= now:
                 ready += 1
+                if ready_at > prev:
+                    prev = ready_at
             elif ready_at < nxt:
                 nxt = ready_at
             if crash_at <= now:
                 if ready_at > now:
                     failed += 1
+                if crash_at > prev:
+                    prev = crash_at
             elif crash_at < nxt:
                 nxt = crash_at
         self._counts = (self.desired, ready, ready, failed)
-        self._valid_from = now
+        self._valid_from = prev
         self._valid_until = nxt
         return self._counts
 
     def ready(self, now: float) -> int:
+        if self._valid_from <= now < self._valid_until:
+            return self._counts[1]
         return self.counts(now)[1]
 
     def next_change(self, now: float) -> float:
         """The first time after ``now`` a pod becomes ready or crashes (INF: none)."""
-        self.counts(now)
+        if not self._valid_from <= now < self._valid_until:
+            self.counts(now)
         return self._valid_until
 
 
@@ -454,6 +463,15 @@ class MemoryCluster:
         self._answer_seq = 0
         #: answers given after their verification's timeout: (time, verification, metric, value)
         self.late_answers: list[tuple[float, str, str, str]] = []
+        #: a time window in which no revision's counts change and every count has been reported (then
+        #: ``observe`` has nothing to say but pending results, and ``next_change`` is its end); whatever
+        #: changes pods, desired counts or what was reported closes it (:meth:`_stir`)
+        self._quiet_from = INF
+        self._quiet_until = -INF
+
+    def _stir(self) -> None:
+        self._quiet_from = INF
+        self._quiet_until = -INF
 
     # ----- the Adapter protocol ------------------------------------------------------------------------
     @property
@@ -488,12 +506,21 @@ class MemoryCluster:
 
     def observe(self, now: float) -> list[Event]:
         out: list[Event] = []
-        for rs in self._sets.values():
-            # the cached counts, inline: the loop observes at every instant, mostly with nothing new
-            counts = rs._counts if rs._valid_from <= now < rs._valid_until else rs.counts(now)
-            if counts is not rs.reported and counts != rs.reported:
-                rs.reported = counts
-                out.append(_observed(rs.revision, counts))
+        if not self._quiet_from <= now < self._quiet_until:
+            # every revision reports what changed; then, until the first count changes, nothing will
+            start = -INF
+            until = INF
+            for rs in self._sets.values():
+                counts = rs._counts if rs._valid_from <= now < rs._valid_until else rs.counts(now)
+                if counts is not rs.reported and counts != rs.reported:
+                    rs.reported = counts
+                    out.append(_observed(rs.revision, counts))
+                if rs._valid_from > start:
+                    start = rs._valid_from
+                if rs._valid_until < until:
+                    until = rs._valid_until
+            self._quiet_from = start
+            self._quiet_until = until
         if self._pending:
             out.extend(self._pending.values())
             self._pending.clear()
@@ -502,15 +529,21 @@ class MemoryCluster:
         return out
 
     def resync(self) -> None:
+        self._stir()
         for rs in self._sets.values():
             rs.reported = None
 
     def next_change(self, now: float) -> float | None:
-        best = self._answers[0][0] if self._answers else INF
-        for rs in self._sets.values():
-            t = rs.next_change(now)
-            if t < best:
-                best = t
+        if self._quiet_from <= now < self._quiet_until:
+            best = self._quiet_until
+        else:
+            best = INF
+            for rs in self._sets.values():
+                t = rs.next_change(now)
+                if t < best:
+                    best = t
+        if self._answers and self._answers[0][0] < best:
+            best = self._answers[0][0]
         return None if best == INF else best
 
     # ----- replica sets ----------------------------------------------------------------------------------
@@ -522,6 +555,7 @@ class MemoryCluster:
         rs = self._sets.get(revision)
         if rs is None:
             rs = self._sets[revision] = _ReplicaSet(revision, self.behaviour(revision))
+            self._stir()
         return rs
 
     def start_attempt(self, revision: str, now: float) -> None:
@@ -547,6 +581,7 @@ class MemoryCluster:
         rs.pods = kept + [rs.new_pod(now, self.rng) for _ in range(redraw)]
         rs.changed()
         rs.reported = None
+        self._stir()
 
     def attempt(self, revision: str) -> int:
         """The revision's current rollout attempt (0: never created)."""
@@ -567,6 +602,7 @@ class MemoryCluster:
         replicas = max(0, replicas)
         rs.desired = replicas
         rs.changed()
+        self._stir()
         pods = rs.pods
         have = len(pods)
         if replicas > have:
@@ -577,7 +613,9 @@ class MemoryCluster:
             rng = self.rng
             for _ in range(replicas - have):
                 pods.append(rs.new_pod(now, rng))
-            total = sum(len(s.pods) for s in self._sets.values())
+            total = 0
+            for other in self._sets.values():
+                total += len(other.pods)
             if total > self.peak_pods:
                 self.peak_pods = total
         elif replicas < have:
@@ -600,6 +638,7 @@ class MemoryCluster:
                 for i, (r, c) in enumerate(rs.pods)
             ]
             rs.changed()
+            self._stir()
 
     def replica_counts(self, revision: str, now: float) -> tuple[int, int, int, int]:
         rs = self._sets.get(revision)
@@ -618,8 +657,11 @@ class MemoryCluster:
         share = self.config.header_share
         eff = {r: float(w) for r, w in effect.weights.items() if w > 0}
         hr = effect.header_route_revision
-        routed = [r for r in effect.header_routes if r.mirror_percentage is None]  # mirrors serve no one
-        if share and routed and hr is not None:
+        if (
+            share
+            and hr is not None
+            and any(r.mirror_percentage is None for r in effect.header_routes)  # mirrors serve no one
+        ):
             eff = {r: w * (1.0 - share) for r, w in eff.items()}
             eff[hr] = eff.get(hr, 0.0) + 100.0 * share
         self._effective = eff

@@ -22,6 +22,7 @@ from ebbtide.core.events import Command, Deploy, Event, SpecChanged, parse_event
 from ebbtide.core.plan import Plan
 from ebbtide.core.state import RolloutState
 from ebbtide.sim.outcome import RunResult, Tracker
+from ebbtide.sim.prefix import Prefix
 
 ROLLOUT_PHASES = ("in-progress", "verifying", "paused")
 
@@ -148,12 +149,18 @@ def check_start(prepared: Prepared) -> str | None:
 
 
 def run_once(
-    prepared: Prepared, index: int, seed: int, keep_timeline: bool = False, measurements: bool = False
+    prepared: Prepared,
+    index: int,
+    seed: int,
+    keep_timeline: bool = False,
+    measurements: bool = False,
+    prefix: Prefix | None = None,
 ) -> RunResult:
     """One seeded run of a scenario, from time 0 until ``duration`` or until the rollout settles.
 
     With ``keep_timeline`` the run keeps its timeline; with ``measurements`` too, the timeline has an entry
-    for every measurement and every verification verdict.
+    for every measurement and every verification verdict. Runs of the same ``prepared`` that share a
+    ``prefix`` share the engine decisions they have in common (:mod:`ebbtide.sim.prefix`).
     """
     cluster = MemoryCluster(prepared.cluster, seed=seed)
 
@@ -167,7 +174,8 @@ def run_once(
 
     state = prepared.initial
     tracker = Tracker(state, keep_timeline, is_bad, since, measurements=measurements)
-    driver = Driver(cluster, state, record=False, on_decision=tracker)
+    step = prefix.step_fn() if prefix is not None else None
+    driver = Driver(cluster, state, record=False, step=step, on_decision=tracker)
     heap = list(prepared.actions)  # sorted, hence a heap
     end = prepared.duration
     now = 0.0

@@ -289,6 +289,8 @@ class Tracker:
     def __call__(self, t: float, event: Event, decision: Decision) -> None:
         state = decision.state
         prev = self.prev
+        if state is prev and not decision.effects and not self.keep_timeline:
+            return  # nothing happened (an observation the engine had no use for, a rejected command)
         came_back = prev.phase == "rolling-back" or prev.initiator in ("rollback", "failure-policy")
         for effect in decision.effects:
             if effect.kind != "notify":

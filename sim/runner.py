@@ -21,6 +21,7 @@ from typing import Protocol
 
 from ebbtide.sim.loop import Prepared, run_once
 from ebbtide.sim.outcome import Aggregator, RunResult, Summary, aggregate
+from ebbtide.sim.prefix import Prefix
 from ebbtide.sim.scenario import Scenario, load_scenario
 
 __all__ = [
@@ -56,7 +57,8 @@ def run_chunk(
     prepared: Prepared, seed: int | str, lo: int, hi: int, keep: bool, measure: bool
 ) -> list[RunResult]:
     """Runs ``lo .. hi-1`` of a batch seeded ``seed``: what every executor runs, wherever it runs."""
-    return [run_once(prepared, i, derive_seed(seed, i), keep, measure) for i in range(lo, hi)]
+    prefix = Prefix()
+    return [run_once(prepared, i, derive_seed(seed, i), keep, measure, prefix) for i in range(lo, hi)]
 
 
 class ChunkExecutor(Protocol):
@@ -157,8 +159,9 @@ def simulate(
     if executor is None and workers > 1 and runs > 1:
         executor = ProcessExecutor(workers)
     if executor is None:
+        prefix = Prefix()
         for i in range(start, stop):
-            yield run_once(prepared, i, derive_seed(seed, i), keep_timelines, measurements)
+            yield run_once(prepared, i, derive_seed(seed, i), keep_timelines, measurements, prefix)
         return
     chunks = chunk_bounds(start, stop, executor.workers, chunk_size)
     for results in executor.map_chunks(prepared, seed, chunks, keep_timelines, measurements):

@@ -256,7 +256,15 @@ def test_cached_counts_and_next_change_match_the_pods(ops: list, seed: int) -> N
         elif op == "started":
             c.apply(started(rev), now)
         else:
-            c.observe(now)
+            # what changed since it was last reported, straight from the pods
+            want = [
+                (r, brute_counts(c, r, now))
+                for r, rs in c._sets.items()
+                if brute_counts(c, r, now) != rs.reported
+            ]
+            got = c.observe(now)
+            assert [(e.revision, (e.desired, e.ready, e.available, e.failed)) for e in got] == want
+            assert c.observe(now) == []
         for t in (now, now + 1.0, max(0.0, now - 2.0), now + 4.0):
             assert c.next_change(t) == brute_next_change(c, t)
             for r in c._sets:

@@ -1,0 +1,84 @@
+"""The decisions that the runs of one scenario share before chance first matters.
+
+Every run of a scenario starts from the same engine state and gets the same scripted actions; the seed only
+acts through the memory cluster's random draws (readiness delays, signal noise, injected errors). Until a draw
+changes what the engine is told, every run hands the engine the very same events at the very same times, and
+gets the very same decisions: the stable revision coming up at t=0, a deploy a minute later, the canary's
+first pod reported not ready yet. ``core.step`` is a pure function, so those decisions need computing once.
+
+A :class:`Prefix` keeps the engine calls of the first run it serves, in order, as ``(state, event, now,
+decision)``. Each later run follows that path while its calls are the same ones: the state must be the very
+object the path holds (which it is exactly as long as every earlier call matched, since the run then holds
+the decisions of the path), the event and the time must be the same values, compared by type and
+``repr``, so that ``1`` and ``1.0``, ``True`` and ``1`` or ``0.0`` and ``-0.0`` never pass for each other.
+The first call that differs leaves the path for the rest of the run, and from then on every call goes to the
+engine. Only calls are saved: the cluster, the driver and the tracker see every decision as before, so a
+run's result is identical, which tests/sim/test_golden_runs.py pins.
+
+One prefix serves the runs of one process (a chunk, a ``simulate`` call); it is never pickled.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from ebbtide.core.events import Event
+from ebbtide.core.state import Decision, RolloutState
+
+StepFn = Callable[[RolloutState, Event, float], Decision]
+
+#: the most engine calls a prefix keeps (a run of the benchmark's scenario makes about 30)
+LIMIT = 256
+
+
+def same(a: Any, b: Any) -> bool:
+    """``a`` and ``b`` are the same input for the engine: the same object, or of the same type and
+    ``repr`` (a float's repr is exact; events are dataclasses whose repr shows every field)."""
+    return a is b or (type(a) is type(b) and repr(a) == repr(b))
+
+
+class Prefix:
+    """The engine calls of the first run, for the later runs of the same scenario to follow."""
+
+    __slots__ = ("_path", "_recorded", "_step")
+
+    def __init__(self) -> None:
+        from ebbtide.core import engine  # looked up now, so that a benchmark's recording step is the one used
+
+        self._step: StepFn = engine.step
+        self._path: list[tuple[RolloutState, Event, float, Decision]] = []
+        self._recorded = False
+
+    def __len__(self) -> int:
+        return len(self._path)
+
+    def step_fn(self) -> StepFn:
+        """The step function of the next run: the first one records its calls, the later ones follow them."""
+        step = self._step
+        path = self._path
+        if not self._recorded:
+            self._recorded = True
+
+            def record(state: RolloutState, event: Event, now: float) -> Decision:
+                decision = step(state, event, now)
+                if len(path) < LIMIT:
+                    path.append((state, event, now, decision))
+                return decision
+
+            return record
+
+        i = 0
+        n = len(path)
+
+        def follow(state: RolloutState, event: Event, now: float) -> Decision:
+            nonlocal i
+            if i < n:
+                s, e, t, decision = path[i]
+                if s is state and same(e, event) and same(t, now):
+                    i += 1
+                    return decision
+                i = n  # the run left the path: it never comes back to it
+            return step(state, event, now)
+
+        return follow
