@@ -60,6 +60,7 @@ from .common import (
     warn_run_time,
     write_atomic,
 )
+from .controller import controller_cmd
 from .crd import crd_cmd
 from .executors import ExecutorName, ExecutorOption, SchedulerOption, check_executor, executor_for
 
@@ -910,6 +911,7 @@ def diagram_cmd() -> None:
 
 
 app.command("crd")(crd_cmd)
+app.command("controller")(controller_cmd)
 
 
 def main() -> None:
