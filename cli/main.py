@@ -60,6 +60,7 @@ from .common import (
     warn_run_time,
     write_atomic,
 )
+from .controller import controller_cmd
 from .crd import crd_cmd
 from .executors import ExecutorName, ExecutorOption, SchedulerOption, check_executor, executor_for
 from .verify import verify_cmd
@@ -912,6 +913,7 @@ def diagram_cmd() -> None:
 
 app.command("crd")(crd_cmd)
 app.command("verify")(verify_cmd)
+app.command("controller")(controller_cmd)
 
 
 def main() -> None:

@@ -62,7 +62,7 @@ ACCESS: tuple[Access, ...] = (
         (*READ, "patch", "update"),
         "replica-ratio and router traffic: point stable/canary Service selectors at revisions",
     ),
-    Access("", "events", ("create", "patch"), "a Kubernetes Event per transition (Ocean CD event names)"),
+    Access("", "events", ("create",), "a Kubernetes Event per transition (Ocean CD event names)"),
     Access("networking.istio.io", "virtualservices", (*READ, "patch", "update"), "Istio route weights"),
     Access(
         "networking.istio.io", "destinationrules", (*READ, "patch", "update"), "Istio subsets per revision"

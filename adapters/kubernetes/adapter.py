@@ -60,6 +60,16 @@ def revision_of(template: Mapping[str, Any]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:10]
 
 
+def _again_on_conflict(write: Callable[[], None], attempts: int = 3) -> None:
+    for attempt in range(attempts):
+        try:
+            write()
+            return
+        except kubernetes.client.ApiException as exc:
+            if exc.status != 409 or attempt == attempts - 1:
+                raise
+
+
 class KubernetesAdapter:
     """The adapter protocol (:mod:`ebbtide.adapters.base`) for one workload, over the kubernetes client."""
 
@@ -117,12 +127,13 @@ class KubernetesAdapter:
         self._events_wanted.clear()
 
     def flush(self) -> None:
-        """Write what deferred mode recorded: the ReplicaSets' replicas, then the traffic."""
+        """Write what deferred mode recorded: the ReplicaSets' replicas, then the traffic. Each write is
+        level based (it reads the object first), so a 409 on one is answered by doing it again."""
         for revision, replicas in sorted(self._scale_wanted.items()):
-            self._scale(revision, replicas)
+            _again_on_conflict(lambda: self._scale(revision, replicas))  # noqa: B023 (called at once)
         self._scale_wanted.clear()
-        if self._traffic_wanted is not None:
-            self._traffic(self._traffic_wanted)
+        if (traffic := self._traffic_wanted) is not None:
+            _again_on_conflict(lambda: self._traffic(traffic))
             self._traffic_wanted = None
 
     # ----- the protocol ------------------------------------------------------------------------------

@@ -61,6 +61,7 @@ class Informer:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._response: Any = None
+        self._answered = False  # the current watch was accepted (a cut after this backs off from the start)
         self.resource_version: str | None = None
         self.synced = threading.Event()
         self.lists = 0  # how many times it listed (1 + one per 410 Gone)
@@ -85,6 +86,7 @@ class Informer:
     def run(self) -> None:
         delay = self._backoff
         while not self._stop.is_set():
+            self._answered = False
             try:
                 if self.resource_version is None:
                     self._relist()
@@ -96,6 +98,8 @@ class Informer:
             except Exception as exc:  # an informer outlives whatever the connection does
                 if self._stop.is_set():  # stop() closed the response under the reading thread
                     break
+                if self._answered:  # a watch the server had accepted was cut: not a failing server
+                    delay = self._backoff
                 expected = isinstance(exc, ApiException | HTTPError | OSError | ValueError)
                 log.warning("list/watch failed (%s); retrying in %.1fs", exc, delay, exc_info=not expected)
                 self._stop.wait(delay)
@@ -139,6 +143,7 @@ class Informer:
             _request_timeout=self._watch_timeout + 30,
         )
         self._response = response
+        self._answered = True
         try:
             for line in iter_resp_lines(response):  # type: ignore[no-untyped-call]
                 if line.strip():

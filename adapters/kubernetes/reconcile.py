@@ -89,7 +89,7 @@ def reconcile(
             outcome, status, adapter = _decide(client, api, obj, now, measurements, router)
             outcome.attempts = attempt
             body = {**obj, "status": status}  # carries the resourceVersion read: a newer one answers 409
-            api.replace_namespaced_custom_object_status(GROUP, VERSION, namespace, PLURAL, name, body)
+            _write_status(api, namespace, name, body)
         except kubernetes.client.ApiException as exc:
             if exc.status == 409:
                 continue
@@ -99,6 +99,22 @@ def reconcile(
             adapter.emit()
         return outcome
     raise ReconcileConflict(f"{namespace}/{name}: status write conflicted {attempts} times")
+
+
+def _write_status(api: kubernetes.client.CustomObjectsApi, namespace: str, name: str, body: Obj) -> None:
+    """A 409 after which the object still has the resourceVersion sent changed nothing (a conflict that
+    is not one: an injected storm, a proxy): the same write is sent again, rather than deciding afresh
+    over a world the unpersisted decision has already changed. A real conflict (a newer version) raises."""
+    for attempt in range(3):
+        try:
+            api.replace_namespaced_custom_object_status(GROUP, VERSION, namespace, PLURAL, name, body)
+            return
+        except kubernetes.client.ApiException as exc:
+            if exc.status != 409 or attempt == 2:
+                raise
+            fresh: Obj = api.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name)  # type: ignore[assignment]
+            if fresh["metadata"].get("resourceVersion") != body["metadata"].get("resourceVersion"):
+                raise
 
 
 def _decide(

@@ -103,7 +103,7 @@ def test_the_controller_deployment() -> None:
     env = {e["name"]: e["valueFrom"]["fieldRef"]["fieldPath"] for e in container["env"]}
     assert env == {"POD_NAME": "metadata.name", "POD_NAMESPACE": "metadata.namespace"}
     ports = {p["name"]: p["containerPort"] for p in container["ports"]}
-    assert f"--http-port={ports['http']}" in args
+    assert f"--metrics-port={ports['http']}" in args
     assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
     assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
     assert pod["securityContext"]["runAsNonRoot"] is True

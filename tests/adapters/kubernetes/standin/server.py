@@ -34,11 +34,13 @@ class StandInServer(ThreadingHTTPServer):
         super().__init__(("127.0.0.1", 0), _Handler)
         self.store, self.faults, self.bookmark_every = store, faults, bookmark_every
         self.requests: list[tuple[str, str, str]] = []  # (method, path?query, content type), in order
+        self.agents: list[str] = []  # the User-Agent of each request, in the same order
         self._lock = threading.Lock()
 
-    def log(self, method: str, path: str, content_type: str) -> None:
+    def log(self, method: str, path: str, content_type: str, agent: str = "") -> None:
         with self._lock:
             self.requests.append((method, path, content_type))
+            self.agents.append(agent)
 
 
 def _resolve(store: Store, parts: list[str]) -> _Route | None:
@@ -90,7 +92,9 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         self._raw = self.rfile.read(length) if length else b""  # read first: a refusal must not leave it
         url = urlsplit(self.path)
-        self.server.log(method, self.path, self.headers.get("Content-Type", ""))
+        self.server.log(
+            method, self.path, self.headers.get("Content-Type", ""), self.headers.get("User-Agent", "")
+        )
         query = {k: v[-1] for k, v in parse_qs(url.query).items()}
         parts = [p for p in url.path.split("/") if p]
         try:

@@ -1,0 +1,184 @@
+"""``ebbtide controller``: run the Kubernetes controller until SIGTERM or SIGINT (then exit 0).
+
+Connects with ``--kubeconfig`` when given, else in-cluster when run in a pod, else the default kubeconfig
+(``$KUBECONFIG``, ``~/.kube/config``). Checks it can list the workloads (the CRDs are installed, the label
+selector parses) before it starts, so a bad flag or a missing CRD is a clear error with exit code 2, not a
+loop of warnings. The controller itself is :mod:`ebbtide.adapters.kubernetes.controller` (imported here
+only when the command runs: the base install has no ``kubernetes`` client).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from .common import BadInput, err_console, guard
+
+if TYPE_CHECKING:
+    from ebbtide.adapters.kubernetes.controller import Controller, ControllerConfig
+
+#: the namespace of the pod's service account, when in a cluster
+SA_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
+
+
+@guard
+def controller_cmd(
+    kubeconfig: Annotated[
+        Path | None,
+        typer.Option(help="kubeconfig file (default: in-cluster in a pod, else $KUBECONFIG, ~/.kube/config)"),
+    ] = None,
+    context: Annotated[str | None, typer.Option(help="the kubeconfig context to use")] = None,
+    namespace: Annotated[
+        list[str] | None,
+        typer.Option("--namespace", "-n", help="watch only this namespace (repeatable; default: all)"),
+    ] = None,
+    label_selector: Annotated[
+        str | None,
+        typer.Option("--label-selector", "-l", help="only the EbbtideDeployments with these labels"),
+    ] = None,
+    workers: Annotated[int, typer.Option(min=1, max=64, help="workloads reconciled at once")] = 2,
+    resync: Annotated[
+        float, typer.Option(min=1.0, help="seconds between two resyncs (every workload reconciled again)")
+    ] = 300.0,
+    leader_elect: Annotated[
+        bool, typer.Option("--leader-elect/--no-leader-elect", help="act only while holding the Lease")
+    ] = True,
+    lease_name: Annotated[str, typer.Option(help="the Lease of this shard")] = "ebbtide-controller",
+    lease_namespace: Annotated[
+        str | None,
+        typer.Option(help="the Lease's namespace (default: the pod's namespace, else ebbtide-system)"),
+    ] = None,
+    identity: Annotated[
+        str | None, typer.Option(help="this replica's name in the Lease (default: the host name)")
+    ] = None,
+    metrics_address: Annotated[
+        str, typer.Option(help="address of the /metrics, /healthz and /readyz port")
+    ] = "0.0.0.0",
+    metrics_port: Annotated[int, typer.Option(min=0, max=65535, help="that port (0: any free port)")] = 8080,
+) -> None:
+    """Run the controller: roll out and roll back EbbtideDeployments in the cluster (until SIGTERM)."""
+    try:
+        import kubernetes  # noqa: F401
+
+        from ebbtide.adapters.kubernetes.controller import Controller, ControllerConfig
+    except ImportError as exc:
+        raise BadInput(f"the controller needs: pip install 'ebbtide[kubernetes]' ({exc})") from None
+    namespaces = tuple(namespace or ())
+    if any(not ns.strip() for ns in namespaces):
+        raise BadInput("--namespace: empty namespace name")
+    for name, value in (("--lease-name", lease_name), ("--lease-namespace", lease_namespace)):
+        if value is not None and not value.strip():
+            raise BadInput(f"{name}: empty")
+    config = ControllerConfig(
+        namespaces=namespaces,
+        label_selector=label_selector or None,
+        workers=workers,
+        resync=resync,
+        leader_elect=leader_elect,
+        lease_name=lease_name,
+        lease_namespace=lease_namespace or _own_namespace(),
+        identity=identity or socket.gethostname(),
+        metrics_address=metrics_address,
+        metrics_port=metrics_port,
+    )
+    configuration = _configuration(kubeconfig, context)
+    _check_access(configuration, config)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        controller = Controller(configuration, config)
+    except OSError as exc:
+        raise BadInput(f"--metrics-address/--metrics-port {metrics_address}:{metrics_port}: {exc}") from exc
+    run(controller, config)
+
+
+def run(controller: Controller, config: ControllerConfig) -> None:
+    """Start, wait for SIGTERM or SIGINT, stop gracefully."""
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: Any) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    controller.start()
+    where = f"{config.metrics_address}:{controller.http.port}"
+    err_console().print(f"ebbtide controller {config.identity}: /metrics, /healthz, /readyz on {where}")
+    while not stop.wait(1.0):
+        pass
+    err_console().print("stopping: finishing the running reconciles, releasing the Lease")
+    controller.stop()
+    err_console().print("stopped")
+
+
+def _own_namespace() -> str:
+    try:
+        return SA_NAMESPACE.read_text().strip() or "ebbtide-system"
+    except OSError:
+        return "ebbtide-system"
+
+
+def _configuration(kubeconfig: Path | None, context: str | None) -> Any:
+    import kubernetes
+
+    configuration = kubernetes.client.Configuration()
+    try:
+        if kubeconfig is None and context is None and os.environ.get("KUBERNETES_SERVICE_HOST"):
+            kubernetes.config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
+        else:
+            if kubeconfig is not None and not kubeconfig.is_file():
+                raise BadInput(f"--kubeconfig {kubeconfig}: no such file")
+            kubernetes.config.load_kube_config(  # type: ignore[no-untyped-call]
+                config_file=str(kubeconfig) if kubeconfig else None,
+                context=context,
+                client_configuration=configuration,
+            )
+    except kubernetes.config.ConfigException as exc:
+        where = f"--kubeconfig {kubeconfig}" if kubeconfig else "kubeconfig"
+        raise BadInput(f"{where}: {exc}") from exc
+    return configuration
+
+
+def _check_access(configuration: Any, config: ControllerConfig) -> None:
+    """One small list of the workloads, as the informers will make it: fail now, clearly, if it fails."""
+    import kubernetes
+    from urllib3.exceptions import HTTPError
+
+    from ebbtide.adapters.kubernetes.reconcile import GROUP, PLURAL, VERSION
+
+    with kubernetes.client.ApiClient(configuration) as api_client:
+        api = kubernetes.client.CustomObjectsApi(api_client)
+        selector = config.label_selector
+        try:
+            for ns in config.namespaces or (None,):
+                if ns is None:
+                    api.list_cluster_custom_object(GROUP, VERSION, PLURAL, limit=1, label_selector=selector)
+                else:
+                    api.list_namespaced_custom_object(
+                        GROUP, VERSION, ns, PLURAL, limit=1, label_selector=selector
+                    )
+        except kubernetes.client.ApiException as exc:
+            if exc.status == 400 and config.label_selector:
+                raise BadInput(f"--label-selector {config.label_selector!r}: {_message(exc)}") from exc
+            if exc.status == 404:
+                raise BadInput(
+                    f"{PLURAL}.{GROUP} is not served: install the CRDs (ebbtide crd | kubectl apply -f -)"
+                ) from exc
+            raise BadInput(f"the API server refused to list {PLURAL}: {exc.status} {_message(exc)}") from exc
+        except (HTTPError, OSError) as exc:
+            raise BadInput(f"cannot reach the API server at {configuration.host}: {exc}") from exc
+
+
+def _message(exc: Any) -> str:
+    import json
+
+    try:
+        return str(json.loads(exc.body).get("message") or exc.reason)
+    except (TypeError, ValueError, AttributeError):
+        return str(exc.reason)

@@ -1,0 +1,546 @@
+"""The controller end to end against the stand-in API server over HTTP, in-process (threads).
+
+Nothing here calls reconcile: the tests change objects (the workload's pod template, the RolloutSpec) and
+watch the controller's informers, queue, workers and timers bring the cluster to the expected end. The
+specs use short durations (200 ms measurement intervals, a 300 ms pause, no scale-down delay) and the
+stand-in makes pods ready 50 ms after they start, so a rollout takes about a second.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from kubernetes import client
+
+from ebbtide.adapters.kubernetes import crds
+from ebbtide.adapters.kubernetes.adapter import HASH_LABEL, revision_of
+from ebbtide.adapters.kubernetes.apiclient import resource_of
+from ebbtide.adapters.kubernetes.controller import Controller, ControllerConfig
+from ebbtide.adapters.kubernetes.reconcile import GROUP, PLURAL, VERSION
+from ebbtide.core.effects import StartMeasurement
+from ebbtide.core.events import Measurement
+from ebbtide.core.state import RolloutState
+
+from .standin import Behaviour, StandIn
+
+ROOT = Path(__file__).resolve().parents[3]
+NS, NAME, REPLICAS = "shop", "orders", 4
+PLURALS = {k.kind: k.plural for k in crds.KINDS}
+
+SPECS = """
+apiVersion: ebbtide.dev/v1alpha1
+kind: VerificationTemplate
+metadata: {name: errors}
+spec:
+  metrics:
+    - name: error-rate
+      interval: 200ms
+      count: 2
+      successCondition: result < 0.05
+      failureLimit: 0
+      provider:
+        prometheus: {query: "sum(rate(errors[1m]))"}
+---
+apiVersion: ebbtide.dev/v1alpha1
+kind: Strategy
+metadata: {name: steps}
+spec:
+  canary:
+    steps:
+      - setWeight: 25
+      - verification: {templateNames: [errors]}
+      - setWeight: 50
+      - pause: {duration: 300ms}
+---
+apiVersion: ebbtide.dev/v1alpha1
+kind: RolloutSpec
+metadata: {name: orders}
+spec:
+  spotDeployment: {name: orders}
+  strategy: {name: steps}
+  traffic: {canaryService: orders-canary, stableService: orders-stable}
+  failurePolicy: {action: rollback}
+  rollbackWindow: {revisions: 2}
+  scaleDownDelaySeconds: 0
+  abortScaleDownDelaySeconds: 0
+"""
+
+
+def template(image: str) -> dict[str, Any]:
+    return {
+        "metadata": {"labels": {"app": "orders"}},
+        "spec": {"containers": [{"name": "app", "image": image}]},
+    }
+
+
+V1, V2 = revision_of(template("orders:1")), revision_of(template("orders:2"))
+
+
+@dataclass
+class Table:
+    """A MeasurementProvider answering from a table (revision -> value), thread-safe; every ask kept."""
+
+    values: Mapping[str, float]
+    asked: list[StartMeasurement] = field(default_factory=list)
+
+    def measure(self, start: StartMeasurement, now: float) -> Measurement:
+        self.asked.append(start)
+        value = self.values[start.revision]
+        return Measurement(verification=start.verification, metric=start.metric.name, value=value)
+
+
+@contextlib.contextmanager
+def standin_cluster(rollout_spec: Mapping[str, Any] | None = None) -> Iterator[StandIn]:
+    """The CRDs, the namespace, two Services, the specs and the workload at ``orders:1``; pods ready after
+    50 ms."""
+    with StandIn(bookmark_every=0.05, tick=0.01) as api:
+        api.workloads.default = Behaviour(ready_after=0.05)
+        extensions = client.ApiextensionsV1Api(api.client)
+        for path in sorted((ROOT / "deploy" / "crds").glob("*.yaml")):
+            extensions.create_custom_resource_definition(yaml.safe_load(path.read_text()))
+        core = client.CoreV1Api(api.client)
+        for ns in (NS, "ebbtide-system"):
+            core.create_namespace({"metadata": {"name": ns}})
+        for svc in ("orders-stable", "orders-canary"):
+            core.create_namespaced_service(
+                NS,
+                {"metadata": {"name": svc}, "spec": {"selector": {"app": "orders"}, "ports": [{"port": 80}]}},
+            )
+        objects = client.CustomObjectsApi(api.client)
+        for doc in yaml.safe_load_all(SPECS):
+            if doc["kind"] == "RolloutSpec" and rollout_spec:
+                doc["spec"].update(rollout_spec)
+            objects.create_namespaced_custom_object(GROUP, VERSION, NS, PLURALS[doc["kind"]], doc)
+        body = {
+            "apiVersion": "ebbtide.dev/v1alpha1",
+            "kind": "EbbtideDeployment",
+            "metadata": {"name": NAME, "namespace": NS},
+            "spec": {
+                "replicas": REPLICAS,
+                "selector": {"matchLabels": {"app": "orders"}},
+                "template": template("orders:1"),
+            },
+        }
+        objects.create_namespaced_custom_object(GROUP, VERSION, NS, PLURAL, body)
+        yield api
+
+
+def config(identity: str = "a", **changes: Any) -> ControllerConfig:
+    base: dict[str, Any] = {
+        "namespaces": (NS,),
+        "workers": 2,
+        "resync": 5.0,
+        "leader_elect": False,
+        "identity": identity,
+        "lease_duration": 30.0,
+        "renew_deadline": 20.0,
+        "retry_period": 0.05,
+        "metrics_address": "127.0.0.1",
+        "metrics_port": 0,
+        "backoff": 0.02,
+        "max_backoff": 0.5,
+        "informer_backoff": 0.05,
+    }
+    return ControllerConfig(**(base | changes))
+
+
+@contextlib.contextmanager
+def controller(api: StandIn, table: Table, cfg: ControllerConfig | None = None) -> Iterator[Controller]:
+    ctl = Controller(api.configuration, cfg or config(), measurements_for=lambda ns, name: table)
+    with ctl:
+        yield ctl
+
+
+# ----- reading the cluster (independently of the controller: the API server's objects) ---------------
+def get(api: StandIn) -> dict[str, Any]:
+    obj: dict[str, Any] = client.CustomObjectsApi(api.client).get_namespaced_custom_object(
+        GROUP, VERSION, NS, PLURAL, NAME
+    )
+    return obj
+
+
+def state_of(api: StandIn) -> RolloutState | None:
+    raw = (get(api).get("status") or {}).get("engineState")
+    return None if raw is None else RolloutState.from_json(json.dumps(raw))
+
+
+def replicas(api: StandIn) -> dict[str, int]:
+    rss = client.AppsV1Api(api.client).list_namespaced_replica_set(NS).items
+    return {rs.metadata.labels[HASH_LABEL]: rs.spec.replicas for rs in rss}
+
+
+def selectors(api: StandIn) -> dict[str, str | None]:
+    core = client.CoreV1Api(api.client)
+    return {
+        s: core.read_namespaced_service(s, NS).spec.selector.get(HASH_LABEL)
+        for s in ("orders-stable", "orders-canary")
+    }
+
+
+def set_image(api: StandIn, image: str) -> None:
+    client.CustomObjectsApi(api.client).patch_namespaced_custom_object(
+        GROUP, VERSION, NS, PLURAL, NAME, {"spec": {"template": template(image)}}
+    )
+
+
+def reasons(api: StandIn) -> list[str]:
+    return [e.reason for e in client.CoreV1Api(api.client).list_namespaced_event(NS).items]
+
+
+def wait_for(
+    api: StandIn,
+    done: Callable[[RolloutState], bool],
+    timeout: float = 15.0,
+    each: Callable[[RolloutState], None] | None = None,
+) -> RolloutState:
+    """Poll the workload's persisted state until ``done`` (``each`` sees every state polled)."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = state_of(api)
+        if last is not None:
+            if each is not None:
+                each(last)
+            if done(last):
+                return last
+        time.sleep(0.02)
+    raise AssertionError(f"not reached in {timeout}s: {last}")
+
+
+def live(rev: str) -> Callable[[RolloutState], bool]:
+    return lambda s: s.phase == "live" and s.stable == rev and s.ready.get(rev) == REPLICAS
+
+
+def settled(rev: str) -> Callable[[RolloutState], bool]:
+    """Live on ``rev`` and every other revision scaled away."""
+    return lambda s: (
+        live(rev)(s) and not s.scale_downs and all(n == 0 for r, n in s.replicas.items() if r != rev)
+    )
+
+
+def metrics_text(ctl: Controller) -> str:
+    with urllib.request.urlopen(f"http://127.0.0.1:{ctl.http.port}/metrics", timeout=5) as response:
+        text: str = response.read().decode()
+    return text
+
+
+def sample(text: str, name: str, **labels: str) -> float:
+    """The value of one sample of the Prometheus text format (0 when absent)."""
+    wanted = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
+    for line in text.splitlines():
+        metric, _, value = line.rpartition(" ")
+        if metric == (f"{name}{{{wanted}}}" if labels else name):
+            return float(value)
+    return 0.0
+
+
+def writes_by_agent(api: StandIn, *, leases: bool = False) -> Counter[str]:
+    """Writes the API server received, per User-Agent (the controller's carries its identity)."""
+    out: Counter[str] = Counter()
+    for (method, path, _), agent in zip(api.server.requests, api.server.agents, strict=True):
+        if method in ("POST", "PUT", "PATCH", "DELETE") and (resource_of(path) == "leases") == leases:
+            out[agent] += 1
+    return out
+
+
+# ----- the four scenarios of the issue ---------------------------------------------------------------
+def test_a_healthy_canary_rolls_out_to_live() -> None:
+    with standin_cluster() as api:
+        table = Table({V1: 0.01, V2: 0.01})
+        with controller(api, table) as ctl:
+            wait_for(api, settled(V1))
+            set_image(api, "orders:2")
+            seen: list[tuple[dict[str, int], dict[str, str | None]]] = []
+            wait_for(api, settled(V2), each=lambda s: seen.append((s.weights, selectors(api))))
+            assert replicas(api) == {V1: 0, V2: REPLICAS}
+            assert selectors(api) == {"orders-stable": V2, "orders-canary": V2}
+            assert {w.get(V2) for w, _ in seen} >= {25, 50}  # the steps were taken, one after the other
+            assert table.asked and all(s.revision == V2 for s in table.asked)
+            assert reasons(api).count("rollout-started") == 1 and "rollout-finished" in reasons(api)
+            text = metrics_text(ctl)
+            assert sample(text, "ebbtide_rollouts", phase="live") == 1
+            assert sample(text, "ebbtide_rollbacks_total", reason="verification", mode="immediate") == 0
+
+
+def test_a_failed_verification_rolls_back_at_once_and_the_canary_never_serves_again() -> None:
+    with standin_cluster() as api:
+        table = Table({V1: 0.01, V2: 0.5})
+        with controller(api, table) as ctl:
+            wait_for(api, settled(V1))
+            set_image(api, "orders:2")
+            rolled_back = False
+
+            def check(s: RolloutState) -> None:
+                nonlocal rolled_back
+                rolled_back = rolled_back or s.rollback is not None or s.degraded
+                if rolled_back:
+                    assert s.weights.get(V2, 0) == 0
+
+            end = wait_for(api, lambda s: s.degraded and settled(V1)(s), each=check)
+            assert end.desired == V2 and end.weights == {V1: 100}
+            assert selectors(api) == {"orders-stable": V1, "orders-canary": V1}
+            assert replicas(api) == {V1: REPLICAS, V2: 0}
+            assert "rollout-failed" in reasons(api) and "rollout-rolled-back" in reasons(api)
+            text = metrics_text(ctl)
+            assert sample(text, "ebbtide_rollbacks_total", reason="verification", mode="immediate") == 1
+
+
+def test_a_new_rollout_rollback_climbs_back_and_the_failed_revision_never_gains_traffic() -> None:
+    policy = {"failurePolicy": {"action": "rollback", "rollback": {"mode": "newRollout"}}}
+    with standin_cluster(policy) as api:
+        table = Table({V1: 0.01, V2: 0.5})
+        with controller(api, table) as ctl:
+            wait_for(api, settled(V1))
+            set_image(api, "orders:2")
+            wait_for(api, lambda s: s.initiator == "failure-policy" and s.canary == V1)
+            most = 100
+
+            def v2_never_gains(s: RolloutState) -> None:
+                nonlocal most
+                share = s.weights.get(V2, 0)
+                assert share <= most, f"the failed revision gained traffic: {most} -> {share}"
+                most = share
+
+            wait_for(api, settled(V1), each=v2_never_gains)
+            assert selectors(api) == {"orders-stable": V1, "orders-canary": V1}
+            text = metrics_text(ctl)
+            assert sample(text, "ebbtide_rollbacks_total", reason="verification", mode="newRollout") == 1
+
+
+def test_a_manual_rollback_of_a_live_version() -> None:
+    with standin_cluster() as api:
+        table = Table({V1: 0.01, V2: 0.01})
+        with controller(api, table) as ctl:
+            wait_for(api, settled(V1))
+            set_image(api, "orders:2")
+            wait_for(api, settled(V2))
+            asked = len(table.asked)
+            set_image(api, "orders:1")  # V1 is within the rollback window: a rollback, no steps
+            seen: list[RolloutState] = []
+            end = wait_for(api, settled(V1), each=seen.append)
+            assert end.desired == V1 and not end.degraded and end.weights == {V1: 100}
+            assert any(s.rollback is not None and s.rollback.manual and s.rollback.target == V1 for s in seen)
+            assert len(table.asked) == asked  # no verification on the way back
+            assert replicas(api) == {V1: REPLICAS, V2: 0}
+            assert selectors(api) == {"orders-stable": V1, "orders-canary": V1}
+            text = metrics_text(ctl)
+            assert sample(text, "ebbtide_rollbacks_total", reason="manual", mode="immediate") == 1
+
+
+# ----- faults ----------------------------------------------------------------------------------------
+def _outcome(api: StandIn) -> tuple[object, ...]:
+    s = state_of(api)
+    assert s is not None
+    history = tuple((r.revision, r.reached_live) for r in s.history)
+    return (s.phase, s.degraded, s.stable, s.desired, s.weights, s.replicas, history)
+
+
+def _with_faults(api: StandIn, stop: threading.Event) -> None:
+    """A 409 on every other write; every watch cut every 100 ms."""
+    api.faults.conflict_every(2)
+    while not stop.wait(0.1):
+        api.faults.drop_watches()
+
+
+@pytest.mark.parametrize("values", [{V1: 0.01, V2: 0.01}, {V1: 0.01, V2: 0.5}], ids=["healthy", "rollback"])
+def test_409s_on_every_other_write_and_dropped_watches_end_as_without_faults(
+    values: dict[str, float],
+) -> None:
+    ends = []
+    for faulty in (False, True):
+        with standin_cluster() as api:
+            table = Table(values)
+            with controller(api, table):
+                wait_for(api, settled(V1))
+                set_image(api, "orders:2")  # before the faults: the faults are for the controller's writes
+                stop = threading.Event()
+                chaos = threading.Thread(target=_with_faults, args=(api, stop)) if faulty else None
+                if chaos is not None:
+                    chaos.start()
+                try:
+                    wait_for(api, lambda s: s.desired == V2 and not s.scale_downs and s.phase == "live", 30)
+                    wait_for(api, settled(s_stable := state_of(api).stable or ""), 30)  # type: ignore[union-attr]
+                finally:
+                    stop.set()
+                    if chaos is not None:
+                        chaos.join()
+                if faulty:
+                    assert len([c for c, status in api.faults.injected if status == 409]) > 5
+                    assert api.faults.drops >= 2
+                ends.append((_outcome(api), replicas(api), selectors(api), s_stable))
+    assert ends[0] == ends[1]
+
+
+@pytest.mark.parametrize("kill_at", ["replicasets", "ebbtidedeployments/status", "events"])
+def test_a_controller_killed_mid_rollback_and_a_new_one_completes_it(kill_at: str) -> None:
+    """The first controller dies at its first write to ``kill_at`` once the failing measurement came back
+    (from then on none of its writes reach the cluster, and it is stopped); a second one, started afresh,
+    completes the rollback from the persisted status, and once a rollback is persisted the failed revision
+    never serves again."""
+    with standin_cluster() as api:
+        failed = threading.Event()
+        dead = threading.Event()
+
+        class Failing(Table):
+            def measure(self, start: StartMeasurement, now: float) -> Measurement:
+                result = super().measure(start, now)
+                if start.revision == V2:
+                    failed.set()
+                return result
+
+        def gate(verb: str, resource: str) -> bool:
+            if failed.is_set() and resource == kill_at:
+                dead.set()
+            return not dead.is_set()
+
+        table = Failing({V1: 0.01, V2: 0.5})
+        first = Controller(api.configuration, config("first"), measurements_for=lambda ns, n: table)
+        first.client.may_write = gate
+        with first:
+            wait_for(api, settled(V1))
+            set_image(api, "orders:2")
+            deadline = time.monotonic() + 10
+            while not dead.is_set():
+                assert time.monotonic() < deadline, "the kill point was never reached"
+                time.sleep(0.01)
+        assert not settled(V1)(state_of(api)) or replicas(api)[V2] > 0  # type: ignore[arg-type]
+        persisted = False
+
+        def no_traffic_to_v2_once_rolled_back(s: RolloutState) -> None:
+            nonlocal persisted
+            persisted = persisted or s.rollback is not None or s.degraded
+            if persisted:
+                assert s.weights.get(V2, 0) == 0
+                assert V2 not in selectors(api).values()
+
+        with controller(api, table, config("second")):
+            end = wait_for(
+                api, lambda s: s.degraded and settled(V1)(s), each=no_traffic_to_v2_once_rolled_back
+            )
+        assert end.weights == {V1: 100} and replicas(api) == {V1: REPLICAS, V2: 0}
+        assert reasons(api).count("rollout-failed") <= 1  # never announced twice (lost when killed before)
+
+
+# ----- leader election -------------------------------------------------------------------------------
+def lease_holder(api: StandIn) -> str | None:
+    lease = client.CoordinationV1Api(api.client).read_namespaced_lease("ebbtide-controller", "ebbtide-system")
+    holder: str | None = lease.spec.holder_identity
+    return holder
+
+
+def test_only_the_lease_holder_writes_and_a_graceful_stop_hands_over_at_once() -> None:
+    with standin_cluster() as api:
+        table = Table({V1: 0.01, V2: 0.01})
+        elect = {"leader_elect": True}
+        a = Controller(api.configuration, config("a", **elect), measurements_for=lambda ns, n: table)
+        b = Controller(api.configuration, config("b", **elect), measurements_for=lambda ns, n: table)
+        a.start()
+        deadline = time.monotonic() + 5
+        while not a.is_leader:
+            assert time.monotonic() < deadline, "a never took the free Lease"
+            time.sleep(0.01)
+        b.start()
+        try:
+            wait_for(api, settled(V1))
+            set_image(api, "orders:2")
+            wait_for(api, settled(V2))
+            assert lease_holder(api) == "a" and not b.is_leader
+            writes = writes_by_agent(api)
+            assert writes["ebbtide-controller/a"] > 10 and writes["ebbtide-controller/b"] == 0
+            assert b.wait_synced(5) and b.ready() is None  # a standby with synced caches is ready
+            a.stop()  # graceful: releases the Lease
+            a_writes = writes_by_agent(api)["ebbtide-controller/a"]
+            deadline = time.monotonic() + 3  # far less than the 30 s the Lease would take to expire
+            while not b.is_leader:
+                assert time.monotonic() < deadline, "b did not take the released Lease"
+                time.sleep(0.01)
+            assert lease_holder(api) == "b"
+            set_image(api, "orders:1")
+            wait_for(api, settled(V1))
+            writes = writes_by_agent(api)
+            assert writes["ebbtide-controller/b"] > 0 and writes["ebbtide-controller/a"] == a_writes
+        finally:
+            a.stop()
+            b.stop()
+
+
+def test_a_replica_that_loses_the_lease_stops_writing_at_once() -> None:
+    with standin_cluster() as api:
+        table = Table({V1: 0.01, V2: 0.01})
+        a = Controller(
+            api.configuration, config("a", leader_elect=True), measurements_for=lambda ns, n: table
+        )
+        with a:
+            wait_for(api, settled(V1))
+            assert a.elector is not None
+            a.elector.renew_deadline = 1e-9  # its renewals now come too late: it is never leader for long
+            before = writes_by_agent(api)["ebbtide-controller/a"]
+            set_image(api, "orders:2")
+            time.sleep(0.5)  # what it would take to start the canary
+            assert writes_by_agent(api)["ebbtide-controller/a"] == before
+            assert state_of(api).desired == V1  # type: ignore[union-attr]
+
+
+# ----- probes and metrics ----------------------------------------------------------------------------
+def _get(url: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
+
+
+def test_healthz_readyz_and_metrics_over_http() -> None:
+    with standin_cluster() as api:
+        table = Table({V1: 0.01, V2: 0.01})
+        with controller(api, table) as ctl:
+            wait_for(api, settled(V1))
+            base = f"http://127.0.0.1:{ctl.http.port}"
+            assert _get(f"{base}/healthz") == (200, "ok\n")
+            assert _get(f"{base}/readyz") == (200, "ok\n")
+            assert _get(f"{base}/nothing")[0] == 404
+            status, text = _get(f"{base}/metrics")
+            assert status == 200
+            for name in (
+                "ebbtide_rollouts",
+                "ebbtide_rollbacks_total",
+                "ebbtide_reconcile_duration_seconds_bucket",
+                "ebbtide_reconcile_errors_total",
+                "ebbtide_api_writes_total",
+                "ebbtide_workqueue_depth",
+                "ebbtide_workqueue_waiting",
+                "ebbtide_leader",
+            ):
+                assert f"# TYPE {name.removesuffix('_bucket').removesuffix('_total')}" in text, name
+            assert sample(text, "ebbtide_rollouts", phase="live") == 1
+            assert sample(text, "ebbtide_api_writes_total", verb="create", resource="replicasets") == 1
+            assert (
+                sample(text, "ebbtide_api_writes_total", verb="update", resource="ebbtidedeployments/status")
+                >= 1
+            )
+            assert sample(text, "ebbtide_reconcile_duration_seconds_count") >= 1
+        # stopped: the port is closed
+        with pytest.raises(OSError):
+            urllib.request.urlopen(f"{base}/healthz", timeout=1)
+
+
+def test_readyz_is_503_until_the_caches_sync() -> None:
+    """Pointed at a port nothing listens on, the informers never sync: alive, not ready."""
+    configuration = client.Configuration()
+    configuration.host = "http://127.0.0.1:9"  # discard: connection refused
+    with Controller(configuration, config()) as ctl:
+        base = f"http://127.0.0.1:{ctl.http.port}"
+        assert _get(f"{base}/healthz") == (200, "ok\n")
+        assert _get(f"{base}/readyz") == (503, "informer caches not synced yet\n")
