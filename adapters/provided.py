@@ -25,23 +25,23 @@ class ProvidedCluster(MemoryCluster):
         super().__init__(config, seed)
         self.provider = provider
         self._poll = provider.poll if isinstance(provider, PolledProvider) else None
-        self._answers: dict[tuple[str, str], Measurement] = {}
+        self._provided: dict[tuple[str, str], Measurement] = {}
 
     def apply(self, effect: Effect, now: float) -> None:
         if isinstance(effect, StartMeasurement):
             answer = self.provider.measure(effect, now)
             if answer is not None:
-                self._answers[(effect.verification, effect.metric.name)] = answer
+                self._provided[(effect.verification, effect.metric.name)] = answer
             return
         if isinstance(effect, StopVerification):
-            for key in [k for k in self._answers if k[0] == effect.verification]:
-                del self._answers[key]
+            for key in [k for k in self._provided if k[0] == effect.verification]:
+                del self._provided[key]
         super().apply(effect, now)
 
     def observe(self, now: float) -> list[Event]:
         out = super().observe(now)
-        out.extend(self._answers.values())
-        self._answers.clear()
+        out.extend(self._provided.values())
+        self._provided.clear()
         if self._poll is not None:
             out.extend(self._poll())
         return out
