@@ -24,7 +24,7 @@ from typing import Any
 import kubernetes
 from pydantic import ValidationError
 
-from ebbtide.adapters.base import MeasurementProvider
+from ebbtide.adapters.base import MeasurementProvider, PolledProvider
 from ebbtide.adapters.driver import Driver
 from ebbtide.adapters.external import NotWaiting, Status, answers, is_external, parse_answer, why_not_waiting
 from ebbtide.core.effects import StartMeasurement
@@ -140,6 +140,10 @@ class _SkipExternal:
                 verification=start.verification, metric=start.metric.name, error="no measurement provider"
             )
         return self.inner.measure(start, now)
+
+    def poll(self) -> list[Measurement]:
+        """The inner provider's asynchronous answers (a dispatcher scope's), so the adapter still drains them."""
+        return self.inner.poll() if isinstance(self.inner, PolledProvider) else []
 
 
 def skip_external(inner: MeasurementProvider | None) -> MeasurementProvider:
