@@ -248,3 +248,16 @@ def test_unreachable_address() -> None:
 def test_bad_configuration_is_an_error_naming_the_field(config: dict[str, Any], reason: str) -> None:
     m = provider().measure(start_of({"datadog": {"address": "http://127.0.0.1:9", **config}}), now=0)
     assert m.error is not None and reason in m.error, m.error
+
+
+@pytest.mark.parametrize(
+    ("columns", "reason"),
+    [
+        ({"": None}, "Datadog columns are not a list"),
+        ([{"type": "number", "values": {"": None}}], "Datadog column values are not a list"),
+    ],
+)
+def test_v2_columns_of_the_wrong_shape(vendor: Vendor, columns: Any, reason: str) -> None:
+    vendor.route("POST", "/api/v2/query/scalar", Reply(body={"data": {"attributes": {"columns": columns}}}))
+    m = provider().measure(dd(vendor.url, apiVersion="v2", query="q"), now=0)
+    assert m.error is not None and m.error.startswith(reason)

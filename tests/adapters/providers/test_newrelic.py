@@ -143,3 +143,9 @@ def test_bad_configuration_is_an_error_naming_the_field(config: dict[str, Any], 
         start_of({"newRelic": {k: v for k, v in block.items() if v is not None}}), 0
     )
     assert m.error is not None and reason in m.error, m.error
+
+
+def test_errors_that_are_not_a_list(vendor: Vendor) -> None:
+    vendor.route("POST", "/graphql", Reply(body={"errors": True}))
+    m = NewRelicProvider().measure(nr(vendor.url + "/graphql"), now=0)
+    assert m.error == "NerdGraph error (HTTP 200): True"
