@@ -161,10 +161,14 @@ def _v2_value(body: dict[str, Any]) -> MeasuredValue:
         columns = body["data"]["attributes"]["columns"]
     except (KeyError, TypeError):
         raise ProviderError("Datadog answer has no data.attributes.columns") from None
+    if not isinstance(columns, list):
+        raise ProviderError(f"Datadog columns are not a list: {columns!r:.100}")
     numbers = [c for c in columns if isinstance(c, dict) and c.get("type") == "number"]
     if not numbers:
         return None
     values = numbers[0].get("values") or []
+    if not isinstance(values, list):
+        raise ProviderError(f"Datadog column values are not a list: {values!r:.100}")
     if any(isinstance(c, dict) and c.get("type") == "group" for c in columns):
         return [_number(v) for v in values]
     return _number(values[0]) if values else None

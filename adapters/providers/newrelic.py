@@ -64,7 +64,8 @@ class NewRelicProvider:
             raise ProviderError(f"NerdGraph HTTP {response.status_code}: unexpected answer {body!r:.200}")
         errors = body.get("errors")
         if errors:
-            messages = [e.get("message", str(e)) if isinstance(e, dict) else str(e) for e in errors]
+            listed = errors if isinstance(errors, list) else [errors]
+            messages = [e.get("message", str(e)) if isinstance(e, dict) else str(e) for e in listed]
             raise ProviderError(f"NerdGraph error (HTTP {response.status_code}): {'; '.join(messages)}")
         if not 200 <= response.status_code < 300:
             raise ProviderError(f"NerdGraph HTTP {response.status_code}: {body!s:.200}")

@@ -214,10 +214,10 @@ def test_non_json_body(vendor: Vendor) -> None:
 
 
 def test_slow_answer_is_a_timeout(vendor: Vendor) -> None:
-    vendor.route("GET", "/api/v1/query", Reply(body=v1_body([[1, 0.0]]), delay=2.0))
+    vendor.route("GET", "/api/v1/query", Reply(body=v1_body([[1, 0.0]]), delay=3.0))
     began = time.monotonic()
     m = provider().measure(dd(vendor.url, query="q", timeout="300ms"), now=0)
-    assert time.monotonic() - began < 1.5
+    assert time.monotonic() - began < 2.5
     assert m.error == f"timeout: no answer from Datadog at {vendor.url}/api/v1/query within 0.3s"
 
 
@@ -248,3 +248,16 @@ def test_unreachable_address() -> None:
 def test_bad_configuration_is_an_error_naming_the_field(config: dict[str, Any], reason: str) -> None:
     m = provider().measure(start_of({"datadog": {"address": "http://127.0.0.1:9", **config}}), now=0)
     assert m.error is not None and reason in m.error, m.error
+
+
+@pytest.mark.parametrize(
+    ("columns", "reason"),
+    [
+        ({"": None}, "Datadog columns are not a list"),
+        ([{"type": "number", "values": {"": None}}], "Datadog column values are not a list"),
+    ],
+)
+def test_v2_columns_of_the_wrong_shape(vendor: Vendor, columns: Any, reason: str) -> None:
+    vendor.route("POST", "/api/v2/query/scalar", Reply(body={"data": {"attributes": {"columns": columns}}}))
+    m = provider().measure(dd(vendor.url, apiVersion="v2", query="q"), now=0)
+    assert m.error is not None and m.error.startswith(reason)

@@ -128,9 +128,9 @@ def test_a_build_that_never_ends_times_out(vendor: Vendor) -> None:
     running = {"_class": "hudson.model.FreeStyleBuild", "number": 7, "building": True, "result": None}
     vendor.route("GET", "/job/smoke/7/api/json", Reply(body=running))
     began = time.monotonic()
-    m = JenkinsProvider().measure(jenkins(vendor.url, timeout="600ms"), now=0)
-    assert time.monotonic() - began < 2.0
-    assert m.error == "Jenkins job job/smoke did not finish within 0.6s (still running)"
+    m = JenkinsProvider().measure(jenkins(vendor.url, timeout="2s"), now=0)
+    assert time.monotonic() - began < 4.0
+    assert m.error == "Jenkins job job/smoke did not finish within 2s (still running)"
 
 
 def test_slow_jenkins_is_bounded_by_the_timeout(vendor: Vendor) -> None:

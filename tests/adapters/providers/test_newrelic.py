@@ -113,10 +113,10 @@ def test_non_json_body(vendor: Vendor) -> None:
 
 
 def test_slow_answer_is_a_timeout(vendor: Vendor) -> None:
-    vendor.route("POST", "/graphql", Reply(body=results([]), delay=2.0))
+    vendor.route("POST", "/graphql", Reply(body=results([]), delay=3.0))
     began = time.monotonic()
     m = NewRelicProvider().measure(nr(vendor.url + "/graphql", timeout=0.3), now=0)
-    assert time.monotonic() - began < 1.5
+    assert time.monotonic() - began < 2.5
     assert m.error == f"timeout: no answer from New Relic NerdGraph at {vendor.url}/graphql within 0.3s"
 
 
@@ -143,3 +143,9 @@ def test_bad_configuration_is_an_error_naming_the_field(config: dict[str, Any], 
         start_of({"newRelic": {k: v for k, v in block.items() if v is not None}}), 0
     )
     assert m.error is not None and reason in m.error, m.error
+
+
+def test_errors_that_are_not_a_list(vendor: Vendor) -> None:
+    vendor.route("POST", "/graphql", Reply(body={"errors": True}))
+    m = NewRelicProvider().measure(nr(vendor.url + "/graphql"), now=0)
+    assert m.error == "NerdGraph error (HTTP 200): True"
