@@ -247,8 +247,13 @@ class DriverStore:
     drivers: dict[tuple[str, str], Driver] = field(default_factory=dict)
 
     def state(self, namespace: str, name: str) -> RolloutState | None:
+        """The rollout's state at the clock's ``now``: what is due by then (a deadline) acts first, so an
+        answer read after its verification's deadline is late, as in the simulator."""
         driver = self.drivers.get((namespace, name))
-        return driver.state if driver is not None else None
+        if driver is None:
+            return None
+        driver.pump(self.clock())
+        return driver.state
 
     def answer(self, namespace: str, name: str, events: list[Measurement]) -> None:
         driver = self.drivers[(namespace, name)]

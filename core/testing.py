@@ -24,7 +24,16 @@ except ImportError as exc:  # pragma: no cover - depends on how ebbtide was inst
 
 from ebbtide.core.bluegreen import blue_green_steps
 from ebbtide.core.events import Command, Deploy, Event, MeasuredValue, Measurement, ReplicasObserved, Tick
-from ebbtide.core.plan import HeaderMatch, HeaderRoutePlan, MetricPlan, Plan, StepPlan, TemplatePlan
+from ebbtide.core.plan import (
+    EXTERNAL_FAILURE,
+    EXTERNAL_SUCCESS,
+    HeaderMatch,
+    HeaderRoutePlan,
+    MetricPlan,
+    Plan,
+    StepPlan,
+    TemplatePlan,
+)
 
 #: a measured value that passes every condition generated here; FAIL fails every one
 PASS = 1.0
@@ -47,6 +56,8 @@ def _needs_vector(metric: MetricPlan) -> bool:
 
 def value_for(metric: MetricPlan, passing: bool) -> MeasuredValue:
     """A value that passes (or fails) ``metric``'s condition, shaped as the condition expects."""
+    if "external" in metric.provider:
+        return "passed" if passing else "failed"  # an external verification's answer
     v = PASS if passing else FAIL
     return [v] if _needs_vector(metric) else v
 
@@ -54,7 +65,17 @@ def value_for(metric: MetricPlan, passing: bool) -> MeasuredValue:
 @st.composite
 def metrics(draw: st.DrawFn, name: str = "m") -> MetricPlan:
     cond = draw(st.sampled_from(_CONDITIONS))
-    shape = draw(st.sampled_from(["once", "count", "count", "indefinite"]))
+    shape = draw(st.sampled_from(["once", "count", "count", "indefinite", "external"]))
+    if shape == "external":  # Ocean CD v1: one outside answer, a timeout, a fallback
+        return MetricPlan(
+            name=name,
+            initial_delay=float(draw(st.sampled_from([0, 5]))),
+            success_condition=EXTERNAL_SUCCESS,
+            failure_condition=EXTERNAL_FAILURE,
+            provider={"external": {}},
+            timeout=float(draw(st.sampled_from([30, 300]))),
+            on_timeout=draw(st.sampled_from(["failed", "successful"])),
+        )
     interval: float | None = None
     count: int | None = None
     if shape == "count":

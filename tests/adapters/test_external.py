@@ -131,6 +131,15 @@ def test_a_late_answer_is_a_409_and_changes_nothing() -> None:
     assert driver.state.to_json() == before
 
 
+def test_an_answer_read_after_the_deadline_is_late_even_if_nothing_ticked() -> None:
+    driver, _ = rollout()
+    (w,) = waiting(driver.state)
+    assert w.deadline is not None
+    response = handle("PUT", NATIVE, b'{"status": "passed"}', store_for(driver, w.deadline))
+    assert response.status == 409 and "no answer in time" in response.body["error"]
+    assert driver.state.stable == "v1" and driver.state.degraded
+
+
 def test_ocean_cd_path_names_the_rollout_number() -> None:
     driver, _ = rollout()
     store = store_for(driver, 130.0)

@@ -111,6 +111,8 @@ class MetricModel:
     def timeout_at(self) -> float | None:
         if self.in_flight_since is None:
             return None
+        if self.plan.timeout is not None:  # an external verification waits for its own timeout
+            return self.in_flight_since + self.plan.timeout
         return self.in_flight_since + max(MEASUREMENT_TIMEOUT, self.plan.interval or 0.0)
 
 
@@ -170,13 +172,14 @@ class Verifications:
         return run
 
     def expire(self, now: float) -> list[RunModel]:
-        """Measurements not back by their timeout count as errors; returns the runs touched."""
+        """Measurements not back by their timeout count as errors (an external verification's: as its
+        fallback says, failed or successful); returns the runs touched."""
         touched = []
         for run in self.active():
             for m in run.metrics.values():
                 t = m.timeout_at()
                 if t is not None and now >= t and m.phase == "Running":
-                    m.record("error", now)
+                    m.record(m.plan.on_timeout, now)
                     touched.append(run)
         return touched
 
