@@ -62,6 +62,12 @@ def controller_cmd(
         str, typer.Option(help="address of the /metrics, /healthz and /readyz port")
     ] = "0.0.0.0",
     metrics_port: Annotated[int, typer.Option(min=0, max=65535, help="that port (0: any free port)")] = 8080,
+    measure_workers: Annotated[
+        int, typer.Option(min=1, max=256, help="metric queries run at once (a bounded thread pool)")
+    ] = 8,
+    measure_timeout: Annotated[
+        float, typer.Option(min=0.1, help="seconds a metric query may take before it is an Error measurement")
+    ] = 30.0,
 ) -> None:
     """Run the controller: roll out and roll back EbbtideDeployments in the cluster (until SIGTERM)."""
     try:
@@ -95,7 +101,26 @@ def controller_cmd(
         controller = Controller(configuration, config)
     except OSError as exc:
         raise BadInput(f"--metrics-address/--metrics-port {metrics_address}:{metrics_port}: {exc}") from exc
-    run(controller, config)
+    dispatcher = measure_with_providers(controller, measure_workers, measure_timeout)
+    try:
+        run(controller, config)
+    finally:
+        dispatcher.close()
+
+
+def measure_with_providers(controller: Controller, workers: int, timeout: float) -> Any:
+    """Answer the controller's measurements with the providers (:mod:`ebbtide.adapters.providers`) on a
+    bounded thread pool: a reconcile never waits for a metric source; a result wakes its workload's key."""
+    from ebbtide.adapters.providers import Providers
+    from ebbtide.adapters.providers.dispatch import Dispatcher
+
+    def wake(scope: str) -> None:
+        namespace, _, name = scope.partition("/")
+        controller.queue.add((namespace, name))
+
+    dispatcher = Dispatcher(Providers(), workers=workers, queue=4 * workers, timeout=timeout, on_result=wake)
+    controller.measurements_for = lambda namespace, name: dispatcher.for_scope(f"{namespace}/{name}")
+    return dispatcher
 
 
 def run(controller: Controller, config: ControllerConfig) -> None:

@@ -142,7 +142,7 @@ class _SkipExternal:
         return self.inner.measure(start, now)
 
     def poll(self) -> list[Measurement]:
-        """The inner provider's asynchronous answers (a dispatcher scope's), so the adapter still drains them."""
+        """The inner provider's asynchronous answers (a dispatcher scope's): the adapter drains them."""
         return self.inner.poll() if isinstance(self.inner, PolledProvider) else []
 
 
