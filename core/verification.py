@@ -69,6 +69,7 @@ def expired(template: TemplatePlan | None, run_id: str, metric: str) -> Measurem
     value = NO_ANSWER if on_timeout == "failed" else "passed"
     return Measurement(verification=run_id, metric=metric, value=value)
 
+
 #: a metric's status after a result: every field but its name, positionally (the hot path's copy)
 _counted = replacer(
     MetricStatus,
