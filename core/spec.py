@@ -562,9 +562,12 @@ class MetricProvider(Model):
 
 
 class Baseline(Model):
-    threshold: float | None = None
-    min_range: float | None = None
-    max_range: float | None = None
+    """Ocean CD's baseline: the canary's figure against the stable version's (``threshold`` an operator, or
+    ``range`` with ``minRange`` / ``maxRange`` percentages of the baseline figure)."""
+
+    threshold: Literal["<", "<=", ">", ">=", "=", "range"]
+    min_range: Annotated[float, Field(ge=0, allow_inf_nan=False)] | None = None
+    max_range: Annotated[float, Field(ge=0, allow_inf_nan=False)] | None = None
     provider: MetricProvider
 
 
@@ -882,6 +885,26 @@ def _check_rollout(doc: Document, r: RolloutSpec) -> list[Problem]:
     return out
 
 
+def _baseline_problems(doc: Document, at: str, baseline: Baseline | None) -> list[Problem]:
+    """A ``range`` baseline needs both percentages; an operator takes none."""
+    if baseline is None:
+        return []
+    given = {"minRange": baseline.min_range, "maxRange": baseline.max_range}
+    if baseline.threshold == "range":
+        return [
+            doc.problem(f"{at}.baseline.{name}", "threshold range needs minRange and maxRange")
+            for name, value in given.items()
+            if value is None
+        ]
+    return [
+        doc.problem(
+            f"{at}.baseline.{name}", f"{name} applies to threshold range only, not {baseline.threshold!r}"
+        )
+        for name, value in given.items()
+        if value is not None
+    ]
+
+
 def _check_template(doc: Document, t: VerificationTemplate) -> list[Problem]:
     out: list[Problem] = []
     seen: set[str] = set()
@@ -907,6 +930,7 @@ def _check_template(doc: Document, t: VerificationTemplate) -> list[Problem]:
                     out.append(doc.problem(f"{at}.{fname}", bad))
         if m.count is not None and m.count > 1 and m.interval is None:
             out.append(doc.problem(f"{at}.count", f"count {m.count} needs an interval"))
+        out.extend(_baseline_problems(doc, at, m.baseline))
         if m.interval is not None and m.interval <= 0:
             out.append(doc.problem(f"{at}.interval", "interval must be greater than 0"))
         kinds = [k for k, v in m.provider if v is not None]
