@@ -54,6 +54,7 @@ from ebbtide.core.plan import (
     TemplatePlan,
     ValueMatch,
 )
+from ebbtide.core.verification import MEASUREMENT_TIMEOUT
 from ebbtide.core.yamlsafe import YamlProblem, load_documents
 
 __all__ = [
@@ -885,6 +886,23 @@ def _check_rollout(doc: Document, r: RolloutSpec) -> list[Problem]:
     return out
 
 
+def _jenkins_problems(doc: Document, at: str, jenkins: JenkinsQuery | None) -> list[Problem]:
+    """A Jenkins metric's ``timeout`` and ``interval`` are durations greater than 0."""
+    out: list[Problem] = []
+    for name in ("timeout", "interval"):
+        raw = getattr(jenkins, name) if jenkins is not None else None
+        if raw is None:
+            continue
+        try:
+            ok = parse_duration(raw) > 0
+        except ValueError as exc:
+            out.append(doc.problem(f"{at}.provider.jenkins.{name}", str(exc)))
+            continue
+        if not ok:
+            out.append(doc.problem(f"{at}.provider.jenkins.{name}", f"{name} must be greater than 0"))
+    return out
+
+
 def _baseline_problems(doc: Document, at: str, baseline: Baseline | None) -> list[Problem]:
     """A ``range`` baseline needs both percentages; an operator takes none."""
     if baseline is None:
@@ -931,6 +949,7 @@ def _check_template(doc: Document, t: VerificationTemplate) -> list[Problem]:
         if m.count is not None and m.count > 1 and m.interval is None:
             out.append(doc.problem(f"{at}.count", f"count {m.count} needs an interval"))
         out.extend(_baseline_problems(doc, at, m.baseline))
+        out.extend(_jenkins_problems(doc, at, m.provider.jenkins))
         if m.interval is not None and m.interval <= 0:
             out.append(doc.problem(f"{at}.interval", "interval must be greater than 0"))
         kinds = [k for k, v in m.provider if v is not None]
@@ -994,6 +1013,23 @@ def _substitute(obj: Any, values: Mapping[str, str]) -> Any:
     if isinstance(obj, list):
         return [_substitute(v, values) for v in obj]
     return obj
+
+
+#: how much longer than a Jenkins metric's own ``timeout`` the engine waits for its answer (a last poll and
+#: the request's own round trip), so it never asks for a second build while the first one is still followed
+JENKINS_GRACE = 30.0
+
+
+def _provider_timeout(provider: MetricProvider) -> dict[str, Any]:
+    """The in-flight timeout of a provider that waits longer than the engine's default (a Jenkins build)."""
+    jenkins = provider.jenkins
+    if jenkins is None or jenkins.timeout is None:
+        return {}
+    try:
+        wait = parse_duration(jenkins.timeout)
+    except ValueError:
+        return {}  # reported by the template check
+    return {"timeout": max(MEASUREMENT_TIMEOUT, wait + JENKINS_GRACE)}
 
 
 def _external_timeout(external: ExternalVerification | None) -> dict[str, Any]:
@@ -1587,6 +1623,7 @@ def compile_plan(specs: SpecSet, rollout: str | None = None, replicas: int | Non
                     else 4,
                     dry_run=m.dry_run,
                     provider=provider,
+                    **_provider_timeout(m.provider),
                     **_external_timeout(external),
                 )
             )

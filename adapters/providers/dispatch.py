@@ -114,7 +114,7 @@ class Dispatcher:
                 return _error(
                     start, f"provider pool saturated: {self._outstanding} measurements already in flight"
                 )
-            job = _Job(key, start, now, self._clock() + self.timeout)
+            job = _Job(key, start, now, self._clock() + self._timeout_of(start))
             self._in_flight[key] = job
             self._outstanding += 1
             self.submitted += 1
@@ -122,6 +122,11 @@ class Dispatcher:
             self._cond.notify_all()
         self._pool.submit(self._run, job)
         return None
+
+    def _timeout_of(self, start: StartMeasurement) -> float:
+        """The dispatcher's timeout, or the metric's own when it waits longer (a Jenkins build's)."""
+        own = start.metric.timeout
+        return self.timeout if own is None or own <= self.timeout else own
 
     def poll(self, scope: str) -> list[Measurement]:
         """The results for ``scope`` completed since the last poll, in the order they completed."""

@@ -27,9 +27,9 @@ builds and a poll loop of its own; the worker pool already gives every provider 
 holds no state between calls is simpler to read and to test. A build still running when ``timeout`` passes is
 left running (it is not stopped).
 
-The wait is bounded from outside too: the dispatcher answers a call that outlives its own timeout with an
-Error, and the engine treats a measurement unanswered after ``max(60 s, interval)`` as an error and asks again
-(which would trigger a second build). Keep ``timeout`` below both; the default, 60 s, is the engine's.
+The wait is bounded from outside too, and agrees with it: the compiled metric carries an in-flight timeout
+of ``timeout`` + 30 s (at least the engine's default 60 s; ``core/spec.py`` ``_provider_timeout``), which both
+the engine and the dispatcher wait for, so a build is never cut short nor triggered twice.
 """
 
 from __future__ import annotations

@@ -379,3 +379,19 @@ def test_the_provided_cluster_drops_the_answers_of_a_stopped_verification() -> N
     cluster.apply(StopVerification(verification="run-1"), 0.0)
     assert cluster.observe(0.0) == [Measurement(verification="run-2", metric="m", value=0.5)]
     assert cluster.observe(0.0) == []
+
+
+def test_a_metric_with_its_own_longer_timeout_is_waited_for() -> None:
+    """A Jenkins metric compiles its own in-flight timeout; the dispatcher waits that long for it, not less."""
+    provider = Scripted({"build": Script(value="SUCCESS", delay=0.6), "quick": Script(value=1.0, delay=0.6)})
+    own = StartMeasurement(
+        verification="v1", template="t", metric=MetricPlan(name="build", timeout=90.0), revision="r2"
+    )
+    with Dispatcher(provider, timeout=0.2) as dispatcher:
+        scope = dispatcher.for_scope("ns/a")
+        assert scope.measure(own, 0.0) is None
+        assert scope.measure(start("quick"), 0.0) is None
+        assert dispatcher.wait(10)
+        answers = {m.metric: m for m in scope.poll()}
+    assert answers["build"].value == "SUCCESS" and answers["build"].error is None
+    assert answers["quick"].error is not None and "timeout" in answers["quick"].error
