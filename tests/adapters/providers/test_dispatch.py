@@ -382,7 +382,7 @@ def test_the_provided_cluster_drops_the_answers_of_a_stopped_verification() -> N
 
 
 def test_a_metric_with_its_own_longer_timeout_is_waited_for() -> None:
-    """A Jenkins metric compiles its own in-flight timeout; the dispatcher waits that long for it, not less."""
+    """A Jenkins metric carries its own in-flight timeout; the dispatcher waits that long for it."""
     provider = Scripted({"build": Script(value="SUCCESS", delay=0.6), "quick": Script(value=1.0, delay=0.6)})
     own = StartMeasurement(
         verification="v1", template="t", metric=MetricPlan(name="build", timeout=90.0), revision="r2"
