@@ -21,6 +21,7 @@ One prefix serves the runs of one process (a chunk, a ``simulate`` call); it is 
 from __future__ import annotations
 
 from collections.abc import Callable
+from math import copysign
 from typing import Any
 
 from ebbtide.core.events import Event
@@ -34,8 +35,15 @@ LIMIT = 256
 
 def same(a: Any, b: Any) -> bool:
     """``a`` and ``b`` are the same input for the engine: the same object, or of the same type and
-    ``repr`` (a float's repr is exact; events are dataclasses whose repr shows every field)."""
-    return a is b or (type(a) is type(b) and repr(a) == repr(b))
+    ``repr`` (events are dataclasses whose repr shows every field); floats (times) equal and of the same
+    sign, which is what their repr would say, without formatting them (NaN is never the same)."""
+    if a is b:
+        return True
+    if type(a) is not type(b):
+        return False
+    if type(a) is float:
+        return bool(a == b and copysign(1.0, a) == copysign(1.0, b))
+    return repr(a) == repr(b)
 
 
 class Prefix:

@@ -86,7 +86,9 @@ def test_a_run_with_no_chance_in_it_makes_no_call_after_the_first(calls: list[An
 
 
 def test_same_tells_apart_what_equality_does_not() -> None:
-    assert same(60.0, 60.0) and not same(60.0, 60) and not same(0.0, -0.0)
+    assert same(60.0, 60.0) and not same(60.0, 60) and not same(0.0, -0.0) and not same(60.0, 60.5)
+    nan = float("nan")
+    assert not same(nan, float("nan")) and same(nan, nan)  # the same object only
 
     def measured(value: Any) -> Measurement:
         return Measurement(verification="r", metric="m", value=value)
