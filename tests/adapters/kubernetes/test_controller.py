@@ -246,6 +246,19 @@ def sample(text: str, name: str, **labels: str) -> float:
     return 0.0
 
 
+def quiet_writes(api: StandIn, agent: str, quiet: float = 0.3, timeout: float = 10.0) -> int:
+    """The writes of ``agent`` once none came for ``quiet`` seconds."""
+    deadline = time.monotonic() + timeout
+    last = writes_by_agent(api)[agent]
+    while time.monotonic() < deadline:
+        time.sleep(quiet)
+        now = writes_by_agent(api)[agent]
+        if now == last:
+            return now
+        last = now
+    raise AssertionError(f"{agent} kept writing for {timeout}s")
+
+
 def writes_by_agent(api: StandIn, *, leases: bool = False) -> Counter[str]:
     """Writes the API server received, per User-Agent (the controller's carries its identity)."""
     out: Counter[str] = Counter()
@@ -486,7 +499,9 @@ def test_a_replica_that_loses_the_lease_stops_writing_at_once() -> None:
             wait_for(api, settled(V1))
             assert a.elector is not None
             a.elector.renew_deadline = 1e-9  # its renewals now come too late: it is never leader for long
-            before = writes_by_agent(api)["ebbtide-controller/a"]
+            before = quiet_writes(
+                api, "ebbtide-controller/a"
+            )  # a reconcile under way when it lost may finish
             set_image(api, "orders:2")
             time.sleep(0.5)  # what it would take to start the canary
             assert writes_by_agent(api)["ebbtide-controller/a"] == before
