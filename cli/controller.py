@@ -68,6 +68,10 @@ def controller_cmd(
     measure_timeout: Annotated[
         float, typer.Option(min=0.1, help="seconds a metric query may take before it is an Error measurement")
     ] = 30.0,
+    notify_config: Annotated[
+        Path | None,
+        typer.Option(help="notification channels (webhooks, Slack) to send each rollout event to (YAML)"),
+    ] = None,
 ) -> None:
     """Run the controller: roll out and roll back EbbtideDeployments in the cluster (until SIGTERM)."""
     try:
@@ -94,6 +98,7 @@ def controller_cmd(
         metrics_address=metrics_address,
         metrics_port=metrics_port,
     )
+    channels = _channels(notify_config)
     configuration = _configuration(kubeconfig, context)
     _check_access(configuration, config)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -102,23 +107,56 @@ def controller_cmd(
     except OSError as exc:
         raise BadInput(f"--metrics-address/--metrics-port {metrics_address}:{metrics_port}: {exc}") from exc
     dispatcher = measure_with_providers(controller, measure_workers, measure_timeout)
+    notifier = notify_with(controller, channels)
     try:
         run(controller, config)
     finally:
         dispatcher.close()
+        if notifier is not None:
+            notifier.close()  # the deliveries under way finish (bounded), then its threads stop
+
+
+def _channels(path: Path | None) -> Any:
+    """The channels of ``--notify-config`` (None without it); a bad file is exit 2 naming the field."""
+    if path is None:
+        return None
+    from ebbtide.adapters.notify.channels import NotifyConfigError, load_config
+
+    try:
+        return load_config(path)
+    except NotifyConfigError as exc:
+        raise BadInput(f"--notify-config {exc}") from None
+
+
+def notify_with(controller: Controller, config: Any) -> Any:
+    """A :class:`~ebbtide.adapters.notify.channels.Notifier` for the channels of ``config`` (a
+    ``NotifierConfig``), fed by the controller with each persisted reconcile's notifications; None without
+    channels. The caller closes it once the controller has stopped."""
+    if config is None:
+        return None
+    from ebbtide.adapters.notify.channels import Notifier
+
+    controller.notifier = Notifier(config.channels)
+    return controller.notifier
 
 
 def measure_with_providers(controller: Controller, workers: int, timeout: float) -> Any:
-    """Answer the controller's measurements with the providers (:mod:`ebbtide.adapters.providers`) on a
-    bounded thread pool: a reconcile never waits for a metric source; a result wakes its workload's key."""
+    """Answer the controller's measurements with the providers (:mod:`ebbtide.adapters.providers`, the Job
+    provider on the controller's own API client) on a bounded thread pool: a reconcile never waits for a
+    metric source; a result wakes its workload's key."""
     from ebbtide.adapters.providers import Providers
     from ebbtide.adapters.providers.dispatch import Dispatcher
+    from ebbtide.adapters.providers.job import GRACE, JobProvider
 
     def wake(scope: str) -> None:
         namespace, _, name = scope.partition("/")
         controller.queue.add((namespace, name))
 
-    dispatcher = Dispatcher(Providers(), workers=workers, queue=4 * workers, timeout=timeout, on_result=wake)
+    # a Job metric's wait ends just before the dispatcher's timeout, so the Job provider's own answer
+    # (and its clean-up of the Job) comes first; a Job with activeDeadlineSeconds waits as long as that
+    jobs = JobProvider(controller.client, timeout=max(timeout - GRACE, timeout / 2))
+    providers = Providers(extra={"job": jobs})
+    dispatcher = Dispatcher(providers, workers=workers, queue=4 * workers, timeout=timeout, on_result=wake)
     controller.measurements_for = lambda namespace, name: dispatcher.for_scope(f"{namespace}/{name}")
     return dispatcher
 

@@ -1015,13 +1015,20 @@ def _substitute(obj: Any, values: Mapping[str, str]) -> Any:
     return obj
 
 
+#: a job metric without conditions: successful when its Job completed, failed when it failed (Argo's rule)
+JOB_SUCCESS = 'result.phase == "Complete"'
+JOB_FAILURE = 'result.phase != "Complete"'
 #: how much longer than a Jenkins metric's own ``timeout`` the engine waits for its answer (a last poll and
 #: the request's own round trip), so it never asks for a second build while the first one is still followed
 JENKINS_GRACE = 30.0
 
 
 def _provider_timeout(provider: MetricProvider) -> dict[str, Any]:
-    """The in-flight timeout of a provider that waits longer than the engine's default (a Jenkins build)."""
+    """The in-flight timeout of a provider that waits longer than the engine's default (a Jenkins build, a
+    Job with ``spec.activeDeadlineSeconds``)."""
+    deadline = provider.job.spec.get("activeDeadlineSeconds") if provider.job is not None else None
+    if isinstance(deadline, int) and not isinstance(deadline, bool) and deadline > 0:
+        return {"timeout": max(MEASUREMENT_TIMEOUT, deadline + JENKINS_GRACE)}
     jenkins = provider.jenkins
     if jenkins is None or jenkins.timeout is None:
         return {}
@@ -1608,6 +1615,8 @@ def compile_plan(specs: SpecSet, rollout: str | None = None, replicas: int | Non
             external = m.provider.external
             if external is not None:
                 conds = {"successCondition": EXTERNAL_SUCCESS, "failureCondition": EXTERNAL_FAILURE}
+            elif m.provider.job is not None and not any(conds.values()):
+                conds = {"successCondition": JOB_SUCCESS, "failureCondition": JOB_FAILURE}  # as Argo judges
             metrics.append(
                 MetricPlan(
                     name=m.name,

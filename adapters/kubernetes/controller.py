@@ -18,6 +18,8 @@
 - **Shutdown** (:meth:`Controller.stop`): no new work, the running reconciles finish, the Lease is released
   so a standby takes over at once, the informers and the HTTP port close.
 - **Metrics and probes** (:mod:`.metrics`, :mod:`.health`) on one HTTP port.
+- **Notifications**: with a ``notifier`` (:class:`~ebbtide.adapters.notify.channels.Notifier`), the Notify
+  effects of each reconcile whose status was written are delivered (on the notifier's own threads), once.
 """
 
 from __future__ import annotations
@@ -37,6 +39,8 @@ from kubernetes.client.exceptions import ApiException
 from urllib3.exceptions import HTTPError
 
 from ebbtide.adapters.base import MeasurementProvider
+from ebbtide.adapters.notify.channels import Notifier
+from ebbtide.adapters.notify.webhook import NotifyContext
 
 from .adapter import HASH_LABEL, WORKLOAD_LABEL, Router
 from .apiclient import ControllerApiClient, NotLeader
@@ -92,6 +96,8 @@ class Controller:
     ) -> None:
         self.config = config
         self.measurements_for = measurements_for
+        #: delivers each persisted reconcile's notifications (webhooks, Slack), when given
+        self.notifier: Notifier | None = None
         self.router = router
         self.clock = clock
         self.queue = WorkQueue(base_delay=config.backoff, max_delay=config.max_backoff)
@@ -377,8 +383,15 @@ class Controller:
             return
         finally:
             self.metrics.reconcile_seconds.observe(time.monotonic() - started)
+        if outcome.retry:  # refused until something the controller does not watch changes (a Secret)
+            self._retry(key, "secret")
+            return
         self.queue.forget(key)
         self.metrics.count_rollbacks(outcome.notifications)
+        if self.notifier is not None:  # after the status write: only persisted decisions are announced
+            where = NotifyContext(namespace=namespace, deployment=name)
+            for _, effect in outcome.notifications:
+                self.notifier.notify(effect, where)
         if outcome.wake_at is not None:
             self.queue.add_after(key, outcome.wake_at - self.clock())
 

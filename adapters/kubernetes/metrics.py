@@ -4,7 +4,7 @@
 ``ebbtide_rollouts{phase}``                          gauge        workloads in the cache per status phase
 ``ebbtide_rollbacks_total{reason,mode}``             counter      rollbacks completed (rollout-rolled-back)
 ``ebbtide_reconcile_duration_seconds``               histogram    one reconcile, from the queue to the result
-``ebbtide_reconcile_errors_total{error}``            counter      conflict, api, not-leader, other
+``ebbtide_reconcile_errors_total{error}``            counter      conflict, api, not-leader, secret, other
 ``ebbtide_api_writes_total{verb,resource}``          counter      every write the controller sends
 ``ebbtide_workqueue_depth``                          gauge        keys ready to be reconciled
 ``ebbtide_workqueue_waiting``                        gauge        keys waiting for a timer (wake or backoff)

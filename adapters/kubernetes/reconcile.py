@@ -42,8 +42,10 @@ from ebbtide.core.state import RolloutState
 
 from .adapter import KubernetesAdapter, Router
 from .external import consume, skip_external
+from .measuring import Where, in_workload
 from .routers.base import Obj
 from .routers.services import replica_ratio
+from .secrets import SecretMissing, secret_args
 from .summary import conditions_of, summary_of
 from .workload import Workload
 
@@ -70,6 +72,8 @@ class Outcome:
     attempts: int = 1
     #: the Notify effects of the persisted decisions (sent as Events after the status write)
     notifications: list[tuple[float, Notify]] = field(default_factory=list)
+    #: refused for a reason the workload's own events will not clear (a missing Secret): retry with backoff
+    retry: bool = False
 
 
 def reconcile(
@@ -141,8 +145,11 @@ def _decide(
         specs = _specs(api, obj["metadata"]["namespace"])
         rollout = _rollout_for(specs, workload.metadata.name)
         plan = _with_workload_limits(compile_plan(specs, rollout, replicas=workload.spec.replicas), workload)
+        secrets = secret_args(client, obj["metadata"]["namespace"], specs, rollout, plan)
     except SpecError as exc:
-        return _refused(status, "InvalidSpec", "; ".join(str(p) for p in exc.problems), generation)
+        refused = _refused(status, "InvalidSpec", "; ".join(str(p) for p in exc.problems), generation)
+        refused[0].retry = isinstance(exc, SecretMissing)  # a Secret created later wakes nothing: back off
+        return refused
     raw = status.get("engineState")
     try:
         state = initial_state(plan) if raw is None else RolloutState.from_json(json.dumps(raw))
@@ -151,17 +158,20 @@ def _decide(
             status, "InvalidState", f"status.engineState is not an engine state: {exc}", generation
         )
     traffic = specs.rollout_specs[rollout].spec.traffic
+    engine: list[Driver] = []  # its state numbers each measurement (the Job provider's names)
+    measuring = in_workload(measurements, _where(obj), secrets, lambda: engine[0].state if engine else state)
     adapter = KubernetesAdapter(
         client,
         obj,
         stable_service=traffic.stable_service if traffic else None,
         canary_service=traffic.canary_service if traffic else None,
-        measurements=skip_external(measurements),  # external metrics wait for their outside answer
+        measurements=skip_external(measuring),  # external metrics wait for their outside answer
         router=router,
     )
     adapter.stable_hint = state.stable
     adapter.deferred = True
     driver = Driver.restore(adapter, state.to_json(), now, record=False)
+    engine.append(driver)
     if state.desired != adapter.revision:
         driver.send(Deploy(revision=adapter.revision, plan=plan), now)
     elif plan != state.plan and plan != state.next_plan:
@@ -206,6 +216,11 @@ def _replay(
         if isinstance(effect, ScaleRevision | SetTraffic):
             adapter.apply(effect, now)
     return adapter
+
+
+def _where(obj: Obj) -> Where:
+    meta = obj["metadata"]
+    return Where(meta["namespace"], meta["name"], meta.get("uid"))
 
 
 def _strip(obj: Obj) -> Obj:

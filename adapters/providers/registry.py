@@ -3,12 +3,13 @@
 ``Providers`` is the one :class:`~ebbtide.adapters.base.MeasurementProvider` a driver or a dispatcher needs:
 it looks at each ``StartMeasurement``'s ``metric.provider``, hands it to the provider registered for that key,
 and wraps metrics that have a ``baseline`` block in the baseline comparison. A metric whose provider block is
-missing, names no registered provider (``cloudWatch`` or ``job`` until they are registered), or names
-several, gets an Error measurement that says so; nothing raises. An ``external`` metric (Ocean CD's external
+missing, names no registered provider (``cloudWatch`` until it is registered), or names several, gets an
+Error measurement that says so; nothing raises. An ``external`` metric (Ocean CD's external
 verification) is answered None: its answer comes from outside, as a Measurement event.
 
-Providers not built here (the Kubernetes Job provider, external verification) are plugged in by key:
-``Providers(extra={"job": JobProvider(...)})``.
+The Kubernetes Job provider needs a cluster: ``job`` answers an Error saying so until one is plugged in by
+key, as ``ebbtide controller`` does: ``Providers(extra={"job": JobProvider(api_client)})``
+(:mod:`ebbtide.adapters.providers.job`).
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ from ebbtide.adapters.providers.web import WebProvider
 from ebbtide.core.effects import StartMeasurement
 from ebbtide.core.events import Measurement
 from ebbtide.core.plan import MetricPlan
+
+NO_CLUSTER = "the job provider needs a Kubernetes cluster: it runs in the controller (ebbtide controller)"
 
 
 class Missing:
@@ -65,6 +68,7 @@ class Providers:
             "newRelic": NewRelicProvider(),
             "jenkins": JenkinsProvider(),
             "external": External(),
+            "job": Missing(NO_CLUSTER),
             **(extra or {}),
         }
         self._plain = _Plain(self)

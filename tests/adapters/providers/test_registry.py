@@ -54,7 +54,7 @@ def test_providers_is_a_measurement_provider() -> None:
     [
         ({}, "metric 'm' has no provider block"),
         ({"cloudWatch": {"metricDataQueries": []}}, "no provider for 'cloudWatch' (metric 'm'); available: "),
-        ({"job": {"spec": {}}}, "no provider for 'job'"),
+        ({"job": {"spec": {}}}, "the job provider needs a Kubernetes cluster"),
         ({"graphite": {"query": "x"}}, "no provider for 'graphite'"),
         (
             {"web": {"url": "x"}, "datadog": {"query": "y"}},

@@ -12,6 +12,7 @@ whole and to trust, and a thread per connection lets synchronous tests drive it 
         apps = kubernetes.client.AppsV1Api(api.client)
         api.faults.conflict_every(2)  # a 409 storm
         api.workloads.by_image["app:v2"] = Behaviour.crash_loop()
+        # a batch/v1 Job with the image "check:fail" ends Failed after api.jobs.delay seconds (see .jobs)
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from types import TracebackType
 import kubernetes
 
 from .faults import ALL, READS, WRITES, FaultInjector
+from .jobs import Jobs
 from .resources import ResourceType
 from .server import StandInServer
 from .store import ApiError, Store
@@ -34,6 +36,7 @@ __all__ = [
     "ApiError",
     "Behaviour",
     "FaultInjector",
+    "Jobs",
     "ResourceType",
     "StandIn",
     "Store",
@@ -46,6 +49,7 @@ class StandIn:
         self.store = Store(history=history)
         self.faults = FaultInjector()
         self.workloads = Workloads(self.store, tick=tick)
+        self.jobs = Jobs(self.store, tick=tick)
         self.server = StandInServer(self.store, self.faults, bookmark_every)
         host, port = self.server.server_address[:2]
         self.url = f"http://{host!s}:{port}"
@@ -60,10 +64,12 @@ class StandIn:
     def start(self) -> StandIn:
         self._thread.start()
         self.workloads.start()
+        self.jobs.start()
         return self
 
     def stop(self) -> None:
         self.workloads.stop()
+        self.jobs.stop()
         self.store.close()
         self.server.shutdown()
         self.server.server_close()
