@@ -63,6 +63,18 @@ ACCESS: tuple[Access, ...] = (
         "replica-ratio and router traffic: point stable/canary Service selectors at revisions",
     ),
     Access("", "events", ("create",), "a Kubernetes Event per transition (Ocean CD event names)"),
+    Access(
+        "",
+        "secrets",
+        ("get",),
+        "args from valueFrom.secretKeyRef: read the named Secret (never listed or watched)",
+    ),
+    Access(
+        "batch",
+        "jobs",
+        ("get", "create", "delete"),
+        "job metrics: create a measurement's Job, read its conditions, delete it when it outlives its wait",
+    ),
     Access("networking.istio.io", "virtualservices", (*READ, "patch", "update"), "Istio route weights"),
     Access(
         "networking.istio.io", "destinationrules", (*READ, "patch", "update"), "Istio subsets per revision"
