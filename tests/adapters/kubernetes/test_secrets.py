@@ -1,6 +1,6 @@
-"""Args from Secrets (``valueFrom.secretKeyRef``) in the reconciler, against the stand-in API server: the value
-reaches the provider, never the status, the events or the persisted plan; a missing Secret or key is an
-InvalidSpec condition naming the arg and the Secret, nothing is scaled, and the controller retries."""
+"""Args from Secrets (``valueFrom.secretKeyRef``) in the reconciler, against the stand-in API server: the
+value reaches the provider, never the status, the events or the persisted plan; a missing Secret or key is
+an InvalidSpec condition naming the arg and the Secret, nothing is scaled, and the controller retries."""
 
 from __future__ import annotations
 
