@@ -14,8 +14,8 @@ import yaml
 from typer.testing import CliRunner
 
 from ebbtide.adapters.kubernetes.controller import Controller
-from ebbtide.cli.main import app
 from ebbtide.cli.controller import _channels, measure_with_providers, notify_with
+from ebbtide.cli.main import app
 
 from ..adapters.kubernetes.test_controller import (
     NS,
@@ -68,7 +68,7 @@ def test_an_immediate_rollback_is_announced_once_per_event(tmp_path: Path) -> No
 @pytest.mark.parametrize(
     ("content", "field"),
     [
-        ("channels: [{name: ops}]", "channels[0].url"),
+        ("channels: [{name: ops}]", "channels[0].url: Field required"),
         ("channels: [{name: ops, url: 'http://x', events: [rollout-exploded]}]", "channels[0].events[0]"),
         ("channels: [{name: ops, url: 'http://x', colour: red}]", "channels[0].colour"),
     ],
@@ -78,5 +78,5 @@ def test_a_bad_notify_config_is_exit_2_naming_the_field(tmp_path: Path, content:
     path.write_text(content)
     result = CliRunner().invoke(app, ["controller", "--notify-config", str(path)])
     assert result.exit_code == 2, result.output
-    assert f"--notify-config {path}: {field}:" in " ".join(result.output.split())
+    assert f"--notify-config {path}: {field}" in " ".join(result.output.split())
     assert "Traceback" not in result.output

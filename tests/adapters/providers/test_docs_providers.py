@@ -152,3 +152,27 @@ def test_baseline_example_loads() -> None:
     spec, *_ = example("Baseline (Ocean CD)")
     metric = compiled(spec)
     assert metric.provider["baseline"]["threshold"] == "range"
+
+
+def test_kubernetes_job_example() -> None:
+    from kubernetes import client
+
+    from ebbtide.adapters.providers.job import JobProvider
+
+    from ..kubernetes.standin import StandIn
+
+    spec, answer, value, phase = example("Kubernetes Job")
+    metric = compiled(spec)
+    assert metric.timeout == 150.0  # activeDeadlineSeconds + 30 s, as the section says
+    context = {"namespace": "shop", "workload": "checkout", "uid": "u1", "measurement": 1}
+    plan = metric.model_copy(update={"provider": {"job": {**metric.provider["job"], "ebbtide": context}}})
+    start = StartMeasurement(verification="v1", template="t", metric=plan, revision="r2")
+    with StandIn() as api:
+        api.jobs.delay = 0.05
+        m = JobProvider(api.client, interval=0.02).measure(start, 0)
+        job = client.BatchV1Api(api.client).read_namespaced_job("v1-smoke-1", "shop")
+    assert (
+        m.error is None and job.status.conditions[0].to_dict() | answer == job.status.conditions[0].to_dict()
+    )
+    assert (repr(m.value), classify(plan, m.value)[0]) == (value, phase)
+    assert job.spec.template.spec.containers[0].args == ["--fail", "http://checkout-canary/healthz"]
