@@ -17,6 +17,7 @@ from ebbtide.adapters.kubernetes.reconcile import GROUP, VERSION, reconcile
 from ebbtide.core.effects import StartMeasurement
 from ebbtide.core.events import Measurement
 
+from .conftest import eventually
 from .standin import StandIn
 from .test_reconcile import NAME, NS, V1, V2, get, live, run, set_image, standin_cluster, state_of
 
@@ -98,7 +99,10 @@ def everything_written(api: StandIn) -> str:
 
 
 def invalid_spec(api: StandIn) -> dict[str, Any] | None:
-    return next((c for c in get(api)["status"].get("conditions") or [] if c["type"] == "InvalidSpec"), None)
+    return next(
+        (c for c in (get(api).get("status") or {}).get("conditions") or [] if c["type"] == "InvalidSpec"),
+        None,
+    )
 
 
 def test_a_missing_secret_is_an_invalid_spec_naming_the_arg_and_the_secret_and_nothing_is_scaled(
@@ -162,3 +166,19 @@ def test_the_rollout_specs_secret_arg_wins_over_the_templates_arg() -> None:
         run(api, now + 5, live(V2), recorder)
         assert recorder.blocks and all(TOKEN in b["prometheus"]["query"] for b in recorder.blocks)
         assert TOKEN not in everything_written(api)
+
+
+def test_the_controller_retries_a_missing_secret_until_it_is_created() -> None:
+    from .test_controller import V1 as CV1
+    from .test_controller import Table, config, controller, metrics_text, sample, settled, wait_for
+    from .test_controller import standin_cluster as controller_cluster
+
+    with controller_cluster() as api:
+        use_secret_arg(api)
+        with controller(api, Table({CV1: 0.01}), config(max_backoff=0.2, resync=600.0)) as ctl:
+            eventually(lambda: invalid_spec(api) is not None)
+            assert client.AppsV1Api(api.client).list_namespaced_replica_set(NS).items == []
+            create_secret(api, {"token": TOKEN})  # no event of the workload's: only the retry sees it
+            wait_for(api, settled(CV1))
+            assert invalid_spec(api) is None
+            assert sample(metrics_text(ctl), "ebbtide_reconcile_errors_total", error="secret") >= 1
