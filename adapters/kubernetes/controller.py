@@ -32,15 +32,13 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import kubernetes
 from kubernetes.client.exceptions import ApiException
 from urllib3.exceptions import HTTPError
 
 from ebbtide.adapters.base import MeasurementProvider
-from ebbtide.adapters.notify.channels import Notifier
-from ebbtide.adapters.notify.webhook import NotifyContext
 
 from .adapter import HASH_LABEL, WORKLOAD_LABEL, Router
 from .apiclient import ControllerApiClient, NotLeader
@@ -51,6 +49,9 @@ from .metrics import Metrics
 from .reconcile import GROUP, PLURAL, SPEC_PLURALS, VERSION, ReconcileConflict, reconcile
 from .routers.services import replica_ratio
 from .workqueue import WorkQueue
+
+if TYPE_CHECKING:
+    from ebbtide.adapters.notify.channels import Notifier
 
 Key = tuple[str, str]
 MeasurementsFor = Callable[[str, str], MeasurementProvider | None]
@@ -389,6 +390,8 @@ class Controller:
         self.queue.forget(key)
         self.metrics.count_rollbacks(outcome.notifications)
         if self.notifier is not None:  # after the status write: only persisted decisions are announced
+            from ebbtide.adapters.notify.webhook import NotifyContext  # the notify extra, needed only here
+
             where = NotifyContext(namespace=namespace, deployment=name)
             for _, effect in outcome.notifications:
                 self.notifier.notify(effect, where)
