@@ -197,30 +197,59 @@ def selectors(api: StandIn) -> dict[str, str]:
     }
 
 
+def row(api: StandIn, image: str) -> str:
+    """What ``kubectl get ebd`` shows of the status the operator wrote (the revisions named by image)."""
+    obj = client.CustomObjectsApi(api.client).get_namespaced_custom_object(GROUP, VERSION, NS, PLURAL, NAME)
+    status = obj["status"]
+    names = {V1: "orders:1", V2: "orders:2", V3: "orders:3"}
+    weights = " ".join(f"{names[r]}={w}" for r, w in sorted(state(api).weights.items()))  # type: ignore[union-attr]
+    healthy = next(c for c in status["conditions"] if c["type"] == "Healthy")
+    return (
+        f"template {image}: phase={status['phase']} stable={names[status['stableRevision']]} "
+        f"weights={weights} healthy={healthy['status']} ({healthy['reason']})"
+    )
+
+
 def test_the_kopf_operator_rolls_a_canary_out_and_a_failed_one_back(cluster: StandIn) -> None:
     table = Table(TABLE)
+    rows = []
     with running_operator(cluster, table):
         client.CustomObjectsApi(cluster.client).create_namespaced_custom_object(
             GROUP, VERSION, NS, PLURAL, workload("orders:1")
         )
         eventually(lambda: settled_live(cluster, V1), timeout=30)
+        rows.append(row(cluster, "orders:1"))
         set_image(cluster, "orders:2")
         eventually(lambda: settled_live(cluster, V2), timeout=30)
+        rows.append(row(cluster, "orders:2"))
         s = state(cluster)
         assert s is not None and s.stable == V2 and not s.degraded
         assert selectors(cluster) == {"orders-stable": V2, "orders-canary": V2}
         set_image(cluster, "orders:3")
         eventually(lambda: settled_live(cluster, V3), timeout=30)
+        rows.append(row(cluster, "orders:3"))
         s = state(cluster)
         assert s is not None and s.stable == V2 and s.degraded and s.weights == {V2: 100}
     assert selectors(cluster) == {"orders-stable": V2, "orders-canary": V2}
-    assert [a.revision for a in table.asked] == [V2, V3]
+    assert [a.revision for a in table.asked] == [V2, V3]  # one measurement per canary
     events = client.CoreV1Api(cluster.client).list_namespaced_event(NS).items
-    ours = [
-        e.reason
-        for e in sorted(
-            events, key=lambda e: e.metadata.resource_version and int(e.metadata.resource_version)
-        )
-        if e.source and e.source.component == "ebbtide-controller"
+    ours = [e for e in events if e.source and e.source.component == "ebbtide-controller"]
+    reasons = [e.reason for e in sorted(ours, key=lambda e: int(e.metadata.resource_version))]
+    assert reasons == [
+        "rollout-started",
+        "rollout-finished",
+        "rollout-started",
+        "rollout-failed",
+        "rollout-rolled-back",
     ]
-    print(ours)
+    transcript = "\n".join([*rows, "events: " + ", ".join(reasons)])
+    print(transcript)
+    assert f"```\n{transcript}\n```" in DOC, "docs/embedding.md shows another run"
+
+
+DOC = (ROOT / "docs" / "embedding.md").read_text()
+
+
+def test_the_docs_include_the_example_as_it_is() -> None:
+    code = EXAMPLE.read_text()
+    assert f"```python\n# examples/kopf/operator.py\n{code}```" in DOC
