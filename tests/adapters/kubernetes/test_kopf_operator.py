@@ -252,4 +252,4 @@ DOC = (ROOT / "docs" / "embedding.md").read_text()
 
 def test_the_docs_include_the_example_as_it_is() -> None:
     code = EXAMPLE.read_text()
-    assert f"```python\n# examples/kopf/operator.py\n{code}```" in DOC
+    assert f"```py\n# examples/kopf/operator.py\n{code}```" in DOC
