@@ -118,6 +118,8 @@ class KubernetesAdapter:
         self._scale_wanted: dict[str, int] = {}
         self._traffic_wanted: SetTraffic | None = None
         self._events_wanted: list[tuple[float, Notify]] = []
+        #: the workload's ReplicaSets as the last observe listed them (what :meth:`trim` may delete)
+        self._listed: list[Any] = []
 
     def emit(self) -> None:
         """Send the Events deferred mode recorded (the reconciler calls it once the state is persisted, so a
@@ -215,6 +217,31 @@ class KubernetesAdapter:
         if (rs.spec.replicas or 0) != replicas:
             self.apps.patch_namespaced_replica_set(name, self.namespace, {"spec": {"replicas": replicas}})
 
+    def trim(self, kept: set[str]) -> list[str]:
+        """Delete the ReplicaSets the last observe listed whose revision is not ``kept`` (see
+        :mod:`.history`), once scaled to 0 with no pods left. Each delete carries the resourceVersion
+        listed, so a ReplicaSet scaled up meanwhile is not deleted (409: left for the next reconcile).
+        Returns the revisions deleted."""
+        deleted = []
+        for rs in self._listed:
+            revision = (rs.metadata.labels or {}).get(HASH_LABEL)
+            if not revision or revision in kept or self._scale_wanted.get(revision):
+                continue
+            if (rs.spec.replicas or 0) != 0 or (rs.status is not None and (rs.status.replicas or 0) != 0):
+                continue
+            options = kubernetes.client.V1DeleteOptions(
+                preconditions=kubernetes.client.V1Preconditions(resource_version=rs.metadata.resource_version)
+            )
+            try:
+                self.apps.delete_namespaced_replica_set(rs.metadata.name, self.namespace, body=options)
+            except kubernetes.client.ApiException as exc:
+                if exc.status not in (404, 409):  # gone already, or changed: the next reconcile decides
+                    raise
+                continue
+            deleted.append(revision)
+        self._listed = []
+        return deleted
+
     def _new_rs(self, revision: str, replicas: int) -> Obj:
         labels = self.pod_labels(revision)
         template = json.loads(json.dumps(self.templates[revision]))
@@ -245,6 +272,7 @@ class KubernetesAdapter:
     def _counts(self) -> dict[str, tuple[int, int, int, int]]:
         """(desired, ready, available, failed) per revision, from the ReplicaSets and their pods."""
         rss = self.apps.list_namespaced_replica_set(self.namespace, label_selector=self._selector()).items
+        self._listed = list(rss)
         pods = self.core.list_namespaced_pod(self.namespace, label_selector=self._pod_selector()).items
         stuck: dict[str, int] = {}
         for pod in pods:

@@ -42,6 +42,7 @@ from ebbtide.core.state import RolloutState
 
 from .adapter import KubernetesAdapter, Router
 from .external import consume, skip_external
+from .history import keep
 from .measuring import Where, in_workload
 from .routers.base import Obj
 from .routers.services import replica_ratio
@@ -101,6 +102,8 @@ def reconcile(
         if adapter is not None:
             outcome.notifications = list(adapter.notifications)
             adapter.emit()
+            if outcome.state is not None:  # once persisted: the history beyond revisionHistoryLimit
+                adapter.trim(keep(outcome.state))
         return outcome
     raise ReconcileConflict(f"{namespace}/{name}: status write conflicted {attempts} times")
 

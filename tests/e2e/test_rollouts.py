@@ -1,0 +1,273 @@
+"""Rollouts on a real cluster (kind, k3s, ...): skipped unless ``EBBTIDE_E2E_KUBECONFIG`` names a kubeconfig.
+
+The scenarios of tests/adapters/kubernetes/test_controller.py, test_history.py and test_kopf_operator.py,
+on real pods: the controller (``Controller``, in this process, out of cluster, with the kubeconfig's
+credentials) and the kopf example each take a canary to live and roll a canary whose verification fails
+back; the controller also rolls a live version back by hand and trims the ReplicaSet history. Pods run
+``registry.k8s.io/pause`` (the cluster must be able to pull it); revisions differ by an environment
+variable. Measurements come from a table (a revision's error rate), as in the stand-in tests: no metrics
+backend is needed. Each test works in a namespace of its own, deleted at the end. See docs/kubernetes.md.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import itertools
+import json
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from kubernetes import client, config
+
+from ebbtide.adapters.kubernetes import crds
+from ebbtide.adapters.kubernetes.adapter import HASH_LABEL, revision_of
+from ebbtide.adapters.kubernetes.controller import Controller, ControllerConfig
+from ebbtide.adapters.kubernetes.reconcile import GROUP, PLURAL, VERSION
+from ebbtide.core.effects import StartMeasurement
+from ebbtide.core.events import Measurement
+from ebbtide.core.state import RolloutState
+
+from .test_cluster import KUBECONFIG, apply_crds
+
+pytestmark = pytest.mark.skipif(
+    not KUBECONFIG, reason="set EBBTIDE_E2E_KUBECONFIG to a test cluster's kubeconfig"
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+NAME = "orders"
+IMAGE = "registry.k8s.io/pause:3.9"
+TIMEOUT = 240.0  # image pulls on a fresh node
+
+SPECS = """
+apiVersion: ebbtide.dev/v1alpha1
+kind: VerificationTemplate
+metadata: {name: errors}
+spec:
+  metrics:
+    - name: error-rate
+      interval: 5s
+      count: 1
+      successCondition: result < 0.05
+      failureLimit: 0
+      provider:
+        prometheus: {query: "sum(rate(errors[1m]))"}
+---
+apiVersion: ebbtide.dev/v1alpha1
+kind: Strategy
+metadata: {name: canary}
+spec:
+  canary:
+    steps:
+      - setWeight: 40
+      - verification: {templateNames: [errors]}
+---
+apiVersion: ebbtide.dev/v1alpha1
+kind: RolloutSpec
+metadata: {name: orders}
+spec:
+  spotDeployment: {name: orders}
+  replicas: 2
+  strategy: {name: canary}
+  traffic: {canaryService: orders-canary, stableService: orders-stable}
+  failurePolicy: {action: rollback}
+"""
+
+
+def template(version: int) -> dict[str, Any]:
+    container = {"name": "app", "image": IMAGE, "env": [{"name": "VERSION", "value": str(version)}]}
+    return {"metadata": {"labels": {"app": "orders"}}, "spec": {"containers": [container]}}
+
+
+REV = {v: revision_of(template(v)) for v in range(1, 6)}
+BAD = 3  # version 3's error rate fails the verification
+
+
+@dataclass
+class Table:
+    asked: list[str] = field(default_factory=list)
+
+    def measure(self, start: StartMeasurement, now: float) -> Measurement:
+        self.asked.append(start.revision)
+        value = 0.5 if start.revision == REV[BAD] else 0.01
+        return Measurement(verification=start.verification, metric=start.metric.name, value=value)
+
+
+@pytest.fixture
+def api() -> Iterator[client.ApiClient]:
+    api_client = config.new_client_from_config(config_file=KUBECONFIG)
+    yield api_client
+    api_client.close()
+
+
+@pytest.fixture
+def namespace(api: client.ApiClient) -> Iterator[str]:
+    apply_crds(api)
+    name = f"ebbtide-e2e-{uuid.uuid4().hex[:8]}"
+    core = client.CoreV1Api(api)
+    core.create_namespace({"metadata": {"name": name}})
+    for svc in ("orders-stable", "orders-canary"):
+        core.create_namespaced_service(
+            name,
+            {"metadata": {"name": svc}, "spec": {"selector": {"app": "orders"}, "ports": [{"port": 80}]}},
+        )
+    objects = client.CustomObjectsApi(api)
+    plurals = {k.kind: k.plural for k in crds.KINDS}
+    for doc in yaml.safe_load_all(SPECS):
+        objects.create_namespaced_custom_object(GROUP, VERSION, name, plurals[doc["kind"]], doc)
+    yield name
+    core.delete_namespace(name)
+
+
+def create_workload(api: client.ApiClient, ns: str, version: int, **spec: Any) -> None:
+    body = {
+        "apiVersion": crds.API_VERSION,
+        "kind": "EbbtideDeployment",
+        "metadata": {"name": NAME},
+        "spec": {
+            "replicas": 2,
+            "selector": {"matchLabels": {"app": "orders"}},
+            "template": template(version),
+            **spec,
+        },
+    }
+    client.CustomObjectsApi(api).create_namespaced_custom_object(GROUP, VERSION, ns, PLURAL, body)
+
+
+def set_version(api: client.ApiClient, ns: str, version: int) -> None:
+    client.CustomObjectsApi(api).patch_namespaced_custom_object(
+        GROUP, VERSION, ns, PLURAL, NAME, {"spec": {"template": template(version)}}
+    )
+
+
+def state(api: client.ApiClient, ns: str) -> RolloutState | None:
+    obj = client.CustomObjectsApi(api).get_namespaced_custom_object(GROUP, VERSION, ns, PLURAL, NAME)
+    raw = (obj.get("status") or {}).get("engineState")
+    return None if raw is None else RolloutState.from_json(json.dumps(raw))
+
+
+def settled(api: client.ApiClient, ns: str, version: int) -> Callable[[], bool]:
+    def check() -> bool:
+        s = state(api, ns)
+        return (
+            s is not None
+            and s.phase == "live"
+            and s.desired == REV[version]
+            and s.ready.get(s.stable or "") == 2
+            and not s.scale_downs
+        )
+
+    return check
+
+
+def wait_for(check: Callable[[], bool], timeout: float = TIMEOUT) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError("the cluster did not get there in time")
+        time.sleep(0.5)
+
+
+def replicas(api: client.ApiClient, ns: str) -> dict[str, int]:
+    rss = client.AppsV1Api(api).list_namespaced_replica_set(ns).items
+    return {rs.metadata.labels[HASH_LABEL]: rs.spec.replicas for rs in rss}
+
+
+def selectors(api: client.ApiClient, ns: str) -> dict[str, str]:
+    core = client.CoreV1Api(api)
+    return {
+        s: core.read_namespaced_service(s, ns).spec.selector.get(HASH_LABEL)
+        for s in ("orders-stable", "orders-canary")
+    }
+
+
+@contextlib.contextmanager
+def controller(ns: str, table: Table) -> Iterator[Controller]:
+    configuration = client.Configuration()
+    config.load_kube_config(config_file=KUBECONFIG, client_configuration=configuration)
+    cfg = ControllerConfig(
+        namespaces=(ns,), leader_elect=False, resync=10.0, metrics_address="127.0.0.1", metrics_port=0
+    )
+    with Controller(configuration, cfg, measurements_for=lambda namespace, name: table) as ctl:
+        yield ctl
+
+
+def test_the_controller_rolls_out_rolls_back_and_trims_the_history(
+    api: client.ApiClient, namespace: str
+) -> None:
+    table = Table()
+    with controller(namespace, table):
+        create_workload(api, namespace, 1, revisionHistoryLimit=2)
+        wait_for(settled(api, namespace, 1))
+        set_version(api, namespace, 2)  # a healthy canary
+        wait_for(settled(api, namespace, 2))
+        assert selectors(api, namespace) == {"orders-stable": REV[2], "orders-canary": REV[2]}
+        set_version(api, namespace, BAD)  # its verification fails: rolled back at once
+        wait_for(settled(api, namespace, BAD))
+        s = state(api, namespace)
+        assert s is not None and s.stable == REV[2] and s.degraded and s.weights == {REV[2]: 100}
+        assert selectors(api, namespace) == {"orders-stable": REV[2], "orders-canary": REV[2]}
+        set_version(api, namespace, 4)
+        wait_for(settled(api, namespace, 4))
+        set_version(api, namespace, 2)  # a manual rollback of the live version to an older one
+        wait_for(settled(api, namespace, 2))
+        # limit 2: the stable (2) and the one before it (4); 1 and the failed 3 are deleted
+        wait_for(lambda: replicas(api, namespace) == {REV[2]: 2, REV[4]: 0}, timeout=60)
+    # measured (a retried reconcile may ask again): each canary, and the version rolled back to by hand
+    assert [rev for rev, _ in itertools.groupby(table.asked)] == [REV[2], REV[BAD], REV[4], REV[2]]
+    reasons = [
+        e.reason
+        for e in client.CoreV1Api(api).list_namespaced_event(namespace).items
+        if e.source and e.source.component == "ebbtide-controller"
+    ]
+    assert {"rollout-started", "rollout-finished", "rollout-failed", "rollout-rolled-back"} <= set(reasons)
+
+
+def test_the_kopf_example_rolls_a_canary_out_and_a_failed_one_back(
+    api: client.ApiClient, namespace: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    kopf = pytest.importorskip("kopf")
+    monkeypatch.setenv("KUBECONFIG", str(KUBECONFIG))
+    name = "ebbtide_kopf_example"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, ROOT / "examples" / "kopf" / "operator.py")
+        assert spec is not None and spec.loader is not None
+        sys.modules[name] = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(sys.modules[name])
+    table = Table()
+    stop, ready = threading.Event(), threading.Event()
+    thread = threading.Thread(
+        target=kopf.run,
+        kwargs={
+            "standalone": True,
+            "namespaces": [namespace],
+            "stop_flag": stop,
+            "ready_flag": ready,
+            "memo": kopf.Memo(measurements=table),
+        },
+        daemon=True,
+    )
+    thread.start()
+    try:
+        assert ready.wait(60)
+        create_workload(api, namespace, 1)
+        wait_for(settled(api, namespace, 1))
+        set_version(api, namespace, 2)
+        wait_for(settled(api, namespace, 2))
+        set_version(api, namespace, BAD)
+        wait_for(settled(api, namespace, BAD))
+        s = state(api, namespace)
+        assert s is not None and s.stable == REV[2] and s.degraded and s.weights == {REV[2]: 100}
+        assert selectors(api, namespace) == {"orders-stable": REV[2], "orders-canary": REV[2]}
+    finally:
+        stop.set()
+        thread.join(30)
+    assert [rev for rev, _ in itertools.groupby(table.asked)] == [REV[2], REV[BAD]]
