@@ -52,7 +52,11 @@ def _role(state: RolloutState, rev: str) -> str:
 def view_data(name: str, namespace: str, state: RolloutState, status: Obj) -> Obj:
     """The detailed rollout view of one workload, as plain data."""
     history = {rec.revision: rec.status for rec in state.history}
-    revisions = sorted(set(state.replicas) | set(state.ready) | set(state.weights))
+    named = {state.stable, state.canary, state.desired, state.rollback.target if state.rollback else None}
+    revisions = sorted(
+        set(state.replicas) | set(state.ready) | set(state.weights) | {r for r in named if r is not None}
+    )
+    stepping = state.canary is not None and state.phase in ("in-progress", "verifying", "paused")
     steps = [s for s in state.plan.steps if not s.implicit]
     progress = state.rollback_progress
     out: Obj = {
@@ -84,9 +88,9 @@ def view_data(name: str, namespace: str, state: RolloutState, status: Obj) -> Ob
                 "text": step_text(s),
                 "state": (
                     "current"
-                    if state.canary is not None and i == state.step_index and state.phase != "live"
+                    if stepping and i == state.step_index
                     else "done"
-                    if state.canary is not None and i < state.step_index
+                    if stepping and i < state.step_index
                     else ""
                 ),
             }
