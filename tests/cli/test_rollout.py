@@ -14,10 +14,13 @@ from typing import Any
 import pytest
 import yaml
 from kubernetes import client
+from rich.console import Console
 from typer.testing import CliRunner
 
 from ebbtide.adapters.kubernetes import actions
 from ebbtide.adapters.kubernetes.reconcile import GROUP, VERSION, reconcile
+from ebbtide.cli.rolloutview import render, view_data
+from ebbtide.core.state import MetricStatus, RolloutState, VerificationRun
 
 from ..adapters.kubernetes.standin import StandIn
 from ..adapters.kubernetes.test_actions import NAME, NS, V1, V2, deploy, install, obj, run, state_of, v2_live
@@ -237,3 +240,56 @@ def test_get_watch_updates_the_view(cluster: StandIn, kubeconfig: Path) -> None:
     result = cli(kubeconfig, "get", NAME, "--watch", "--interval", "0.05", "--updates", "2")
     assert result.exit_code == 0, result.output
     assert "Rollback status: 80% complete" in result.output
+
+
+def test_get_shows_the_linked_rollout_after_a_rollback_and_rollback_to_an_unknown_revision_is_rejected(
+    cluster: StandIn, kubeconfig: Path
+) -> None:
+    now = v2_live(cluster)
+    unknown = cli(kubeconfig, "rollback", NAME, "--to", "0000000000")
+    assert unknown.exit_code == 1 and "revision 0000000000 is not in the revision history" in unknown.output
+    actions.request(cluster.client, NS, NAME, "rollback")
+    run(cluster, now + 5, lambda s: s.phase == "paused" and s.canary == V1)
+    view = cli(kubeconfig, "get", NAME)
+    assert view.exit_code == 0, view.output
+    assert "initiator rollback, linked to rollout #1" in view.output
+    assert re.search(r"▶\s+1\s+pause \(until promoted\)", view.output)
+    assert "Last action: rollback applied" in view.output
+
+
+def test_the_view_shows_verification_runs_with_their_measurements() -> None:
+    state = RolloutState(
+        phase="verifying",
+        stable="v1",
+        canary="v2",
+        desired="v2",
+        weights={"v1": 80, "v2": 20},
+        replicas={"v1": 4, "v2": 1},
+        ready={"v1": 4, "v2": 1},
+        verifications=(
+            VerificationRun(
+                id="run-1",
+                template="success-rate",
+                metrics=(MetricStatus(name="errors", count=3, successful=2, failed=1, last="0.07"),),
+            ),
+        ),
+    )
+    data = view_data("orders", "shop", state, {})
+    assert data["verifications"][0]["metrics"][0] | {"phase": ""} == {
+        "name": "errors",
+        "phase": "",
+        "count": 3,
+        "successful": 2,
+        "failed": 1,
+        "inconclusive": 0,
+        "error": 0,
+        "last": "0.07",
+    }
+    assert [(r["revision"], r["traffic"], r["ready"], r["desired"]) for r in data["revisions"]] == [
+        ("v1", 80, 4, 4),
+        ("v2", 20, 1, 1),
+    ]
+    console = Console(width=120, record=True)
+    console.print(render(data))
+    text = console.export_text()
+    assert "run-1" in text and "3 taken: 2 ok, 1 failed" in text and "0.07" in text

@@ -6,6 +6,8 @@ controller restart, a 409 on the status write."""
 from __future__ import annotations
 
 import json
+import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -16,6 +18,7 @@ from kubernetes import client
 
 from ebbtide.adapters.kubernetes import actions, crds
 from ebbtide.adapters.kubernetes.adapter import revision_of
+from ebbtide.adapters.kubernetes.controller import Controller
 from ebbtide.adapters.kubernetes.reconcile import GROUP, PLURAL, VERSION, reconcile
 from ebbtide.core.state import RolloutState
 
@@ -253,3 +256,54 @@ def test_a_malformed_annotation_entry_is_rejected_with_its_reason(cluster: Stand
     reconcile(cluster.client, NS, NAME, now)
     last = obj(cluster)["status"]["lastAction"]
     assert last["id"] == "x1" and last["result"] == "rejected" and "not one of" in last["reason"]
+
+
+def test_a_rollback_is_not_undone_by_the_template_and_a_new_template_deploys(cluster: StandIn) -> None:
+    """After a rollback of live v2 the spec still declares v2: the controller does not deploy it over the
+    rollback (status.templateOverride); a new template (v3) deploys as usual and clears the override."""
+    now = v2_live(cluster)
+    req = actions.request(cluster.client, NS, NAME, "rollback")
+    now = run(cluster, now + 5, lambda s: s.phase == "paused" and s.canary == V1)
+    assert obj(cluster)["status"]["templateOverride"] == {"revision": V2, "actionId": req.id, "desired": V1}
+    for t in (now + 5, now + 10):
+        reconcile(cluster.client, NS, NAME, t)
+    assert state_of(cluster).canary == V1 and state_of(cluster).desired == V1
+    deploy(cluster, "orders:3", now)
+    v3 = revision_of(template("orders:3"))
+    run(cluster, now + 15, lambda s: s.canary == v3)
+    assert obj(cluster)["status"]["templateOverride"] == {}
+    assert state_of(cluster).original_rollout_id is not None  # the rollback's rollout was superseded
+
+
+def test_an_action_racing_a_real_controller_restart_is_applied_exactly_once() -> None:
+    """The controller (informers, work queue) that takes a rollback dies at its status write; a new one
+    started afresh applies the action from the object: one result, applied, and the rollback completed."""
+    from . import test_controller as tc
+
+    with tc.standin_cluster() as api:
+        table = tc.Table({tc.V1: 0.01, tc.V2: 0.01})
+        recorded, dead = threading.Event(), threading.Event()
+
+        def gate(verb: str, resource: str) -> bool:
+            if recorded.is_set() and resource == "ebbtidedeployments/status":
+                dead.set()
+            return not dead.is_set()
+
+        first = Controller(api.configuration, tc.config("first"), measurements_for=lambda ns, n: table)
+        first.client.may_write = gate
+        with first:
+            tc.wait_for(api, tc.settled(tc.V1))
+            tc.set_image(api, "orders:2")
+            tc.wait_for(api, tc.settled(tc.V2))
+            recorded.set()
+            req = actions.request(api.client, tc.NS, tc.NAME, "rollback")
+            deadline = time.monotonic() + 10
+            while not dead.is_set():
+                assert time.monotonic() < deadline, "the first controller never tried to write"
+                time.sleep(0.01)
+        assert actions.pending(tc.get(api))  # nothing persisted: the action still waits
+        with tc.controller(api, table, tc.config("second")):
+            end = tc.wait_for(api, lambda s: s.desired == tc.V1 and tc.settled(tc.V1)(s))
+        status = tc.get(api)["status"]
+        assert [(r["id"], r["result"]) for r in status["actions"]] == [(req.id, "applied")]
+        assert end.weights == {tc.V1: 100} and status["liveHistory"][-1]["revision"] == tc.V1
