@@ -21,6 +21,8 @@ from typing import Annotated, Any
 import kubernetes
 import typer
 import urllib3
+import yaml
+from kubernetes.config.config_exception import ConfigException
 from rich.live import Live
 from rich.table import Table
 
@@ -71,6 +73,19 @@ def _connect(
 ) -> tuple[kubernetes.client.ApiClient, str]:
     client, default_namespace = _client(kubeconfig, context)
     return client, namespace or default_namespace
+
+
+def _user(kubeconfig: Path | None, context: str | None) -> str | None:
+    """The kubeconfig user of the context (recorded as the action's ``by``; RBAC decides, this informs)."""
+    try:
+        contexts, active = kubernetes.config.list_kube_config_contexts(  # type: ignore[no-untyped-call]
+            config_file=str(kubeconfig) if kubeconfig is not None else None
+        )
+    except (ConfigException, OSError, TypeError, ValueError, yaml.YAMLError):
+        return None  # _client reported an unreadable kubeconfig already
+    chosen = next((c for c in contexts if c.get("name") == context), active) if context else active
+    user = ((chosen or {}).get("context") or {}).get("user")
+    return str(user) if user else None
 
 
 def _api_error(exc: Exception) -> typer.Exit:
@@ -243,7 +258,7 @@ def _act(
             err_console().print(f"rejected: {ns}/{name}: {action}: {reason}", soft_wrap=True)
             raise typer.Exit(EXIT_REJECTED)
         try:
-            req = actions.request(client, ns, name, action, to=to)
+            req = actions.request(client, ns, name, action, to=to, by=_user(kubeconfig, context))
         except actions.NoRollout as exc:
             raise BadInput(str(exc)) from None
         except actions.BadAction as exc:

@@ -188,9 +188,9 @@ def consume(obj: Obj, driver: Driver, now: float, declared: str) -> Obj:
 
 
 def deploys(obj: Obj, acted: Obj, declared: str) -> bool:
-    """Whether the declared pod template's revision is to be deployed (it differs from the engine's desired
-    one): not while an applied rollback overrides exactly that template; a template changed since clears the
-    override (written into ``acted``)."""
+    """Whether the declared pod template's revision may be deployed (when it differs from the engine's desired
+    one): not while an applied rollback overrides exactly that template. A template changed since (to any
+    other revision, the rollback target included) clears the override (written into ``acted``)."""
     override = acted.get("templateOverride", (obj.get("status") or {}).get("templateOverride")) or {}
     if override.get("revision") == declared:
         return False

@@ -164,7 +164,7 @@ def _decide(
     adapter.deferred = True
     driver = Driver.restore(adapter, state.to_json(), now, record=False)
     acted = actions.consume(obj, driver, now, adapter.revision)  # the operator actions recorded on the object
-    if driver.state.desired != adapter.revision and actions.deploys(obj, acted, adapter.revision):
+    if actions.deploys(obj, acted, adapter.revision) and driver.state.desired != adapter.revision:
         driver.send(Deploy(revision=adapter.revision, plan=plan), now)
     elif plan != state.plan and plan != state.next_plan:
         driver.send(SpecChanged(plan=plan), now)  # the engine applies it when the running rollout ends

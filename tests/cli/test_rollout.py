@@ -89,6 +89,7 @@ def test_rollback_of_a_live_version_with_wait(cluster: StandIn, kubeconfig: Path
         result = cli(kubeconfig, "rollback", NAME, "--wait", "--timeout", "20")
     assert result.exit_code == 0, result.output
     assert f"{NS}/{NAME}: rollback applied (id " in result.output
+    assert obj(cluster)["status"]["lastAction"]["by"] == "tester"  # the kubeconfig context's user
     state = state_of(cluster)
     assert state.initiator == "rollback" and state.desired == V1 and state.original_rollout_id is not None
     assert obj(cluster)["spec"]["template"]["spec"]["containers"][0]["image"] == "orders:2"  # not rewritten

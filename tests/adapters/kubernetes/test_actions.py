@@ -258,6 +258,19 @@ def test_a_malformed_annotation_entry_is_rejected_with_its_reason(cluster: Stand
     assert last["id"] == "x1" and last["result"] == "rejected" and "not one of" in last["reason"]
 
 
+def test_declaring_the_rollback_target_clears_the_override_and_the_old_template_deploys_again(
+    cluster: StandIn,
+) -> None:
+    now = v2_live(cluster)
+    actions.request(cluster.client, NS, NAME, "rollback")
+    now = run(cluster, now + 5, lambda s: s.phase == "paused" and s.canary == V1)
+    deploy(cluster, "orders:1", now)  # the spec now says what runs
+    reconcile(cluster.client, NS, NAME, now + 5)
+    assert obj(cluster)["status"]["templateOverride"] == {} and state_of(cluster).canary == V1
+    deploy(cluster, "orders:2", now)  # and v2 again, on purpose: a deploy
+    run(cluster, now + 10, lambda s: s.desired == V2)
+
+
 def test_a_rollback_is_not_undone_by_the_template_and_a_new_template_deploys(cluster: StandIn) -> None:
     """After a rollback of live v2 the spec still declares v2: the controller does not deploy it over the
     rollback (status.templateOverride); a new template (v3) deploys as usual and clears the override."""
