@@ -63,6 +63,7 @@ from .common import (
 from .controller import controller_cmd
 from .crd import crd_cmd
 from .executors import ExecutorName, ExecutorOption, SchedulerOption, check_executor, executor_for
+from .rollout import rollout_app
 from .verify import verify_cmd
 
 app = typer.Typer(
@@ -914,6 +915,7 @@ def diagram_cmd() -> None:
 app.command("crd")(crd_cmd)
 app.command("verify")(verify_cmd)
 app.command("controller")(controller_cmd)
+app.add_typer(rollout_app)
 
 
 def main() -> None:

@@ -71,6 +71,22 @@ _WORKLOAD_STATUS: Schema = {
         "selector": {"type": "string", "description": "the label selector, serialized (scale subresource)"},
         "summary": {**ANYTHING, "type": "object", "description": "the detailed rollout view"},
         "engineState": {**ANYTHING, "type": "object", "description": "the engine state (RolloutState JSON)"},
+        "actions": {
+            "type": "array",
+            "items": {**ANYTHING, "type": "object"},
+            "description": "the last results of rollout actions (ids consumed)",
+        },
+        "templateOverride": {
+            **ANYTHING,
+            "type": "object",
+            "description": "a rollback away from spec.template",
+        },
+        "lastAction": {**ANYTHING, "type": "object", "description": "the last consumed action's result"},
+        "liveHistory": {
+            "type": "array",
+            "items": {**ANYTHING, "type": "object"},
+            "description": "the revisions that reached live, with rollout id and initiator",
+        },
     },
 }
 

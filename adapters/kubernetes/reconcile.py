@@ -40,6 +40,7 @@ from ebbtide.core.plan import Plan
 from ebbtide.core.spec import Document, Problem, SpecError, SpecSet, compile_plan, loc_path
 from ebbtide.core.state import RolloutState
 
+from . import actions
 from .adapter import KubernetesAdapter, Router
 from .external import consume, skip_external
 from .history import keep
@@ -47,7 +48,7 @@ from .measuring import Where, in_workload
 from .routers.base import Obj
 from .routers.services import replica_ratio
 from .secrets import SecretMissing, secret_args
-from .summary import conditions_of, summary_of
+from .summary import conditions_of, live_history, summary_of
 from .workload import Workload
 
 GROUP, VERSION, PLURAL = "ebbtide.dev", "v1alpha1", "ebbtidedeployments"
@@ -175,7 +176,8 @@ def _decide(
     adapter.deferred = True
     driver = Driver.restore(adapter, state.to_json(), now, record=False)
     engine.append(driver)
-    if state.desired != adapter.revision:
+    acted = actions.consume(obj, driver, now, adapter.revision)  # the operator actions recorded on the object
+    if actions.deploys(obj, acted, adapter.revision) and driver.state.desired != adapter.revision:
         driver.send(Deploy(revision=adapter.revision, plan=plan), now)
     elif plan != state.plan and plan != state.next_plan:
         driver.send(SpecChanged(plan=plan), now)  # the engine applies it when the running rollout ends
@@ -185,7 +187,7 @@ def _decide(
     conditions: list[Obj] = [] if answered is None else [answered]
     if adapter.cannot_express is not None:
         # the decision that wanted this traffic is not persisted: the step waits, the old world stays
-        new = state
+        new, acted = state, {}  # not persisted: the actions stay pending for the next reconcile
         conditions.append(
             _condition("TrafficNotApplied", "CannotExpress", adapter.cannot_express, generation)
         )
@@ -196,7 +198,9 @@ def _decide(
         **status,
         "engineState": json.loads(new.to_json()),
         "observedGeneration": generation,
+        **acted,
         **summary_of(new),
+        "liveHistory": live_history(status, new, now),
         "conditions": conditions_of(new, conditions, generation),
     }
     return Outcome(wake_at=driver.wake_at, state=new, conditions=status["conditions"]), status, adapter

@@ -76,3 +76,28 @@ def conditions_of(state: RolloutState, extra: list[Obj], generation: int | None)
         },
         *extra,
     ]
+
+
+#: revisions kept in ``status.liveHistory`` (Ocean CD rolls back to any of the last 20 that reached live)
+LIVE_HISTORY = 20
+
+
+def live_history(status: Obj, state: RolloutState, now: float) -> list[Obj]:
+    """``status.liveHistory``: the revisions that reached live, oldest first, each with the rollout id that
+    took it there, its initiator (``rollback`` when a rollback restored it) and when (the reconcile's time).
+    The engine state keeps no times, so the status accumulates them: one entry per arrival at live."""
+    kept: list[Obj] = [h for h in status.get("liveHistory") or [] if isinstance(h, dict)]
+    if state.phase != "live" or state.stable is None:
+        return kept
+    last = kept[-1] if kept else None
+    if last is not None and (last.get("revision"), last.get("rolloutId")) == (state.stable, state.rollout_id):
+        return kept
+    entry: Obj = {
+        "revision": state.stable,
+        "rolloutId": state.rollout_id,
+        "initiator": "rollback" if state.degraded else state.initiator,
+        "at": now,
+    }
+    if state.original_rollout_id is not None:
+        entry["originalRolloutId"] = state.original_rollout_id
+    return [*kept, entry][-LIVE_HISTORY:]
