@@ -162,7 +162,7 @@ def test_the_doc_shows_a_real_backtest_against_prometheus(incident: str) -> None
         out = "".join(out.splitlines(keepends=True)[-n:])
     got = "\n".join(line.rstrip() for line in out.splitlines())
     if os.environ.get("EBBTIDE_REGENERATE_DOCS") == "1":
-        DOC.write_text(text.replace(match.group(2), got + "\n"))
+        DOC.write_text(text[: match.start(2)] + got + "\n" + text[match.end(2) :])
         return
     assert got == "\n".join(line.rstrip() for line in match.group(2).splitlines())
 
