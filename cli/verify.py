@@ -10,18 +10,16 @@ none started) or the cluster refused; 2 bad input (flags, kubeconfig, no such ro
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import kubernetes
 import typer
-import urllib3
-import yaml
-from kubernetes.config.config_exception import ConfigException
-
-from ebbtide.adapters.external import NotWaiting, Status
-from ebbtide.adapters.kubernetes import external
 
 from .common import BadInput, err_console, guard, out_console
+
+if TYPE_CHECKING:  # the kubernetes client is imported when the command runs: the base install has none
+    import kubernetes
+
+    from ebbtide.adapters.external import Status
 
 #: exit code when no external verification waits for the answer
 EXIT_NOT_WAITING = 1
@@ -29,6 +27,10 @@ EXIT_NOT_WAITING = 1
 
 def _client(kubeconfig: Path | None, context: str | None) -> tuple[kubernetes.client.ApiClient, str]:
     """An API client and the context's namespace (default: "default")."""
+    import kubernetes
+    import yaml
+    from kubernetes.config.config_exception import ConfigException
+
     if kubeconfig is not None and not kubeconfig.is_file():
         raise BadInput(f"--kubeconfig {kubeconfig}: no such file")
     path = str(kubeconfig) if kubeconfig is not None else None
@@ -61,6 +63,14 @@ def verify_cmd(
     """Answer the external verification a rollout waits for: passed or failed."""
     if passed == failed:
         raise BadInput("give exactly one of --passed or --failed")
+    try:
+        import kubernetes
+        import urllib3
+
+        from ebbtide.adapters.external import NotWaiting
+        from ebbtide.adapters.kubernetes import external
+    except ImportError as exc:
+        raise BadInput(f"ebbtide verify needs: pip install 'ebbtide[kubernetes]' ({exc})") from None
     status: Status = "passed" if passed else "failed"
     client, default_namespace = _client(kubeconfig, context)
     ns = namespace or default_namespace
