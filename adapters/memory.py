@@ -38,7 +38,8 @@ What is modelled (and what is not):
   conditions over ``result[0]`` (or with ``vector: true``), as ``[value]``. The result is reported by the next
   ``observe``. An external verification's metric is answered by the scenario's ``ExternalVerifier`` instead,
   ``after`` seconds later (or never), judged at that time; answers given at or after the metric's timeout are
-  kept in ``late_answers``.
+  kept in ``late_answers``. A metric held by one of ``config.recordings`` is answered from the recording
+  instead (:mod:`ebbtide.adapters.recorded`: the last recorded answer at or before ``now``).
 
 Every random draw comes from one ``random.Random(seed)``, in the order the driver calls the cluster, so a run
 is reproducible from its seed.
@@ -57,7 +58,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SkipValidation, model_validator
 from pydantic.alias_generators import to_camel
 
-from ebbtide.adapters.providers.recording import Recording, replay
+from ebbtide.adapters.recorded import Recording, replay
 from ebbtide.core.duration import parse_duration
 from ebbtide.core.effects import (
     Effect,

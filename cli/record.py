@@ -4,23 +4,27 @@ Runs the range query of every Prometheus metric of a VerificationTemplate (args 
 to ``--end`` (or over the ``--last`` hours) every ``--step`` seconds, and writes a recording (JSON lines,
 :mod:`ebbtide.adapters.providers.recording`) that a scenario replays with ``spec.recordings``. The range
 options are shared with ``ebbtide backtest --prometheus`` (:func:`time_range`). Exit code 2 for bad input, an
-unreachable server, a query error or a range without data.
+unreachable server, a query error or a range without data. The HTTP client is imported when a command
+queries, so that the base install's CLI starts without it.
 """
 
 from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from ebbtide.adapters.providers.recording import ROLES, MetricRange, RangeError, range_lines, template_ranges
+from ebbtide.adapters.recorded import ROLES
 from ebbtide.core.duration import parse_duration
 from ebbtide.core.plan import TemplatePlan
 from ebbtide.sim import backtest as bt
 
 from .common import BadInput, check_outputs, guard, output, parse_pairs
+
+if TYPE_CHECKING:
+    from ebbtide.adapters.providers.recording import MetricRange
 
 StartOption = Annotated[
     str | None, typer.Option("--start", help="the first time to query: Unix time or ISO 8601")
@@ -75,6 +79,8 @@ def query_step(text: str | None, template: TemplatePlan, option: str = "--step")
 
 def fetch(address: str, template: TemplatePlan, first: float, last: float, step: float) -> list[MetricRange]:
     """The range queries of the template; BadInput naming the metric and the reason when one fails."""
+    from ebbtide.adapters.providers.recording import RangeError, template_ranges  # HTTP: imported on use
+
     if (last - first) / step > 11_000:
         raise BadInput(
             f"{(last - first) / step:.0f} points per series: Prometheus answers at most 11,000; "
@@ -129,6 +135,8 @@ def record_cmd(
     first, last_t = time_range(start, end, last)
     step_s = query_step(step, loaded.plan)
     ranges = fetch(prometheus, loaded.plan, first, last_t, step_s)
+    from ebbtide.adapters.providers.recording import range_lines
+
     with output(out) as stream:
         for line in range_lines(ranges, first, last_t, step_s, role=role):
             stream.write(line + "\n")

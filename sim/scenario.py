@@ -27,7 +27,7 @@ from ebbtide.adapters.memory import (
     find_mapping,
     find_verifier,
 )
-from ebbtide.adapters.providers.recording import Recording, RecordingError, load_recording
+from ebbtide.adapters.recorded import Recording, RecordingError, load_recording
 from ebbtide.adapters.specfiles import FileProblem, read_text
 from ebbtide.core.plan import MAX_REPLICAS, Plan
 from ebbtide.core.spec import (

@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from ebbtide.adapters.providers.recording import load_recording
+from ebbtide.adapters.recorded import load_recording
 from ebbtide.cli.main import app
 from ebbtide.sim.runner import load_scenario, simulate
 from tests.adapters.providers.conftest import _wait_ready, free_port

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ebbtide.adapters.providers.recording import FORMAT
+from ebbtide.adapters.recorded import FORMAT
 from ebbtide.core.spec import SpecError
 from ebbtide.sim.runner import load_scenario, simulate
 
