@@ -244,3 +244,50 @@ def test_a_scenario_replays_the_recorded_incident_and_rolls_back_when_it_shows()
         assert r.outcome.detected_at is not None
         # error-watch measures every minute: the first measurement at or after the breach catches it
         assert breach <= r.outcome.detected_at < breach + 60
+
+
+def test_a_query_returning_several_series_must_be_aggregated(incident: str, tmp_path: Path) -> None:
+    split = tmp_path / "split.yaml"
+    split.write_text(
+        "apiVersion: ebbtide.dev/v1alpha1\nkind: VerificationTemplate\nmetadata: {name: t}\nspec:\n"
+        "  metrics:\n  - name: by-code\n    interval: 1m\n    successCondition: result[0] < 1\n"
+        "    provider: {prometheus: {query: 'sum by (code) (rate(http_requests_total[5m]))'}}\n"
+    )
+    code, out = run("backtest", str(split), "--prometheus", incident, *RECORD_ARGS[:4])
+    assert code == 2
+    assert "metric by-code" in out and "returns 2 series" in out and 'code="500"' in out
+
+
+def test_record_refuses_an_unreachable_server_and_records_the_stable_role(
+    incident: str, tmp_path: Path
+) -> None:
+    code, out = run(
+        "record",
+        str(SPEC),
+        "-t",
+        "error-watch",
+        "--prometheus",
+        f"http://127.0.0.1:{free_port()}",
+        *RECORD_ARGS,
+    )
+    assert code == 2 and "cannot reach Prometheus" in out
+    target = tmp_path / "stable.jsonl"
+    code, out = run(
+        "record",
+        str(SPEC),
+        "-t",
+        "error-watch",
+        "--prometheus",
+        incident,
+        *RECORD_ARGS,
+        "--role",
+        "stable",
+        "-o",
+        str(target),
+    )
+    assert code == 0, out
+    assert set(load_recording(target).tracks) == {("error-rate", "stable")}
+    code, out = run(
+        "record", str(SPEC), "-t", "error-watch", "--prometheus", incident, *RECORD_ARGS, "--role", "baseline"
+    )
+    assert code == 2 and "--role" in out
