@@ -38,7 +38,8 @@ What is modelled (and what is not):
   conditions over ``result[0]`` (or with ``vector: true``), as ``[value]``. The result is reported by the next
   ``observe``. An external verification's metric is answered by the scenario's ``ExternalVerifier`` instead,
   ``after`` seconds later (or never), judged at that time; answers given at or after the metric's timeout are
-  kept in ``late_answers``.
+  kept in ``late_answers``. A metric held by one of ``config.recordings`` is answered from the recording
+  instead (:mod:`ebbtide.adapters.recorded`: the last recorded answer at or before ``now``).
 
 Every random draw comes from one ``random.Random(seed)``, in the order the driver calls the cluster, so a run
 is reproducible from its seed.
@@ -54,9 +55,10 @@ import re
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SkipValidation, model_validator
 from pydantic.alias_generators import to_camel
 
+from ebbtide.adapters.recorded import Recording, replay
 from ebbtide.core.duration import parse_duration
 from ebbtide.core.effects import (
     Effect,
@@ -278,6 +280,8 @@ class ClusterConfig(Model):
     rps: float = Field(0.0, ge=0.0)
     #: share (0..1) of the requests that carry the header of the header routes
     header_share: float = Field(0.0, ge=0.0, le=1.0)
+    #: recorded provider answers: a metric they hold is answered from them, not from the signals
+    recordings: SkipValidation[tuple[Recording, ...]] = ()
 
 
 def provider_text(provider: Mapping[str, Any]) -> str:
@@ -734,6 +738,11 @@ class MemoryCluster:
         self.measurements_taken += 1
         name = start.metric.name
         mapping, vector = self._mapping(start.template, start.metric)
+        if self.config.recordings:
+            role = mapping.of if mapping is not None else "canary"
+            recorded = replay(self.config.recordings, start, now, role, vector if mapping else None)
+            if recorded is not None:
+                return recorded
         if mapping is None:
             return Measurement(
                 verification=start.verification, metric=name, error=f"no signal mapped for {name!r}"

@@ -63,6 +63,8 @@ from .common import (
 from .controller import controller_cmd
 from .crd import crd_cmd
 from .executors import ExecutorName, ExecutorOption, SchedulerOption, check_executor, executor_for
+from .record import EndOption, LastOption, fetch, record_cmd, time_range
+from .record import query_step as query_step_of
 from .rollout import rollout_app
 from .verify import verify_cmd
 
@@ -502,7 +504,16 @@ def explain_cmd(
 @guard
 def backtest_cmd(
     template_file: ExistingFile,
-    metrics_file: ExistingFile,
+    metrics_file: Annotated[
+        Path | None,
+        typer.Argument(
+            exists=True, dir_okay=False, readable=True, help="CSV or Prometheus JSON (or --prometheus)"
+        ),
+    ] = None,
+    prometheus: Annotated[
+        str | None,
+        typer.Option("--prometheus", help="query this Prometheus server for the template's own queries"),
+    ] = None,
     template: Annotated[
         str | None,
         typer.Option("--template", "-t", help="the VerificationTemplate (when the file has several)"),
@@ -521,7 +532,17 @@ def backtest_cmd(
     start: Annotated[
         str | None,
         typer.Option(
-            "--start", help="when the verification starts: +OFFSET (e.g. +20m), Unix time or ISO 8601"
+            "--start",
+            help="when the verification starts: +OFFSET (e.g. +20m), Unix time or ISO 8601 "
+            "(--prometheus: the start of the range queried)",
+        ),
+    ] = None,
+    end: EndOption = None,
+    last: LastOption = None,
+    query_step: Annotated[
+        str | None,
+        typer.Option(
+            "--query-step", help="--prometheus: seconds between samples (default: the smallest interval)"
         ),
     ] = None,
     window: Annotated[
@@ -547,7 +568,8 @@ def backtest_cmd(
     fmt: Annotated[TableOrJson, typer.Option("--format", "-f")] = TableOrJson.table,
     out: Annotated[Path | None, typer.Option("--out", "-o")] = None,
 ) -> None:
-    """Replay recorded metric series (CSV or Prometheus JSON) through a VerificationTemplate."""
+    """Replay recorded metric series (CSV, Prometheus JSON, or a live Prometheus) through a
+    VerificationTemplate."""
     from ebbtide.core.duration import parse_duration
 
     def duration(option: str, text: str | None) -> float | None:
@@ -562,17 +584,36 @@ def backtest_cmd(
     args = parse_pairs(arg or [], "--arg")
     loaded = bt.load_template(template_file, template, args)
     print_warnings(loaded.warnings)
-    data = bt.load_series(metrics_file)
-    mapping = bt.map_series(loaded.plan, data, metric or [], str(metrics_file))
-    origin = min(s.times[0] for s in mapping.values())
-    end = max(s.times[-1] for s in mapping.values())
-    try:
-        t0 = bt.parse_start(start, origin) if start is not None else None
-    except ValueError as exc:
-        raise BadInput(f"--start {start!r}: {exc}") from None
-    if t0 is not None and t0 > end:
+    if prometheus is not None:
+        if metrics_file is not None:
+            raise BadInput("give a METRICS_FILE or --prometheus URL, not both")
+        first, last_t = time_range(start, end, last)
+        step_q = query_step_of(query_step, loaded.plan, "--query-step")
+        data = bt.series_from_ranges(fetch(prometheus, loaded.plan, first, last_t, step_q))
+        source = prometheus
+    elif metrics_file is None:
         raise BadInput(
-            f"--start {start!r} is after the last sample of the data ({bt.format_time(end, origin)})"
+            "give the recorded metrics: a METRICS_FILE (CSV or Prometheus JSON) or --prometheus URL"
+        )
+    else:
+        if end is not None or last is not None or query_step is not None:
+            raise BadInput("--end, --last and --query-step go with --prometheus")
+        data = bt.load_series(metrics_file)
+        source = str(metrics_file)
+    mapping = bt.map_series(loaded.plan, data, metric or [], source)
+    origin = min(s.times[0] for s in mapping.values())
+    data_end = max(s.times[-1] for s in mapping.values())
+    t0: float | None = None
+    if prometheus is not None:
+        origin = t0 = first
+    else:
+        try:
+            t0 = bt.parse_start(start, origin) if start is not None else None
+        except ValueError as exc:
+            raise BadInput(f"--start {start!r}: {exc}") from None
+    if t0 is not None and t0 > data_end:
+        raise BadInput(
+            f"--start {start!r} is after the last sample of the data ({bt.format_time(data_end, origin)})"
         )
     win = duration("--window", window)
     stale = duration("--staleness", staleness) or None
@@ -580,7 +621,10 @@ def backtest_cmd(
     header = (
         f"template {loaded.plan.name} ({template_file}) as a "
         f"{'background' if is_bg else 'phase'} verification; "
-        + "; ".join(f"{m} <- series {s.name} ({len(s.times)} samples)" for m, s in mapping.items())
+        + "; ".join(
+            f"{m} <- {'Prometheus' if prometheus else 'series ' + s.name} ({len(s.times)} samples)"
+            for m, s in mapping.items()
+        )
     )
     with output(out) as stream:
         if rolling:
@@ -914,6 +958,7 @@ def diagram_cmd() -> None:
 
 app.command("crd")(crd_cmd)
 app.command("verify")(verify_cmd)
+app.command("record")(record_cmd)
 app.command("controller")(controller_cmd)
 app.add_typer(rollout_app)
 

@@ -876,5 +876,35 @@ def describe(result: BacktestResult) -> str:
     )
 
 
+def series_from_ranges(ranges: Iterable[Any], file: str = "--prometheus") -> dict[str, Series]:
+    """Backtest series from range queries (:class:`ebbtide.adapters.providers.recording.MetricRange`), one per
+    metric; a query returning several series is a located error (aggregate it, e.g. with ``sum``)."""
+    out: dict[str, Series] = {}
+    problems: list[Problem] = []
+    for r in ranges:
+        if len(r.series) > 1:
+            labels = ", ".join(_series_name(s.labels, i) for i, s in enumerate(r.series[:3]))
+            problems.append(
+                _problem(
+                    file,
+                    f"metric {r.metric}",
+                    f"the query returns {len(r.series)} series ({labels}"
+                    f"{', ...' if len(r.series) > 3 else ''}): "
+                    "a backtest judges one; aggregate them (sum, max, ... by nothing)",
+                )
+            )
+            continue
+        samples = r.series[0].samples if r.series else []
+        out[r.metric] = Series(
+            r.metric,
+            times=[t for t, _ in samples],
+            values=[v for _, v in samples],
+            labels=dict(r.series[0].labels) if r.series else {},
+        )
+    if problems:
+        raise SpecError(problems)
+    return out
+
+
 def selection_from(entries: Iterable[str]) -> list[str]:
     return [e for e in entries if e.strip()]

@@ -27,6 +27,7 @@ from ebbtide.adapters.memory import (
     find_mapping,
     find_verifier,
 )
+from ebbtide.adapters.recorded import Recording, RecordingError, load_recording
 from ebbtide.adapters.specfiles import FileProblem, read_text
 from ebbtide.core.plan import MAX_REPLICAS, Plan
 from ebbtide.core.spec import (
@@ -94,6 +95,18 @@ class Action(Model):
     replicas: int | None = Field(None, ge=1)
 
 
+class RecordingRef(Model):
+    """Recorded provider answers that replace the signals of the metrics they hold (docs/simulator.md)."""
+
+    #: the recording (JSON lines, written by ``ebbtide record`` or a RecordingProvider), relative to the
+    #: scenario file
+    file: str
+    #: use only this metric of the recording (default: every metric it holds)
+    metric: str | None = None
+    #: the run's t=0 reads the recording this long after its start
+    offset: Duration = Field(0.0, ge=0.0)
+
+
 class ScenarioSpec(Model):
     #: rollout spec files (Ocean CD or Argo Rollouts YAML), relative to the scenario file; the other documents
     #: of the scenario file itself are specs too
@@ -109,6 +122,8 @@ class ScenarioSpec(Model):
     revisions: dict[str, RevisionBehaviour]
     #: how metrics of the verification templates map to revision signals
     metrics: list[MetricMapping] = Field(default_factory=list)
+    #: recorded provider answers: the metrics they hold replay them instead of the revisions' signals
+    recordings: list[RecordingRef] = Field(default_factory=list)
     #: who answers the external verifications (Ocean CD v1), when and how: late, never or wrong rehearse
     #: the fallback
     external_verifiers: list[ExternalVerifier] = Field(default_factory=list)
@@ -133,6 +148,8 @@ class Scenario(Model):
     _file: str = PrivateAttr(default="<scenario>")
     _document: int = PrivateAttr(default=0)
     _repair: Repair | None = PrivateAttr(default=None)
+    #: the loaded recordings of ``spec.recordings``, in order
+    _recordings: tuple[Recording, ...] = PrivateAttr(default=())
 
     @property
     def plan(self) -> Plan:
@@ -161,7 +178,9 @@ class Scenario(Model):
         """Attach the compiled plan (and the plans of the ``specChange`` actions, by action index), after
         checking the scenario against it (raises SpecError)."""
         spec_plans = dict(spec_plans or {})
-        problems = check(self, plan, file, document, spec_plans.values())
+        self._file = file
+        problems = self.load_recordings(Path(file).parent if file != "<scenario>" else Path(), document)
+        problems += check(self, plan, file, document, spec_plans.values())
         for i, action in enumerate(self.spec.actions):
             if action.action == "specChange" and i not in spec_plans:
                 problems.append(
@@ -189,6 +208,47 @@ class Scenario(Model):
                 )
         return self
 
+    @property
+    def recordings(self) -> tuple[Recording, ...]:
+        """The loaded recordings of ``spec.recordings`` (see :meth:`load_recordings`)."""
+        return self._recordings
+
+    def load_recordings(self, base: Path, document: int = 1) -> list[Problem]:
+        """Read the files of ``spec.recordings`` (paths relative to ``base``); the problems found."""
+        loaded: list[Recording] = []
+        problems: list[Problem] = []
+        for i, ref in enumerate(self.spec.recordings):
+            path = Path(ref.file) if Path(ref.file).is_absolute() else base / ref.file
+            where = f"spec.recordings[{i}]"
+            try:
+                recording = load_recording(path)
+            except RecordingError as exc:
+                problems += [
+                    _file_problem(
+                        self._file, document, f"{where}.file", f"{ref.file}: {w + ': ' if w else ''}{r}"
+                    )
+                    for w, r in exc.problems
+                ]
+                continue
+            if ref.metric is not None and ref.metric not in recording.metrics():
+                problems.append(
+                    _file_problem(
+                        self._file,
+                        document,
+                        f"{where}.metric",
+                        f"{ref.file} holds no metric {ref.metric!r} "
+                        f"(it holds: {', '.join(recording.metrics())})",
+                    )
+                )
+                continue
+            loaded.append(recording.only(ref.metric, ref.offset))
+        self._recordings = tuple(loaded)
+        return problems
+
+    def recorded_metrics(self) -> set[tuple[str, str]]:
+        """(metric, role) of every track of the loaded recordings."""
+        return {key for r in self._recordings for key in r.tracks}
+
     def prepare(self) -> Prepared:
         """What every run of the scenario needs, built once (see :mod:`ebbtide.sim.loop`)."""
         spec = self.spec
@@ -210,6 +270,7 @@ class Scenario(Model):
             external=tuple(self.spec.external_verifiers),
             rps=self.spec.traffic.rps,
             header_share=self.spec.traffic.header_share,
+            recordings=self._recordings,
         )
 
 
@@ -255,8 +316,9 @@ def check(
         bad("spec.duration", "the duration must be positive")
     deployed = _check_start(spec, plan, bad)
     _check_actions(spec, deployed, bad)
+    recorded = scenario.recorded_metrics()
     for p in (plan, *spec_plans):
-        _check_signals(spec, p, deployed, bad)
+        _check_signals(spec, p, deployed, bad, recorded)
     _check_verifiers(spec, (plan, *spec_plans), bad)
     return problems
 
@@ -339,8 +401,15 @@ def _check_actions(spec: ScenarioSpec, deployed: list[str], bad: Bad) -> None:
                 )
 
 
-def _check_signals(spec: ScenarioSpec, plan: Plan, deployed: list[str], bad: Bad) -> None:
-    """Every metric the plan measures maps to a signal that every deployed revision (and attempt) has."""
+def _check_signals(
+    spec: ScenarioSpec,
+    plan: Plan,
+    deployed: list[str],
+    bad: Bad,
+    recorded: set[tuple[str, str]] | None = None,
+) -> None:
+    """Every metric the plan measures maps to a signal that every deployed revision (and attempt) has, or
+    is answered by a recording."""
     for tname in used_templates(plan):
         template = plan.templates.get(tname)
         if template is None:
@@ -356,6 +425,8 @@ def _check_signals(spec: ScenarioSpec, plan: Plan, deployed: list[str], bad: Bad
                     )
                 continue
             mapping = find_mapping(tuple(spec.metrics), metric.name, metric.provider)
+            if (metric.name, mapping.of if mapping else "canary") in (recorded or ()):
+                continue
             if mapping is None:
                 bad(
                     "spec.metrics",
@@ -506,6 +577,9 @@ def load_scenario(path: str | Path) -> Scenario:
     scenario, structural = parse_scenario_leniently(doc.body, file, doc.index)
     problems.extend(structural)
 
+    if scenario is not None:
+        scenario._file = file
+        problems.extend(scenario.load_recordings(path.parent, doc.index))
     documents: list[Document] = [d for d in docs if d.kind != "Scenario"]
     rels: list[str] = []
     if scenario is not None:
