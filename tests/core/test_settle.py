@@ -116,3 +116,28 @@ def test_the_bench_rollout_skips_confirming_weights() -> None:
         counts[name] = (calls, decisions)
     assert counts["engine"][1] == counts["reference"][1]
     assert counts["engine"][0] < counts["reference"][0], (counts["engine"][0], counts["reference"][0])
+
+
+def test_a_basic_canary_evaluates_the_weights_again_after_a_scale_down() -> None:
+    """Without a router the split is the ready pods' ratio, capped by the pods asked for: a pass that only
+    scales the stable down (10 -> 9, 10 still seen ready, an intermediate world that keeps observations)
+    moves the weights, so the router guard of the shortcut is needed (dropping it gives 91/9)."""
+    sys.path.insert(0, str(ROOT / "bench"))
+    try:
+        from run import canary_plan
+    finally:
+        sys.path.pop(0)
+    plan = canary_plan().model_copy(update={"traffic_router": False})
+    state = step(initial_state(plan), Deploy(revision="v0"), 0.0).state
+    state = step(state, ReplicasObserved(revision="v0", desired=10, ready=10, available=10), 0.0).state
+    state = step(state, Deploy(revision="v1"), 1.0).state
+    worlds = []
+    for settle in (engine._settle_world, reference_settle):
+        w = engine._W(state, 2.0)
+        w.replicas = {"v0": 10, "v1": 1}
+        w.ready = {"v0": 10, "v1": 1}
+        w.weights = engine._desired_weights(w)
+        settle(w, False)
+        worlds.append((w.weights, w.replicas, w.ready))
+    assert worlds[0] == worlds[1]
+    assert worlds[0][0] == {"v0": 90, "v1": 10}
