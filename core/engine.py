@@ -1343,21 +1343,9 @@ def _settle_world(w: _W, clip: bool = True) -> None:
     revisions we run or route to). Iterate to their joint fixpoint, so that a Tick at the same ``now``
     finds nothing to change. ``clip``: a revision asked for fewer pods than last seen ready has at most
     that many (not for the intermediate world of one step, which a later step of the same decision may
-    scale back up).
-
-    A pass that changes something is confirmed by another, which re-evaluates only what the change can
-    move. Within the loop only the weights, the replicas, the kept observations and the scale-down timers
-    change; with a traffic router :func:`_desired_weights` reads none of the timers and reads the replicas
-    only through whether a revision runs pods (:func:`_has_no_pods`). So after a pass that left the
-    weights and the observations as they were and changed only the counts of revisions that keep running
-    pods (the common case: a step scales the canary up), the weights it gave are the weights the next
-    pass would give (:func:`_same_pods`); only the replicas are evaluated again. Anything else (no
-    router: the split is the ready pods' ratio; a revision gaining or losing all its pods; a weight or an
-    observation changed) evaluates both again. tests/core/test_settle.py compares every decision with a
-    settle that always evaluates both."""
-    known: dict[str, int] | None = None  # the weights the next pass would give, when known without evaluating
+    scale back up)."""
     for _ in range(8):
-        weights = _desired_weights(w) if known is None else known
+        weights = _desired_weights(w)
         replicas = _desired_replicas(w)
         stale: list[str] = []
         over: list[str] = []  # scaled below what was last seen ready: no more are ready than asked for
@@ -1366,10 +1354,8 @@ def _settle_world(w: _W, clip: bool = True) -> None:
                 stale.append(rev)
             if clip and seen > replicas.get(rev, 0):
                 over.append(rev)
-        same_weights = not stale and not over and weights == w.weights
-        if same_weights and replicas == w.replicas:
+        if not stale and not over and weights == w.weights and replicas == w.replicas:
             return
-        keep = same_weights and w.plan.traffic_router and _same_pods(w.replicas, replicas)
         w.weights = weights
         w.replicas = replicas
         for rev in stale:  # bounded state; a forgotten revision has no ready capacity (see _share)
@@ -1377,12 +1363,6 @@ def _settle_world(w: _W, clip: bool = True) -> None:
         for rev in over:
             if rev in w.ready:
                 w.ready[rev] = replicas.get(rev, 0)
-        known = weights if keep else None
-
-
-def _same_pods(before: dict[str, int], after: dict[str, int]) -> bool:
-    """The same revisions run pods (a count above zero) in both."""
-    return {r for r, n in before.items() if n > 0} == {r for r, n in after.items() if n > 0}
 
 
 def _emit_world(w: _W, old: RolloutState) -> None:

@@ -79,45 +79,6 @@ def test_the_settle_decides_as_the_reference_settle(plan: Plan, data: st.DataObj
         driver.apply(driver.draw())
 
 
-def test_the_bench_rollout_skips_confirming_weights() -> None:
-    """The shortcut is taken: on the bench's rollout (a traffic router, the canary scaled up step by step)
-    the weights are evaluated fewer times than by the reference settle, with the same decisions."""
-    sys.path.insert(0, str(ROOT / "bench"))
-    try:
-        from run import canary_plan, rollout_events  # type: ignore[import-not-found]
-    finally:
-        sys.path.pop(0)
-    plan = canary_plan()
-    state = step(initial_state(plan), Deploy(revision="v0"), 0.0).state
-    n = plan.replicas
-    state = step(state, ReplicasObserved(revision="v0", desired=n, ready=n, available=n), 0.0).state
-    log = rollout_events(plan, "v1", state, 1.0)
-    counts: dict[str, tuple[int, list[Decision]]] = {}
-    real = engine._desired_weights
-    for name, settle in (("engine", engine._settle_world), ("reference", reference_settle)):
-        calls = 0
-
-        def counted(w: engine._W) -> dict[str, int]:
-            nonlocal calls
-            calls += 1
-            return real(w)
-
-        s = state
-        engine._desired_weights = counted
-        try:
-            with settled_by(settle):
-                decisions = []
-                for now, ev in log:
-                    d = full_step(s, ev, now)
-                    decisions.append(d)
-                    s = d.state
-        finally:
-            engine._desired_weights = real
-        counts[name] = (calls, decisions)
-    assert counts["engine"][1] == counts["reference"][1]
-    assert counts["engine"][0] < counts["reference"][0], (counts["engine"][0], counts["reference"][0])
-
-
 def test_a_basic_canary_evaluates_the_weights_again_after_a_scale_down() -> None:
     """Without a router the split is the ready pods' ratio, capped by the pods asked for: a pass that only
     scales the stable down (10 -> 9, 10 still seen ready, an intermediate world that keeps observations)
