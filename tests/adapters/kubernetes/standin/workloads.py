@@ -25,6 +25,8 @@ POD = ("", "v1", "pods")
 class Behaviour:
     ready_after: float = 0.0
     waiting_reason: str | None = None  # set: the pods never become ready
+    #: at most this many pods of a ReplicaSet become ready per sync (None: all that are old enough)
+    ready_per_sync: int | None = None
 
     @classmethod
     def crash_loop(cls) -> Behaviour:
@@ -48,6 +50,7 @@ class Workloads:
     by_image: dict[str, Behaviour] = field(default_factory=dict)
     tick: float = 0.02
     _born: dict[str, float] = field(default_factory=dict)  # pod uid -> monotonic creation time
+    _ready: set[str] = field(default_factory=set)  # uids of the pods marked ready
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
 
@@ -101,10 +104,16 @@ class Workloads:
             if name not in taken:
                 pods.append(self.store.create(pod_type, ns, self._pod(rs, name)))
         behaviour = self.behaviour(rs)
-        ready = 0
+        ready = newly = 0
         for pod in pods:
-            born = self._born.setdefault(pod["metadata"]["uid"], time.monotonic())
+            pod_uid = pod["metadata"]["uid"]
+            born = self._born.setdefault(pod_uid, time.monotonic())
             is_ready = behaviour.waiting_reason is None and time.monotonic() - born >= behaviour.ready_after
+            if is_ready and pod_uid not in self._ready:
+                is_ready = behaviour.ready_per_sync is None or newly < behaviour.ready_per_sync
+                newly += is_ready
+            if is_ready:
+                self._ready.add(pod_uid)
             ready += is_ready
             status = self._pod_status(pod, behaviour, is_ready)
             if pod.get("status") != status:
