@@ -75,23 +75,24 @@ class Workloads:
         """One pass over every ReplicaSet (public so tests can step it by hand)."""
         rs_type = self.store.resource(*RS)
         assert rs_type is not None
+        pod_type = self.store.resource(*POD)
+        assert pod_type is not None
+        owned: dict[str, list[Obj]] = {}  # pods by owner uid, listed once per pass (1,000 ReplicaSets)
+        for pod in self.store.list(pod_type, None)[0]:
+            for owner in pod["metadata"].get("ownerReferences") or []:
+                owned.setdefault(owner.get("uid", ""), []).append(pod)
         for rs in self.store.list(rs_type, None)[0]:
             try:
-                self._sync_one(rs)
+                self._sync_one(rs, owned.get(rs["metadata"]["uid"], []))
             except ApiError:  # deleted or changed meanwhile: the next tick sees the new state
                 continue
 
-    def _sync_one(self, rs: Obj) -> None:
+    def _sync_one(self, rs: Obj, pods: list[Obj]) -> None:
         pod_type = self.store.resource(*POD)
         rs_type = self.store.resource(*RS)
         assert pod_type is not None and rs_type is not None
         meta = rs["metadata"]
-        ns, uid = meta["namespace"], meta["uid"]
-        pods = [
-            p
-            for p in self.store.list(pod_type, ns)[0]
-            if any(o.get("uid") == uid for o in p["metadata"].get("ownerReferences") or [])
-        ]
+        ns = meta["namespace"]
         wanted = int(rs.get("spec", {}).get("replicas", 1))
         for extra in sorted(pods, key=lambda p: p["metadata"]["name"])[wanted:]:
             self.store.delete(pod_type, ns, extra["metadata"]["name"])
