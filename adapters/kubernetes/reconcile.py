@@ -13,9 +13,11 @@
    based), sends a ``Deploy`` when the pod template's hash is not the state's desired revision (else a
    ``SpecChanged`` when the compiled plan differs from the state's), and pumps the observations;
 5. writes the new state, a summary and the conditions to the status subresource with the resourceVersion
-   read in 1. A 409 (on the status or on any write the effects make) re-reads and recomputes from the
-   fresh object, bounded by ``attempts`` (then :class:`ReconcileConflict`: requeue). Any other API error
-   propagates, nothing is persisted, and the next reconcile starts again from the persisted state.
+   read in 1, when it says something new (:mod:`.statuswrite`: not when only ready counts climbed while
+   pods start; ``Outcome.written`` tells). A 409 (on the status or on any write the effects make)
+   re-reads and recomputes from the fresh object, bounded by ``attempts`` (then
+   :class:`ReconcileConflict`: requeue). Any other API error propagates, nothing is persisted, and the
+   next reconcile starts again from the persisted state.
 
 When the router cannot express the traffic a decision wants, the decision is not persisted: the previous
 state stays, a ``TrafficNotApplied`` condition says why, and the next reconcile tries again (the step waits).
@@ -48,6 +50,7 @@ from .measuring import Where, in_workload
 from .routers.base import Obj
 from .routers.services import replica_ratio
 from .secrets import SecretMissing, secret_args
+from .statuswrite import worth_writing
 from .summary import conditions_of, live_history, summary_of
 from .workload import Workload
 
@@ -76,6 +79,8 @@ class Outcome:
     notifications: list[tuple[float, Notify]] = field(default_factory=list)
     #: refused for a reason the workload's own events will not clear (a missing Secret): retry with backoff
     retry: bool = False
+    #: whether the status was written (False: nothing worth a write, see :mod:`.statuswrite`)
+    written: bool = True
 
 
 def reconcile(
@@ -94,8 +99,10 @@ def reconcile(
         try:
             outcome, status, adapter = _decide(client, api, obj, now, measurements, router)
             outcome.attempts = attempt
-            body = {**obj, "status": status}  # carries the resourceVersion read: a newer one answers 409
-            _write_status(api, namespace, name, body)
+            outcome.written = _worth_writing(obj, status, adapter)
+            if outcome.written:
+                body = {**obj, "status": status}  # carries the resourceVersion read: a newer one: 409
+                _write_status(api, namespace, name, body)
         except kubernetes.client.ApiException as exc:
             if exc.status == 409:
                 continue
@@ -107,6 +114,14 @@ def reconcile(
                 adapter.trim(keep(outcome.state))
         return outcome
     raise ReconcileConflict(f"{namespace}/{name}: status write conflicted {attempts} times")
+
+
+def _worth_writing(obj: Obj, status: Obj, adapter: KubernetesAdapter | None) -> bool:
+    """A decision that announces something is always persisted first; else only a status that says
+    something new (ready counts climbing while pods start are not news: :mod:`.statuswrite`)."""
+    if adapter is not None and adapter.notifications:
+        return True
+    return worth_writing(obj.get("status") or {}, status)
 
 
 def _write_status(api: kubernetes.client.CustomObjectsApi, namespace: str, name: str, body: Obj) -> None:

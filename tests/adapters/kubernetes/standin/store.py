@@ -120,11 +120,12 @@ class Store:
         self, rt: ResourceType, namespace: str | None, match: Callable[[Obj], bool] = lambda o: True
     ) -> tuple[list[Obj], int]:
         with self._cond:
-            items = [
-                copy.deepcopy(obj)
-                for (key, ns, _), obj in sorted(self._objects.items())
-                if key == rt.key and (namespace is None or ns == namespace) and match(obj)
-            ]
+            found = [
+                (k, obj)
+                for k, obj in self._objects.items()
+                if k[0] == rt.key and (namespace is None or k[1] == namespace) and match(obj)
+            ]  # filtered before sorting and copying: a list costs its matches, not the whole store
+            items = [copy.deepcopy(obj) for _, obj in sorted(found, key=lambda item: item[0])]
             return items, self._rv
 
     # -- writes ---------------------------------------------------------------------------------

@@ -25,6 +25,8 @@ POD = ("", "v1", "pods")
 class Behaviour:
     ready_after: float = 0.0
     waiting_reason: str | None = None  # set: the pods never become ready
+    #: at most this many pods of a ReplicaSet become ready per sync (None: all that are old enough)
+    ready_per_sync: int | None = None
 
     @classmethod
     def crash_loop(cls) -> Behaviour:
@@ -48,6 +50,7 @@ class Workloads:
     by_image: dict[str, Behaviour] = field(default_factory=dict)
     tick: float = 0.02
     _born: dict[str, float] = field(default_factory=dict)  # pod uid -> monotonic creation time
+    _ready: set[str] = field(default_factory=set)  # uids of the pods marked ready
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
 
@@ -72,23 +75,24 @@ class Workloads:
         """One pass over every ReplicaSet (public so tests can step it by hand)."""
         rs_type = self.store.resource(*RS)
         assert rs_type is not None
+        pod_type = self.store.resource(*POD)
+        assert pod_type is not None
+        owned: dict[str, list[Obj]] = {}  # pods by owner uid, listed once per pass (1,000 ReplicaSets)
+        for pod in self.store.list(pod_type, None)[0]:
+            for owner in pod["metadata"].get("ownerReferences") or []:
+                owned.setdefault(owner.get("uid", ""), []).append(pod)
         for rs in self.store.list(rs_type, None)[0]:
             try:
-                self._sync_one(rs)
+                self._sync_one(rs, owned.get(rs["metadata"]["uid"], []))
             except ApiError:  # deleted or changed meanwhile: the next tick sees the new state
                 continue
 
-    def _sync_one(self, rs: Obj) -> None:
+    def _sync_one(self, rs: Obj, pods: list[Obj]) -> None:
         pod_type = self.store.resource(*POD)
         rs_type = self.store.resource(*RS)
         assert pod_type is not None and rs_type is not None
         meta = rs["metadata"]
-        ns, uid = meta["namespace"], meta["uid"]
-        pods = [
-            p
-            for p in self.store.list(pod_type, ns)[0]
-            if any(o.get("uid") == uid for o in p["metadata"].get("ownerReferences") or [])
-        ]
+        ns = meta["namespace"]
         wanted = int(rs.get("spec", {}).get("replicas", 1))
         for extra in sorted(pods, key=lambda p: p["metadata"]["name"])[wanted:]:
             self.store.delete(pod_type, ns, extra["metadata"]["name"])
@@ -101,10 +105,16 @@ class Workloads:
             if name not in taken:
                 pods.append(self.store.create(pod_type, ns, self._pod(rs, name)))
         behaviour = self.behaviour(rs)
-        ready = 0
+        ready = newly = 0
         for pod in pods:
-            born = self._born.setdefault(pod["metadata"]["uid"], time.monotonic())
+            pod_uid = pod["metadata"]["uid"]
+            born = self._born.setdefault(pod_uid, time.monotonic())
             is_ready = behaviour.waiting_reason is None and time.monotonic() - born >= behaviour.ready_after
+            if is_ready and pod_uid not in self._ready:
+                is_ready = behaviour.ready_per_sync is None or newly < behaviour.ready_per_sync
+                newly += is_ready
+            if is_ready:
+                self._ready.add(pod_uid)
             ready += is_ready
             status = self._pod_status(pod, behaviour, is_ready)
             if pod.get("status") != status:
