@@ -501,7 +501,7 @@ def _expressions() -> st.SearchStrategy[str]:
 @example("float(result) > 0", 2**1100)
 @example("sum(result) > 0", [2**62, 2**62])
 def test_any_expression_on_any_value_is_a_bool_or_an_evaluation_error(src: str, value: object) -> None:
-    start = time.perf_counter()
+    start = time.process_time()  # CPU time: another process loading the machine cannot fail it
     try:
         outcome = compile_condition(src).evaluate(value)
     except ExpressionError:
@@ -511,7 +511,7 @@ def test_any_expression_on_any_value_is_a_bool_or_an_evaluation_error(src: str, 
     else:
         assert isinstance(outcome, bool)
         event("evaluated")
-    assert time.perf_counter() - start < 2.0
+    assert time.process_time() - start < 2.0
 
 
 @given(_expressions())
