@@ -1,140 +1,15 @@
-"""The detailed rollout view (what Ocean CD's console shows), as data and as a rich renderable.
-
-:func:`view_data` turns a workload's engine state and status into a plain JSON-able dict (revisions with
-traffic and replicas, steps with the current one marked, verification runs with their measurements, the
-rollback with its percent complete, linked rollout ids, the failure reason, the last action); :func:`render`
-draws that dict. Both are pure (no I/O, no clock), so ``ebbtide rollout get`` and a dashboard share the shape.
-"""
+"""The detailed rollout view drawn in the terminal: :func:`render` draws the dict of
+:func:`ebbtide.adapters.view.view_data` (re-exported here) as a rich renderable; pure, no I/O."""
 
 from __future__ import annotations
-
-from typing import Any
 
 from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from ebbtide.core.plan import StepPlan
-from ebbtide.core.state import RolloutState
+from ebbtide.adapters.view import Obj, step_text, view_data
 
-Obj = dict[str, Any]
-
-
-def step_text(st: StepPlan) -> str:
-    if st.kind == "setWeight":
-        return f"setWeight {st.weight}" + (" (implied)" if st.implicit else "")
-    if st.kind == "setCanaryScale":
-        if st.replicas is not None:
-            return f"setCanaryScale replicas {st.replicas}"
-        if st.match_traffic_weight:
-            return "setCanaryScale matchTrafficWeight"
-        return f"setCanaryScale weight {st.weight}"
-    if st.kind == "pause":
-        return "pause" + (f" {st.duration:g}s" if st.duration is not None else " (until promoted)")
-    if st.kind == "verification":
-        return "verification " + ", ".join(st.templates)
-    return st.kind + (f" {st.name}" if st.name else "")
-
-
-def _role(state: RolloutState, rev: str) -> str:
-    roles = []
-    if rev == state.stable:
-        roles.append("stable")
-    if rev == state.canary:
-        roles.append("canary")
-    if rev == state.desired and rev not in (state.stable, state.canary):
-        roles.append("desired")
-    if state.rollback is not None and rev == state.rollback.target and "stable" not in roles:
-        roles.append("rollback target")
-    return ", ".join(roles)
-
-
-def view_data(name: str, namespace: str, state: RolloutState, status: Obj) -> Obj:
-    """The detailed rollout view of one workload, as plain data."""
-    history = {rec.revision: rec.status for rec in state.history}
-    named = {state.stable, state.canary, state.desired, state.rollback.target if state.rollback else None}
-    revisions = sorted(
-        set(state.replicas) | set(state.ready) | set(state.weights) | {r for r in named if r is not None}
-    )
-    stepping = state.canary is not None and state.phase in ("in-progress", "verifying", "paused")
-    steps = [s for s in state.plan.steps if not s.implicit]
-    progress = state.rollback_progress
-    out: Obj = {
-        "name": name,
-        "namespace": namespace,
-        "phase": state.phase,
-        "degraded": state.degraded,
-        "pauseReason": state.pause_reason,
-        "rolloutId": state.rollout_id,
-        "originalRolloutId": state.original_rollout_id,
-        "initiator": state.initiator,
-        "stable": state.stable,
-        "canary": state.canary,
-        "desired": state.desired,
-        "revisions": [
-            {
-                "revision": r,
-                "role": _role(state, r),
-                "status": history.get(r, ""),
-                "traffic": state.weights.get(r, 0),
-                "desired": state.replicas.get(r, 0),
-                "ready": state.ready.get(r, 0),
-            }
-            for r in revisions
-        ],
-        "steps": [
-            {
-                "index": i,
-                "text": step_text(s),
-                "state": (
-                    "current"
-                    if stepping and i == state.step_index
-                    else "done"
-                    if stepping and i < state.step_index
-                    else ""
-                ),
-            }
-            for i, s in enumerate(steps)
-        ],
-        "verifications": [
-            {
-                "id": run.id,
-                "template": run.template,
-                "background": run.background,
-                "phase": run.phase,
-                "message": run.message,
-                "metrics": [
-                    {
-                        "name": m.name,
-                        "phase": m.phase,
-                        "count": m.count,
-                        "successful": m.successful,
-                        "failed": m.failed,
-                        "inconclusive": m.inconclusive,
-                        "error": m.error,
-                        "last": m.last,
-                    }
-                    for m in run.metrics
-                ],
-            }
-            for run in state.verifications
-        ],
-        "rollback": None,
-        "failureReason": state.failure_reason,
-        "lastAction": status.get("lastAction"),
-    }
-    if state.rollback is not None:
-        out["rollback"] = {
-            "target": state.rollback.target,
-            "source": state.rollback.source,
-            "reason": state.rollback.reason,
-            "mode": state.rollback.mode,
-            "fastTrack": state.rollback.fast_track,
-            "percentComplete": None if progress is None else round(progress * 100, 1),
-            "targetReady": state.ready.get(state.rollback.target, 0),
-            "targetDesired": state.replicas.get(state.rollback.target, 0),
-        }
-    return out
+__all__ = ["Obj", "render", "step_text", "view_data"]
 
 
 def _revisions(data: Obj) -> Table:

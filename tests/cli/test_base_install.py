@@ -6,7 +6,17 @@ from __future__ import annotations
 import subprocess
 import sys
 
-OPTIONAL = ("kubernetes", "httpx", "jsonpath_ng", "tenacity", "prometheus_client", "dask", "matplotlib")
+OPTIONAL = (
+    "kubernetes",
+    "httpx",
+    "jsonpath_ng",
+    "tenacity",
+    "prometheus_client",
+    "dask",
+    "matplotlib",
+    "fastapi",
+    "uvicorn",
+)
 
 
 def test_the_cli_imports_no_optional_dependency() -> None:
