@@ -37,6 +37,7 @@ from ebbtide.core.effects import (
 )
 from ebbtide.core.events import Event, Measurement, ReplicasObserved
 
+from .cache import REPLICASETS, SERVICES, ApiReads, Reads
 from .routers.base import CannotExpress, Obj, Result, Traffic, Write
 from .routers.services import replica_ratio
 
@@ -58,6 +59,18 @@ def revision_of(template: Mapping[str, Any]) -> str:
     """The revision name of a pod template: a short hash of its canonical JSON (stable across processes)."""
     text = json.dumps(template, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()[:10]
+
+
+def _json(call: Callable[..., Any], *args: Any) -> Obj:
+    """The object a write returns, as the plain dict the server sent (what the caches hold)."""
+    response = call(*args, _preload_content=False)
+    out: Obj = json.loads(response.data)
+    return out
+
+
+def _stuck(pod: Obj) -> bool:
+    statuses = (pod.get("status") or {}).get("containerStatuses") or []
+    return any(((s.get("state") or {}).get("waiting") or {}).get("reason") in STUCK for s in statuses)
 
 
 def _again_on_conflict(write: Callable[[], None], attempts: int = 3) -> None:
@@ -83,7 +96,10 @@ class KubernetesAdapter:
         measurements: MeasurementProvider | None = None,
         router: Router = replica_ratio,
         templates: Mapping[str, Obj] | None = None,
+        reads: Reads | None = None,
     ) -> None:
+        #: where the cluster is read from: the API server, or the controller's informer caches
+        self.reads: Reads = reads if reads is not None else ApiReads(client)
         self.apps = kubernetes.client.AppsV1Api(client)
         self.core = kubernetes.client.CoreV1Api(client)
         self.workload = workload
@@ -119,7 +135,7 @@ class KubernetesAdapter:
         self._traffic_wanted: SetTraffic | None = None
         self._events_wanted: list[tuple[float, Notify]] = []
         #: the workload's ReplicaSets as the last observe listed them (what :meth:`trim` may delete)
-        self._listed: list[Any] = []
+        self._listed: list[Obj] = []
 
     def emit(self) -> None:
         """Send the Events deferred mode recorded (the reconciler calls it once the state is persisted, so a
@@ -202,20 +218,29 @@ class KubernetesAdapter:
 
     def _scale(self, revision: str, replicas: int) -> None:
         name = self.rs_name(revision)
-        try:
-            rs = self.apps.read_namespaced_replica_set(name, self.namespace)
-        except kubernetes.client.ApiException as exc:
-            if exc.status != 404:
-                raise
+        rs = self.reads.replicaset(self.namespace, name)
+        if rs is None:
             if replicas == 0:
                 return
             if revision not in self.templates:
                 self.problems.append(f"revision {revision}: no ReplicaSet {name} and no template for it")
                 return
-            self.apps.create_namespaced_replica_set(self.namespace, self._new_rs(revision, replicas))  # type: ignore[arg-type]
-            return
-        if (rs.spec.replicas or 0) != replicas:
-            self.apps.patch_namespaced_replica_set(name, self.namespace, {"spec": {"replicas": replicas}})
+            try:
+                made = _json(
+                    self.apps.create_namespaced_replica_set, self.namespace, self._new_rs(revision, replicas)
+                )
+            except kubernetes.client.ApiException as exc:
+                if exc.status != 409:
+                    raise
+                rs = self.reads.fresh(REPLICASETS, self.namespace, name)  # the cache was behind: it exists
+            else:
+                self.reads.wrote(REPLICASETS, made)
+                return
+        if ((rs.get("spec") or {}).get("replicas") or 0) != replicas:
+            patched = _json(
+                self.apps.patch_namespaced_replica_set, name, self.namespace, {"spec": {"replicas": replicas}}
+            )
+            self.reads.wrote(REPLICASETS, patched)
 
     def trim(self, kept: set[str]) -> list[str]:
         """Delete the ReplicaSets the last observe listed whose revision is not ``kept`` (see
@@ -224,16 +249,17 @@ class KubernetesAdapter:
         Returns the revisions deleted."""
         deleted = []
         for rs in self._listed:
-            revision = (rs.metadata.labels or {}).get(HASH_LABEL)
+            meta = rs["metadata"]
+            revision = (meta.get("labels") or {}).get(HASH_LABEL)
             if not revision or revision in kept or self._scale_wanted.get(revision):
                 continue
-            if (rs.spec.replicas or 0) != 0 or (rs.status is not None and (rs.status.replicas or 0) != 0):
+            if ((rs.get("spec") or {}).get("replicas") or 0) != 0 or (rs.get("status") or {}).get("replicas"):
                 continue
             options = kubernetes.client.V1DeleteOptions(
-                preconditions=kubernetes.client.V1Preconditions(resource_version=rs.metadata.resource_version)
+                preconditions=kubernetes.client.V1Preconditions(resource_version=meta.get("resourceVersion"))
             )
             try:
-                self.apps.delete_namespaced_replica_set(rs.metadata.name, self.namespace, body=options)
+                self.apps.delete_namespaced_replica_set(meta["name"], self.namespace, body=options)
             except kubernetes.client.ApiException as exc:
                 if exc.status not in (404, 409):  # gone already, or changed: the next reconcile decides
                     raise
@@ -271,33 +297,23 @@ class KubernetesAdapter:
 
     def _counts(self) -> dict[str, tuple[int, int, int, int]]:
         """(desired, ready, available, failed) per revision, from the ReplicaSets and their pods."""
-        rss = self.apps.list_namespaced_replica_set(self.namespace, label_selector=self._selector()).items
+        rss = self.reads.replicasets(self.namespace, self.name)
         self._listed = list(rss)
-        pods = self.core.list_namespaced_pod(self.namespace, label_selector=self._pod_selector()).items
-        stuck: dict[str, int] = {}
-        for pod in pods:
-            revision = ((pod.metadata.labels if pod.metadata else None) or {}).get(HASH_LABEL)
-            statuses = (pod.status.container_statuses if pod.status else None) or []
-            if revision and any(
-                s.state and s.state.waiting and s.state.waiting.reason in STUCK for s in statuses
-            ):
-                stuck[revision] = stuck.get(revision, 0) + 1
         out: dict[str, tuple[int, int, int, int]] = {}
         for rs in rss:
-            revision = ((rs.metadata.labels if rs.metadata else None) or {}).get(HASH_LABEL)
+            revision = (rs["metadata"].get("labels") or {}).get(HASH_LABEL)
             if not revision:
                 continue
-            status = rs.status
-            ready = (status.ready_replicas or 0) if status else 0
-            available = (status.available_replicas or 0) if status else 0
-            desired = self._scale_wanted.get(revision, rs.spec.replicas or 0)
-            out[revision] = (desired, ready, available, stuck.get(revision, 0))
+            status = rs.get("status") or {}
+            desired = self._scale_wanted.get(revision, (rs.get("spec") or {}).get("replicas") or 0)
+            stuck = sum(_stuck(pod) for pod in self.reads.pods(self.namespace, self.pod_labels(revision)))
+            out[revision] = (
+                desired,
+                status.get("readyReplicas") or 0,
+                status.get("availableReplicas") or 0,
+                stuck,
+            )
         return out
-
-    def _pod_selector(self) -> str | None:
-        if not self.match_labels:
-            return None
-        return ",".join(f"{k}={v}" for k, v in sorted(self.match_labels.items()))
 
     # ----- traffic -----------------------------------------------------------------------------------
     def _roles(self, weights: Mapping[str, int]) -> tuple[str, str | None]:
@@ -343,17 +359,20 @@ class KubernetesAdapter:
         return self.router(stable, canary, traffic, {r: self.pod_labels(r) for r in revisions})
 
     def _read_service(self, name: str) -> Obj:
-        obj: Obj = self.core.api_client.sanitize_for_serialization(
-            self.core.read_namespaced_service(name, self.namespace)
-        )
-        return obj
+        return self.reads.service(self.namespace, name)
 
     def _write_service(self, obj: Obj) -> None:
         name = obj["metadata"]["name"]
         current = self._read_service(name)
         if current.get("spec", {}).get("selector") == obj.get("spec", {}).get("selector"):
             return
-        self.core.replace_namespaced_service(name, self.namespace, obj)  # type: ignore[arg-type]
+        try:
+            written = _json(self.core.replace_namespaced_service, name, self.namespace, obj)
+        except kubernetes.client.ApiException as exc:
+            if exc.status == 409:  # written since we read it: read it afresh, the retry recomputes
+                self.reads.fresh(SERVICES, self.namespace, name)
+            raise
+        self.reads.wrote(SERVICES, written)
 
     # ----- measurements and events ------------------------------------------------------------------
     def _measure(self, start: StartMeasurement, now: float) -> None:

@@ -29,7 +29,7 @@ import socket
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, Any
@@ -40,10 +40,11 @@ from urllib3.exceptions import HTTPError
 
 from ebbtide.adapters.base import MeasurementProvider
 
+from . import cache
 from .adapter import HASH_LABEL, WORKLOAD_LABEL, Router
 from .apiclient import ControllerApiClient, NotLeader
 from .health import HealthServer
-from .informer import Informer, Obj
+from .informer import IndexFn, Informer, Obj
 from .leader import LeaderElector
 from .metrics import Metrics
 from .reconcile import GROUP, PLURAL, SPEC_PLURALS, VERSION, ReconcileConflict, reconcile
@@ -128,7 +129,10 @@ class Controller:
         self.workloads: list[Informer] = []
         self.replicasets: list[Informer] = []
         self.informers: list[Informer] = []
+        #: the informers by the plural they cache: what the workers read instead of the API server
+        self.caches: dict[str, list[Informer]] = {}
         self._build_informers()
+        self.reads = cache.CachedReads(self.caches, cache.ApiReads(self.client))
         self.http = HealthServer(
             config.metrics_address,
             config.metrics_port,
@@ -220,17 +224,30 @@ class Controller:
             ) -> Callable[..., Any]:
                 return everywhere if ns is None else partial(namespaced, ns)
 
-            workloads = self._informer(objects(PLURAL), self._on_workload, self.config.label_selector)
-            self.workloads.append(workloads)
+            def add(plural: str, informer: Informer) -> Informer:
+                self.caches.setdefault(plural, []).append(informer)
+                return informer
+
+            workloads = self._informer(ns, objects(PLURAL), self._on_workload, self.config.label_selector)
+            self.workloads.append(add(PLURAL, workloads))
             for plural in SPEC_PLURALS.values():
-                self._informer(objects(plural), self._on_spec)
+                add(plural, self._informer(ns, objects(plural), self._on_spec, indexes=cache.SPEC_INDEXES))
             rs = typed(apps.list_namespaced_replica_set, apps.list_replica_set_for_all_namespaces)
-            self.replicasets.append(self._informer(rs, self._on_replicaset, WORKLOAD_LABEL))
+            indexes = cache.INDEXES[cache.REPLICASETS]
+            rs_informer = self._informer(ns, rs, self._on_replicaset, WORKLOAD_LABEL, indexes)
+            self.replicasets.append(add(cache.REPLICASETS, rs_informer))
             pods = typed(core.list_namespaced_pod, core.list_pod_for_all_namespaces)
-            self._informer(pods, self._on_pod, HASH_LABEL)
+            add(cache.PODS, self._informer(ns, pods, self._on_pod, HASH_LABEL, cache.INDEXES[cache.PODS]))
+            services = typed(core.list_namespaced_service, core.list_service_for_all_namespaces)
+            add(cache.SERVICES, self._informer(ns, services, None))
 
     def _informer(
-        self, list_fn: Callable[..., Any], handler: Callable[[str, Obj], None], selector: str | None = None
+        self,
+        namespace: str | None,
+        list_fn: Callable[..., Any],
+        handler: Callable[[str, Obj], None] | None,
+        selector: str | None = None,
+        indexes: Mapping[str, IndexFn] | None = None,
     ) -> Informer:
         informer = Informer(
             list_fn,
@@ -238,6 +255,8 @@ class Controller:
             label_selector=selector,
             watch_timeout=self.config.watch_timeout,
             backoff=self.config.informer_backoff,
+            indexes=indexes,
+            namespace=namespace,
         )
         self.informers.append(informer)
         return informer
@@ -366,7 +385,13 @@ class Controller:
         started = time.monotonic()
         try:
             outcome = reconcile(
-                self.client, namespace, name, self.clock(), measurements=provider, router=self.router
+                self.client,
+                namespace,
+                name,
+                self.clock(),
+                measurements=provider,
+                router=self.router,
+                reads=self.reads,
             )
         except NotLeader:
             self.metrics.reconcile_errors.labels("not-leader").inc()

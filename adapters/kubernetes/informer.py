@@ -7,6 +7,13 @@ difference between its cache and the list (ADDED, MODIFIED, DELETED), so the cac
 miss an object whatever happened while it was not watching. A dropped connection or an error resumes the
 watch after a backoff. Objects are plain dicts (``_preload_content=False``), typed and custom kinds alike.
 
+The cache is what the controller reads instead of the API server (:mod:`.cache`), so it must never go
+backwards: :meth:`Informer.record` stores the object a write of ours returned at once (the watch brings
+the same version later), and an object is replaced only by one with a newer ``resourceVersion`` (compared
+as integers, which every etcd-backed server serves; an opaque version always replaces). ``indexes`` name
+functions giving an object's index values (its namespace, a label, its owner), kept up to date with the
+cache, so a read costs its matches rather than the whole kind (:meth:`Informer.by_index`).
+
     informer = Informer(partial(apps.list_namespaced_replica_set, "shop"), on_event=handle)
     thread = threading.Thread(target=informer.run, daemon=True); thread.start()
     informer.synced.wait(); ...; informer.stop()
@@ -18,7 +25,7 @@ import contextlib
 import json
 import logging
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from kubernetes.client.exceptions import ApiException
@@ -28,6 +35,7 @@ from urllib3.exceptions import HTTPError
 Obj = dict[str, Any]
 Key = tuple[str, str]  # (namespace or "", name)
 Handler = Callable[[str, Obj], None]
+IndexFn = Callable[[Obj], list[str]]
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +43,16 @@ log = logging.getLogger(__name__)
 def key_of(obj: Obj) -> Key:
     meta = obj["metadata"]
     return meta.get("namespace") or "", meta["name"]
+
+
+def newer(new: Obj, old: Obj | None) -> bool:
+    """Whether ``new`` may replace ``old`` in a cache (a version that is not an integer always may)."""
+    if old is None:
+        return True
+    a, b = new["metadata"].get("resourceVersion") or "", old["metadata"].get("resourceVersion") or ""
+    if a.isdigit() and b.isdigit():
+        return int(a) >= int(b)
+    return True
 
 
 class Gone(Exception):
@@ -51,13 +69,20 @@ class Informer:
         watch_timeout: int = 300,
         backoff: float = 1.0,
         max_backoff: float = 30.0,
+        indexes: Mapping[str, IndexFn] | None = None,
+        namespace: str | None = None,
     ) -> None:
         self._list_fn = list_fn
+        #: the namespace ``list_fn`` lists (None: every namespace), for :meth:`covers`
+        self.namespace = namespace
+        self._label_selector = label_selector
         self._on_event = on_event
         self._selector = {"label_selector": label_selector} if label_selector else {}
         self._watch_timeout = watch_timeout
         self._backoff, self._max_backoff = backoff, max_backoff
         self._cache: dict[Key, Obj] = {}
+        self._index_fns: dict[str, IndexFn] = dict(indexes or {})
+        self._indexes: dict[str, dict[str, set[Key]]] = {name: {} for name in self._index_fns}
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._response: Any = None
@@ -74,6 +99,58 @@ class Informer:
     def snapshot(self) -> dict[Key, Obj]:
         with self._lock:
             return dict(self._cache)
+
+    def by_index(self, index: str, value: str) -> list[Obj]:
+        """The cached objects whose ``index`` function gives ``value``, by key."""
+        with self._lock:
+            keys = sorted(self._indexes[index].get(value, ()))
+            return [self._cache[k] for k in keys]
+
+    def covers(self, obj: Obj) -> bool:
+        """Whether ``obj`` belongs in this cache: in its namespace, and either cached already or (for a
+        new object) carrying the label a bare-key selector asks for. A new object under any other
+        selector is left to the watch (it may belong to another shard)."""
+        key = key_of(obj)
+        if self.namespace is not None and key[0] != self.namespace:
+            return False
+        if self.get(*key) is not None or not self._label_selector:
+            return True
+        bare = not any(c in self._label_selector for c in "=!,() ")
+        return bare and self._label_selector in (obj["metadata"].get("labels") or {})
+
+    def record(self, obj: Obj) -> None:
+        """Store what one of our writes returned (unless the cache already holds a newer version), so
+        a read right after the write does not act on the object as it was before it."""
+        with self._lock:
+            self._put(obj)
+
+    # -- the cache (called with the lock held) ----------------------------------------------------
+    def _put(self, obj: Obj) -> bool:
+        key = key_of(obj)
+        old = self._cache.get(key)
+        if not newer(obj, old):
+            return False
+        if old is not None:
+            self._unindex(key, old)
+        self._cache[key] = obj
+        for name, fn in self._index_fns.items():
+            for value in fn(obj):
+                self._indexes[name].setdefault(value, set()).add(key)
+        return True
+
+    def _pop(self, key: Key) -> None:
+        old = self._cache.pop(key, None)
+        if old is not None:
+            self._unindex(key, old)
+
+    def _unindex(self, key: Key, obj: Obj) -> None:
+        for name, fn in self._index_fns.items():
+            for value in fn(obj):
+                keys = self._indexes[name].get(value)
+                if keys is not None:
+                    keys.discard(key)
+                    if not keys:
+                        del self._indexes[name][value]
 
     # -- the loop ---------------------------------------------------------------------------------
     def stop(self) -> None:
@@ -106,7 +183,12 @@ class Informer:
                 delay = min(delay * 2, self._max_backoff)
 
     def _call(self, **kwargs: Any) -> Any:
-        response = self._list_fn(**self._selector, **kwargs, _preload_content=False)
+        try:
+            response = self._list_fn(**self._selector, **kwargs, _preload_content=False)
+        except ApiException as exc:  # kubernetes client 37 raises a non-2xx answer before returning it
+            if exc.status == 410:
+                raise Gone() from None
+            raise
         if not 200 <= response.status < 300:  # unread content: the client has not checked the status
             body = response.data
             response.release_conn()
@@ -120,7 +202,11 @@ class Informer:
         listed = json.loads(response.data)
         fresh = {key_of(o): o for o in listed.get("items") or []}
         with self._lock:
-            old, self._cache = self._cache, dict(fresh)
+            old = dict(self._cache)
+            self._cache = {}
+            self._indexes = {name: {} for name in self._index_fns}
+            for obj in fresh.values():
+                self._put(obj)
         self.lists += 1
         self.resource_version = listed["metadata"]["resourceVersion"]
         for key, obj in fresh.items():
@@ -166,9 +252,9 @@ class Informer:
                 continue
             with self._lock:
                 if kind == "DELETED":
-                    self._cache.pop(key_of(obj), None)
-                else:
-                    self._cache[key_of(obj)] = obj
+                    self._pop(key_of(obj))
+                elif not self._put(obj):
+                    continue  # older than what a write of ours already recorded
             self._emit(kind, obj)
 
     def _emit(self, kind: str, obj: Obj) -> None:

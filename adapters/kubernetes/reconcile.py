@@ -44,6 +44,7 @@ from ebbtide.core.state import RolloutState
 
 from . import actions
 from .adapter import KubernetesAdapter, Router
+from .cache import ApiReads, Reads
 from .external import consume, skip_external
 from .history import keep
 from .measuring import Where, in_workload
@@ -92,17 +93,21 @@ def reconcile(
     measurements: MeasurementProvider | None = None,
     router: Router = replica_ratio,
     attempts: int = 8,
+    reads: Reads | None = None,
 ) -> Outcome:
+    """``reads``: where the cluster is read from (:mod:`.cache`; the API server when not given). After a
+    conflict the workload is read afresh from the API server."""
     api = kubernetes.client.CustomObjectsApi(client)
+    reads = reads if reads is not None else ApiReads(client)
     for attempt in range(1, attempts + 1):
-        obj: Obj = api.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name)  # type: ignore[assignment]
+        obj = reads.workload(namespace, name) if attempt == 1 else reads.fresh(PLURAL, namespace, name)
         try:
-            outcome, status, adapter = _decide(client, api, obj, now, measurements, router)
+            outcome, status, adapter = _decide(client, reads, obj, now, measurements, router)
             outcome.attempts = attempt
             outcome.written = _worth_writing(obj, status, adapter)
             if outcome.written:
                 body = {**obj, "status": status}  # carries the resourceVersion read: a newer one: 409
-                _write_status(api, namespace, name, body)
+                reads.wrote(PLURAL, _write_status(api, namespace, name, body))
         except kubernetes.client.ApiException as exc:
             if exc.status == 409:
                 continue
@@ -124,25 +129,28 @@ def _worth_writing(obj: Obj, status: Obj, adapter: KubernetesAdapter | None) -> 
     return worth_writing(obj.get("status") or {}, status)
 
 
-def _write_status(api: kubernetes.client.CustomObjectsApi, namespace: str, name: str, body: Obj) -> None:
+def _write_status(api: kubernetes.client.CustomObjectsApi, namespace: str, name: str, body: Obj) -> Obj:
     """A 409 after which the object still has the resourceVersion sent changed nothing (a conflict that
     is not one: an injected storm, a proxy): the same write is sent again, rather than deciding afresh
     over a world the unpersisted decision has already changed. A real conflict (a newer version) raises."""
     for attempt in range(3):
         try:
-            api.replace_namespaced_custom_object_status(GROUP, VERSION, namespace, PLURAL, name, body)
-            return
+            written: Obj = api.replace_namespaced_custom_object_status(
+                GROUP, VERSION, namespace, PLURAL, name, body
+            )  # type: ignore[assignment]
+            return written
         except kubernetes.client.ApiException as exc:
             if exc.status != 409 or attempt == 2:
                 raise
             fresh: Obj = api.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name)  # type: ignore[assignment]
             if fresh["metadata"].get("resourceVersion") != body["metadata"].get("resourceVersion"):
                 raise
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def _decide(
     client: kubernetes.client.ApiClient,
-    api: kubernetes.client.CustomObjectsApi,
+    reads: Reads,
     obj: Obj,
     now: float,
     measurements: MeasurementProvider | None,
@@ -161,7 +169,7 @@ def _decide(
             status, "InvalidSpec", "spec.workloadRef: not supported by this controller yet", generation
         )
     try:
-        specs = _specs(api, obj["metadata"]["namespace"])
+        specs = _specs(reads, obj["metadata"]["namespace"])
         rollout = _rollout_for(specs, workload.metadata.name)
         plan = _with_workload_limits(compile_plan(specs, rollout, replicas=workload.spec.replicas), workload)
         secrets = secret_args(client, obj["metadata"]["namespace"], specs, rollout, plan)
@@ -186,6 +194,7 @@ def _decide(
         canary_service=traffic.canary_service if traffic else None,
         measurements=skip_external(measuring),  # external metrics wait for their outside answer
         router=router,
+        reads=reads,
     )
     adapter.stable_hint = state.stable
     adapter.deferred = True
@@ -232,6 +241,7 @@ def _replay(
         canary_service=was.canary_service,
         measurements=was.measurements,
         router=was.router,
+        reads=was.reads,
     )
     adapter.deferred = True
     for effect in desired_effects(state):
@@ -250,11 +260,10 @@ def _strip(obj: Obj) -> Obj:
     return {k: v for k, v in obj.items() if k != "status"} | {"metadata": meta}
 
 
-def _specs(api: kubernetes.client.CustomObjectsApi, namespace: str) -> SpecSet:
+def _specs(reads: Reads, namespace: str) -> SpecSet:
     docs: list[Document] = []
     for plural in SPEC_PLURALS.values():
-        listed: Obj = api.list_namespaced_custom_object(GROUP, VERSION, namespace, plural)  # type: ignore[assignment]
-        items = listed["items"]
+        items = reads.specs(namespace, plural)
         for item in sorted(items, key=lambda i: i["metadata"]["name"]):
             body = _strip(item)
             body["metadata"] = {
