@@ -306,7 +306,7 @@ class KubernetesAdapter:
                 continue
             status = rs.get("status") or {}
             desired = self._scale_wanted.get(revision, (rs.get("spec") or {}).get("replicas") or 0)
-            stuck = sum(_stuck(pod) for pod in self.reads.pods(self.namespace, self.pod_labels(revision)))
+            stuck = sum(_stuck(pod) for pod in self.reads.pods(self.namespace, rs))
             out[revision] = (
                 desired,
                 status.get("readyReplicas") or 0,

@@ -13,12 +13,18 @@ A write refused with 409 Conflict means the cache was behind someone else's writ
 reads that one object from the API server (and records it) before the write is computed again.
 
 Objects are plain dicts, as the API server serves them (camelCase keys).
+
+What a reconcile derives from cached objects alone, and which costs more than reading them (a namespace's
+spec kinds validated into a SpecSet: 1,000 workloads named in a RolloutSpec take milliseconds to validate),
+is kept by :meth:`Reads.derived`, keyed by the resourceVersions it was derived from: a new version of any
+of them derives it again.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any, Protocol
+import threading
+from collections.abc import Callable, Hashable, Mapping, Sequence
+from typing import Any, Protocol, TypeVar
 
 import kubernetes
 
@@ -31,9 +37,11 @@ PODS = "pods"
 SERVICES = "services"
 GROUP, VERSION = "ebbtide.dev", "v1alpha1"
 
-#: the labels the adapter selects by (as ``adapter.WORKLOAD_LABEL`` and ``adapter.HASH_LABEL``)
+#: the label naming a ReplicaSet's workload (as ``adapter.WORKLOAD_LABEL``; adapter imports this module)
 WORKLOAD_LABEL = "ebbtide.dev/workload"
-HASH_LABEL = "pod-template-hash"
+
+
+T = TypeVar("T")
 
 
 class Reads(Protocol):
@@ -41,10 +49,23 @@ class Reads(Protocol):
     def specs(self, namespace: str, plural: str) -> list[Obj]: ...
     def replicasets(self, namespace: str, workload: str) -> list[Obj]: ...
     def replicaset(self, namespace: str, name: str) -> Obj | None: ...
-    def pods(self, namespace: str, labels: Mapping[str, str]) -> list[Obj]: ...
+    def pods(self, namespace: str, replicaset: Obj) -> list[Obj]: ...
     def service(self, namespace: str, name: str) -> Obj: ...
     def fresh(self, plural: str, namespace: str, name: str) -> Obj: ...
     def wrote(self, plural: str, obj: Obj) -> None: ...
+    def derived(self, key: Hashable, versions: Hashable, build: Callable[[], T]) -> T: ...
+
+
+def versions_of(objects: Sequence[Obj]) -> tuple[tuple[str, str, str], ...]:
+    """What identifies these objects' contents: (namespace, name, resourceVersion) each, in order."""
+    return tuple(
+        (
+            o["metadata"].get("namespace") or "",
+            o["metadata"]["name"],
+            o["metadata"].get("resourceVersion") or "",
+        )
+        for o in objects
+    )
 
 
 def _selector(labels: Mapping[str, str]) -> str:
@@ -86,9 +107,11 @@ class ApiReads:
                 return None
             raise
 
-    def pods(self, namespace: str, labels: Mapping[str, str]) -> list[Obj]:
+    def pods(self, namespace: str, replicaset: Obj) -> list[Obj]:
+        labels = ((replicaset.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}
         listed = self.core.list_namespaced_pod(namespace, label_selector=_selector(labels) or None)
-        return [_plain(self.client, pod) for pod in listed.items]
+        pods = [_plain(self.client, pod) for pod in listed.items]
+        return [pod for pod in pods if _owned_by(pod, replicaset)]
 
     def service(self, namespace: str, name: str) -> Obj:
         return self.fresh(SERVICES, namespace, name)
@@ -106,6 +129,9 @@ class ApiReads:
     def wrote(self, plural: str, obj: Obj) -> None:
         pass  # nothing cached
 
+    def derived(self, key: Hashable, versions: Hashable, build: Callable[[], T]) -> T:
+        return build()  # read afresh each time: nothing to keep
+
 
 def by_namespace(obj: Obj) -> list[str]:
     return [obj["metadata"].get("namespace") or ""]
@@ -118,18 +144,24 @@ def by_workload(obj: Obj) -> list[str]:
     return [f"{meta.get('namespace') or ''}/{name}"] if name else []
 
 
-def by_revision(obj: Obj) -> list[str]:
-    """A pod's ``namespace/pod-template-hash``."""
+def by_owner(obj: Obj) -> list[str]:
+    """A pod's ``namespace/replicaset`` for each ReplicaSet owning it."""
     meta = obj["metadata"]
-    revision = (meta.get("labels") or {}).get(HASH_LABEL)
-    return [f"{meta.get('namespace') or ''}/{revision}"] if revision else []
+    ns = meta.get("namespace") or ""
+    owners = meta.get("ownerReferences") or []
+    return [f"{ns}/{o.get('name')}" for o in owners if o.get("kind") == "ReplicaSet"]
+
+
+def _owned_by(pod: Obj, replicaset: Obj) -> bool:
+    uid = replicaset["metadata"].get("uid")
+    return any(o.get("uid") == uid for o in pod["metadata"].get("ownerReferences") or [])
 
 
 #: the indexes each informer the controller builds keeps (by its plural)
 INDEXES = {
     WORKLOADS: {},
     REPLICASETS: {"workload": by_workload},
-    PODS: {"revision": by_revision},
+    PODS: {"owner": by_owner},
     SERVICES: {},
 }
 SPEC_INDEXES = {"namespace": by_namespace}
@@ -143,6 +175,8 @@ class CachedReads:
     def __init__(self, informers: Mapping[str, Sequence[Informer]], fallback: ApiReads) -> None:
         self.informers = informers
         self.fallback = fallback
+        self._derived: dict[Hashable, tuple[Hashable, Any]] = {}
+        self._lock = threading.Lock()
 
     def _get(self, plural: str, namespace: str, name: str) -> Obj | None:
         for informer in self.informers.get(plural, ()):
@@ -166,15 +200,9 @@ class CachedReads:
     def replicaset(self, namespace: str, name: str) -> Obj | None:
         return self._get(REPLICASETS, namespace, name)
 
-    def pods(self, namespace: str, labels: Mapping[str, str]) -> list[Obj]:
-        revision = labels.get(HASH_LABEL)
-        if revision is None:
-            raise ValueError("pods are read from the cache by revision: labels must name pod-template-hash")
-        return [
-            pod
-            for pod in self._indexed(PODS, "revision", f"{namespace}/{revision}")
-            if all((pod["metadata"].get("labels") or {}).get(k) == v for k, v in labels.items())
-        ]
+    def pods(self, namespace: str, replicaset: Obj) -> list[Obj]:
+        owned = self._indexed(PODS, "owner", f"{namespace}/{replicaset['metadata']['name']}")
+        return [pod for pod in owned if _owned_by(pod, replicaset)]
 
     def service(self, namespace: str, name: str) -> Obj:
         return self._get(SERVICES, namespace, name) or self.fresh(SERVICES, namespace, name)
@@ -188,3 +216,14 @@ class CachedReads:
         for informer in self.informers.get(plural, ()):
             if informer.covers(obj):
                 informer.record(obj)
+
+    def derived(self, key: Hashable, versions: Hashable, build: Callable[[], T]) -> T:
+        with self._lock:
+            kept = self._derived.get(key)
+        if kept is not None and kept[0] == versions:
+            value: T = kept[1]
+            return value
+        value = build()  # a race builds it twice at worst; both results are equal
+        with self._lock:
+            self._derived[key] = (versions, value)
+        return value

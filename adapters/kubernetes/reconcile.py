@@ -44,7 +44,7 @@ from ebbtide.core.state import RolloutState
 
 from . import actions
 from .adapter import KubernetesAdapter, Router
-from .cache import ApiReads, Reads
+from .cache import ApiReads, Reads, versions_of
 from .external import consume, skip_external
 from .history import keep
 from .measuring import Where, in_workload
@@ -261,9 +261,14 @@ def _strip(obj: Obj) -> Obj:
 
 
 def _specs(reads: Reads, namespace: str) -> SpecSet:
+    listed = {plural: reads.specs(namespace, plural) for plural in SPEC_PLURALS.values()}
+    versions = tuple(versions_of(items) for items in listed.values())
+    return reads.derived(("specs", namespace), versions, lambda: _spec_set(listed))
+
+
+def _spec_set(listed: dict[str, list[Obj]]) -> SpecSet:
     docs: list[Document] = []
-    for plural in SPEC_PLURALS.values():
-        items = reads.specs(namespace, plural)
+    for plural, items in listed.items():
         for item in sorted(items, key=lambda i: i["metadata"]["name"]):
             body = _strip(item)
             body["metadata"] = {

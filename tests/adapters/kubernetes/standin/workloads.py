@@ -6,6 +6,11 @@ Every ``tick`` seconds a background thread makes each ReplicaSet own ``spec.repl
 availableReplicas, observedGeneration) when it changes. A behaviour can instead never become ready: its
 containers then wait with ``waiting_reason`` (``CrashLoopBackOff``, ``ImagePullBackOff``), as the kubelet
 reports them. Behaviours are chosen by ReplicaSet name, else by the first container's image, else default.
+
+A pass looks only at the ReplicaSets that changed since the last one (their own writes, their pods'), and
+those still waiting for pods to become ready; every ``full_every`` seconds (and when the store's history
+no longer reaches back to the last pass) it looks at all of them, so a behaviour changed by a test takes
+effect on ready pods too.
 """
 
 from __future__ import annotations
@@ -49,9 +54,13 @@ class Workloads:
     by_name: dict[str, Behaviour] = field(default_factory=dict)
     by_image: dict[str, Behaviour] = field(default_factory=dict)
     tick: float = 0.02
+    full_every: float = 1.0
     _born: dict[str, float] = field(default_factory=dict)  # pod uid -> monotonic creation time
     _ready: set[str] = field(default_factory=set)  # uids of the pods marked ready
     _stop: threading.Event = field(default_factory=threading.Event)
+    _position: int = -1  # the store's resourceVersion at the last pass (-1: none yet)
+    _full_at: float = 0.0  # monotonic time of the last pass over every ReplicaSet
+    _waiting: set[tuple[str, str]] = field(default_factory=set)  # (namespace, name): pods not all ready
     _thread: threading.Thread | None = None
 
     def behaviour(self, rs: Obj) -> Behaviour:
@@ -69,25 +78,57 @@ class Workloads:
 
     def _run(self) -> None:
         while not self._stop.wait(self.tick):
-            self.sync()
+            self.sync(full=False)
 
-    def sync(self) -> None:
-        """One pass over every ReplicaSet (public so tests can step it by hand)."""
+    def sync(self, full: bool = True) -> None:
+        """One pass (public so tests can step it by hand): over every ReplicaSet, or (``full=False``, the
+        background thread's ticks) over those that changed or wait for pods."""
         rs_type = self.store.resource(*RS)
         assert rs_type is not None
         pod_type = self.store.resource(*POD)
         assert pod_type is not None
-        owned: dict[str, list[Obj]] = {}  # pods by owner uid, listed once per pass (1,000 ReplicaSets)
-        for pod in self.store.list(pod_type, None)[0]:
+        position = self.store.resource_version
+        touched = self._touched() if not full else None
+        if touched is None:
+            self._full_at = time.monotonic()
+        self._position = position
+        owned: dict[str, list[Obj]] = {}  # pods by owner uid, read once per pass (1,000 ReplicaSets)
+        for pod in self.store.peek(pod_type):
             for owner in pod["metadata"].get("ownerReferences") or []:
                 owned.setdefault(owner.get("uid", ""), []).append(pod)
-        for rs in self.store.list(rs_type, None)[0]:
+        for rs in self.store.peek(rs_type):
+            meta = rs["metadata"]
+            key = (meta["namespace"], meta["name"])
+            if touched is not None and key not in touched:
+                continue
             try:
-                self._sync_one(rs, owned.get(rs["metadata"]["uid"], []))
+                waiting = self._sync_one(rs, owned.get(meta["uid"], []))
             except ApiError:  # deleted or changed meanwhile: the next tick sees the new state
                 continue
+            if waiting:
+                self._waiting.add(key)
+            else:
+                self._waiting.discard(key)
 
-    def _sync_one(self, rs: Obj, pods: list[Obj]) -> None:
+    def _touched(self) -> set[tuple[str, str]] | None:
+        """The ReplicaSets to look at since the last pass; None: all of them."""
+        if self._position < 0 or time.monotonic() - self._full_at >= self.full_every:
+            return None
+        events, whole = self.store.events_since(self._position)
+        if not whole:
+            return None
+        touched = set(self._waiting)
+        for event in events:
+            meta = event.object["metadata"]
+            if event.resource == RS:
+                touched.add((meta.get("namespace", ""), meta["name"]))
+            elif event.resource == POD:
+                for owner in meta.get("ownerReferences") or []:
+                    touched.add((meta.get("namespace", ""), owner.get("name", "")))
+        return touched
+
+    def _sync_one(self, rs: Obj, pods: list[Obj]) -> bool:
+        """Bring one ReplicaSet's pods and status up to date; True while some of its pods are not ready."""
         pod_type = self.store.resource(*POD)
         rs_type = self.store.resource(*RS)
         assert pod_type is not None and rs_type is not None
@@ -128,6 +169,7 @@ class Workloads:
         }
         if rs.get("status") != status:
             self.store.replace(rs_type, ns, meta["name"], {**rs, "status": status}, "status")
+        return ready < wanted
 
     @staticmethod
     def _pod(rs: Obj, name: str) -> Obj:
