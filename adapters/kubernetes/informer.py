@@ -164,14 +164,18 @@ class Informer:
         delay = self._backoff
         while not self._stop.is_set():
             self._answered = False
+            listed = self.resource_version is None
             try:
-                if self.resource_version is None:
+                if listed:
                     self._relist()
                 self._watch()
                 delay = self._backoff
             except Gone:
                 log.info("watch resourceVersion %s is gone: listing again", self.resource_version)
                 self.resource_version = None
+                if listed and not self._answered:  # gone at once after a fresh list: not a tight loop
+                    self._stop.wait(delay)
+                    delay = min(delay * 2, self._max_backoff)
             except Exception as exc:  # an informer outlives whatever the connection does
                 if self._stop.is_set():  # stop() closed the response under the reading thread
                     break

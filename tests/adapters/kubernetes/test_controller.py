@@ -28,7 +28,7 @@ from ebbtide.adapters.kubernetes import crds
 from ebbtide.adapters.kubernetes.adapter import HASH_LABEL, revision_of
 from ebbtide.adapters.kubernetes.apiclient import resource_of
 from ebbtide.adapters.kubernetes.controller import Controller, ControllerConfig
-from ebbtide.adapters.kubernetes.reconcile import GROUP, PLURAL, VERSION
+from ebbtide.adapters.kubernetes.reconcile import GROUP, PLURAL, VERSION, reconcile
 from ebbtide.core.effects import StartMeasurement
 from ebbtide.core.events import Measurement
 from ebbtide.core.state import RolloutState
@@ -266,6 +266,56 @@ def writes_by_agent(api: StandIn, *, leases: bool = False) -> Counter[str]:
         if method in ("POST", "PUT", "PATCH", "DELETE") and (resource_of(path) == "leases") == leases:
             out[agent] += 1
     return out
+
+
+def reads_by_agent(api: StandIn, since: int = 0) -> Counter[str]:
+    """The controller's reads other than its informers' watches: a ``get`` of one object, or a ``list``."""
+    out: Counter[str] = Counter()
+    requests = list(zip(api.server.requests, api.server.agents, strict=True))[since:]
+    for (method, path, _), agent in requests:
+        if method == "GET" and agent.startswith("ebbtide-controller/") and "watch=true" not in path:
+            last = path.split("?")[0].rstrip("/").split("/")[-1]
+            out["list" if last == resource_of(path) else "get"] += 1
+    return out
+
+
+# ----- reads from the informer caches (issue 9, performance) -----------------------------------------
+def test_a_rollout_and_its_rollback_send_no_read_to_the_api_server() -> None:
+    """After the caches sync, every reconcile reads from them: the API server sees writes and watches."""
+    with standin_cluster() as api:
+        table = Table({V1: 0.01, V2: 0.5})
+        with controller(api, table) as ctl:
+            wait_for(api, settled(V1))
+            start = len(api.server.requests)
+            lists = sum(informer.lists for informer in ctl.informers)
+            set_image(api, "orders:2")
+            wait_for(api, lambda s: s.degraded and settled(V1)(s))
+            assert reads_by_agent(api, start) == Counter(
+                {"list": sum(informer.lists for informer in ctl.informers) - lists}
+            )  # only the informers' own re-lists, if a watch was cut
+            assert writes_by_agent(api)[f"ebbtide-controller/{ctl.config.identity}"] > 0
+
+
+def test_a_reconcile_right_after_a_write_reads_that_write_not_the_cache_before_it() -> None:
+    """Caches listed once and never watched: only what the writes returned keeps them current. A second
+    reconcile at once finds its own status (no 409 on a stale resourceVersion), its own ReplicaSet (no
+    second create) and writes nothing."""
+    with standin_cluster() as api:
+        table = Table({V1: 0.01, V2: 0.01})
+        ctl = Controller(api.configuration, config(), measurements_for=lambda ns, name: table)
+        try:
+            for informer in ctl.informers:
+                informer._relist()  # synced, with no watch behind it
+            first = reconcile(ctl.client, NS, NAME, time.time(), measurements=table, reads=ctl.reads)
+            assert first.written and first.attempts == 1
+            writes = len(api.server.requests)
+            second = reconcile(ctl.client, NS, NAME, time.time(), measurements=table, reads=ctl.reads)
+            assert second.attempts == 1 and not second.written
+            assert [m for m, _, _ in api.server.requests[writes:]] == []  # no read, no write
+            assert ctl.reads.workload(NS, NAME)["status"]["engineState"]["desired"] == V1
+        finally:
+            ctl.client.close()  # type: ignore[no-untyped-call]
+            ctl._watch_client.close()  # type: ignore[no-untyped-call]
 
 
 # ----- the four scenarios of the issue ---------------------------------------------------------------

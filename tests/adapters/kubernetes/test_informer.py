@@ -168,3 +168,62 @@ def test_the_cache_converges_whatever_the_faults(api: StandIn, running: Running,
             api.faults.fail_next(2, status=500, verbs=frozenset({"watch", "list"}))
             api.faults.drop_watches()
     eventually(lambda: running.cached() == running.served())
+
+
+def test_a_410_answered_as_the_http_status_of_the_watch_request_lists_again(
+    api: StandIn, running: Running
+) -> None:
+    """The API server's watch cache answers a too old resourceVersion with HTTP 410 (not an ERROR event);
+    kubernetes client 37 raises it before the informer sees the response."""
+    api.server.gone_as_status = True
+    core = running.core
+    core.create_namespaced_config_map(NS, {"metadata": {"name": "a"}})
+    eventually(lambda: "a" in running.cached())
+    api.faults.fail_next(1000, status=503, verbs=frozenset({"watch"}))
+    api.faults.drop_watches()
+    core.create_namespaced_config_map(NS, {"metadata": {"name": "b"}})
+    api.store.compact()
+    api.faults.clear()
+    eventually(lambda: running.cached() == running.served())
+    assert running.informer.lists == 2
+
+
+def _cm(name: str, rv: str, labels: dict[str, str] | None = None) -> dict[str, Any]:
+    return {"metadata": {"name": name, "namespace": NS, "resourceVersion": rv, "labels": labels or {}}}
+
+
+def test_a_recorded_write_is_read_at_once_and_an_older_version_never_replaces_it() -> None:
+    informer = Informer(lambda **_: None, indexes={"app": lambda o: [o["metadata"]["labels"].get("app", "")]})
+    informer.record(_cm("a", "7", {"app": "x"}))
+    assert informer.get(NS, "a") == _cm("a", "7", {"app": "x"})
+    informer.record(_cm("a", "5", {"app": "y"}))  # a watch event from before our write
+    assert informer.get(NS, "a") == _cm("a", "7", {"app": "x"})
+    assert [o["metadata"]["name"] for o in informer.by_index("app", "x")] == ["a"]
+    informer.record(_cm("a", "9", {"app": "y"}))
+    assert informer.by_index("app", "x") == [] and informer.by_index("app", "y") == [
+        _cm("a", "9", {"app": "y"})
+    ]
+
+
+def test_indexes_follow_changes_deletes_and_relists(api: StandIn) -> None:
+    core = client.CoreV1Api(api.client)
+    core.create_namespaced_config_map(NS, {"metadata": {"name": "a", "labels": {"app": "x"}}})
+    run = Running(api, indexes={"app": lambda o: [(o["metadata"].get("labels") or {}).get("app", "")]})
+    names = lambda app: [o["metadata"]["name"] for o in run.informer.by_index("app", app)]  # noqa: E731
+    run.thread.start()
+    try:
+        assert run.informer.synced.wait(5)
+        core.create_namespaced_config_map(NS, {"metadata": {"name": "b", "labels": {"app": "x"}}})
+        eventually(lambda: names("x") == ["a", "b"])
+        core.patch_namespaced_config_map("a", NS, {"metadata": {"labels": {"app": "y"}}})
+        eventually(lambda: names("x") == ["b"] and names("y") == ["a"])
+        api.faults.fail_next(1000, status=503, verbs=frozenset({"watch"}))
+        api.faults.drop_watches()
+        core.delete_namespaced_config_map("b", NS)
+        api.store.compact()
+        api.faults.clear()
+        eventually(lambda: run.informer.lists == 2)
+        eventually(lambda: names("x") == [] and names("y") == ["a"])
+    finally:
+        run.informer.stop()
+        run.thread.join(5)

@@ -33,6 +33,9 @@ class StandInServer(ThreadingHTTPServer):
     def __init__(self, store: Store, faults: FaultInjector, bookmark_every: float) -> None:
         super().__init__(("127.0.0.1", 0), _Handler)
         self.store, self.faults, self.bookmark_every = store, faults, bookmark_every
+        #: a watch from a compacted resourceVersion is answered ``410 Gone`` as the HTTP status (as the
+        #: API server's watch cache does) rather than a 200 stream whose first event is an ERROR (etcd's way)
+        self.gone_as_status = False
         self.requests: list[tuple[str, str, str]] = []  # (method, path?query, content type), in order
         self.agents: list[str] = []  # the User-Agent of each request, in the same order
         self._lock = threading.Lock()
@@ -178,11 +181,16 @@ class _Handler(BaseHTTPRequestHandler):
         drops_at_start = faults.drops
         timeout = float(query.get("timeoutSeconds") or 3600)
         bookmarks = query.get("allowWatchBookmarks") in ("true", "1")
+        since = query.get("resourceVersion")
+        if self.server.gone_as_status and since not in (None, "", "0"):
+            events_kept = self.server.store.events_since(int(since))[1]
+            if not events_kept:
+                raise ApiError(410, "Expired", f"too old resource version: {since}")
         events = self.server.store.watch(
             route.rt,
             route.namespace,
             _matcher(query),
-            query.get("resourceVersion"),
+            since,
             self.server.bookmark_every if bookmarks else None,
             time.monotonic() + timeout,
             lambda: faults.drops != drops_at_start,
