@@ -9,12 +9,19 @@ live, an immediate rollback, a newRollout rollback and a manual rollback of a li
 - ``transitions``: the changes of what a person reads in the status (phase, step, weights, stable and
   canary revisions), seen by a watch on the workload;
 - ``status_writes``: the status writes among them; those beyond one per transition record ready counts
-  as pods start (``writes_per_transition_without_ready_count_updates`` leaves them out).
+  as pods start (``writes_per_transition_without_ready_count_updates`` leaves them out);
+- the writes by kind, per transition: ``status`` (the engine state), ``cluster`` (ReplicaSets created,
+  scaled or deleted, Services pointed: what the transition does) and ``events`` (one Kubernetes Event per
+  engine transition announced, never aggregated: ``kubectl get events --field-selector reason=...`` finds
+  each); ``writes_per_transition_without_events`` leaves the Events out.
 
 and, in one more scenario (``latency``), how long the controller holding ``--rollouts`` EbbtideDeployments
 (1,000 by default) takes from a failed verification (the moment the provider answers) to the write that
 takes traffic off the failed revision (its ReplicaSet scaled to 0 under the replica-ratio router, or a
-Service selector), and how many reconcile passes of that workload it took. The other workloads are
+Service selector), and how many reconcile passes of that workload it took. That figure starts when the
+provider answers, inside the reconcile pass that asked; ``change_to_failed_ms`` is what came before it:
+from the template change to that answer (the watch event, the wait in the queue behind the other
+workloads' keys, the pass up to the measurement). The other workloads are
 clones of a live one, made in the stand-in's store directly (setting up 1,000 through the controller would
 take minutes); the controller's informers pick them up and reconcile each, and its resync queues all of
 them again every 5 s, so the failing one waits in the queue behind them.
@@ -132,6 +139,7 @@ def run(name: str, values: dict[str, float], policy: dict[str, Any] | None) -> d
     transitions = sum(1 for a, b in itertools.pairwise(seen) if a != b)
     total = sum(writes.values())
     status = writes.get(f"PUT {PLURAL}/status", 0)
+    events = writes.get("POST events", 0)
     # the status writes that change nothing a person reads record ready counts as pods start
     observed = max(0, status - transitions)
     return {
@@ -143,6 +151,14 @@ def run(name: str, values: dict[str, float], policy: dict[str, Any] | None) -> d
         "status_writes": status,
         "writes_per_transition_without_ready_count_updates": (
             round((total - observed) / transitions, 2) if transitions else None
+        ),
+        "per_transition": {
+            "status": round(status / transitions, 2) if transitions else None,
+            "cluster": round((total - status - events) / transitions, 2) if transitions else None,
+            "events": round(events / transitions, 2) if transitions else None,
+        },
+        "writes_per_transition_without_events": (
+            round((total - events) / transitions, 2) if transitions else None
         ),
         "by_resource": dict(sorted(writes.items())),
         "seconds": round(seconds, 2),
@@ -235,6 +251,7 @@ def latency(n: int) -> dict[str, Any]:
                     time.sleep(0.05)
                 first_sync = time.monotonic() - started
                 depth_at_change = len(ctl.queue)
+                changed_at = time.monotonic()
                 set_image(api, "orders:2")
                 done: Callable[[RolloutState], bool] = lambda s: s.rollback is not None or s.degraded  # noqa: E731
                 wait_for(api, done, timeout=120)
@@ -252,6 +269,7 @@ def latency(n: int) -> dict[str, Any]:
         "name": "controller.rollback_latency",
         "rollouts": n,
         "failed_verification_to_stable_ms": round((restore[0] - failed_at) * 1000, 1),
+        "change_to_failed_ms": round((failed_at - changed_at) * 1000, 1),
         "write": f"{restore[1]} {resource_of(restore[2])}",
         "reconcile_passes": len(took),
         "queue_depth_after": depth,
