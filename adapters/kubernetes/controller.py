@@ -5,7 +5,9 @@
   the adapter owns, in each watched namespace (``namespaces``; none: the whole cluster). An event becomes
   the key ``(namespace, name)`` of the workload it concerns: a ReplicaSet by its ``ebbtide.dev/workload``
   label, a pod by its owning ReplicaSet, a spec object as every workload of its namespace. Only workloads
-  in this shard's cache are ever queued.
+  in this shard's cache are ever queued. The Services are cached too (no handler).
+- **Reads** (:mod:`.cache`): the workers reconcile from the informers' caches (``self.reads``), not from
+  the API server; what a write returns goes into the cache at once.
 - **The queue** (:mod:`.workqueue`) deduplicates keys and never hands one key to two workers; a key whose
   reconcile failed (an API error, :class:`ReconcileConflict`) comes back after an exponential backoff
   (reset by a success); ``Outcome.wake_at`` becomes a timer; every ``resync`` seconds all keys are queued.
