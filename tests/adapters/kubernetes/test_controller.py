@@ -28,7 +28,7 @@ from ebbtide.adapters.kubernetes import crds
 from ebbtide.adapters.kubernetes.adapter import HASH_LABEL, revision_of
 from ebbtide.adapters.kubernetes.apiclient import resource_of
 from ebbtide.adapters.kubernetes.controller import Controller, ControllerConfig
-from ebbtide.adapters.kubernetes.reconcile import GROUP, PLURAL, VERSION, reconcile
+from ebbtide.adapters.kubernetes.reconcile import GROUP, PLURAL, VERSION, _specs, reconcile
 from ebbtide.core.effects import StartMeasurement
 from ebbtide.core.events import Measurement
 from ebbtide.core.state import RolloutState
@@ -611,3 +611,31 @@ def test_readyz_is_503_until_the_caches_sync() -> None:
         base = f"http://127.0.0.1:{ctl.http.port}"
         assert _get(f"{base}/healthz") == (200, "ok\n")
         assert _get(f"{base}/readyz") == (503, "informer caches not synced yet\n")
+
+
+def test_the_spec_set_is_validated_once_per_set_of_versions_and_again_when_one_changes() -> None:
+    """1,000 workloads named in one RolloutSpec take milliseconds to validate: the controller keeps the
+    validated spec set of a namespace while no spec object changes, and never serves a stale one."""
+    with standin_cluster() as api:
+        ctl = Controller(api.configuration, config(), measurements_for=lambda ns, name: None)
+        try:
+            for informer in ctl.informers:
+                informer._relist()
+            first = _specs(ctl.reads, NS)
+            assert _specs(ctl.reads, NS) is first  # nothing changed: not validated again
+            custom = client.CustomObjectsApi(api.client)
+            changed = custom.patch_namespaced_custom_object(
+                GROUP,
+                VERSION,
+                NS,
+                "strategies",
+                "steps",
+                {"spec": {"canary": {"steps": [{"setWeight": 40}]}}},
+            )
+            ctl.reads.wrote("strategies", changed)  # as a watch event would bring it
+            second = _specs(ctl.reads, NS)
+            assert second is not first
+            assert second.strategies["steps"] != first.strategies["steps"]
+        finally:
+            ctl.client.close()  # type: ignore[no-untyped-call]
+            ctl._watch_client.close()  # type: ignore[no-untyped-call]
