@@ -232,7 +232,7 @@ class KubernetesAdapter:
             except kubernetes.client.ApiException as exc:
                 if exc.status != 409:
                     raise
-                rs = self.reads.fresh(REPLICASETS, self.namespace, name)  # the cache was behind: it exists
+                rs = self._existing(name, exc)  # AlreadyExists: the cache was behind
             else:
                 self.reads.wrote(REPLICASETS, made)
                 return
@@ -241,6 +241,16 @@ class KubernetesAdapter:
                 self.apps.patch_namespaced_replica_set, name, self.namespace, {"spec": {"replicas": replicas}}
             )
             self.reads.wrote(REPLICASETS, patched)
+
+    def _existing(self, name: str, refused: kubernetes.client.ApiException) -> Obj:
+        """The ReplicaSet a create was refused with 409 for, read afresh; a 409 that was not AlreadyExists
+        (there is none) is raised again, so that the create is retried."""
+        try:
+            return self.reads.fresh(REPLICASETS, self.namespace, name)
+        except kubernetes.client.ApiException as exc:
+            if exc.status == 404:
+                raise refused from None
+            raise
 
     def trim(self, kept: set[str]) -> list[str]:
         """Delete the ReplicaSets the last observe listed whose revision is not ``kept`` (see

@@ -10,7 +10,8 @@ watch after a backoff. Objects are plain dicts (``_preload_content=False``), typ
 The cache is what the controller reads instead of the API server (:mod:`.cache`), so it must never go
 backwards: :meth:`Informer.record` stores the object a write of ours returned at once (the watch brings
 the same version later), and an object is replaced only by one with a newer ``resourceVersion`` (compared
-as integers, which every etcd-backed server serves; an opaque version always replaces). ``indexes`` name
+as integers, which every etcd-backed server serves; an opaque version always replaces), nor brought
+back by the answer to a write that comes after the watch reported its deletion. ``indexes`` name
 functions giving an object's index values (its namespace, a label, its owner), kept up to date with the
 cache, so a read costs its matches rather than the whole kind (:meth:`Informer.by_index`).
 
@@ -35,6 +36,8 @@ from urllib3.exceptions import HTTPError
 Obj = dict[str, Any]
 Key = tuple[str, str]  # (namespace or "", name)
 Handler = Callable[[str, Obj], None]
+#: how many deletions an informer remembers (see :meth:`Informer._pop`)
+TOMBSTONES = 10_000
 IndexFn = Callable[[Obj], list[str]]
 
 log = logging.getLogger(__name__)
@@ -83,6 +86,7 @@ class Informer:
         self._cache: dict[Key, Obj] = {}
         self._index_fns: dict[str, IndexFn] = dict(indexes or {})
         self._indexes: dict[str, dict[str, set[Key]]] = {name: {} for name in self._index_fns}
+        self._deleted: dict[Key, Obj] = {}  # the last deletions seen, oldest first
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._response: Any = None
@@ -128,7 +132,7 @@ class Informer:
     def _put(self, obj: Obj) -> bool:
         key = key_of(obj)
         old = self._cache.get(key)
-        if not newer(obj, old):
+        if not newer(obj, old if old is not None else self._deleted.get(key)):
             return False
         if old is not None:
             self._unindex(key, old)
@@ -138,10 +142,16 @@ class Informer:
                 self._indexes[name].setdefault(value, set()).add(key)
         return True
 
-    def _pop(self, key: Key) -> None:
+    def _pop(self, key: Key, deletion: Obj) -> None:
+        """Forget ``key``; its deletion stays known (bounded), so the answer to a write of ours that
+        arrives after the watch reported the delete does not bring the object back."""
         old = self._cache.pop(key, None)
         if old is not None:
             self._unindex(key, old)
+        self._deleted.pop(key, None)
+        self._deleted[key] = deletion
+        if len(self._deleted) > TOMBSTONES:
+            del self._deleted[next(iter(self._deleted))]
 
     def _unindex(self, key: Key, obj: Obj) -> None:
         for name, fn in self._index_fns.items():
@@ -209,6 +219,7 @@ class Informer:
             old = dict(self._cache)
             self._cache = {}
             self._indexes = {name: {} for name in self._index_fns}
+            self._deleted = {}
             for obj in fresh.values():
                 self._put(obj)
         self.lists += 1
@@ -256,7 +267,7 @@ class Informer:
                 continue
             with self._lock:
                 if kind == "DELETED":
-                    self._pop(key_of(obj))
+                    self._pop(key_of(obj), obj)
                 elif not self._put(obj):
                     continue  # older than what a write of ours already recorded
             self._emit(kind, obj)

@@ -442,7 +442,9 @@ def test_409s_on_every_other_write_and_dropped_watches_end_as_without_faults(
                     if chaos is not None:
                         chaos.join()
                 if faulty:
-                    assert len([c for c, status in api.faults.injected if status == 409]) > 5
+                    assert (
+                        len([c for c, status in api.faults.injected if status == 409]) >= 4
+                    )  # of ~10 writes
                     assert api.faults.drops >= 2
                 ends.append((_outcome(api), replicas(api), selectors(api), s_stable))
     assert ends[0] == ends[1]
@@ -636,6 +638,24 @@ def test_the_spec_set_is_validated_once_per_set_of_versions_and_again_when_one_c
             second = _specs(ctl.reads, NS)
             assert second is not first
             assert second.strategies["steps"] != first.strategies["steps"]
+        finally:
+            ctl.client.close()  # type: ignore[no-untyped-call]
+            ctl._watch_client.close()  # type: ignore[no-untyped-call]
+
+
+def test_a_create_refused_with_a_conflict_that_is_not_already_exists_is_sent_again() -> None:
+    """From the cache a missing ReplicaSet may only be unseen: a 409 on its create reads it afresh; when
+    it really is not there (an injected 409), the create is sent again, within the same reconcile."""
+    with standin_cluster() as api:
+        table = Table({V1: 0.01, V2: 0.01})
+        ctl = Controller(api.configuration, config(), measurements_for=lambda ns, name: table)
+        try:
+            for informer in ctl.informers:
+                informer._relist()
+            api.faults.fail_next(1, status=409, verbs=frozenset({"create"}), plural="replicasets")
+            outcome = reconcile(ctl.client, NS, NAME, time.time(), measurements=table, reads=ctl.reads)
+            assert outcome.written and outcome.attempts == 1
+            assert replicas(api) == {V1: REPLICAS}
         finally:
             ctl.client.close()  # type: ignore[no-untyped-call]
             ctl._watch_client.close()  # type: ignore[no-untyped-call]

@@ -227,3 +227,17 @@ def test_indexes_follow_changes_deletes_and_relists(api: StandIn) -> None:
     finally:
         run.informer.stop()
         run.thread.join(5)
+
+
+def test_the_answer_to_a_write_that_comes_after_the_delete_does_not_bring_the_object_back(
+    running: Running,
+) -> None:
+    written = running.core.create_namespaced_config_map(NS, {"metadata": {"name": "a"}})
+    answer = running.core.api_client.sanitize_for_serialization(written)
+    eventually(lambda: "a" in running.cached())
+    running.core.delete_namespaced_config_map("a", NS)
+    eventually(lambda: "a" not in running.cached())
+    running.informer.record(answer)  # our write's answer, read after the watch reported the delete
+    assert running.informer.get(NS, "a") is None
+    running.core.create_namespaced_config_map(NS, {"metadata": {"name": "a"}, "data": {"k": "new"}})
+    eventually(lambda: running.cached() == {"a": {"k": "new"}})  # made again: cached again
