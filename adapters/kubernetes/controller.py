@@ -41,6 +41,7 @@ from urllib3.exceptions import HTTPError
 from ebbtide.adapters.base import MeasurementProvider
 
 from .adapter import HASH_LABEL, WORKLOAD_LABEL, Router
+from .adoption import refers_to
 from .apiclient import ControllerApiClient, NotLeader
 from .health import HealthServer
 from .informer import Informer, Obj
@@ -228,6 +229,8 @@ class Controller:
             self.replicasets.append(self._informer(rs, self._on_replicaset, WORKLOAD_LABEL))
             pods = typed(core.list_namespaced_pod, core.list_pod_for_all_namespaces)
             self._informer(pods, self._on_pod, HASH_LABEL)
+            deployments = typed(apps.list_namespaced_deployment, apps.list_deployment_for_all_namespaces)
+            self._informer(deployments, self._on_deployment)  # workloadRef: the template source
 
     def _informer(
         self, list_fn: Callable[..., Any], handler: Callable[[str, Obj], None], selector: str | None = None
@@ -288,6 +291,12 @@ class Controller:
                 rs = informer.get(ns, owner.get("name", ""))
                 if rs is not None:
                     self._on_replicaset(kind, rs)
+
+    def _on_deployment(self, kind: str, obj: Obj) -> None:
+        for informer in self.workloads:
+            for key, workload in informer.snapshot().items():
+                if refers_to(workload, obj):
+                    self.queue.add(key)
 
     def _add_known(self, key: Key) -> None:
         if self._known(key):

@@ -15,6 +15,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from . import deployments
 from .store import ApiError, Obj, Store
 
 RS = ("apps", "v1", "replicasets")
@@ -67,12 +68,19 @@ class Workloads:
         if self._thread is not None:
             self._thread.join(timeout=5)
 
+    @property
+    def stopped(self) -> bool:
+        """Whether the background thread is stopped (the test steps :meth:`sync` by hand)."""
+        return self._stop.is_set()
+
     def _run(self) -> None:
         while not self._stop.wait(self.tick):
             self.sync()
 
     def sync(self) -> None:
-        """One pass over every ReplicaSet (public so tests can step it by hand)."""
+        """One pass over every Deployment (:mod:`.deployments`) and every ReplicaSet (public so tests can
+        step it by hand)."""
+        deployments.sync(self.store)
         rs_type = self.store.resource(*RS)
         assert rs_type is not None
         pod_type = self.store.resource(*POD)
