@@ -21,7 +21,7 @@ from kubernetes import client
 from kubernetes.client import ApiException
 
 from ebbtide.adapters.kubernetes import crds
-from ebbtide.adapters.kubernetes.adapter import HASH_LABEL, Router
+from ebbtide.adapters.kubernetes.adapter import HASH_LABEL, WORKLOAD_LABEL, Router
 from ebbtide.adapters.kubernetes.reconcile import GROUP, PLURAL, VERSION, ReconcileConflict, reconcile
 from ebbtide.adapters.kubernetes.routers.services import replica_ratio
 from ebbtide.core.effects import StartMeasurement
@@ -35,6 +35,12 @@ NS, NAME = "shop", "orders"
 SERVICES = ("orders-stable", "orders-canary")
 PLURALS = {k.kind: k.plural for k in crds.KINDS}
 Obj = dict[str, Any]
+#: a stand-in (its client is used) or a client of any API server
+Api = StandIn | client.ApiClient
+
+
+def _client(api: Api) -> client.ApiClient:
+    return api.client if isinstance(api, StandIn) else api
 
 
 def template(image: str, app: str = "orders") -> Obj:
@@ -69,7 +75,7 @@ def standin(*, background: bool = True, **options: Any) -> Iterator[StandIn]:
 
 
 def install(
-    api: client.ApiClient,
+    api: Api,
     ns: str,
     specs: str,
     *,
@@ -78,13 +84,13 @@ def install(
 ) -> None:
     """The namespace, the stable and canary Services (selecting ``app: orders``), the spec kinds of the
     YAML ``specs`` (each passed to ``edit`` first) and the ``workload``."""
-    core = client.CoreV1Api(api)
+    core = client.CoreV1Api(_client(api))
     core.create_namespace({"metadata": {"name": ns}})
     for svc in SERVICES:
         core.create_namespaced_service(
             ns, {"metadata": {"name": svc}, "spec": {"selector": {"app": "orders"}, "ports": [{"port": 80}]}}
         )
-    objects = client.CustomObjectsApi(api)
+    objects = client.CustomObjectsApi(_client(api))
     for doc in yaml.safe_load_all(specs):
         if edit is not None:
             edit(doc)
@@ -102,8 +108,8 @@ def write_kubeconfig(path: Path, url: str, *, namespace: str | None = None, toke
                 "kind": "Config",
                 "clusters": [{"name": "standin", "cluster": {"server": url}}],
                 "users": [{"name": "tester", "user": {"token": token} if token else {}}],
-                "contexts": [{"name": "standin", "context": context}],
-                "current-context": "standin",
+                "contexts": [{"name": "test", "context": context}],
+                "current-context": "test",
             }
         )
     )
@@ -111,42 +117,44 @@ def write_kubeconfig(path: Path, url: str, *, namespace: str | None = None, toke
 
 
 # ----- reading the cluster ---------------------------------------------------------------------------
-def get(api: client.ApiClient, ns: str = NS) -> Obj:
-    obj: Obj = client.CustomObjectsApi(api).get_namespaced_custom_object(GROUP, VERSION, ns, PLURAL, NAME)
+def get(api: Api, ns: str = NS) -> Obj:
+    objects = client.CustomObjectsApi(_client(api))
+    obj: Obj = objects.get_namespaced_custom_object(GROUP, VERSION, ns, PLURAL, NAME)
     return obj
 
 
-def state(api: client.ApiClient, ns: str = NS) -> RolloutState | None:
+def state(api: Api, ns: str = NS) -> RolloutState | None:
     """The engine state persisted in the workload's status (None before the first write)."""
     raw = (get(api, ns).get("status") or {}).get("engineState")
     return None if raw is None else RolloutState.from_json(json.dumps(raw))
 
 
-def state_of(api: client.ApiClient, ns: str = NS) -> RolloutState:
+def state_of(api: Api, ns: str = NS) -> RolloutState:
     found = state(api, ns)
     assert found is not None, "no engine state persisted yet"
     return found
 
 
-def replicas(api: client.ApiClient, ns: str = NS) -> dict[str, int]:
+def replicas(api: Api, ns: str = NS) -> dict[str, int]:
     """``spec.replicas`` of the workload's ReplicaSets, by revision."""
-    rss = client.AppsV1Api(api).list_namespaced_replica_set(ns, label_selector="ebbtide.dev/workload").items
+    apps = client.AppsV1Api(_client(api))
+    rss = apps.list_namespaced_replica_set(ns, label_selector=WORKLOAD_LABEL).items
     return {rs.metadata.labels[HASH_LABEL]: rs.spec.replicas for rs in rss}
 
 
-def selectors(api: client.ApiClient, ns: str = NS) -> dict[str, str | None]:
+def selectors(api: Api, ns: str = NS) -> dict[str, str | None]:
     """The revision each Service selects (None: not pinned to one)."""
-    core = client.CoreV1Api(api)
+    core = client.CoreV1Api(_client(api))
     return {s: core.read_namespaced_service(s, ns).spec.selector.get(HASH_LABEL) for s in SERVICES}
 
 
-def set_template(api: client.ApiClient, pod_template: Obj, ns: str = NS) -> None:
-    client.CustomObjectsApi(api).patch_namespaced_custom_object(
+def set_template(api: Api, pod_template: Obj, ns: str = NS) -> None:
+    client.CustomObjectsApi(_client(api)).patch_namespaced_custom_object(
         GROUP, VERSION, ns, PLURAL, NAME, {"spec": {"template": pod_template}}
     )
 
 
-def set_image(api: client.ApiClient, image: str, ns: str = NS) -> None:
+def set_image(api: Api, image: str, ns: str = NS) -> None:
     set_template(api, template(image), ns)
 
 
@@ -186,7 +194,7 @@ def run(
         api.workloads.sync()
         if each is not None:
             each(now)
-        if until(state_of(api.client)):
+        if until(state_of(api)):
             return now
         now += step
-    raise AssertionError(f"not reached: {state(api.client)}")
+    raise AssertionError(f"not reached: {state(api)}")
