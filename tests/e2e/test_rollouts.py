@@ -12,12 +12,11 @@ backend is needed. Each test works in a namespace of its own, deleted at the end
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib.util
 import itertools
-import json
 import sys
 import threading
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -25,17 +24,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from kubernetes import client, config
 
-from ebbtide.adapters.kubernetes import crds
-from ebbtide.adapters.kubernetes.adapter import HASH_LABEL, revision_of
+from ebbtide.adapters.kubernetes.adapter import revision_of
 from ebbtide.adapters.kubernetes.controller import Controller, ControllerConfig
 from ebbtide.adapters.kubernetes.reconcile import GROUP, PLURAL, VERSION
 from ebbtide.core.effects import StartMeasurement
 from ebbtide.core.events import Measurement
-from ebbtide.core.state import RolloutState
 
+from ..adapters.kubernetes.fixtures import install, replicas, selectors, set_template, state, workload
+from . import test_cluster
 from .test_cluster import KUBECONFIG, apply_crds
 
 pytestmark = pytest.mark.skipif(
@@ -112,46 +110,20 @@ def api() -> Iterator[client.ApiClient]:
 def namespace(api: client.ApiClient) -> Iterator[str]:
     apply_crds(api)
     name = f"ebbtide-e2e-{uuid.uuid4().hex[:8]}"
-    core = client.CoreV1Api(api)
-    core.create_namespace({"metadata": {"name": name}})
-    for svc in ("orders-stable", "orders-canary"):
-        core.create_namespaced_service(
-            name,
-            {"metadata": {"name": svc}, "spec": {"selector": {"app": "orders"}, "ports": [{"port": 80}]}},
-        )
-    objects = client.CustomObjectsApi(api)
-    plurals = {k.kind: k.plural for k in crds.KINDS}
-    for doc in yaml.safe_load_all(SPECS):
-        objects.create_namespaced_custom_object(GROUP, VERSION, name, plurals[doc["kind"]], doc)
+    install(api, name, SPECS)
     yield name
-    core.delete_namespace(name)
+    client.CoreV1Api(api).delete_namespace(name)
 
 
-def create_workload(api: client.ApiClient, ns: str, version: int, **spec: Any) -> None:
-    body = {
-        "apiVersion": crds.API_VERSION,
-        "kind": "EbbtideDeployment",
-        "metadata": {"name": NAME},
-        "spec": {
-            "replicas": 2,
-            "selector": {"matchLabels": {"app": "orders"}},
-            "template": template(version),
-            **spec,
-        },
-    }
+def create_workload(api: client.ApiClient, ns: str, version: int | None, **spec: Any) -> None:
+    """The workload at ``version`` (template form), or as ``spec`` says (``version`` None)."""
+    pod_template = None if version is None else template(version)
+    body = workload(pod_template, replicas=2 if version else None, **spec)
     client.CustomObjectsApi(api).create_namespaced_custom_object(GROUP, VERSION, ns, PLURAL, body)
 
 
 def set_version(api: client.ApiClient, ns: str, version: int) -> None:
-    client.CustomObjectsApi(api).patch_namespaced_custom_object(
-        GROUP, VERSION, ns, PLURAL, NAME, {"spec": {"template": template(version)}}
-    )
-
-
-def state(api: client.ApiClient, ns: str) -> RolloutState | None:
-    obj = client.CustomObjectsApi(api).get_namespaced_custom_object(GROUP, VERSION, ns, PLURAL, NAME)
-    raw = (obj.get("status") or {}).get("engineState")
-    return None if raw is None else RolloutState.from_json(json.dumps(raw))
+    set_template(api, template(version), ns)
 
 
 def settled(api: client.ApiClient, ns: str, version: int) -> Callable[[], bool]:
@@ -168,25 +140,8 @@ def settled(api: client.ApiClient, ns: str, version: int) -> Callable[[], bool]:
     return check
 
 
-def wait_for(check: Callable[[], bool], timeout: float = TIMEOUT) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError("the cluster did not get there in time")
-        time.sleep(0.5)
-
-
-def replicas(api: client.ApiClient, ns: str) -> dict[str, int]:
-    rss = client.AppsV1Api(api).list_namespaced_replica_set(ns).items
-    return {rs.metadata.labels[HASH_LABEL]: rs.spec.replicas for rs in rss}
-
-
-def selectors(api: client.ApiClient, ns: str) -> dict[str, str]:
-    core = client.CoreV1Api(api)
-    return {
-        s: core.read_namespaced_service(s, ns).spec.selector.get(HASH_LABEL)
-        for s in ("orders-stable", "orders-canary")
-    }
+#: image pulls on a fresh node take a while
+wait_for = functools.partial(test_cluster.wait_for, timeout=TIMEOUT)
 
 
 @contextlib.contextmanager
