@@ -32,7 +32,17 @@ from ebbtide.adapters.kubernetes.reconcile import GROUP, PLURAL, VERSION
 from ebbtide.core.effects import StartMeasurement
 from ebbtide.core.events import Measurement
 
-from ..adapters.kubernetes.fixtures import install, replicas, selectors, set_template, state, workload
+from ..adapters.kubernetes.fixtures import (
+    errors_template,
+    install,
+    replicas,
+    rollout_spec,
+    selectors,
+    set_template,
+    state,
+    strategy,
+    workload,
+)
 from . import test_cluster
 from .test_cluster import KUBECONFIG, apply_crds
 
@@ -45,39 +55,11 @@ NAME = "orders"
 IMAGE = "registry.k8s.io/pause:3.9"
 TIMEOUT = 240.0  # image pulls on a fresh node
 
-SPECS = """
-apiVersion: ebbtide.dev/v1alpha1
-kind: VerificationTemplate
-metadata: {name: errors}
-spec:
-  metrics:
-    - name: error-rate
-      interval: 5s
-      count: 1
-      successCondition: result < 0.05
-      failureLimit: 0
-      provider:
-        prometheus: {query: "sum(rate(errors[1m]))"}
----
-apiVersion: ebbtide.dev/v1alpha1
-kind: Strategy
-metadata: {name: canary}
-spec:
-  canary:
-    steps:
-      - setWeight: 40
-      - verification: {templateNames: [errors]}
----
-apiVersion: ebbtide.dev/v1alpha1
-kind: RolloutSpec
-metadata: {name: orders}
-spec:
-  spotDeployment: {name: orders}
-  replicas: 2
-  strategy: {name: canary}
-  traffic: {canaryService: orders-canary, stableService: orders-stable}
-  failurePolicy: {action: rollback}
-"""
+SPECS = [
+    errors_template("5s", 1),
+    strategy("canary", {"setWeight": 40}, {"verification": {"templateNames": ["errors"]}}),
+    rollout_spec("canary", replicas=2),
+]
 
 
 def template(version: int) -> dict[str, Any]:
@@ -226,3 +208,44 @@ def test_the_kopf_example_rolls_a_canary_out_and_a_failed_one_back(
         stop.set()
         thread.join(30)
     assert [rev for rev, _ in itertools.groupby(table.asked)] == [REV[2], REV[BAD]]
+
+
+def test_the_controller_adopts_a_running_deployment_without_a_dip_and_rolls_its_template_out(
+    api: client.ApiClient, namespace: str
+) -> None:
+    """workloadRef on real pods: a Deployment of 2 ready pods is adopted (the ready pods of the app, polled,
+    never fewer than 2), scaled to 0 once the adopted pods are ready, and a later change of its template is
+    rolled out. The API server defaults the Deployment's template, so revisions are read from the state."""
+    apps, core = client.AppsV1Api(api), client.CoreV1Api(api)
+    deployment = {
+        "metadata": {"name": "web"},
+        "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "orders"}}, "template": template(1)},
+    }
+    apps.create_namespaced_deployment(namespace, deployment)
+    wait_for(lambda: (apps.read_namespaced_deployment("web", namespace).status.ready_replicas or 0) == 2)
+    ready_seen: list[int] = []
+
+    def handed_over() -> bool:
+        pods = core.list_namespaced_pod(namespace, label_selector="app=orders").items
+        ready_seen.append(
+            sum(
+                any(c.type == "Ready" and c.status == "True" for c in p.status.conditions or []) for p in pods
+            )
+        )
+        s = state(api, namespace)
+        return (
+            s is not None
+            and s.phase == "live"
+            and s.ready.get(s.stable or "") == 2
+            and apps.read_namespaced_deployment("web", namespace).spec.replicas == 0
+            and selectors(api, namespace)["orders-stable"] == s.stable
+        )
+
+    with controller(namespace, Table()):
+        create_workload(api, namespace, None, workloadRef={"name": "web"})
+        wait_for(handed_over)
+        adopted = state(api, namespace).stable  # type: ignore[union-attr]
+        assert min(ready_seen) >= 2
+        apps.patch_namespaced_deployment("web", namespace, {"spec": {"template": template(2)}})
+        wait_for(lambda: handed_over() and state(api, namespace).stable != adopted)  # type: ignore[union-attr]
+    assert apps.read_namespaced_deployment("web", namespace).spec.replicas == 0

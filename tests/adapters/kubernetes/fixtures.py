@@ -10,8 +10,9 @@ tests make of the cluster (the API server's objects, independent of the code und
 from __future__ import annotations
 
 import contextlib
+import copy
 import json
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -61,6 +62,39 @@ def workload(pod_template: Obj | None = None, replicas: int | None = 5, **spec: 
     return body
 
 
+def errors_template(interval: str, count: int) -> Obj:
+    """The VerificationTemplate ``errors``: an error rate below 5 %, ``count`` measurements."""
+    metric = {
+        "name": "error-rate",
+        "interval": interval,
+        "count": count,
+        "successCondition": "result < 0.05",
+        "failureLimit": 0,
+        "provider": {"prometheus": {"query": "sum(rate(errors[1m]))"}},
+    }
+    return _doc("VerificationTemplate", "errors", {"metrics": [metric]})
+
+
+def strategy(name: str, *steps: Obj) -> Obj:
+    return _doc("Strategy", name, {"canary": {"steps": list(steps)}})
+
+
+def rollout_spec(strategy: str, **spec: Any) -> Obj:
+    """The RolloutSpec ``orders`` of the workload ``orders``: the stable and canary Services, rollback on
+    failure, and ``spec``."""
+    base = {
+        "spotDeployment": {"name": NAME},
+        "strategy": {"name": strategy},
+        "traffic": {"canaryService": SERVICES[1], "stableService": SERVICES[0]},
+        "failurePolicy": {"action": "rollback"},
+    }
+    return _doc("RolloutSpec", NAME, base | spec)
+
+
+def _doc(kind: str, name: str, spec: Obj) -> Obj:
+    return {"apiVersion": crds.API_VERSION, "kind": kind, "metadata": {"name": name}, "spec": spec}
+
+
 @contextlib.contextmanager
 def standin(*, background: bool = True, **options: Any) -> Iterator[StandIn]:
     """A stand-in API server with the CRDs of ``deploy/crds``; ``background=False`` stops its ReplicaSet
@@ -77,13 +111,13 @@ def standin(*, background: bool = True, **options: Any) -> Iterator[StandIn]:
 def install(
     api: Api,
     ns: str,
-    specs: str,
+    specs: str | Iterable[Obj],
     *,
     workload: Obj | None = None,
     edit: Callable[[Obj], None] | None = None,
 ) -> None:
-    """The namespace, the stable and canary Services (selecting ``app: orders``), the spec kinds of the
-    YAML ``specs`` (each passed to ``edit`` first) and the ``workload``."""
+    """The namespace, the stable and canary Services (selecting ``app: orders``), the spec kinds (``specs``:
+    YAML, or the documents; each passed to ``edit`` first) and the ``workload``."""
     core = client.CoreV1Api(_client(api))
     core.create_namespace({"metadata": {"name": ns}})
     for svc in SERVICES:
@@ -91,7 +125,7 @@ def install(
             ns, {"metadata": {"name": svc}, "spec": {"selector": {"app": "orders"}, "ports": [{"port": 80}]}}
         )
     objects = client.CustomObjectsApi(_client(api))
-    for doc in yaml.safe_load_all(specs):
+    for doc in yaml.safe_load_all(specs) if isinstance(specs, str) else copy.deepcopy(list(specs)):
         if edit is not None:
             edit(doc)
         objects.create_namespaced_custom_object(GROUP, VERSION, ns, PLURALS[doc["kind"]], doc)

@@ -19,30 +19,26 @@ from ebbtide.adapters.kubernetes.controller import Controller
 from ebbtide.adapters.kubernetes.reconcile import GROUP, PLURAL, VERSION, reconcile
 from ebbtide.core.state import RolloutState
 
-from .fixtures import NAME, NS, get, install, run, set_image, standin, state_of, template, workload
+from .fixtures import (
+    NAME,
+    NS,
+    get,
+    install,
+    rollout_spec,
+    run,
+    set_image,
+    standin,
+    state_of,
+    strategy,
+    template,
+    workload,
+)
 from .standin import StandIn
 
-SPECS = """
-apiVersion: ebbtide.dev/v1alpha1
-kind: Strategy
-metadata: {name: steps}
-spec:
-  canary:
-    steps:
-      - setWeight: 20
-      - pause: {}
-      - setWeight: 60
----
-apiVersion: ebbtide.dev/v1alpha1
-kind: RolloutSpec
-metadata: {name: orders}
-spec:
-  spotDeployment: {name: orders}
-  replicas: 5
-  strategy: {name: steps}
-  traffic: {canaryService: orders-canary, stableService: orders-stable}
-  failurePolicy: {action: rollback}
-"""
+SPECS = [
+    strategy("steps", {"setWeight": 20}, {"pause": {}}, {"setWeight": 60}),
+    rollout_spec("steps", replicas=5),
+]
 V1, V2 = revision_of(template("orders:1")), revision_of(template("orders:2"))
 
 

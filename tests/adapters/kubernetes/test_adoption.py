@@ -25,36 +25,22 @@ from .fixtures import (
     get,
     install,
     replicas,
+    rollout_spec,
     run,
     selectors,
     standin,
     state,
+    strategy,
     template,
     workload,
 )
 from .standin import Behaviour, StandIn
 
 WEB = "web"  # the adopted Deployment
-SPECS = """
-apiVersion: ebbtide.dev/v1alpha1
-kind: Strategy
-metadata: {name: steps}
-spec:
-  canary:
-    steps:
-      - setWeight: 40
-      - pause: {duration: 10s}
----
-apiVersion: ebbtide.dev/v1alpha1
-kind: RolloutSpec
-metadata: {name: orders}
-spec:
-  spotDeployment: {name: orders}
-  strategy: {name: steps}
-  traffic: {canaryService: orders-canary, stableService: orders-stable}
-  failurePolicy: {action: rollback}
-  scaleDownDelaySeconds: 0
-"""
+SPECS = [
+    strategy("steps", {"setWeight": 40}, {"pause": {"duration": "10s"}}),
+    rollout_spec("steps", scaleDownDelaySeconds=0),
+]
 V1, V2 = revision_of(template("orders:1")), revision_of(template("orders:2"))
 
 

@@ -32,12 +32,15 @@ from .fixtures import (  # NAME: imported from here by tests/cli
     NAME,  # noqa: F401
     NS,
     Table,
+    errors_template,
     get,
     install,
     replicas,
+    rollout_spec,
     selectors,
     set_image,
     standin,
+    strategy,
     template,
     workload,
 )
@@ -45,43 +48,19 @@ from .standin import Behaviour, StandIn
 
 REPLICAS = 4
 
-SPECS = """
-apiVersion: ebbtide.dev/v1alpha1
-kind: VerificationTemplate
-metadata: {name: errors}
-spec:
-  metrics:
-    - name: error-rate
-      interval: 200ms
-      count: 2
-      successCondition: result < 0.05
-      failureLimit: 0
-      provider:
-        prometheus: {query: "sum(rate(errors[1m]))"}
----
-apiVersion: ebbtide.dev/v1alpha1
-kind: Strategy
-metadata: {name: steps}
-spec:
-  canary:
-    steps:
-      - setWeight: 25
-      - verification: {templateNames: [errors]}
-      - setWeight: 50
-      - pause: {duration: 300ms}
----
-apiVersion: ebbtide.dev/v1alpha1
-kind: RolloutSpec
-metadata: {name: orders}
-spec:
-  spotDeployment: {name: orders}
-  strategy: {name: steps}
-  traffic: {canaryService: orders-canary, stableService: orders-stable}
-  failurePolicy: {action: rollback}
-  rollbackWindow: {revisions: 2}
-  scaleDownDelaySeconds: 0
-  abortScaleDownDelaySeconds: 0
-"""
+SPECS = [
+    errors_template("200ms", 2),
+    strategy(
+        "steps",
+        {"setWeight": 25},
+        {"verification": {"templateNames": ["errors"]}},
+        {"setWeight": 50},
+        {"pause": {"duration": "300ms"}},
+    ),
+    rollout_spec(
+        "steps", rollbackWindow={"revisions": 2}, scaleDownDelaySeconds=0, abortScaleDownDelaySeconds=0
+    ),
+]
 
 
 V1, V2 = revision_of(template("orders:1")), revision_of(template("orders:2"))

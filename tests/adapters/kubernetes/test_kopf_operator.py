@@ -26,11 +26,14 @@ from .fixtures import (
     NS,
     ROOT,
     Table,
+    errors_template,
     install,
+    rollout_spec,
     selectors,
     set_image,
     standin,
     state,
+    strategy,
     template,
     workload,
     write_kubeconfig,
@@ -40,39 +43,11 @@ from .standin import StandIn
 kopf = pytest.importorskip("kopf")
 
 EXAMPLE = ROOT / "examples" / "kopf" / "operator.py"
-SPECS = """
-apiVersion: ebbtide.dev/v1alpha1
-kind: VerificationTemplate
-metadata: {name: errors}
-spec:
-  metrics:
-    - name: error-rate
-      interval: 1s
-      count: 1
-      successCondition: result < 0.05
-      failureLimit: 0
-      provider:
-        prometheus: {query: "sum(rate(errors[1m]))"}
----
-apiVersion: ebbtide.dev/v1alpha1
-kind: Strategy
-metadata: {name: canary}
-spec:
-  canary:
-    steps:
-      - setWeight: 40
-      - verification: {templateNames: [errors]}
----
-apiVersion: ebbtide.dev/v1alpha1
-kind: RolloutSpec
-metadata: {name: orders}
-spec:
-  spotDeployment: {name: orders}
-  replicas: 5
-  strategy: {name: canary}
-  traffic: {canaryService: orders-canary, stableService: orders-stable}
-  failurePolicy: {action: rollback}
-"""
+SPECS = [
+    errors_template("1s", 1),
+    strategy("canary", {"setWeight": 40}, {"verification": {"templateNames": ["errors"]}}),
+    rollout_spec("canary", replicas=5),
+]
 
 
 V1, V2, V3 = (revision_of(template(f"orders:{i}")) for i in (1, 2, 3))

@@ -25,54 +25,33 @@ from .fixtures import (
     NS,
     PLURALS,
     Table,
+    errors_template,
     get,
     install,
     replicas,
+    rollout_spec,
     selectors,
     set_image,
     standin,
     state_of,
+    strategy,
     template,
     workload,
 )
 from .standin import WRITES, Behaviour, StandIn
 from .standin.faults import _Rule
 
-SPECS = """
-apiVersion: ebbtide.dev/v1alpha1
-kind: VerificationTemplate
-metadata: {name: errors}
-spec:
-  metrics:
-    - name: error-rate
-      interval: 10s
-      count: 2
-      successCondition: result < 0.05
-      failureLimit: 0
-      provider:
-        prometheus: {query: "sum(rate(errors[1m]))"}
----
-apiVersion: ebbtide.dev/v1alpha1
-kind: Strategy
-metadata: {name: steps}
-spec:
-  canary:
-    steps:
-      - setWeight: 20
-      - verification: {templateNames: [errors]}
-      - setWeight: 60
-      - pause: {duration: 30s}
----
-apiVersion: ebbtide.dev/v1alpha1
-kind: RolloutSpec
-metadata: {name: orders}
-spec:
-  spotDeployment: {name: orders}
-  replicas: 5
-  strategy: {name: steps}
-  traffic: {canaryService: orders-canary, stableService: orders-stable}
-  failurePolicy: {action: rollback}
-"""
+SPECS = [
+    errors_template("10s", 2),
+    strategy(
+        "steps",
+        {"setWeight": 20},
+        {"verification": {"templateNames": ["errors"]}},
+        {"setWeight": 60},
+        {"pause": {"duration": "30s"}},
+    ),
+    rollout_spec("steps", replicas=5),
+]
 V1, V2 = revision_of(template("orders:1")), revision_of(template("orders:2"))
 
 
