@@ -517,7 +517,12 @@ def deployment(replicas: int, image: str) -> dict[str, Any]:
 def test_a_deployment_runs_one_replicaset_per_template_and_counts_its_pods(api: StandIn) -> None:
     apps, core = client.AppsV1Api(api.client), client.CoreV1Api(api.client)
     apps.create_namespaced_deployment(NS, deployment(2, "app:v1"))
-    eventually(lambda: (apps.read_namespaced_deployment("web", NS).status.ready_replicas or 0) == 2)
+
+    def ready() -> int:
+        status = apps.read_namespaced_deployment("web", NS).status
+        return (status.ready_replicas or 0) if status else 0
+
+    eventually(lambda: ready() == 2)
     (first,) = apps.list_namespaced_replica_set(NS).items
     assert first.metadata.owner_references[0].kind == "Deployment" and first.spec.replicas == 2
     pods = core.list_namespaced_pod(NS).items
@@ -537,7 +542,7 @@ def test_a_deployment_runs_one_replicaset_per_template_and_counts_its_pods(api: 
     )
     apps.patch_namespaced_deployment("web", NS, {"spec": {"replicas": 0}})
     eventually(lambda: not core.list_namespaced_pod(NS).items)
-    eventually(lambda: (apps.read_namespaced_deployment("web", NS).status.replicas or 0) == 0)
+    eventually(lambda: ready() == 0 and not apps.read_namespaced_deployment("web", NS).status.replicas)
 
 
 def test_the_history_is_every_write_in_order_and_refused_once_compacted() -> None:
