@@ -44,6 +44,7 @@ from ebbtide.adapters.base import MeasurementProvider
 
 from . import cache
 from .adapter import HASH_LABEL, WORKLOAD_LABEL, Router
+from .adoption import refers_to
 from .apiclient import ControllerApiClient, NotLeader
 from .health import HealthServer
 from .informer import IndexFn, Informer, Obj
@@ -242,6 +243,8 @@ class Controller:
             add(cache.PODS, self._informer(ns, pods, self._on_pod, HASH_LABEL, cache.INDEXES[cache.PODS]))
             services = typed(core.list_namespaced_service, core.list_service_for_all_namespaces)
             add(cache.SERVICES, self._informer(ns, services, None))
+            deployments = typed(apps.list_namespaced_deployment, apps.list_deployment_for_all_namespaces)
+            self._informer(ns, deployments, self._on_deployment)  # workloadRef: the template source
 
     def _informer(
         self,
@@ -309,6 +312,12 @@ class Controller:
                 rs = informer.get(ns, owner.get("name", ""))
                 if rs is not None:
                     self._on_replicaset(kind, rs)
+
+    def _on_deployment(self, kind: str, obj: Obj) -> None:
+        for informer in self.workloads:
+            for key, workload in informer.snapshot().items():
+                if refers_to(workload, obj):
+                    self.queue.add(key)
 
     def _add_known(self, key: Key) -> None:
         if self._known(key):

@@ -2,7 +2,9 @@
 
 ``reconcile(client, namespace, name, now)``:
 
-1. reads the workload and validates it with :class:`~ebbtide.adapters.kubernetes.workload.Workload`;
+1. reads the workload and validates it with :class:`~ebbtide.adapters.kubernetes.workload.Workload`; a
+   ``workloadRef`` workload reads its template and selector from the Deployment it adopts, which is scaled
+   down once the adopted revision serves (:mod:`.adoption`);
 2. reads the spec kinds of its namespace (RolloutSpec, Strategy, VerificationTemplate, VerificationProvider),
    strips what the API server adds (uid, resourceVersion, status, ...), validates them with core's models and
    compiles the RolloutSpec naming the workload; any problem is an ``InvalidSpec`` condition naming the
@@ -42,7 +44,7 @@ from ebbtide.core.plan import Plan
 from ebbtide.core.spec import Document, Problem, SpecError, SpecSet, compile_plan, loc_path
 from ebbtide.core.state import RolloutState
 
-from . import actions
+from . import actions, adoption
 from .adapter import KubernetesAdapter, Router
 from .cache import ApiReads, Reads, versions_of
 from .external import consume, skip_external
@@ -164,14 +166,22 @@ def _decide(
         err = exc.errors()[0]
         reason = f"EbbtideDeployment {obj['metadata']['name']}: {loc_path(err['loc'])}: {err['msg']}"
         return _refused(status, "InvalidSpec", reason, generation)
-    if workload.spec.template is None:
-        return _refused(
-            status, "InvalidSpec", "spec.workloadRef: not supported by this controller yet", generation
-        )
+    adopted = None
+    if workload.spec.workload_ref is not None:  # the template and selector come from the Deployment
+        try:
+            adopted = adoption.resolve(client, obj, workload)
+        except adoption.RefProblem as exc:
+            adoption.announce(client, obj, exc)
+            refused = _refused(status, "InvalidSpec", str(exc), generation)
+            refused[0].retry = True  # a Deployment created later wakes nothing: back off
+            return refused
+        router = adoption.holding(client, adopted, router)
+    shaped = obj if adopted is None else adopted.workload
+    replicas = workload.spec.replicas if adopted is None else adopted.replicas
     try:
         specs = _specs(reads, obj["metadata"]["namespace"])
         rollout = _rollout_for(specs, workload.metadata.name)
-        plan = _with_workload_limits(compile_plan(specs, rollout, replicas=workload.spec.replicas), workload)
+        plan = _with_workload_limits(compile_plan(specs, rollout, replicas=replicas), workload)
         secrets = secret_args(client, obj["metadata"]["namespace"], specs, rollout, plan)
     except SpecError as exc:
         refused = _refused(status, "InvalidSpec", "; ".join(str(p) for p in exc.problems), generation)
@@ -189,7 +199,7 @@ def _decide(
     measuring = in_workload(measurements, _where(obj), secrets, lambda: engine[0].state if engine else state)
     adapter = KubernetesAdapter(
         client,
-        obj,
+        shaped,
         stable_service=traffic.stable_service if traffic else None,
         canary_service=traffic.canary_service if traffic else None,
         measurements=skip_external(measuring),  # external metrics wait for their outside answer
@@ -215,9 +225,11 @@ def _decide(
         conditions.append(
             _condition("TrafficNotApplied", "CannotExpress", adapter.cannot_express, generation)
         )
-        adapter = _replay(client, obj, state, now, adapter)
+        adapter = _replay(client, shaped, state, now, adapter)
     adapter.stable_hint = new.stable
     adapter.flush()
+    if adopted is not None:  # once the adopted revision serves (the Services pinned to it)
+        adoption.scale_down(client, adopted, new.stable or adapter.revision)
     status = {
         **status,
         "engineState": json.loads(new.to_json()),

@@ -2,9 +2,11 @@
 SpotDeployment).
 
 Either it carries its own pod ``template`` (with a ``selector`` matching the template's labels), as a
-Deployment does, or a ``workloadRef`` names an existing Deployment in the same namespace whose template it
-adopts. ``replicas``, ``revisionHistoryLimit``, ``progressDeadlineSeconds`` and ``minReadySeconds`` mean
-what they mean on a Deployment. A RolloutSpec names the workload it rolls out (``spec.spotDeployment``).
+Deployment does, or a ``workloadRef`` names an existing Deployment in the same namespace whose template and
+selector it adopts (:mod:`.adoption`; ``scaleDown`` says when that Deployment is scaled to 0, and
+``replicas``, when not given, is the Deployment's). ``replicas``, ``revisionHistoryLimit``,
+``progressDeadlineSeconds`` and ``minReadySeconds`` mean what they mean on a Deployment. A RolloutSpec names
+the workload it rolls out (``spec.spotDeployment``).
 """
 
 from __future__ import annotations
@@ -33,6 +35,9 @@ class DeploymentRef(Model):
     api_version: Literal["apps/v1"] = "apps/v1"
     kind: Literal["Deployment"] = "Deployment"
     name: Annotated[str, Field(min_length=1)]
+    #: when the Deployment is scaled down (Argo's options): ``onsuccess`` to 0 once the adopted revision's
+    #: pods are all ready, ``progressively`` one pod for each adopted pod ready, ``never`` left as it is
+    scale_down: Literal["onsuccess", "progressively", "never"] = "onsuccess"
 
 
 class WorkloadSpec(Model):

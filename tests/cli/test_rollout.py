@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from kubernetes import client
 from rich.console import Console
 from typer.testing import CliRunner
@@ -22,8 +21,21 @@ from ebbtide.adapters.kubernetes.reconcile import GROUP, VERSION, reconcile
 from ebbtide.cli.rolloutview import render, view_data
 from ebbtide.core.state import MetricStatus, RolloutState, VerificationRun
 
+from ..adapters.kubernetes.fixtures import (
+    NAME,
+    NS,
+    get,
+    install,
+    run,
+    set_image,
+    standin,
+    state_of,
+    template,
+    workload,
+    write_kubeconfig,
+)
 from ..adapters.kubernetes.standin import StandIn
-from ..adapters.kubernetes.test_actions import NAME, NS, V1, V2, deploy, install, obj, run, state_of, v2_live
+from ..adapters.kubernetes.test_actions import SPECS, V1, V2, v2_live
 
 ROOT = Path(__file__).resolve().parents[2]
 OPERATIONS = ROOT / "docs" / "operations.md"
@@ -32,24 +44,14 @@ REGENERATE = os.environ.get("EBBTIDE_REGENERATE_DOCS") == "1"
 
 @pytest.fixture
 def cluster() -> Iterator[StandIn]:
-    with StandIn(bookmark_every=0.05, tick=0.01) as api:
-        install(api)
+    with standin(background=False) as api:  # pods become ready when the test syncs, between reconciles
+        install(api.client, NS, SPECS, workload=workload(template("orders:1")))
         yield api
 
 
 @pytest.fixture
 def kubeconfig(cluster: StandIn, tmp_path: Path) -> Path:
-    path = tmp_path / "kubeconfig"
-    config = {
-        "apiVersion": "v1",
-        "kind": "Config",
-        "clusters": [{"name": "standin", "cluster": {"server": cluster.url}}],
-        "users": [{"name": "tester", "user": {}}],
-        "contexts": [{"name": "test", "context": {"cluster": "standin", "user": "tester", "namespace": NS}}],
-        "current-context": "test",
-    }
-    path.write_text(yaml.safe_dump(config))
-    return path
+    return write_kubeconfig(tmp_path / "kubeconfig", cluster.url, namespace=NS)
 
 
 def cli(kubeconfig: Path, *args: str) -> Any:
@@ -89,10 +91,10 @@ def test_rollback_of_a_live_version_with_wait(cluster: StandIn, kubeconfig: Path
         result = cli(kubeconfig, "rollback", NAME, "--wait", "--timeout", "20")
     assert result.exit_code == 0, result.output
     assert f"{NS}/{NAME}: rollback applied (id " in result.output
-    assert obj(cluster)["status"]["lastAction"]["by"] == "tester"  # the kubeconfig context's user
+    assert get(cluster)["status"]["lastAction"]["by"] == "tester"  # the kubeconfig context's user
     state = state_of(cluster)
     assert state.initiator == "rollback" and state.desired == V1 and state.original_rollout_id is not None
-    assert obj(cluster)["spec"]["template"]["spec"]["containers"][0]["image"] == "orders:2"  # not rewritten
+    assert get(cluster)["spec"]["template"]["spec"]["containers"][0]["image"] == "orders:2"  # not rewritten
 
 
 def test_a_command_at_the_wrong_moment_is_rejected_with_the_reason(
@@ -102,7 +104,7 @@ def test_a_command_at_the_wrong_moment_is_rejected_with_the_reason(
     result = cli(kubeconfig, "retry", NAME)
     assert result.exit_code == 1
     assert "retry is only possible after a rollback completed, for the latest revision" in result.output
-    assert actions.ANNOTATION not in (obj(cluster)["metadata"].get("annotations") or {})  # nothing written
+    assert actions.ANNOTATION not in (get(cluster)["metadata"].get("annotations") or {})  # nothing written
     promote = cli(kubeconfig, "promote", NAME, "--full")
     assert promote.exit_code == 1 and "cannot promote fully: the rollout is live" in promote.output
 
@@ -111,7 +113,7 @@ def test_wait_reports_the_controllers_rejection(cluster: StandIn, kubeconfig: Pa
     """A request queued behind another is judged by the controller: resume after the promote that leaves
     the pause is rejected there, and --wait exits 1 with the engine's reason; the state is the promote's."""
     now = run(cluster, 0.0, lambda s: s.phase == "live" and s.ready.get(V1) == 5)
-    deploy(cluster, "orders:2", now)
+    set_image(cluster, "orders:2")
     now = run(cluster, now + 5, lambda s: s.phase == "paused")
     actions.request(
         cluster.client, NS, NAME, "promote"
@@ -120,16 +122,16 @@ def test_wait_reports_the_controllers_rejection(cluster: StandIn, kubeconfig: Pa
         result = cli(kubeconfig, "resume", NAME, "--wait", "--timeout", "20")
     assert result.exit_code == 1, result.output
     assert "resume rejected: cannot resume: the rollout is" in result.output
-    assert [r["result"] for r in obj(cluster)["status"]["actions"]] == ["applied", "rejected"]
+    assert [r["result"] for r in get(cluster)["status"]["actions"]] == ["applied", "rejected"]
 
 
 def test_wait_without_a_controller_times_out_with_exit_1(cluster: StandIn, kubeconfig: Path) -> None:
     now = run(cluster, 0.0, lambda s: s.phase == "live" and s.ready.get(V1) == 5)
-    deploy(cluster, "orders:2", now)
+    set_image(cluster, "orders:2")
     run(cluster, now + 5, lambda s: s.phase == "paused")
     result = cli(kubeconfig, "abort", NAME, "--wait", "--timeout", "0.3")
     assert result.exit_code == 1 and "no result within 0.3s (is the controller running?)" in result.output
-    assert [a["action"] for a in actions.pending(obj(cluster))] == ["abort"]
+    assert [a["action"] for a in actions.pending(get(cluster))] == ["abort"]
 
 
 def test_list_and_history(cluster: StandIn, kubeconfig: Path) -> None:
@@ -210,7 +212,7 @@ def _abort_in_progress(cluster: StandIn) -> None:
     """v1 live; v2 at 20%, paused (a basic canary moves traffic with pods: v1 has 4 of the 5); abort: v1 is
     scaled back to 5 and takes the traffic as its pods become ready: 4 of 5 ready, 80% complete."""
     now = run(cluster, 0.0, lambda s: s.phase == "live" and s.ready.get(V1) == 5)
-    deploy(cluster, "orders:2", now)
+    set_image(cluster, "orders:2")
     now = run(cluster, now + 5, lambda s: s.phase == "paused")
     actions.request(cluster.client, NS, NAME, "abort")
     reconcile(cluster.client, NS, NAME, now + 5)  # no pod sync: v1's new pods are not ready yet

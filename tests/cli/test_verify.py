@@ -5,27 +5,34 @@ at once (traffic back to the stable revision); an answer after that changes noth
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from kubernetes import client
 from typer.testing import CliRunner
 
 from ebbtide.adapters.external import waiting
-from ebbtide.adapters.kubernetes import crds
 from ebbtide.adapters.kubernetes.adapter import revision_of
 from ebbtide.adapters.kubernetes.external import ANNOTATION
 from ebbtide.adapters.kubernetes.reconcile import GROUP, PLURAL, VERSION, reconcile
 from ebbtide.cli.main import app
-from ebbtide.core.state import RolloutState
 
+from ..adapters.kubernetes.fixtures import (
+    NAME,
+    NS,
+    get,
+    install,
+    run,
+    standin,
+    state_of,
+    template,
+    workload,
+    write_kubeconfig,
+)
 from ..adapters.kubernetes.standin import StandIn
 
-ROOT = Path(__file__).resolve().parents[2]
-NS, NAME = "shop", "orders"
 TIMEOUT = 120.0
 SPECS = f"""
 apiVersion: ebbtide.dev/v1alpha1
@@ -57,85 +64,19 @@ spec:
   traffic: {{canaryService: orders-canary, stableService: orders-stable}}
   failurePolicy: {{action: rollback}}
 """
-PLURALS = {k.kind: k.plural for k in crds.KINDS}
-
-
-def template(image: str) -> dict[str, Any]:
-    return {
-        "metadata": {"labels": {"app": "orders"}},
-        "spec": {"containers": [{"name": "app", "image": image}]},
-    }
-
-
 V1, V2 = revision_of(template("orders:1")), revision_of(template("orders:2"))
 
 
 @pytest.fixture
 def cluster() -> Iterator[StandIn]:
-    with StandIn(bookmark_every=0.05, tick=0.01) as api:
-        api.workloads.stop()  # pods become ready when the test syncs, between reconciles
-        extensions = client.ApiextensionsV1Api(api.client)
-        for path in sorted((ROOT / "deploy" / "crds").glob("*.yaml")):
-            extensions.create_custom_resource_definition(yaml.safe_load(path.read_text()))
-        core = client.CoreV1Api(api.client)
-        core.create_namespace({"metadata": {"name": NS}})
-        for svc in ("orders-stable", "orders-canary"):
-            core.create_namespaced_service(
-                NS,
-                {"metadata": {"name": svc}, "spec": {"selector": {"app": "orders"}, "ports": [{"port": 80}]}},
-            )
-        objects = client.CustomObjectsApi(api.client)
-        for doc in yaml.safe_load_all(SPECS):
-            objects.create_namespaced_custom_object(GROUP, VERSION, NS, PLURALS[doc["kind"]], doc)
-        body = {
-            "apiVersion": "ebbtide.dev/v1alpha1",
-            "kind": "EbbtideDeployment",
-            "metadata": {"name": NAME, "namespace": NS},
-            "spec": {
-                "replicas": 5,
-                "selector": {"matchLabels": {"app": "orders"}},
-                "template": template("orders:1"),
-            },
-        }
-        objects.create_namespaced_custom_object(GROUP, VERSION, NS, PLURAL, body)
+    with standin(background=False) as api:  # pods become ready when the test syncs, between reconciles
+        install(api.client, NS, SPECS, workload=workload(template("orders:1")))
         yield api
 
 
 @pytest.fixture
 def kubeconfig(cluster: StandIn, tmp_path: Path) -> Path:
-    path = tmp_path / "kubeconfig"
-    config = {
-        "apiVersion": "v1",
-        "kind": "Config",
-        "clusters": [{"name": "standin", "cluster": {"server": cluster.url}}],
-        "users": [{"name": "tester", "user": {}}],
-        "contexts": [{"name": "test", "context": {"cluster": "standin", "user": "tester", "namespace": NS}}],
-        "current-context": "test",
-    }
-    path.write_text(yaml.safe_dump(config))
-    return path
-
-
-def obj(api: StandIn) -> dict[str, Any]:
-    got: dict[str, Any] = client.CustomObjectsApi(api.client).get_namespaced_custom_object(
-        GROUP, VERSION, NS, PLURAL, NAME
-    )
-    return got
-
-
-def state_of(api: StandIn) -> RolloutState:
-    return RolloutState.from_json(json.dumps(obj(api)["status"]["engineState"]))
-
-
-def run(api: StandIn, now: float, until: Callable[[RolloutState], bool], step: float = 5.0) -> float:
-    """Reconcile every ``step`` virtual seconds, pods synced in between, until the state meets ``until``."""
-    for _ in range(300):
-        reconcile(api.client, NS, NAME, now)
-        api.workloads.sync()
-        if until(state_of(api)):
-            return now
-        now += step
-    raise AssertionError(f"not reached: {state_of(api)}")
+    return write_kubeconfig(tmp_path / "kubeconfig", cluster.url, namespace=NS)
 
 
 def deploy_v2(api: StandIn) -> float:
@@ -151,7 +92,7 @@ def verify(kubeconfig: Path, *args: str) -> Any:
 
 
 def condition(api: StandIn) -> dict[str, Any]:
-    found = [c for c in obj(api)["status"]["conditions"] if c["type"] == "ExternalVerification"]
+    found = [c for c in get(api)["status"]["conditions"] if c["type"] == "ExternalVerification"]
     assert len(found) == 1
     return found[0]
 
@@ -165,7 +106,7 @@ def test_an_answer_in_time_promotes(cluster: StandIn, kubeconfig: Path) -> None:
     result = verify(kubeconfig, "--passed")
     assert result.exit_code == 0, result.output
     assert f"{NS}/{NAME}: answered passed" in result.output
-    recorded = json.loads(obj(cluster)["metadata"]["annotations"][ANNOTATION])
+    recorded = json.loads(get(cluster)["metadata"]["annotations"][ANNOTATION])
     assert recorded["status"] == "passed" and recorded["verifications"] == [
         w.verification for w in waiting(state)
     ]
@@ -173,7 +114,7 @@ def test_an_answer_in_time_promotes(cluster: StandIn, kubeconfig: Path) -> None:
     assert condition(cluster)["reason"] == "Accepted"
     again = verify(kubeconfig, "--failed")  # nothing waits any more: refused, nothing written
     assert again.exit_code == 1 and "no external verification waits" in again.output
-    assert json.loads(obj(cluster)["metadata"]["annotations"][ANNOTATION])["status"] == "passed"
+    assert json.loads(get(cluster)["metadata"]["annotations"][ANNOTATION])["status"] == "passed"
 
 
 def test_a_failed_answer_rolls_back_at_once(cluster: StandIn, kubeconfig: Path) -> None:
@@ -205,7 +146,7 @@ def test_no_answer_in_time_rolls_back_at_once_and_a_late_one_changes_nothing(
     late = verify(kubeconfig, "--passed")
     assert late.exit_code == 1
     assert "not answered" in late.output and "a late answer changes nothing" in late.output
-    assert ANNOTATION not in (obj(cluster)["metadata"].get("annotations") or {})
+    assert ANNOTATION not in (get(cluster)["metadata"].get("annotations") or {})
 
 
 def test_an_answer_read_after_the_deadline_is_ignored_and_reported(

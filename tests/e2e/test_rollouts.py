@@ -12,12 +12,11 @@ backend is needed. Each test works in a namespace of its own, deleted at the end
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib.util
 import itertools
-import json
 import sys
 import threading
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -25,17 +24,26 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from kubernetes import client, config
 
-from ebbtide.adapters.kubernetes import crds
-from ebbtide.adapters.kubernetes.adapter import HASH_LABEL, revision_of
+from ebbtide.adapters.kubernetes.adapter import revision_of
 from ebbtide.adapters.kubernetes.controller import Controller, ControllerConfig
 from ebbtide.adapters.kubernetes.reconcile import GROUP, PLURAL, VERSION
 from ebbtide.core.effects import StartMeasurement
 from ebbtide.core.events import Measurement
-from ebbtide.core.state import RolloutState
 
+from ..adapters.kubernetes.fixtures import (
+    errors_template,
+    install,
+    replicas,
+    rollout_spec,
+    selectors,
+    set_template,
+    state,
+    strategy,
+    workload,
+)
+from . import test_cluster
 from .test_cluster import KUBECONFIG, apply_crds
 
 pytestmark = pytest.mark.skipif(
@@ -47,39 +55,11 @@ NAME = "orders"
 IMAGE = "registry.k8s.io/pause:3.9"
 TIMEOUT = 240.0  # image pulls on a fresh node
 
-SPECS = """
-apiVersion: ebbtide.dev/v1alpha1
-kind: VerificationTemplate
-metadata: {name: errors}
-spec:
-  metrics:
-    - name: error-rate
-      interval: 5s
-      count: 1
-      successCondition: result < 0.05
-      failureLimit: 0
-      provider:
-        prometheus: {query: "sum(rate(errors[1m]))"}
----
-apiVersion: ebbtide.dev/v1alpha1
-kind: Strategy
-metadata: {name: canary}
-spec:
-  canary:
-    steps:
-      - setWeight: 40
-      - verification: {templateNames: [errors]}
----
-apiVersion: ebbtide.dev/v1alpha1
-kind: RolloutSpec
-metadata: {name: orders}
-spec:
-  spotDeployment: {name: orders}
-  replicas: 2
-  strategy: {name: canary}
-  traffic: {canaryService: orders-canary, stableService: orders-stable}
-  failurePolicy: {action: rollback}
-"""
+SPECS = [
+    errors_template("5s", 1),
+    strategy("canary", {"setWeight": 40}, {"verification": {"templateNames": ["errors"]}}),
+    rollout_spec("canary", replicas=2),
+]
 
 
 def template(version: int) -> dict[str, Any]:
@@ -112,46 +92,20 @@ def api() -> Iterator[client.ApiClient]:
 def namespace(api: client.ApiClient) -> Iterator[str]:
     apply_crds(api)
     name = f"ebbtide-e2e-{uuid.uuid4().hex[:8]}"
-    core = client.CoreV1Api(api)
-    core.create_namespace({"metadata": {"name": name}})
-    for svc in ("orders-stable", "orders-canary"):
-        core.create_namespaced_service(
-            name,
-            {"metadata": {"name": svc}, "spec": {"selector": {"app": "orders"}, "ports": [{"port": 80}]}},
-        )
-    objects = client.CustomObjectsApi(api)
-    plurals = {k.kind: k.plural for k in crds.KINDS}
-    for doc in yaml.safe_load_all(SPECS):
-        objects.create_namespaced_custom_object(GROUP, VERSION, name, plurals[doc["kind"]], doc)
+    install(api, name, SPECS)
     yield name
-    core.delete_namespace(name)
+    client.CoreV1Api(api).delete_namespace(name)
 
 
-def create_workload(api: client.ApiClient, ns: str, version: int, **spec: Any) -> None:
-    body = {
-        "apiVersion": crds.API_VERSION,
-        "kind": "EbbtideDeployment",
-        "metadata": {"name": NAME},
-        "spec": {
-            "replicas": 2,
-            "selector": {"matchLabels": {"app": "orders"}},
-            "template": template(version),
-            **spec,
-        },
-    }
+def create_workload(api: client.ApiClient, ns: str, version: int | None, **spec: Any) -> None:
+    """The workload at ``version`` (template form), or as ``spec`` says (``version`` None)."""
+    pod_template = None if version is None else template(version)
+    body = workload(pod_template, replicas=2 if version else None, **spec)
     client.CustomObjectsApi(api).create_namespaced_custom_object(GROUP, VERSION, ns, PLURAL, body)
 
 
 def set_version(api: client.ApiClient, ns: str, version: int) -> None:
-    client.CustomObjectsApi(api).patch_namespaced_custom_object(
-        GROUP, VERSION, ns, PLURAL, NAME, {"spec": {"template": template(version)}}
-    )
-
-
-def state(api: client.ApiClient, ns: str) -> RolloutState | None:
-    obj = client.CustomObjectsApi(api).get_namespaced_custom_object(GROUP, VERSION, ns, PLURAL, NAME)
-    raw = (obj.get("status") or {}).get("engineState")
-    return None if raw is None else RolloutState.from_json(json.dumps(raw))
+    set_template(api, template(version), ns)
 
 
 def settled(api: client.ApiClient, ns: str, version: int) -> Callable[[], bool]:
@@ -168,25 +122,8 @@ def settled(api: client.ApiClient, ns: str, version: int) -> Callable[[], bool]:
     return check
 
 
-def wait_for(check: Callable[[], bool], timeout: float = TIMEOUT) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError("the cluster did not get there in time")
-        time.sleep(0.5)
-
-
-def replicas(api: client.ApiClient, ns: str) -> dict[str, int]:
-    rss = client.AppsV1Api(api).list_namespaced_replica_set(ns).items
-    return {rs.metadata.labels[HASH_LABEL]: rs.spec.replicas for rs in rss}
-
-
-def selectors(api: client.ApiClient, ns: str) -> dict[str, str]:
-    core = client.CoreV1Api(api)
-    return {
-        s: core.read_namespaced_service(s, ns).spec.selector.get(HASH_LABEL)
-        for s in ("orders-stable", "orders-canary")
-    }
+#: image pulls on a fresh node take a while
+wait_for = functools.partial(test_cluster.wait_for, timeout=TIMEOUT)
 
 
 @contextlib.contextmanager
@@ -271,3 +208,44 @@ def test_the_kopf_example_rolls_a_canary_out_and_a_failed_one_back(
         stop.set()
         thread.join(30)
     assert [rev for rev, _ in itertools.groupby(table.asked)] == [REV[2], REV[BAD]]
+
+
+def test_the_controller_adopts_a_running_deployment_without_a_dip_and_rolls_its_template_out(
+    api: client.ApiClient, namespace: str
+) -> None:
+    """workloadRef on real pods: a Deployment of 2 ready pods is adopted (the ready pods of the app, polled,
+    never fewer than 2), scaled to 0 once the adopted pods are ready, and a later change of its template is
+    rolled out. The API server defaults the Deployment's template, so revisions are read from the state."""
+    apps, core = client.AppsV1Api(api), client.CoreV1Api(api)
+    deployment = {
+        "metadata": {"name": "web"},
+        "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "orders"}}, "template": template(1)},
+    }
+    apps.create_namespaced_deployment(namespace, deployment)
+    wait_for(lambda: (apps.read_namespaced_deployment("web", namespace).status.ready_replicas or 0) == 2)
+    ready_seen: list[int] = []
+
+    def handed_over() -> bool:
+        pods = core.list_namespaced_pod(namespace, label_selector="app=orders").items
+        ready_seen.append(
+            sum(
+                any(c.type == "Ready" and c.status == "True" for c in p.status.conditions or []) for p in pods
+            )
+        )
+        s = state(api, namespace)
+        return (
+            s is not None
+            and s.phase == "live"
+            and s.ready.get(s.stable or "") == 2
+            and apps.read_namespaced_deployment("web", namespace).spec.replicas == 0
+            and selectors(api, namespace)["orders-stable"] == s.stable
+        )
+
+    with controller(namespace, Table()):
+        create_workload(api, namespace, None, workloadRef={"name": "web"})
+        wait_for(handed_over)
+        adopted = state(api, namespace).stable  # type: ignore[union-attr]
+        assert min(ready_seen) >= 2
+        apps.patch_namespaced_deployment("web", namespace, {"spec": {"template": template(2)}})
+        wait_for(lambda: handed_over() and state(api, namespace).stable != adopted)  # type: ignore[union-attr]
+    assert apps.read_namespaced_deployment("web", namespace).spec.replicas == 0

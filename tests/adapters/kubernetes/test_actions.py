@@ -8,125 +8,53 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Callable, Iterator
-from pathlib import Path
-from typing import Any
+from collections.abc import Iterator
 
 import pytest
-import yaml
 from kubernetes import client
 
-from ebbtide.adapters.kubernetes import actions, crds
+from ebbtide.adapters.kubernetes import actions
 from ebbtide.adapters.kubernetes.adapter import revision_of
 from ebbtide.adapters.kubernetes.controller import Controller
 from ebbtide.adapters.kubernetes.reconcile import GROUP, PLURAL, VERSION, reconcile
 from ebbtide.core.state import RolloutState
 
+from .fixtures import (
+    NAME,
+    NS,
+    get,
+    install,
+    rollout_spec,
+    run,
+    set_image,
+    standin,
+    state_of,
+    strategy,
+    template,
+    workload,
+)
 from .standin import StandIn
 
-ROOT = Path(__file__).resolve().parents[3]
-NS, NAME = "shop", "orders"
-SPECS = """
-apiVersion: ebbtide.dev/v1alpha1
-kind: Strategy
-metadata: {name: steps}
-spec:
-  canary:
-    steps:
-      - setWeight: 20
-      - pause: {}
-      - setWeight: 60
----
-apiVersion: ebbtide.dev/v1alpha1
-kind: RolloutSpec
-metadata: {name: orders}
-spec:
-  spotDeployment: {name: orders}
-  replicas: 5
-  strategy: {name: steps}
-  traffic: {canaryService: orders-canary, stableService: orders-stable}
-  failurePolicy: {action: rollback}
-"""
-PLURALS = {k.kind: k.plural for k in crds.KINDS}
-
-
-def template(image: str) -> dict[str, Any]:
-    return {
-        "metadata": {"labels": {"app": "orders"}},
-        "spec": {"containers": [{"name": "app", "image": image}]},
-    }
-
-
+SPECS = [
+    strategy("steps", {"setWeight": 20}, {"pause": {}}, {"setWeight": 60}),
+    rollout_spec("steps", replicas=5),
+]
 V1, V2 = revision_of(template("orders:1")), revision_of(template("orders:2"))
-
-
-def install(api: StandIn, specs: str = SPECS) -> None:
-    """CRDs, the namespace, the Services, the spec kinds and the workload (at orders:1)."""
-    api.workloads.stop()  # pods become ready when the test syncs, between reconciles
-    extensions = client.ApiextensionsV1Api(api.client)
-    for path in sorted((ROOT / "deploy" / "crds").glob("*.yaml")):
-        extensions.create_custom_resource_definition(yaml.safe_load(path.read_text()))
-    core = client.CoreV1Api(api.client)
-    core.create_namespace({"metadata": {"name": NS}})
-    for svc in ("orders-stable", "orders-canary"):
-        core.create_namespaced_service(
-            NS, {"metadata": {"name": svc}, "spec": {"selector": {"app": "orders"}, "ports": [{"port": 80}]}}
-        )
-    objects = client.CustomObjectsApi(api.client)
-    for doc in yaml.safe_load_all(specs):
-        objects.create_namespaced_custom_object(GROUP, VERSION, NS, PLURALS[doc["kind"]], doc)
-    body = {
-        "apiVersion": "ebbtide.dev/v1alpha1",
-        "kind": "EbbtideDeployment",
-        "metadata": {"name": NAME, "namespace": NS},
-        "spec": {
-            "replicas": 5,
-            "selector": {"matchLabels": {"app": "orders"}},
-            "template": template("orders:1"),
-        },
-    }
-    objects.create_namespaced_custom_object(GROUP, VERSION, NS, PLURAL, body)
 
 
 @pytest.fixture
 def cluster() -> Iterator[StandIn]:
-    with StandIn(bookmark_every=0.05, tick=0.01) as api:
-        install(api)
+    """CRDs, the namespace, the Services, the spec kinds and the workload (at orders:1); pods become ready
+    when the test syncs, between reconciles."""
+    with standin(background=False) as api:
+        install(api.client, NS, SPECS, workload=workload(template("orders:1")))
         yield api
-
-
-def obj(api: StandIn) -> dict[str, Any]:
-    got: dict[str, Any] = client.CustomObjectsApi(api.client).get_namespaced_custom_object(
-        GROUP, VERSION, NS, PLURAL, NAME
-    )
-    return got
-
-
-def state_of(api: StandIn) -> RolloutState:
-    return RolloutState.from_json(json.dumps(obj(api)["status"]["engineState"]))
-
-
-def run(api: StandIn, now: float, until: Callable[[RolloutState], bool], step: float = 5.0) -> float:
-    """Reconcile every ``step`` virtual seconds, pods synced in between, until the state meets ``until``."""
-    for _ in range(300):
-        reconcile(api.client, NS, NAME, now)
-        api.workloads.sync()
-        if until(state_of(api)):
-            return now
-        now += step
-    raise AssertionError(f"not reached: {state_of(api)}")
-
-
-def deploy(api: StandIn, image: str, now: float) -> None:
-    client.CustomObjectsApi(api.client).patch_namespaced_custom_object(
-        GROUP, VERSION, NS, PLURAL, NAME, {"spec": {"template": template(image)}}
-    )
 
 
 def v2_live(api: StandIn) -> float:
     """v1 live, then v2 rolled out through its steps (the pause promoted by an action) to live."""
     now = run(api, 0.0, lambda s: s.phase == "live" and s.ready.get(V1) == 5)
-    deploy(api, "orders:2", now)
+    set_image(api, "orders:2")
     now = run(api, now + 5, lambda s: s.phase == "paused")
     actions.request(api.client, NS, NAME, "promote")
     return run(api, now + 5, lambda s: s.phase == "live" and s.stable == V2 and s.ready.get(V2) == 5)
@@ -140,7 +68,7 @@ def test_rollback_of_a_live_version_starts_a_linked_rollout_through_all_phases(c
     state = state_of(cluster)
     assert state.initiator == "rollback" and state.original_rollout_id == before.rollout_id
     assert state.rollout_id == before.rollout_id + 1 and state.desired == V1
-    assert obj(cluster)["status"]["lastAction"] | {"at": ""} == {
+    assert get(cluster)["status"]["lastAction"] | {"at": ""} == {
         "id": req.id,
         "action": "rollback",
         "at": "",
@@ -157,7 +85,7 @@ def test_rollback_of_a_live_version_starts_a_linked_rollout_through_all_phases(c
     assert state_of(cluster).weights == {V2: 80, V1: 20}
     actions.request(cluster.client, NS, NAME, "promote")
     now = run(cluster, now + 5, lambda s: s.phase == "live" and s.stable == V1)
-    history = obj(cluster)["status"]["liveHistory"]
+    history = get(cluster)["status"]["liveHistory"]
     assert [(h["revision"], h["initiator"]) for h in history] == [
         (V1, "deploy"),
         (V2, "deploy"),
@@ -168,37 +96,37 @@ def test_rollback_of_a_live_version_starts_a_linked_rollout_through_all_phases(c
 
 def test_a_rejected_action_records_the_engines_reason_and_changes_nothing(cluster: StandIn) -> None:
     now = run(cluster, 0.0, lambda s: s.phase == "live" and s.ready.get(V1) == 5)
-    before = obj(cluster)["status"]["engineState"]
+    before = get(cluster)["status"]["engineState"]
     req = actions.request(cluster.client, NS, NAME, "retry")
     reconcile(cluster.client, NS, NAME, now)  # the same instant: nothing else to decide
-    status = obj(cluster)["status"]
+    status = get(cluster)["status"]
     assert status["lastAction"]["id"] == req.id and status["lastAction"]["result"] == "rejected"
     assert (
         status["lastAction"]["reason"]
         == "retry is only possible after a rollback completed, for the latest revision"
     )
     assert status["engineState"] == before
-    assert actions.pending(obj(cluster)) == []
+    assert actions.pending(get(cluster)) == []
 
 
 def test_the_same_action_delivered_twice_is_applied_once(cluster: StandIn) -> None:
     now = run(cluster, 0.0, lambda s: s.phase == "live" and s.ready.get(V1) == 5)
-    deploy(cluster, "orders:2", now)
+    set_image(cluster, "orders:2")
     now = run(cluster, now + 5, lambda s: s.phase == "paused")
     req = actions.request(cluster.client, NS, NAME, "promote")
     reconcile(cluster.client, NS, NAME, now)
     step_after = state_of(cluster).step_index
     # a client retrying after a lost answer writes the same request (same id) again
-    again = obj(cluster)
+    again = get(cluster)
     again["metadata"]["annotations"][actions.ANNOTATION] = json.dumps([req.as_json()])
     client.CustomObjectsApi(cluster.client).replace_namespaced_custom_object(
         GROUP, VERSION, NS, PLURAL, NAME, again
     )
-    assert actions.pending(obj(cluster)) == []  # the status reports it consumed
+    assert actions.pending(get(cluster)) == []  # the status reports it consumed
     for t in (now, now + 1):
         reconcile(cluster.client, NS, NAME, t)
     assert state_of(cluster).step_index == step_after
-    assert [r["id"] for r in obj(cluster)["status"]["actions"]] == [req.id]
+    assert [r["id"] for r in get(cluster)["status"]["actions"]] == [req.id]
 
 
 def test_an_action_racing_a_controller_restart_is_applied_exactly_once(cluster: StandIn) -> None:
@@ -206,30 +134,30 @@ def test_an_action_racing_a_controller_restart_is_applied_exactly_once(cluster: 
     the restarted controller reconciles from the object and applies it; a further restart after the write
     applies nothing again."""
     now = run(cluster, 0.0, lambda s: s.phase == "live" and s.ready.get(V1) == 5)
-    deploy(cluster, "orders:2", now)
+    set_image(cluster, "orders:2")
     now = run(cluster, now + 5, lambda s: s.phase == "paused")
     actions.request(cluster.client, NS, NAME, "promote")
     cluster.faults.fail_next(1, 500, frozenset({"update"}), PLURAL)  # the dying controller's status write
     with pytest.raises(client.ApiException):
         reconcile(cluster.client, NS, NAME, now)
-    assert "actions" not in obj(cluster)["status"] and state_of(cluster).phase == "paused"
+    assert "actions" not in get(cluster)["status"] and state_of(cluster).phase == "paused"
     for t in (now, now, now + 5):  # the restarted controller; then another restart at the same instant
         reconcile(cluster.client, NS, NAME, t)
-    status = obj(cluster)["status"]
+    status = get(cluster)["status"]
     assert [r["result"] for r in status["actions"]] == ["applied"]
     assert state_of(cluster).step_index == 2  # promoted once: past the pause, not past setWeight 60
 
 
 def test_a_409_storm_on_the_status_write_still_applies_once(cluster: StandIn) -> None:
     now = run(cluster, 0.0, lambda s: s.phase == "live" and s.ready.get(V1) == 5)
-    deploy(cluster, "orders:2", now)
+    set_image(cluster, "orders:2")
     now = run(cluster, now + 5, lambda s: s.phase == "paused")
     req = actions.request(cluster.client, NS, NAME, "promote")
     cluster.faults.conflict_every(2, plural=PLURAL)
     reconcile(cluster.client, NS, NAME, now)
     cluster.faults.clear()
     reconcile(cluster.client, NS, NAME, now + 1)
-    status = obj(cluster)["status"]
+    status = get(cluster)["status"]
     assert [(r["id"], r["result"]) for r in status["actions"]] == [(req.id, "applied")]
     assert state_of(cluster).step_index == 2  # promoted once
 
@@ -241,12 +169,12 @@ def test_a_bad_request_is_refused_before_anything_is_written(cluster: StandIn) -
         actions.request(cluster.client, NS, NAME, "retry", to="abc")
     with pytest.raises(actions.NoRollout):
         actions.request(cluster.client, NS, "nope", "pause")
-    assert actions.ANNOTATION not in (obj(cluster)["metadata"].get("annotations") or {})
+    assert actions.ANNOTATION not in (get(cluster)["metadata"].get("annotations") or {})
 
 
 def test_a_malformed_annotation_entry_is_rejected_with_its_reason(cluster: StandIn) -> None:
     now = run(cluster, 0.0, lambda s: s.phase == "live" and s.ready.get(V1) == 5)
-    written = obj(cluster)
+    written = get(cluster)
     written["metadata"].setdefault("annotations", {})[actions.ANNOTATION] = json.dumps(
         [{"id": "x1", "action": "explode"}]
     )
@@ -254,7 +182,7 @@ def test_a_malformed_annotation_entry_is_rejected_with_its_reason(cluster: Stand
         GROUP, VERSION, NS, PLURAL, NAME, written
     )
     reconcile(cluster.client, NS, NAME, now)
-    last = obj(cluster)["status"]["lastAction"]
+    last = get(cluster)["status"]["lastAction"]
     assert last["id"] == "x1" and last["result"] == "rejected" and "not one of" in last["reason"]
 
 
@@ -264,10 +192,10 @@ def test_declaring_the_rollback_target_clears_the_override_and_the_old_template_
     now = v2_live(cluster)
     actions.request(cluster.client, NS, NAME, "rollback")
     now = run(cluster, now + 5, lambda s: s.phase == "paused" and s.canary == V1)
-    deploy(cluster, "orders:1", now)  # the spec now says what runs
+    set_image(cluster, "orders:1")  # the spec now says what runs
     reconcile(cluster.client, NS, NAME, now + 5)
-    assert obj(cluster)["status"]["templateOverride"] == {} and state_of(cluster).canary == V1
-    deploy(cluster, "orders:2", now)  # and v2 again, on purpose: a deploy
+    assert get(cluster)["status"]["templateOverride"] == {} and state_of(cluster).canary == V1
+    set_image(cluster, "orders:2")  # and v2 again, on purpose: a deploy
     run(cluster, now + 10, lambda s: s.desired == V2)
 
 
@@ -277,14 +205,14 @@ def test_a_rollback_is_not_undone_by_the_template_and_a_new_template_deploys(clu
     now = v2_live(cluster)
     req = actions.request(cluster.client, NS, NAME, "rollback")
     now = run(cluster, now + 5, lambda s: s.phase == "paused" and s.canary == V1)
-    assert obj(cluster)["status"]["templateOverride"] == {"revision": V2, "actionId": req.id, "desired": V1}
+    assert get(cluster)["status"]["templateOverride"] == {"revision": V2, "actionId": req.id, "desired": V1}
     for t in (now + 5, now + 10):
         reconcile(cluster.client, NS, NAME, t)
     assert state_of(cluster).canary == V1 and state_of(cluster).desired == V1
-    deploy(cluster, "orders:3", now)
+    set_image(cluster, "orders:3")
     v3 = revision_of(template("orders:3"))
     run(cluster, now + 15, lambda s: s.canary == v3)
-    assert obj(cluster)["status"]["templateOverride"] == {}
+    assert get(cluster)["status"]["templateOverride"] == {}
     assert state_of(cluster).original_rollout_id is not None  # the rollback's rollout was superseded
 
 

@@ -16,124 +16,70 @@ import urllib.error
 import urllib.request
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from kubernetes import client
 
-from ebbtide.adapters.kubernetes import crds
-from ebbtide.adapters.kubernetes.adapter import HASH_LABEL, revision_of
+from ebbtide.adapters.kubernetes.adapter import revision_of
 from ebbtide.adapters.kubernetes.apiclient import resource_of
 from ebbtide.adapters.kubernetes.controller import Controller, ControllerConfig
-from ebbtide.adapters.kubernetes.reconcile import GROUP, PLURAL, VERSION, _specs, reconcile
+from ebbtide.adapters.kubernetes.reconcile import GROUP, VERSION, _specs, reconcile
 from ebbtide.core.effects import StartMeasurement
 from ebbtide.core.events import Measurement
 from ebbtide.core.state import RolloutState
 
+from .fixtures import (  # NAME: imported from here by tests/cli
+    NAME,
+    NS,
+    Table,
+    errors_template,
+    get,
+    install,
+    replicas,
+    rollout_spec,
+    selectors,
+    set_image,
+    standin,
+    strategy,
+    template,
+    workload,
+)
 from .standin import Behaviour, StandIn
 
-ROOT = Path(__file__).resolve().parents[3]
-NS, NAME, REPLICAS = "shop", "orders", 4
-PLURALS = {k.kind: k.plural for k in crds.KINDS}
+REPLICAS = 4
 
-SPECS = """
-apiVersion: ebbtide.dev/v1alpha1
-kind: VerificationTemplate
-metadata: {name: errors}
-spec:
-  metrics:
-    - name: error-rate
-      interval: 200ms
-      count: 2
-      successCondition: result < 0.05
-      failureLimit: 0
-      provider:
-        prometheus: {query: "sum(rate(errors[1m]))"}
----
-apiVersion: ebbtide.dev/v1alpha1
-kind: Strategy
-metadata: {name: steps}
-spec:
-  canary:
-    steps:
-      - setWeight: 25
-      - verification: {templateNames: [errors]}
-      - setWeight: 50
-      - pause: {duration: 300ms}
----
-apiVersion: ebbtide.dev/v1alpha1
-kind: RolloutSpec
-metadata: {name: orders}
-spec:
-  spotDeployment: {name: orders}
-  strategy: {name: steps}
-  traffic: {canaryService: orders-canary, stableService: orders-stable}
-  failurePolicy: {action: rollback}
-  rollbackWindow: {revisions: 2}
-  scaleDownDelaySeconds: 0
-  abortScaleDownDelaySeconds: 0
-"""
-
-
-def template(image: str) -> dict[str, Any]:
-    return {
-        "metadata": {"labels": {"app": "orders"}},
-        "spec": {"containers": [{"name": "app", "image": image}]},
-    }
+SPECS = [
+    errors_template("200ms", 2),
+    strategy(
+        "steps",
+        {"setWeight": 25},
+        {"verification": {"templateNames": ["errors"]}},
+        {"setWeight": 50},
+        {"pause": {"duration": "300ms"}},
+    ),
+    rollout_spec(
+        "steps", rollbackWindow={"revisions": 2}, scaleDownDelaySeconds=0, abortScaleDownDelaySeconds=0
+    ),
+]
 
 
 V1, V2 = revision_of(template("orders:1")), revision_of(template("orders:2"))
-
-
-@dataclass
-class Table:
-    """A MeasurementProvider answering from a table (revision -> value), thread-safe; every ask kept."""
-
-    values: Mapping[str, float]
-    asked: list[StartMeasurement] = field(default_factory=list)
-
-    def measure(self, start: StartMeasurement, now: float) -> Measurement:
-        self.asked.append(start)
-        value = self.values[start.revision]
-        return Measurement(verification=start.verification, metric=start.metric.name, value=value)
 
 
 @contextlib.contextmanager
 def standin_cluster(rollout_spec: Mapping[str, Any] | None = None) -> Iterator[StandIn]:
     """The CRDs, the namespace, two Services, the specs and the workload at ``orders:1``; pods ready after
     50 ms."""
-    with StandIn(bookmark_every=0.05, tick=0.01) as api:
+    with standin() as api:
         api.workloads.default = Behaviour(ready_after=0.05)
-        extensions = client.ApiextensionsV1Api(api.client)
-        for path in sorted((ROOT / "deploy" / "crds").glob("*.yaml")):
-            extensions.create_custom_resource_definition(yaml.safe_load(path.read_text()))
-        core = client.CoreV1Api(api.client)
-        for ns in (NS, "ebbtide-system"):
-            core.create_namespace({"metadata": {"name": ns}})
-        for svc in ("orders-stable", "orders-canary"):
-            core.create_namespaced_service(
-                NS,
-                {"metadata": {"name": svc}, "spec": {"selector": {"app": "orders"}, "ports": [{"port": 80}]}},
-            )
-        objects = client.CustomObjectsApi(api.client)
-        for doc in yaml.safe_load_all(SPECS):
+        client.CoreV1Api(api.client).create_namespace({"metadata": {"name": "ebbtide-system"}})
+
+        def edit(doc: dict[str, Any]) -> None:
             if doc["kind"] == "RolloutSpec" and rollout_spec:
                 doc["spec"].update(rollout_spec)
-            objects.create_namespaced_custom_object(GROUP, VERSION, NS, PLURALS[doc["kind"]], doc)
-        body = {
-            "apiVersion": "ebbtide.dev/v1alpha1",
-            "kind": "EbbtideDeployment",
-            "metadata": {"name": NAME, "namespace": NS},
-            "spec": {
-                "replicas": REPLICAS,
-                "selector": {"matchLabels": {"app": "orders"}},
-                "template": template("orders:1"),
-            },
-        }
-        objects.create_namespaced_custom_object(GROUP, VERSION, NS, PLURAL, body)
+
+        install(api.client, NS, SPECS, edit=edit, workload=workload(template("orders:1"), replicas=REPLICAS))
         yield api
 
 
@@ -164,35 +110,9 @@ def controller(api: StandIn, table: Table, cfg: ControllerConfig | None = None) 
 
 
 # ----- reading the cluster (independently of the controller: the API server's objects) ---------------
-def get(api: StandIn) -> dict[str, Any]:
-    obj: dict[str, Any] = client.CustomObjectsApi(api.client).get_namespaced_custom_object(
-        GROUP, VERSION, NS, PLURAL, NAME
-    )
-    return obj
-
-
 def state_of(api: StandIn) -> RolloutState | None:
     raw = (get(api).get("status") or {}).get("engineState")
     return None if raw is None else RolloutState.from_json(json.dumps(raw))
-
-
-def replicas(api: StandIn) -> dict[str, int]:
-    rss = client.AppsV1Api(api.client).list_namespaced_replica_set(NS).items
-    return {rs.metadata.labels[HASH_LABEL]: rs.spec.replicas for rs in rss}
-
-
-def selectors(api: StandIn) -> dict[str, str | None]:
-    core = client.CoreV1Api(api.client)
-    return {
-        s: core.read_namespaced_service(s, NS).spec.selector.get(HASH_LABEL)
-        for s in ("orders-stable", "orders-canary")
-    }
-
-
-def set_image(api: StandIn, image: str) -> None:
-    client.CustomObjectsApi(api.client).patch_namespaced_custom_object(
-        GROUP, VERSION, NS, PLURAL, NAME, {"spec": {"template": template(image)}}
-    )
 
 
 def reasons(api: StandIn) -> list[str]:

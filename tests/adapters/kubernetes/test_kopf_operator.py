@@ -8,72 +8,46 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import itertools
-import json
 import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
-from typing import Any
 
 import pytest
-import yaml
 from kubernetes import client
 
-from ebbtide.adapters.kubernetes import crds
-from ebbtide.adapters.kubernetes.adapter import HASH_LABEL, revision_of
+from ebbtide.adapters.kubernetes.adapter import revision_of
 from ebbtide.adapters.kubernetes.reconcile import GROUP, PLURAL, VERSION
-from ebbtide.core.state import RolloutState
 
 from .conftest import eventually
+from .fixtures import (
+    NAME,
+    NS,
+    ROOT,
+    Table,
+    errors_template,
+    install,
+    rollout_spec,
+    selectors,
+    set_image,
+    standin,
+    state,
+    strategy,
+    template,
+    workload,
+    write_kubeconfig,
+)
 from .standin import StandIn
-from .test_reconcile import Table
 
 kopf = pytest.importorskip("kopf")
 
-ROOT = Path(__file__).resolve().parents[3]
 EXAMPLE = ROOT / "examples" / "kopf" / "operator.py"
-NS, NAME = "shop", "orders"
-SPECS = """
-apiVersion: ebbtide.dev/v1alpha1
-kind: VerificationTemplate
-metadata: {name: errors}
-spec:
-  metrics:
-    - name: error-rate
-      interval: 1s
-      count: 1
-      successCondition: result < 0.05
-      failureLimit: 0
-      provider:
-        prometheus: {query: "sum(rate(errors[1m]))"}
----
-apiVersion: ebbtide.dev/v1alpha1
-kind: Strategy
-metadata: {name: canary}
-spec:
-  canary:
-    steps:
-      - setWeight: 40
-      - verification: {templateNames: [errors]}
----
-apiVersion: ebbtide.dev/v1alpha1
-kind: RolloutSpec
-metadata: {name: orders}
-spec:
-  spotDeployment: {name: orders}
-  replicas: 5
-  strategy: {name: canary}
-  traffic: {canaryService: orders-canary, stableService: orders-stable}
-  failurePolicy: {action: rollback}
-"""
-
-
-def template(image: str) -> dict[str, Any]:
-    return {
-        "metadata": {"labels": {"app": "orders"}},
-        "spec": {"containers": [{"name": "app", "image": image}]},
-    }
+SPECS = [
+    errors_template("1s", 1),
+    strategy("canary", {"setWeight": 40}, {"verification": {"templateNames": ["errors"]}}),
+    rollout_spec("canary", replicas=5),
+]
 
 
 V1, V2, V3 = (revision_of(template(f"orders:{i}")) for i in (1, 2, 3))
@@ -89,22 +63,6 @@ def operator_module() -> ModuleType:
         sys.modules[spec.name] = module
         spec.loader.exec_module(module)
     return sys.modules["ebbtide_kopf_example"]
-
-
-def kubeconfig(url: str, path: Path) -> Path:
-    path.write_text(
-        yaml.safe_dump(
-            {
-                "apiVersion": "v1",
-                "kind": "Config",
-                "clusters": [{"name": "standin", "cluster": {"server": url}}],
-                "users": [{"name": "tester", "user": {"token": "standin"}}],
-                "contexts": [{"name": "standin", "context": {"cluster": "standin", "user": "tester"}}],
-                "current-context": "standin",
-            }
-        )
-    )
-    return path
 
 
 @contextlib.contextmanager
@@ -139,38 +97,11 @@ def running_operator(api: StandIn, table: Table) -> Iterator[None]:
 
 @pytest.fixture
 def cluster(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[StandIn]:
-    with StandIn(bookmark_every=0.05, tick=0.01) as api:
-        monkeypatch.setenv("KUBECONFIG", str(kubeconfig(api.url, tmp_path / "kubeconfig")))
-        extensions = client.ApiextensionsV1Api(api.client)
-        for path in sorted((ROOT / "deploy" / "crds").glob("*.yaml")):
-            extensions.create_custom_resource_definition(yaml.safe_load(path.read_text()))
-        core = client.CoreV1Api(api.client)
-        core.create_namespace({"metadata": {"name": NS}})
-        for svc in ("orders-stable", "orders-canary"):
-            core.create_namespaced_service(
-                NS,
-                {"metadata": {"name": svc}, "spec": {"selector": {"app": "orders"}, "ports": [{"port": 80}]}},
-            )
-        objects = client.CustomObjectsApi(api.client)
-        plurals = {k.kind: k.plural for k in crds.KINDS}
-        for doc in yaml.safe_load_all(SPECS):
-            objects.create_namespaced_custom_object(GROUP, VERSION, NS, plurals[doc["kind"]], doc)
+    with standin() as api:
+        kubeconfig = write_kubeconfig(tmp_path / "kubeconfig", api.url, token="standin")
+        monkeypatch.setenv("KUBECONFIG", str(kubeconfig))
+        install(api.client, NS, SPECS)
         yield api
-
-
-def workload(image: str) -> dict[str, Any]:
-    return {
-        "apiVersion": "ebbtide.dev/v1alpha1",
-        "kind": "EbbtideDeployment",
-        "metadata": {"name": NAME, "namespace": NS},
-        "spec": {"replicas": 5, "selector": {"matchLabels": {"app": "orders"}}, "template": template(image)},
-    }
-
-
-def state(api: StandIn) -> RolloutState | None:
-    obj = client.CustomObjectsApi(api.client).get_namespaced_custom_object(GROUP, VERSION, NS, PLURAL, NAME)
-    raw = (obj.get("status") or {}).get("engineState")
-    return None if raw is None else RolloutState.from_json(json.dumps(raw))
 
 
 def settled_live(api: StandIn, rev: str) -> bool:
@@ -182,20 +113,6 @@ def settled_live(api: StandIn, rev: str) -> bool:
         and s.ready.get(s.stable or "") == 5
         and not s.scale_downs
     )
-
-
-def set_image(api: StandIn, image: str) -> None:
-    client.CustomObjectsApi(api.client).patch_namespaced_custom_object(
-        GROUP, VERSION, NS, PLURAL, NAME, {"spec": {"template": template(image)}}
-    )
-
-
-def selectors(api: StandIn) -> dict[str, str]:
-    core = client.CoreV1Api(api.client)
-    return {
-        s: core.read_namespaced_service(s, NS).spec.selector.get(HASH_LABEL)
-        for s in ("orders-stable", "orders-canary")
-    }
 
 
 def row(api: StandIn, image: str) -> str:
@@ -216,7 +133,7 @@ def test_the_kopf_operator_rolls_a_canary_out_and_a_failed_one_back(cluster: Sta
     rows = []
     with running_operator(cluster, table):
         client.CustomObjectsApi(cluster.client).create_namespaced_custom_object(
-            GROUP, VERSION, NS, PLURAL, workload("orders:1")
+            GROUP, VERSION, NS, PLURAL, workload(template("orders:1"))
         )
         eventually(lambda: settled_live(cluster, V1), timeout=30)
         rows.append(row(cluster, "orders:1"))

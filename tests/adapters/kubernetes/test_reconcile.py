@@ -4,113 +4,62 @@ making pods ready between calls (synchronously: its thread is stopped, so every 
 from __future__ import annotations
 
 import contextlib
-import json
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
-from pathlib import Path
+import functools
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-import yaml
 from kubernetes import client
 from kubernetes.client import ApiException
 
-from ebbtide.adapters.kubernetes import crds
-from ebbtide.adapters.kubernetes.adapter import HASH_LABEL, KubernetesAdapter, Router, revision_of
+from ebbtide.adapters.kubernetes.adapter import HASH_LABEL, KubernetesAdapter, revision_of
 from ebbtide.adapters.kubernetes.reconcile import GROUP, PLURAL, VERSION, ReconcileConflict, reconcile
 from ebbtide.adapters.kubernetes.routers.base import CannotExpress, Obj, Result, Traffic
 from ebbtide.adapters.kubernetes.routers.services import replica_ratio
-from ebbtide.core.effects import StartMeasurement
-from ebbtide.core.events import Measurement, ReplicasObserved
+from ebbtide.core.events import ReplicasObserved
 from ebbtide.core.state import RolloutState
 
+from . import fixtures
+from .fixtures import (
+    NAME,
+    NS,
+    PLURALS,
+    Table,
+    errors_template,
+    get,
+    install,
+    replicas,
+    rollout_spec,
+    selectors,
+    set_image,
+    standin,
+    state_of,
+    strategy,
+    template,
+    workload,
+)
 from .standin import WRITES, Behaviour, StandIn
 from .standin.faults import _Rule
 
-ROOT = Path(__file__).resolve().parents[3]
-NS, NAME = "shop", "orders"
-
-SPECS = """
-apiVersion: ebbtide.dev/v1alpha1
-kind: VerificationTemplate
-metadata: {name: errors}
-spec:
-  metrics:
-    - name: error-rate
-      interval: 10s
-      count: 2
-      successCondition: result < 0.05
-      failureLimit: 0
-      provider:
-        prometheus: {query: "sum(rate(errors[1m]))"}
----
-apiVersion: ebbtide.dev/v1alpha1
-kind: Strategy
-metadata: {name: steps}
-spec:
-  canary:
-    steps:
-      - setWeight: 20
-      - verification: {templateNames: [errors]}
-      - setWeight: 60
-      - pause: {duration: 30s}
----
-apiVersion: ebbtide.dev/v1alpha1
-kind: RolloutSpec
-metadata: {name: orders}
-spec:
-  spotDeployment: {name: orders}
-  replicas: 5
-  strategy: {name: steps}
-  traffic: {canaryService: orders-canary, stableService: orders-stable}
-  failurePolicy: {action: rollback}
-"""
-
-
-def template(image: str) -> dict[str, Any]:
-    return {
-        "metadata": {"labels": {"app": "orders"}},
-        "spec": {"containers": [{"name": "app", "image": image}]},
-    }
-
-
-PLURALS = {k.kind: k.plural for k in crds.KINDS}
+SPECS = [
+    errors_template("10s", 2),
+    strategy(
+        "steps",
+        {"setWeight": 20},
+        {"verification": {"templateNames": ["errors"]}},
+        {"setWeight": 60},
+        {"pause": {"duration": "30s"}},
+    ),
+    rollout_spec("steps", replicas=5),
+]
 V1, V2 = revision_of(template("orders:1")), revision_of(template("orders:2"))
-
-
-@dataclass
-class Table:
-    """A MeasurementProvider answering from a table: image revision -> value; every request is kept."""
-
-    values: Mapping[str, float]
-    asked: list[StartMeasurement] = field(default_factory=list)
-
-    def measure(self, start: StartMeasurement, now: float) -> Measurement:
-        self.asked.append(start)
-        return Measurement(
-            verification=start.verification, metric=start.metric.name, value=self.values[start.revision]
-        )
 
 
 @contextlib.contextmanager
 def standin_cluster() -> Iterator[StandIn]:
     """The CRDs, the namespace, the two Services, the specs and the workload at ``orders:1``."""
-    with StandIn(bookmark_every=0.05, tick=0.01) as api:
-        api.workloads.stop()  # the tests call sync() themselves, between reconciles
-        extensions = client.ApiextensionsV1Api(api.client)
-        for path in sorted((ROOT / "deploy" / "crds").glob("*.yaml")):
-            extensions.create_custom_resource_definition(yaml.safe_load(path.read_text()))
-        core = client.CoreV1Api(api.client)
-        core.create_namespace({"metadata": {"name": NS}})
-        for svc in ("orders-stable", "orders-canary"):
-            core.create_namespaced_service(
-                NS,
-                {"metadata": {"name": svc}, "spec": {"selector": {"app": "orders"}, "ports": [{"port": 80}]}},
-            )
-        objects = client.CustomObjectsApi(api.client)
-        for doc in yaml.safe_load_all(SPECS):
-            objects.create_namespaced_custom_object(GROUP, VERSION, NS, PLURALS[doc["kind"]], doc)
-        objects.create_namespaced_custom_object(GROUP, VERSION, NS, PLURAL, workload("orders:1"))
+    with standin(background=False) as api:  # the tests call sync() themselves, between reconciles
+        install(api.client, NS, SPECS, workload=workload(template("orders:1")))
         yield api
 
 
@@ -120,67 +69,8 @@ def cluster() -> Iterator[StandIn]:
         yield api
 
 
-def workload(image: str) -> dict[str, Any]:
-    return {
-        "apiVersion": "ebbtide.dev/v1alpha1",
-        "kind": "EbbtideDeployment",
-        "metadata": {"name": NAME, "namespace": NS},
-        "spec": {"replicas": 5, "selector": {"matchLabels": {"app": "orders"}}, "template": template(image)},
-    }
-
-
-def get(api: StandIn) -> dict[str, Any]:
-    obj: dict[str, Any] = client.CustomObjectsApi(api.client).get_namespaced_custom_object(
-        GROUP, VERSION, NS, PLURAL, NAME
-    )
-    return obj
-
-
-def set_image(api: StandIn, image: str) -> None:
-    client.CustomObjectsApi(api.client).patch_namespaced_custom_object(
-        GROUP, VERSION, NS, PLURAL, NAME, {"spec": {"template": template(image)}}
-    )
-
-
-def state_of(api: StandIn) -> RolloutState:
-    return RolloutState.from_json(json.dumps(get(api)["status"]["engineState"]))
-
-
-def replicas(api: StandIn) -> dict[str, int]:
-    rss = client.AppsV1Api(api.client).list_namespaced_replica_set(NS).items
-    return {rs.metadata.labels[HASH_LABEL]: rs.spec.replicas for rs in rss}
-
-
-def selectors(api: StandIn) -> dict[str, str | None]:
-    core = client.CoreV1Api(api.client)
-    return {
-        s: core.read_namespaced_service(s, NS).spec.selector.get(HASH_LABEL)
-        for s in ("orders-stable", "orders-canary")
-    }
-
-
-def run(
-    api: StandIn,
-    now: float,
-    until: Callable[[RolloutState], bool],
-    provider: Table | None = None,
-    limit: int = 200,
-    step: float = 5.0,
-    each: Callable[[float], None] | None = None,
-    router: Router = replica_ratio,
-) -> float:
-    """Reconcile every ``step`` virtual seconds, pods synced in between, until the state meets ``until``."""
-    for _ in range(limit):
-        # the controller dying or giving up a round: the next reconcile starts from the persisted status
-        with contextlib.suppress(ApiException, ReconcileConflict):
-            reconcile(api.client, NS, NAME, now, measurements=provider, router=router)
-        api.workloads.sync()
-        if each is not None:
-            each(now)
-        if until(state_of(api)):
-            return now
-        now += step
-    raise AssertionError(f"not reached: {state_of(api)}")
+#: the controller dying or giving up a round: the next reconcile starts from the persisted status
+run = functools.partial(fixtures.run, tolerant=True, limit=200)
 
 
 def live(rev: str) -> Callable[[RolloutState], bool]:

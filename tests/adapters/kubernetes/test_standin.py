@@ -497,3 +497,66 @@ def test_a_definition_is_established_when_created(api: StandIn) -> None:
     extensions = client.ApiextensionsV1Api(api.client)
     made = extensions.create_custom_resource_definition(CRD)
     assert [(c.type, c.status) for c in made.status.conditions] == [("Established", "True")]
+
+
+def deployment(replicas: int, image: str) -> dict[str, Any]:
+    labels = {"app": "web"}
+    return {
+        "metadata": {"name": "web"},
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": labels},
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {"containers": [{"name": "c", "image": image}]},
+            },
+        },
+    }
+
+
+def test_a_deployment_runs_one_replicaset_per_template_and_counts_its_pods(api: StandIn) -> None:
+    apps, core = client.AppsV1Api(api.client), client.CoreV1Api(api.client)
+    apps.create_namespaced_deployment(NS, deployment(2, "app:v1"))
+
+    def ready() -> int:
+        status = apps.read_namespaced_deployment("web", NS).status
+        return (status.ready_replicas or 0) if status else 0
+
+    eventually(lambda: ready() == 2)
+    (first,) = apps.list_namespaced_replica_set(NS).items
+    assert first.metadata.owner_references[0].kind == "Deployment" and first.spec.replicas == 2
+    pods = core.list_namespaced_pod(NS).items
+    assert {p.metadata.labels["pod-template-hash"] for p in pods} == {first.metadata.name.rsplit("-", 1)[1]}
+    # a new template: a new ReplicaSet at the replicas, the old one at 0 (no surge)
+    apps.patch_namespaced_deployment(
+        "web", NS, {"spec": {"template": deployment(2, "app:v2")["spec"]["template"]}}
+    )
+    eventually(
+        lambda: (
+            {
+                (rs.metadata.name == first.metadata.name, rs.spec.replicas)
+                for rs in apps.list_namespaced_replica_set(NS).items
+            }
+            == {(True, 0), (False, 2)}
+        )
+    )
+    apps.patch_namespaced_deployment("web", NS, {"spec": {"replicas": 0}})
+    eventually(lambda: not core.list_namespaced_pod(NS).items)
+    eventually(lambda: ready() == 0 and not apps.read_namespaced_deployment("web", NS).status.replicas)
+
+
+def test_the_history_is_every_write_in_order_and_refused_once_compacted() -> None:
+    with StandIn(history=3) as api:
+        api.workloads.stop()
+        core = client.CoreV1Api(api.client)
+        for name in ("a", "b"):
+            core.create_namespaced_config_map(NS, {"metadata": {"name": name}})
+        core.delete_namespaced_config_map("a", NS)
+        assert [(e.type, e.object["metadata"]["name"]) for e in api.store.history()] == [
+            ("ADDED", "a"),
+            ("ADDED", "b"),
+            ("DELETED", "a"),
+        ]
+        core.create_namespaced_config_map(NS, {"metadata": {"name": "c"}})
+        with pytest.raises(AssertionError, match="compacted"):
+            api.store.history()

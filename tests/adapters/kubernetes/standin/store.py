@@ -147,6 +147,14 @@ class Store:
         with self._cond:
             return self._after(position), position >= self._compacted
 
+    def history(self) -> list[Event]:
+        """Every write so far, in order (for oracles that check each state the cluster went through);
+        refused once the history was compacted, since a state would then be missing."""
+        with self._cond:
+            if self._compacted:
+                raise AssertionError(f"the history was compacted (up to {self._compacted}): make it longer")
+            return [Event(e.rv, e.resource, e.type, copy.deepcopy(e.object)) for e in self._events]
+
     # -- writes ---------------------------------------------------------------------------------
     def create(self, rt: ResourceType, namespace: str, body: Obj) -> Obj:
         obj = copy.deepcopy(body)

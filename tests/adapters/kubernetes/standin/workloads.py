@@ -20,6 +20,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from . import deployments
 from .store import ApiError, Obj, Store
 
 RS = ("apps", "v1", "replicasets")
@@ -76,13 +77,20 @@ class Workloads:
         if self._thread is not None:
             self._thread.join(timeout=5)
 
+    @property
+    def stopped(self) -> bool:
+        """Whether the background thread is stopped (the test steps :meth:`sync` by hand)."""
+        return self._stop.is_set()
+
     def _run(self) -> None:
         while not self._stop.wait(self.tick):
             self.sync(full=False)
 
     def sync(self, full: bool = True) -> None:
-        """One pass (public so tests can step it by hand): over every ReplicaSet, or (``full=False``, the
-        background thread's ticks) over those that changed or wait for pods."""
+        """One pass (public so tests can step it by hand): over every Deployment (:mod:`.deployments`),
+        then over every ReplicaSet or (``full=False``, the background thread's ticks) over those that
+        changed or wait for pods."""
+        deployments.sync(self.store)
         rs_type = self.store.resource(*RS)
         assert rs_type is not None
         pod_type = self.store.resource(*POD)
