@@ -102,9 +102,9 @@ function renderList(data) {
       el("td", {}, el("a", { href: `#/${encodeURIComponent(r.namespace)}/${encodeURIComponent(r.name)}` }, r.name)),
       el("td", {}, badge(r.phase), r.degraded ? el("span", { class: "badge degraded" }, "degraded") : null),
       el("td", {}, r.step || "—"),
-      el("td", { class: "mono" }, trafficText(r.traffic)),
+      el("td", { class: "mono nowrap" }, trafficText(r.traffic)),
       el("td", { class: "num" }, `${r.ready} / ${r.desired}`),
-      el("td", {}, r.rollbackPercent === null ? "—" : `${r.rollbackPercent}% complete`),
+      el("td", { class: "nowrap" }, r.rollbackPercent === null ? "—" : `${r.rollbackPercent}% complete`),
       el("td", { class: "muted" }, r.failureReason || "")));
   box.replaceChildren(el("table", {}, el("thead", {}, el("tr", {}, head.map((h) => el("th", {}, h)))),
     el("tbody", {}, rows)));
@@ -121,6 +121,8 @@ const ACTIONS = [
 ];
 
 function showRollout(ns, name) {
+  historyKey = null;
+  liveRevisions = [];
   crumbs.replaceChildren(el("a", { href: "#/" }, "rollouts"), ` / ${ns} / ${name}`);
   document.title = `${name} · ebbtide`;
   const select = el("select", { id: "rollback-to", "aria-label": "roll back to" },
@@ -186,7 +188,7 @@ async function act(ns, name, action, to) {
 function facts(pairs) {
   return el("dl", { class: "facts" },
     pairs.filter(([, v]) => v !== null && v !== undefined && v !== "")
-      .map(([k, v]) => [el("dt", {}, k), el("dd", { class: "mono" }, v)]));
+      .flatMap(([k, v]) => [el("dt", {}, k), el("dd", { class: "mono" }, v)]));
 }
 
 function renderView(v, select) {
@@ -211,10 +213,30 @@ function renderView(v, select) {
   parts.push(el("div", { class: "panel", id: "verifications" }, el("h2", {}, "Verification runs"),
     v.verifications.length ? v.verifications.map(runBlock) : el("p", { class: "muted" }, "None in this rollout.")));
   box.replaceChildren(...parts);
+  rollbackChoices(v, select);
+}
+
+// the rollback targets offered: the revisions that reached live (the history route, newest first, read again
+// whenever the phase or the rollout changes) and those the view shows, but the one desired now
+let historyKey = null;
+let liveRevisions = [];
+
+async function rollbackChoices(v, select) {
+  const key = `${v.namespace}/${v.name}/${v.rolloutId}/${v.phase}`;
+  if (key !== historyKey) {
+    historyKey = key;
+    try {
+      const response = await fetch(`${path(v.namespace, v.name)}/history`);
+      if (response.ok) liveRevisions = (await response.json()).items.map((h) => h.revision).reverse();
+    } catch (_) {
+      // keep what was known: the stream says when the API is back
+    }
+  }
   const chosen = select.value;
-  const revisions = v.revisions.map((r) => r.revision).filter((r) => r !== v.desired);
+  const revisions = [...new Set([...liveRevisions, ...v.revisions.map((r) => r.revision)])]
+    .filter((r) => r !== v.desired);
   select.replaceChildren(el("option", { value: "" }, "the last successful revision"),
-    revisions.map((r) => el("option", { value: r, selected: r === chosen }, r)));
+    ...revisions.map((r) => el("option", { value: r, selected: r === chosen }, r)));
 }
 
 function lastActionText(a) {
