@@ -165,7 +165,11 @@ def demo_cmd(
     demo = Demo(backend, every=every)
     sock = listen(port)
     url = f"http://127.0.0.1:{sock.getsockname()[1]}/"
-    server = uvicorn.Server(uvicorn.Config(create_app(backend, AllowLocal()), log_level="warning"))
+    # open dashboards keep event streams open: a stop waits for them at most 2 s
+    config = uvicorn.Config(
+        create_app(backend, AllowLocal()), log_level="warning", timeout_graceful_shutdown=2
+    )
+    server = uvicorn.Server(config)
     stop = threading.Event()
 
     def ticking() -> None:

@@ -2,16 +2,35 @@
 
 from __future__ import annotations
 
+import os
 import re
 import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
 from ebbtide.adapters.api.memory import ManualClock, MemoryBackend
 from ebbtide.cli.demo import Demo
+
+OPERATIONS = Path(__file__).resolve().parents[2] / "docs" / "operations.md"
+REGENERATE = os.environ.get("EBBTIDE_REGENERATE_DOCS") == "1"
+
+
+def pinned(command: str, got: str) -> None:
+    """The output docs/operations.md shows under ``$ command`` is ``got`` (rewritten under
+    EBBTIDE_REGENERATE_DOCS=1)."""
+    text = OPERATIONS.read_text()
+    block = re.compile(r"(```console\n\$ " + re.escape(command) + r"\n)(.*?)(```)", re.S)
+    m = block.search(text)
+    assert m is not None, f"docs/operations.md has no `$ {command}` block"
+    if REGENERATE:
+        OPERATIONS.write_text(text[: m.start(2)] + got + text[m.end(2) :])
+        return
+    assert m.group(2) == got, "docs/operations.md: regenerate with EBBTIDE_REGENERATE_DOCS=1"
+
 
 #: the default --speed: rollout seconds per wall-clock second
 SPEED = 10.0
@@ -39,6 +58,7 @@ def test_the_demo_shows_a_rollback_in_its_first_wall_clock_minute_a_healthy_and_
     assert rollbacks, "orders never rolls back"
     first = rollbacks[0][0]
     assert first / SPEED < 60, f"the rollback starts {first / SPEED:.0f} s into the demo"
+    assert 180 < first < 240, "docs/operations.md says: less than 4 minutes, some 22 s at the default speed"
     view = rollbacks[0][1]
     assert view["rollback"]["mode"] == "immediate" and view["rollback"]["target"] == "v1"
     percents = {v["rollback"]["percentComplete"] for _t, v in rollbacks}
@@ -80,6 +100,9 @@ def test_ebbtide_demo_serves_the_api_and_the_dashboard_and_stops_after_duration(
         match = re.search(r"(http://127\.0\.0\.1:\d+/)", line)
         assert match, line
         url = match.group(1)
+        port = url.rsplit(":", 1)[1].rstrip("/")
+        shown = line.replace(f"127.0.0.1:{port}/", "127.0.0.1:8080/").replace("x50 speed", "x10 speed")
+        pinned("ebbtide demo", shown)
         items = httpx.get(url + "api/v1/rollouts", timeout=10).json()["items"]
         assert [(i["namespace"], i["name"]) for i in items] == [
             ("shop", "checkout"),
@@ -110,3 +133,28 @@ def test_a_port_in_use_is_a_clear_error() -> None:
     assert got.returncode == 2
     assert f"--port {port}: cannot listen on 127.0.0.1:{port}" in got.stderr
     assert "Traceback" not in got.stderr
+
+
+CURL_RETRY = (
+    "curl -s -X POST http://127.0.0.1:8080/api/v1/namespaces/shop/rollouts/checkout/actions "
+    "-H 'Content-Type: application/json' -d '{\"action\": \"retry\"}'"
+)
+
+
+def test_the_rejected_retry_in_docs_operations_is_a_real_answer() -> None:
+    pytest.importorskip("uvicorn")
+    httpx = pytest.importorskip("httpx")
+    from tests.adapters.api.demoserver import app_for, serving
+
+    clock = ManualClock()
+    backend = MemoryBackend(clock)
+    Demo(backend)
+    with serving(app_for(backend)) as url:
+        got = httpx.post(
+            url + "/api/v1/namespaces/shop/rollouts/checkout/actions",
+            content=b'{"action": "retry"}',
+            headers={"Content-Type": "application/json"},
+            timeout=10,
+        )
+    assert got.status_code == 409
+    pinned(CURL_RETRY, got.text + "\n")
