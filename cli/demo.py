@@ -150,6 +150,9 @@ def demo_cmd(
     duration: Annotated[
         float | None, typer.Option(min=0.0, help="stop after this many wall-clock seconds (default: Ctrl-C)")
     ] = None,
+    examples: Annotated[
+        Path, typer.Option(help="the examples folder of an ebbtide source tree (default: the bundled one)")
+    ] = EXAMPLES,
 ) -> None:
     """Try ebbtide without a cluster: rollouts on the in-memory cluster in accelerated time, served with the
     HTTP API and the dashboard on 127.0.0.1."""
@@ -161,8 +164,10 @@ def demo_cmd(
         from ebbtide.adapters.api.memory import AcceleratedClock, MemoryBackend
     except ImportError as exc:
         raise BadInput(f"the demo needs: pip install 'ebbtide[api]' ({exc})") from None
+    if not (examples / "scenarios").is_dir():
+        raise BadInput(f"--examples {examples}: no scenarios/ folder (the demo runs ebbtide's examples/)")
     backend = MemoryBackend(AcceleratedClock(speed))
-    demo = Demo(backend, every=every)
+    demo = Demo(backend, examples, every=every)
     sock = listen(port)
     url = f"http://127.0.0.1:{sock.getsockname()[1]}/"
     # open dashboards keep event streams open: a stop waits for them at most 2 s

@@ -158,3 +158,12 @@ def test_the_rejected_retry_in_docs_operations_is_a_real_answer() -> None:
         )
     assert got.status_code == 409
     pinned(CURL_RETRY, got.text + "\n")
+
+
+def test_an_examples_folder_without_scenarios_is_a_clear_error(tmp_path: Path) -> None:
+    pytest.importorskip("uvicorn")
+    cmd = [sys.executable, "-m", "ebbtide.cli.main", "demo", "--examples", str(tmp_path), "--duration", "1"]
+    got = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    assert got.returncode == 2
+    assert f"--examples {tmp_path}: no scenarios/ folder" in got.stderr.replace("\n", "")
+    assert "Traceback" not in got.stderr
