@@ -62,6 +62,7 @@ from .common import (
 )
 from .controller import controller_cmd
 from .crd import crd_cmd
+from .demo import demo_cmd
 from .executors import ExecutorName, ExecutorOption, SchedulerOption, check_executor, executor_for
 from .record import EndOption, LastOption, fetch, record_cmd, time_range
 from .record import query_step as query_step_of
@@ -960,6 +961,7 @@ app.command("crd")(crd_cmd)
 app.command("verify")(verify_cmd)
 app.command("record")(record_cmd)
 app.command("controller")(controller_cmd)
+app.command("demo")(demo_cmd)
 app.add_typer(rollout_app)
 
 
