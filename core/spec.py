@@ -30,6 +30,7 @@ from pydantic import (
     StrictInt,
     ValidationError,
     field_validator,
+    model_validator,
 )
 from pydantic.alias_generators import to_camel, to_snake
 
@@ -490,10 +491,55 @@ class NewRelicQuery(Model):
     profile: str | None = None
 
 
+class CloudWatchDimension(Model):
+    name: Annotated[str, Field(min_length=1)]
+    value: Annotated[str, Field(min_length=1)]
+
+
+class CloudWatchMetric(Model):
+    namespace: str | None = None
+    metric_name: Annotated[str, Field(min_length=1)]
+    dimensions: list[CloudWatchDimension] | None = None
+
+
+class CloudWatchMetricStat(Model):
+    metric: CloudWatchMetric
+    period: Annotated[StrictInt, Field(gt=0)]
+    stat: Annotated[str, Field(min_length=1)]
+    unit: str | None = None
+
+
+class CloudWatchDataQuery(Model):
+    """One GetMetricData query (Argo's camelCase of AWS's MetricDataQuery): an expression or a metricStat."""
+
+    id: Annotated[str, Field(pattern=r"^[a-z][A-Za-z0-9_]*$")]
+    expression: str | None = None
+    metric_stat: CloudWatchMetricStat | None = None
+    label: str | None = None
+    period: Annotated[StrictInt, Field(gt=0)] | None = None
+    return_data: StrictBool | None = None
+    account_id: str | None = None
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> CloudWatchDataQuery:
+        if (self.expression is None) == (self.metric_stat is None):
+            raise ValueError("give exactly one of expression and metricStat")
+        return self
+
+
 class CloudWatchQuery(Model):
     duration: str | None = None
     interval: str | None = None
-    metric_data_queries: list[dict[str, Any]]
+    metric_data_queries: Annotated[list[CloudWatchDataQuery], Field(min_length=1)]
+    #: else AWS_REGION / AWS_DEFAULT_REGION in the controller's environment
+    region: str | None = None
+    #: replaces https://monitoring.<region>.amazonaws.com (a VPC endpoint, a proxy)
+    endpoint: str | None = None
+    #: credentials, e.g. "{{args.aws-key}}" from Secret args; else AWS_ACCESS_KEY_ID, ... in the environment
+    access_key_id: str | None = None
+    secret_access_key: str | None = None
+    session_token: str | None = None
+    timeout: Duration | None = None
 
 
 class WebHeader(Model):

@@ -3,7 +3,7 @@
 ``Providers`` is the one :class:`~ebbtide.adapters.base.MeasurementProvider` a driver or a dispatcher needs:
 it looks at each ``StartMeasurement``'s ``metric.provider``, hands it to the provider registered for that key,
 and wraps metrics that have a ``baseline`` block in the baseline comparison. A metric whose provider block is
-missing, names no registered provider (``cloudWatch`` until it is registered), or names several, gets an
+missing, names no registered provider, or names several, gets an
 Error measurement that says so; nothing raises. An ``external`` metric (Ocean CD's external
 verification) is answered None: its answer comes from outside, as a Measurement event.
 
@@ -18,6 +18,7 @@ from collections.abc import Mapping
 
 from ebbtide.adapters.base import MeasurementProvider
 from ebbtide.adapters.providers.baseline import BaselineProvider
+from ebbtide.adapters.providers.cloudwatch import CloudWatchProvider
 from ebbtide.adapters.providers.datadog import DatadogProvider
 from ebbtide.adapters.providers.jenkins import JenkinsProvider
 from ebbtide.adapters.providers.newrelic import NewRelicProvider
@@ -66,6 +67,7 @@ class Providers:
             "web": WebProvider(),
             "datadog": DatadogProvider(),
             "newRelic": NewRelicProvider(),
+            "cloudWatch": CloudWatchProvider(),
             "jenkins": JenkinsProvider(),
             "external": External(),
             "job": Missing(NO_CLUSTER),
