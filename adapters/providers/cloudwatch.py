@@ -114,9 +114,15 @@ class CloudWatchProvider:
             raise ProviderError(
                 "the CloudWatch provider needs the cloudwatch extra: pip install 'ebbtide[cloudwatch]'"
             ) from None
-        key = text(config, KEY, "accessKeyId", required=False) or self.env("AWS_ACCESS_KEY_ID")
-        secret = text(config, KEY, "secretAccessKey", required=False) or self.env("AWS_SECRET_ACCESS_KEY")
-        token = text(config, KEY, "sessionToken", required=False) or self.env("AWS_SESSION_TOKEN")
+        key = text(config, KEY, "accessKeyId", required=False)
+        secret = text(config, KEY, "secretAccessKey", required=False)
+        if (key is None) != (secret is None):
+            raise ProviderError(f"provider.{KEY}: give accessKeyId and secretAccessKey together")
+        if key is not None:  # the block's credentials, not mixed with the environment's
+            token = text(config, KEY, "sessionToken", required=False)
+        else:
+            key, secret = self.env("AWS_ACCESS_KEY_ID"), self.env("AWS_SECRET_ACCESS_KEY")
+            token = self.env("AWS_SESSION_TOKEN")
         if not key or not secret:
             raise ProviderError(
                 f"no AWS credentials: set provider.{KEY}.accessKeyId and secretAccessKey (e.g. from Secret "

@@ -215,6 +215,16 @@ def test_credentials_from_the_block_win_and_a_session_token_is_signed(vendor: Ve
     assert "Credential=AKIDFROMSECRET/" in request.headers["authorization"]
 
 
+def test_block_credentials_are_not_mixed_with_the_environments(vendor: Vendor) -> None:
+    m = provider().measure(cw(vendor, accessKeyId="AKIDFROMSECRET"), now=0)
+    assert m.error == "provider.cloudWatch: give accessKeyId and secretAccessKey together"
+    vendor.route("POST", "/", cloudwatch({"MetricDataResults": []}, secret="s3cret"))
+    m = provider(AWS_SESSION_TOKEN="env-token").measure(
+        cw(vendor, accessKeyId="AKIDFROMSECRET", secretAccessKey="s3cret"), now=0
+    )
+    assert m.error is None and "x-amz-security-token" not in vendor.requests[0].headers
+
+
 def test_region_from_the_environment(vendor: Vendor) -> None:
     vendor.route("POST", "/", cloudwatch({"MetricDataResults": [result("rate", [0.0])]}))
     m = provider(AWS_REGION="ap-south-1").measure(cw(vendor, region=None), now=0)
