@@ -7,6 +7,7 @@ the same value); a podTemplateHashValue is filled in by :class:`Providers` from 
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -146,3 +147,22 @@ def test_without_a_stable_revision_the_stable_hash_is_an_error(vendor: Vendor) -
     assert m is not None and m.error is not None
     assert "provider.web.url has an unresolved placeholder" in m.error and "podTemplateHash.Stable" in m.error
     assert vendor.requests == []
+
+
+def test_the_simulator_rehearses_the_field_ref_values(tmp_path: Any) -> None:
+    from ebbtide.sim.scenario import load_scenario
+
+    specs = (Path(__file__).resolve().parents[3] / "examples" / "specs" / "basic-canary.yaml").read_text()
+    specs = specs.replace(
+        "spec:\n  metrics:",
+        "spec:\n  args:\n    - {name: rollout, valueFrom: {fieldRef: {fieldPath: metadata.name}}}\n"
+        "  metrics:",
+        1,
+    ).replace('service="orders",code', 'service="{{args.rollout}}",code', 1)
+    (tmp_path / "specs.yaml").write_text(specs)
+    scenario = (
+        Path(__file__).resolve().parents[3] / "examples" / "scenarios" / "basic-canary.yaml"
+    ).read_text()
+    (tmp_path / "scenario.yaml").write_text(scenario.replace("../specs/basic-canary.yaml", "specs.yaml"))
+    (metric,) = load_scenario(tmp_path / "scenario.yaml").plan.templates["orders-errors"].metrics
+    assert 'service="orders",code=~"5.."' in metric.provider["prometheus"]["query"]
