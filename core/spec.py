@@ -30,6 +30,7 @@ from pydantic import (
     StrictInt,
     ValidationError,
     field_validator,
+    model_validator,
 )
 from pydantic.alias_generators import to_camel, to_snake
 
@@ -490,10 +491,55 @@ class NewRelicQuery(Model):
     profile: str | None = None
 
 
+class CloudWatchDimension(Model):
+    name: Annotated[str, Field(min_length=1)]
+    value: Annotated[str, Field(min_length=1)]
+
+
+class CloudWatchMetric(Model):
+    namespace: str | None = None
+    metric_name: Annotated[str, Field(min_length=1)]
+    dimensions: list[CloudWatchDimension] | None = None
+
+
+class CloudWatchMetricStat(Model):
+    metric: CloudWatchMetric
+    period: Annotated[StrictInt, Field(gt=0)]
+    stat: Annotated[str, Field(min_length=1)]
+    unit: str | None = None
+
+
+class CloudWatchDataQuery(Model):
+    """One GetMetricData query (Argo's camelCase of AWS's MetricDataQuery): an expression or a metricStat."""
+
+    id: Annotated[str, Field(pattern=r"^[a-z][A-Za-z0-9_]*$")]
+    expression: str | None = None
+    metric_stat: CloudWatchMetricStat | None = None
+    label: str | None = None
+    period: Annotated[StrictInt, Field(gt=0)] | None = None
+    return_data: StrictBool | None = None
+    account_id: str | None = None
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> CloudWatchDataQuery:
+        if (self.expression is None) == (self.metric_stat is None):
+            raise ValueError("give exactly one of expression and metricStat")
+        return self
+
+
 class CloudWatchQuery(Model):
     duration: str | None = None
     interval: str | None = None
-    metric_data_queries: list[dict[str, Any]]
+    metric_data_queries: Annotated[list[CloudWatchDataQuery], Field(min_length=1)]
+    #: else AWS_REGION / AWS_DEFAULT_REGION in the controller's environment
+    region: str | None = None
+    #: replaces https://monitoring.<region>.amazonaws.com (a VPC endpoint, a proxy)
+    endpoint: str | None = None
+    #: credentials, e.g. "{{args.aws-key}}" from Secret args; else AWS_ACCESS_KEY_ID, ... in the environment
+    access_key_id: str | None = None
+    secret_access_key: str | None = None
+    session_token: str | None = None
+    timeout: Duration | None = None
 
 
 class WebHeader(Model):
@@ -883,7 +929,72 @@ def _check_rollout(doc: Document, r: RolloutSpec) -> list[Problem]:
             out.append(
                 doc.problem(f"spec.strategy.args[{i}]", "exactly one of value or valueFrom is required")
             )
+        out += _value_from_problems(doc, f"spec.strategy.args[{i}]", arg)
     return out
+
+
+#: the Rollout fields an arg's ``valueFrom.fieldRef.fieldPath`` may name (as Argo's AnalysisTemplate args)
+_FIELD_PATH = re.compile(r"^metadata\.(?:(name|namespace)|(labels|annotations)\[(['\"])(.+)\3\])$")
+#: what a ``podTemplateHashValue`` arg becomes in the plan: the adapter measuring it puts in the revision
+POD_TEMPLATE_HASH = {
+    "Stable": "{{ebbtide.podTemplateHash.Stable}}",
+    "Latest": "{{ebbtide.podTemplateHash.Latest}}",
+}
+
+
+def _value_from_problems(doc: Document, at: str, arg: Arg) -> list[Problem]:
+    """``valueFrom`` names one source Argo knows, and a fieldRef or podTemplateHashValue it can read."""
+    vf = arg.value_from
+    if vf is None:
+        return []
+    kinds = sorted(k for k in vf if k in ("secretKeyRef", "fieldRef", "podTemplateHashValue"))
+    other = sorted(set(vf) - set(kinds))
+    if other or len(kinds) != 1:
+        return [
+            doc.problem(
+                f"{at}.valueFrom",
+                "give exactly one of secretKeyRef, fieldRef, podTemplateHashValue"
+                + (f" (unknown: {', '.join(other)})" if other else ""),
+            )
+        ]
+    if kinds == ["fieldRef"]:
+        ref = vf["fieldRef"]
+        path = ref.get("fieldPath") if isinstance(ref, dict) else None
+        if not isinstance(path, str) or not _FIELD_PATH.match(path):
+            return [
+                doc.problem(
+                    f"{at}.valueFrom.fieldRef.fieldPath",
+                    f"{path!r} is not one of metadata.name, metadata.namespace, metadata.labels['KEY'], "
+                    "metadata.annotations['KEY']",
+                )
+            ]
+    if kinds == ["podTemplateHashValue"] and vf["podTemplateHashValue"] not in POD_TEMPLATE_HASH:
+        return [
+            doc.problem(
+                f"{at}.valueFrom.podTemplateHashValue",
+                f"must be Stable or Latest, not {vf['podTemplateHashValue']!r}",
+            )
+        ]
+    return []
+
+
+def _value_from(vf: dict[str, Any], rollout: RolloutSpec) -> str | None:
+    """The value of a checked ``valueFrom`` known when the plan is compiled: a fieldRef of the RolloutSpec
+    (the Rollout of Argo's args; namespace ``default`` when it names none), the plan's placeholder of a
+    podTemplateHashValue; None for a secretKeyRef (read by the controller, just before measuring) and for
+    a label or annotation the RolloutSpec does not have."""
+    if "podTemplateHashValue" in vf:
+        return POD_TEMPLATE_HASH[vf["podTemplateHashValue"]]
+    if "fieldRef" not in vf:
+        return None
+    found = _FIELD_PATH.match(vf["fieldRef"]["fieldPath"])
+    assert found is not None  # checked at load time
+    meta = rollout.metadata
+    if found[1] == "name":
+        return meta.name
+    if found[1] == "namespace":
+        return meta.namespace or "default"
+    return (getattr(meta, found[2]) or {}).get(found[4])
 
 
 def _jenkins_problems(doc: Document, at: str, jenkins: JenkinsQuery | None) -> list[Problem]:
@@ -932,6 +1043,7 @@ def _check_template(doc: Document, t: VerificationTemplate) -> list[Problem]:
         seen.add(arg.name)
         if arg.value is not None and arg.value_from is not None:
             out.append(doc.problem(f"spec.args[{i}]", "give value or valueFrom, not both"))
+        out += _value_from_problems(doc, f"spec.args[{i}]", arg)
     names: set[str] = set()
     for i, m in enumerate(t.spec.metrics):
         at = f"spec.metrics[{i}]"
@@ -1565,10 +1677,31 @@ def compile_plan(specs: SpecSet, rollout: str | None = None, replicas: int | Non
         missing: list[str] = []
         for targ in t.spec.args:
             given = rollout_args.get(targ.name)
+            source = given if given is not None else targ
             if given is not None and given.value is not None:
                 values[targ.name] = given.value
-            elif given is not None or targ.value_from is not None:
-                pass  # valueFrom: resolved at measurement time; the placeholder stays
+            elif source.value_from is not None:
+                # fieldRef: known now; podTemplateHashValue: a placeholder the measuring adapter fills in;
+                # secretKeyRef: the {{args.x}} placeholder stays, filled in by the controller
+                found = _value_from(source.value_from, r)
+                if found is not None:
+                    values[targ.name] = found
+                elif "fieldRef" in source.value_from:
+                    path = source.value_from["fieldRef"]["fieldPath"]
+                    where = (
+                        (rdoc, f"spec.strategy.args[{list(rollout_args).index(targ.name)}]")
+                        if given is not None
+                        else (
+                            specs.origins[("VerificationTemplate", tname)],
+                            f"spec.args[{t.spec.args.index(targ)}]",
+                        )
+                    )
+                    problems.append(
+                        where[0].problem(
+                            f"{where[1]}.valueFrom.fieldRef.fieldPath",
+                            f"RolloutSpec {rollout!r} has no {path} (arg {targ.name!r})",
+                        )
+                    )
             elif targ.value is not None:
                 values[targ.name] = targ.value
             else:

@@ -7,6 +7,7 @@ provider by the key of a metric's provider block and adds Ocean CD's baseline co
 """
 
 from ebbtide.adapters.providers.baseline import BaselineProvider
+from ebbtide.adapters.providers.cloudwatch import CloudWatchProvider
 from ebbtide.adapters.providers.common import ProviderError
 from ebbtide.adapters.providers.datadog import DatadogProvider
 from ebbtide.adapters.providers.jenkins import JenkinsProvider
@@ -23,6 +24,7 @@ from ebbtide.adapters.providers.web import WebProvider
 
 __all__ = [
     "BaselineProvider",
+    "CloudWatchProvider",
     "DatadogProvider",
     "JenkinsProvider",
     "Missing",

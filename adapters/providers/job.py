@@ -26,6 +26,14 @@ persisted plan never holds it; a user cannot write it: the spec's JobQuery takes
 Without it (the provider used on its own) the Job goes to the provider's ``namespace`` and is numbered by
 the measurement's time.
 
+**Finished Jobs are cleaned up.** The provider keeps the Jobs of the last :data:`KEEP` (5) measurements of
+each verification run's metric: when measurement ``n`` has its answer, the Job of measurement ``n - 5`` is
+deleted if it has finished (its pods with it), so a long background verification leaves five Jobs, not one
+per interval. (Argo keeps the Jobs of its last five successful and five unsuccessful AnalysisRuns.) The Jobs
+of earlier runs are bounded in time instead: a Job whose spec sets no ``ttlSecondsAfterFinished`` gets
+:data:`TTL_AFTER_FINISHED` (one day), after which Kubernetes' TTL controller deletes it; and every Job is
+owned by its workload, so deleting the workload deletes them all.
+
 **Blocking, with its own deadline** (as the Jenkins provider): ``measure`` returns when the Job has finished
 or its wait has passed. The wait is the metric's in-flight timeout less :data:`GRACE` (``core/spec.py``
 gives a job metric ``spec.activeDeadlineSeconds`` + 30 s, at least 60 s), else the provider's ``timeout``
@@ -55,6 +63,10 @@ CONTEXT = "ebbtide"
 GRACE = 5.0
 DEFAULT_TIMEOUT = 25.0
 DEFAULT_INTERVAL = 1.0
+#: finished Jobs kept per verification run and metric (the newest measurements')
+KEEP = 5
+#: ``spec.ttlSecondsAfterFinished`` of a Job whose spec does not set one: a day to read its logs
+TTL_AFTER_FINISHED = 86400
 LABELS = ("ebbtide.dev/workload", "ebbtide.dev/verification", "ebbtide.dev/metric")
 _MAX_NAME = 63
 
@@ -71,6 +83,7 @@ class JobProvider:
         interval: float = DEFAULT_INTERVAL,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
+        keep: int = KEEP,
     ) -> None:
         self.batch = kubernetes.client.BatchV1Api(client)
         self.namespace = namespace
@@ -78,6 +91,7 @@ class JobProvider:
         self.interval = interval
         self.clock = clock
         self.sleep = sleep
+        self.keep = keep
 
     def measure(self, start: StartMeasurement, now: float) -> Measurement:
         return answer(start, lambda: self._measure(start, now))
@@ -99,6 +113,7 @@ class JobProvider:
             job = self._call(f"reading Job {name}", self.batch.read_namespaced_job, name, namespace)
             value = outcome(name, job.to_dict().get("status") or {})
             if value is not None:
+                self._trim(namespace, start, context.get("measurement"))
                 return value
             if self.clock() + self.interval >= deadline:
                 self._delete(namespace, name)
@@ -117,6 +132,17 @@ class JobProvider:
                 ) from None
         except Exception as exc:
             raise ProviderError(f"cannot reach the API server: {exc}") from None
+
+    def _trim(self, namespace: str, start: StartMeasurement, number: Any) -> None:
+        """Delete the finished Job of measurement ``number - keep`` (best effort: a failure leaves it to its
+        TTL). Without a measurement number (the provider used on its own) nothing is trimmed."""
+        if not isinstance(number, int) or number - self.keep < 1:
+            return
+        old = job_name(start.verification, start.metric.name, number - self.keep)
+        with contextlib.suppress(Exception):
+            job = self.batch.read_namespaced_job(old, namespace)
+            if outcome(old, job.to_dict().get("status") or {}) is not None:
+                self._delete(namespace, old)
 
     def _delete(self, namespace: str, name: str) -> None:
         with contextlib.suppress(Exception):  # best effort: the workload owns the Job, which goes with it
@@ -162,6 +188,7 @@ def job_body(
                 "blockOwnerDeletion": False,
             }
         ]
+    spec = {"ttlSecondsAfterFinished": TTL_AFTER_FINISHED, **spec}
     return {"apiVersion": "batch/v1", "kind": "Job", "metadata": metadata, "spec": spec}
 
 

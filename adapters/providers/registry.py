@@ -3,7 +3,7 @@
 ``Providers`` is the one :class:`~ebbtide.adapters.base.MeasurementProvider` a driver or a dispatcher needs:
 it looks at each ``StartMeasurement``'s ``metric.provider``, hands it to the provider registered for that key,
 and wraps metrics that have a ``baseline`` block in the baseline comparison. A metric whose provider block is
-missing, names no registered provider (``cloudWatch`` until it is registered), or names several, gets an
+missing, names no registered provider, or names several, gets an
 Error measurement that says so; nothing raises. An ``external`` metric (Ocean CD's external
 verification) is answered None: its answer comes from outside, as a Measurement event.
 
@@ -15,9 +15,12 @@ key, as ``ebbtide controller`` does: ``Providers(extra={"job": JobProvider(api_c
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
+from typing import Any
 
 from ebbtide.adapters.base import MeasurementProvider
 from ebbtide.adapters.providers.baseline import BaselineProvider
+from ebbtide.adapters.providers.cloudwatch import CloudWatchProvider
 from ebbtide.adapters.providers.datadog import DatadogProvider
 from ebbtide.adapters.providers.jenkins import JenkinsProvider
 from ebbtide.adapters.providers.newrelic import NewRelicProvider
@@ -26,6 +29,7 @@ from ebbtide.adapters.providers.web import WebProvider
 from ebbtide.core.effects import StartMeasurement
 from ebbtide.core.events import Measurement
 from ebbtide.core.plan import MetricPlan
+from ebbtide.core.spec import POD_TEMPLATE_HASH
 
 NO_CLUSTER = "the job provider needs a Kubernetes cluster: it runs in the controller (ebbtide controller)"
 
@@ -66,6 +70,7 @@ class Providers:
             "web": WebProvider(),
             "datadog": DatadogProvider(),
             "newRelic": NewRelicProvider(),
+            "cloudWatch": CloudWatchProvider(),
             "jenkins": JenkinsProvider(),
             "external": External(),
             "job": Missing(NO_CLUSTER),
@@ -81,6 +86,7 @@ class Providers:
         return self._lookup(metric)
 
     def measure(self, start: StartMeasurement, now: float) -> Measurement | None:
+        start = with_revisions(start)
         return self.provider_for(start.metric).measure(start, now)
 
     def _lookup(self, metric: MetricPlan) -> MeasurementProvider:
@@ -96,6 +102,32 @@ class Providers:
             known = ", ".join(sorted(self.by_key))
             return Missing(f"no provider for {keys[0]!r} (metric {metric.name!r}); available: {known}")
         return provider
+
+
+def with_revisions(start: StartMeasurement) -> StartMeasurement:
+    """``start`` with the placeholders of ``podTemplateHashValue`` args filled in: ``Latest`` is the revision
+    under test, ``Stable`` the stable one (a revision is its pod-template-hash in a cluster, its name in the
+    simulator). Without a stable revision (a first rollout) the placeholder stays and the provider answers an
+    Error naming it, as for any arg without a value."""
+    values = {"Latest": start.revision, "Stable": start.stable}
+    provider = _fill(start.metric.provider, values)
+    if provider == start.metric.provider:
+        return start
+    return replace(start, metric=start.metric.model_copy(update={"provider": provider}))
+
+
+def _fill(obj: Any, values: Mapping[str, str | None]) -> Any:
+    if isinstance(obj, str):
+        for kind, placeholder in POD_TEMPLATE_HASH.items():
+            value = values.get(kind)
+            if value is not None and placeholder in obj:
+                obj = obj.replace(placeholder, value)
+        return obj
+    if isinstance(obj, dict):
+        return {k: _fill(v, values) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_fill(v, values) for v in obj]
+    return obj
 
 
 class _Plain:

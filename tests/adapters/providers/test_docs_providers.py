@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import pytest
 import yaml
 
 from ebbtide.adapters.providers import PrometheusProvider, Providers
@@ -176,3 +177,20 @@ def test_kubernetes_job_example() -> None:
     )
     assert (repr(m.value), classify(plan, m.value)[0]) == (value, phase)
     assert job.spec.template.spec.containers[0].args == ["--fail", "http://checkout-canary/healthz"]
+
+
+def test_cloudwatch_example(vendor: Vendor, monkeypatch: pytest.MonkeyPatch) -> None:
+    from .test_cloudwatch import KEY_ID, SECRET, cloudwatch
+
+    spec, answer, value, phase = example("CloudWatch")
+    metric = compiled(spec)
+    assert metric.provider["cloudWatch"]["region"] == "eu-west-1"  # from the VerificationProvider
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", KEY_ID)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", SECRET)
+    vendor.route("POST", "/", cloudwatch(answer))
+    assert judged(metric, "cloudWatch", endpoint=vendor.url) == (value, phase)
+    (request,) = vendor.requests
+    assert "Credential=AKIDEXAMPLE/" in request.headers["authorization"]
+    assert "/eu-west-1/monitoring/aws4_request" in request.headers["authorization"]
+    errors = request.json()["MetricDataQueries"][1]["MetricStat"]["Metric"]
+    assert errors["Dimensions"] == [{"Name": "Service", "Value": "checkout"}]

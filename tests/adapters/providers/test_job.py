@@ -12,7 +12,7 @@ from typing import Any
 import kubernetes
 import pytest
 
-from ebbtide.adapters.providers.job import JobProvider, job_name
+from ebbtide.adapters.providers.job import JobProvider, job_body, job_name
 from ebbtide.core.effects import StartMeasurement
 from ebbtide.core.expr import compile_condition
 from ebbtide.core.plan import MetricPlan
@@ -176,3 +176,34 @@ def test_a_job_metric_without_conditions_passes_when_complete_and_waits_out_its_
     assert success.evaluate({"phase": "Complete", "job": "j"}) and not failure.evaluate({"phase": "Complete"})
     assert failure.evaluate({"phase": "Failed", "message": "x"}) and not success.evaluate({"phase": "Failed"})
     assert metric.timeout == 330.0  # activeDeadlineSeconds + 30 s: the engine does not ask again before
+
+
+def test_the_jobs_of_the_last_five_measurements_are_kept(api: StandIn) -> None:
+    api.jobs.delay = 0.02
+    p = provider(api)
+    for n in range(1, 9):
+        image = "check:fail" if n % 3 == 0 else "check:succeed"
+        assert p.measure(start(job_block(image), measurement=n), 0).error is None
+        left = sorted(int(j.metadata.name.rsplit("-", 1)[1]) for j in jobs(api))
+        assert left == list(range(max(1, n - 4), n + 1)), (n, left)
+
+
+def test_a_job_still_running_is_not_trimmed(api: StandIn) -> None:
+    api.jobs.delay = 0.02
+    p = provider(api, timeout=0.3)
+    block = job_block("check:succeed")
+    hanging = {**block, "metadata": {"annotations": {"standin.ebbtide.dev/outcome": "hang"}}}
+    p._create(NS, job_body(start(hanging, measurement=1), hanging, {"namespace": NS, "measurement": 1}, 0))
+    assert p.measure(start(block, measurement=6), 0).error is None
+    assert sorted(j.metadata.name for j in jobs(api)) == ["v2-step-1-smoke-1", "v2-step-1-smoke-6"]
+
+
+def test_a_finished_job_expires_a_day_after_unless_the_spec_says(api: StandIn) -> None:
+    api.jobs.delay = 0.02
+    p = provider(api)
+    p.measure(start(job_block("check:succeed"), measurement=1), 0)
+    own = job_block("check:succeed")
+    own["spec"] = {**own["spec"], "ttlSecondsAfterFinished": 60}
+    p.measure(start(own, measurement=2), 0)
+    ttl = {j.metadata.name: j.spec.ttl_seconds_after_finished for j in jobs(api)}
+    assert ttl == {"v2-step-1-smoke-1": 86400, "v2-step-1-smoke-2": 60}

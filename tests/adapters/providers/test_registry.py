@@ -9,6 +9,7 @@ import pytest
 from ebbtide.adapters.base import MeasurementProvider
 from ebbtide.adapters.providers import (
     BaselineProvider,
+    CloudWatchProvider,
     DatadogProvider,
     JenkinsProvider,
     Missing,
@@ -34,6 +35,7 @@ from .conftest import Reply, Vendor, start_of
         ("datadog", DatadogProvider),
         ("newRelic", NewRelicProvider),
         ("jenkins", JenkinsProvider),
+        ("cloudWatch", CloudWatchProvider),
     ],
 )
 def test_the_block_key_chooses_the_provider(key: str, kind: type) -> None:
@@ -53,7 +55,10 @@ def test_providers_is_a_measurement_provider() -> None:
     ("provider", "reason"),
     [
         ({}, "metric 'm' has no provider block"),
-        ({"cloudWatch": {"metricDataQueries": []}}, "no provider for 'cloudWatch' (metric 'm'); available: "),
+        (
+            {"cloudWatch": {"metricDataQueries": []}},
+            "provider.cloudWatch.metricDataQueries must be a non-empty",
+        ),
         ({"job": {"spec": {}}}, "the job provider needs a Kubernetes cluster"),
         ({"graphite": {"query": "x"}}, "no provider for 'graphite'"),
         (
