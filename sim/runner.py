@@ -12,7 +12,6 @@ depend on the number of workers.
 
 from __future__ import annotations
 
-import gc
 import hashlib
 from collections import deque
 from collections.abc import Iterator
@@ -86,9 +85,6 @@ def _init_worker(prepared: Prepared) -> None:
     global _PREPARED, _PREFIX
     _PREPARED = prepared
     _PREFIX = Prefix()
-    # the objects inherited from the parent stay out of the collector's passes: a pass would touch (and the
-    # kernel copy) every page of them in this process
-    gc.freeze()
 
 
 def _run_chunk_here(seed: int | str, lo: int, hi: int, keep: bool, measure: bool) -> list[RunResult]:

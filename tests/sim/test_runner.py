@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import gc
 import json
 import time
 from pathlib import Path
@@ -70,7 +69,6 @@ def test_a_worker_process_shares_one_prefix_across_its_chunks(flaky: Scenario) -
         later = runner._run_chunk_here(5, 4, 8, False, False)
         assert len(runner._PREFIX) == kept  # recorded once, by the first run of the first chunk
     finally:
-        gc.unfreeze()
         runner._PREPARED = runner._PREFIX = None
     assert [r.to_dict() for r in first + later] == [r.to_dict() for r in simulate(flaky, runs=8, seed=5)]
 
