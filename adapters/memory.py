@@ -52,7 +52,7 @@ import heapq
 import math
 import random
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SkipValidation, model_validator
@@ -329,6 +329,36 @@ def find_mapping(
 _VECTOR_HINT = re.compile(r"result\s*\[")
 
 
+Sampler = Callable[[float, float | None, random.Random], float | None]
+
+
+def _sampler(signal: Signal) -> Sampler:
+    """``signal.evaluate``, compiled for a signal without a series, a step or a ramp (most of them: a value,
+    noise, a misbehaving value, bounds): the same steps on plain values, so the same draws and results."""
+    if signal.series or signal.step is not None or signal.ramp is not None:
+        return signal.evaluate
+    base = signal.value
+    noise = signal.noise
+    misbehaving = signal.misbehaving
+    lag = signal.lag
+    low = signal.min
+    high = signal.max
+
+    def sample(now: float, misbehave_since: float | None, rng: random.Random) -> float | None:
+        value = base
+        if misbehaving is not None and misbehave_since is not None and now >= misbehave_since + lag:
+            value = misbehaving
+        if noise:
+            value = rng.gauss(value, noise)
+        if low is not None and value < low:
+            value = low
+        if high is not None and value > high:
+            value = high
+        return value
+
+    return sample
+
+
 @functools.lru_cache(maxsize=1024)
 def _observed(revision: str, counts: tuple[int, int, int, int]) -> ReplicasObserved:
     """The event reporting ``counts`` of a revision: events are immutable values, so equal reports (in
@@ -345,6 +375,8 @@ def _observed(revision: str, counts: tuple[int, int, int, int]) -> ReplicasObser
 class _ReplicaSet:
     __slots__ = (
         "_counts",
+        "_crash_loop",
+        "_readiness",
         "_valid_from",
         "_valid_until",
         "announced",
@@ -365,6 +397,9 @@ class _ReplicaSet:
         #: the scenario's behaviour of the revision, and the one of the current attempt
         self.base = behaviour
         self.behaviour = behaviour
+        #: the behaviour's readiness and crash loop, read once (the models' attribute reads cost more)
+        self._readiness = behaviour.readiness
+        self._crash_loop = behaviour.crash_loop
         self.attempt = 0
         #: a rollout-started notification named the revision in its current attempt
         self.announced = False
@@ -387,10 +422,16 @@ class _ReplicaSet:
         """The pods or the desired count changed: the cached counts no longer hold."""
         self._valid_from = INF
 
+    def behave(self, behaviour: RevisionBehaviour) -> None:
+        """The behaviour of a new attempt."""
+        self.behaviour = behaviour
+        self._readiness = behaviour.readiness
+        self._crash_loop = behaviour.crash_loop
+
     def new_pod(self, now: float, rng: random.Random) -> tuple[float, float]:
-        delay = self.behaviour.readiness.draw(self.created, rng)
+        delay = self._readiness.draw(self.created, rng)
         self.created += 1
-        return (INF, now + delay) if self.behaviour.crash_loop else (now + delay, INF)
+        return (INF, now + delay) if self._crash_loop else (now + delay, INF)
 
     def arm(self, now: float) -> None:
         """Start the current attempt's misbehaviour clock (a time-based one; weight-based ones arm on
@@ -446,6 +487,12 @@ class MemoryCluster:
 
     def __init__(self, config: ClusterConfig | None = None, seed: int | str = 0) -> None:
         self.config = config or ClusterConfig()
+        #: the configuration's figures the hot paths read, read once (the configuration is frozen)
+        self._rps = self.config.rps
+        self._header_share = self.config.header_share
+        self._recordings = self.config.recordings
+        #: per signal (by identity): the signal and its sampler (see _sampler)
+        self._samplers: dict[int, tuple[Signal, Sampler]] = {}
         self.rng = random.Random(seed)
         self._sets: dict[str, _ReplicaSet] = {}
         self._pending: dict[tuple[str, str], Measurement] = {}
@@ -576,7 +623,7 @@ class MemoryCluster:
             return
         rs.attempt += 1
         rs.announced = True
-        rs.behaviour = rs.base.for_attempt(rs.attempt)
+        rs.behave(rs.base.for_attempt(rs.attempt))
         rs.created = 0
         rs.created_at = now
         rs.arm(now)
@@ -654,11 +701,12 @@ class MemoryCluster:
 
     # ----- traffic ----------------------------------------------------------------------------------------
     def set_traffic(self, effect: SetTraffic, now: float) -> None:
-        self.advance(now)
+        if now > self._last_t:
+            self.advance(now)
         self.weights = dict(effect.weights)
         self.header_routes = effect.header_routes
         self.header_route_revision = effect.header_route_revision
-        share = self.config.header_share
+        share = self._header_share
         eff = {r: float(w) for r, w in effect.weights.items() if w > 0}
         hr = effect.header_route_revision
         if (
@@ -684,15 +732,19 @@ class MemoryCluster:
         if now <= last:
             return
         self._last_t = now
-        rps = self.config.rps
+        rps = self._rps
         if not rps:
             return
         dt = now - last
+        sets = self._sets
         for rev, w in self._effective.items():
             n = rps * dt * w / 100.0
             self.served[rev] = self.served.get(rev, 0.0) + n
-            rs = self._sets.get(rev)
-            if rs is None or rs.ready(last) == 0:
+            rs = sets.get(rev)
+            if (
+                rs is None
+                or (rs._counts if rs._valid_from <= last < rs._valid_until else rs.counts(last))[1] == 0
+            ):
                 self.dropped_requests += n
             if rs is not None and rs.misbehave_since is not None and rs.misbehave_since < now:
                 self.bad_requests += rps * w / 100.0 * (now - max(last, rs.misbehave_since))
@@ -702,7 +754,10 @@ class MemoryCluster:
         for rev, w in self.weights.items():
             if w > 0:
                 rs = self._sets.get(rev)
-                n = rs.ready(now) if rs is not None else 0
+                if rs is None:
+                    n = 0
+                else:
+                    n = (rs._counts if rs._valid_from <= now < rs._valid_until else rs.counts(now))[1]
                 low = n if low is None else min(low, n)
         if low is not None and (self.min_ready is None or low < self.min_ready):
             self.min_ready = low
@@ -738,9 +793,9 @@ class MemoryCluster:
         self.measurements_taken += 1
         name = start.metric.name
         mapping, vector = self._mapping(start.template, start.metric)
-        if self.config.recordings:
+        if self._recordings:
             role = mapping.of if mapping is not None else "canary"
-            recorded = replay(self.config.recordings, start, now, role, vector if mapping else None)
+            recorded = replay(self._recordings, start, now, role, vector if mapping else None)
             if recorded is not None:
                 return recorded
         if mapping is None:
@@ -768,7 +823,10 @@ class MemoryCluster:
             and self.rng.random() < errors.probability
         ):
             return Measurement(verification=start.verification, metric=name, error=errors.message)
-        raw = signal.evaluate(now, rs.misbehave_since if rs is not None else None, self.rng)
+        hit = self._samplers.get(id(signal))
+        if hit is None or hit[0] is not signal:
+            hit = self._samplers[id(signal)] = (signal, _sampler(signal))
+        raw = hit[1](now, rs.misbehave_since if rs is not None else None, self.rng)
         value: MeasuredValue = [raw] if (vector and raw is not None) else raw
         return Measurement(verification=start.verification, metric=name, value=value)
 

@@ -5,7 +5,8 @@ because this machine's speed swings from minute to minute while ratios hold stea
   {"name": "sim.runs_per_s", ...}               one core, with the bare ``transitions`` trigger rate
   {"name": "sim.runs_per_1k_triggers", ...}     full runs per 1,000 bare triggers (issue 8: must >= 11)
   {"name": "sim.outside_engine", ...}           CPU microseconds per run spent outside ``core.step`` (the
-                                                memory cluster, the driver, the event loop, the tracker)
+                                                memory cluster, the driver, the event loop, the tracker),
+                                                beside those in it and the ``core.step`` calls per run
   {"name": "sim.runs_per_s_workers2", ...}      simulate(..., workers=2), with the one-core rate of the
                                                 same round and the ratio (issue 8: must >= 1.8 on 2 cores),
                                                 and ``cpu_ratio``: the ratio the CPU time spent promises
@@ -137,9 +138,9 @@ def callgrind_part(sc: Scenario, runs: int, part: str) -> None:
             engine.step(state, event, now)
 
 
-def outside_engine(sc: Scenario, runs: int, repeat: int = 3) -> tuple[float, float]:
+def outside_engine(sc: Scenario, runs: int, repeat: int = 3) -> tuple[float, float, float]:
     """CPU seconds per run spent in ``core.step`` and outside it (the memory cluster, the driver, the
-    event loop, the tracker).
+    event loop, the tracker), and the ``core.step`` calls per run.
 
     Every step call of the runs is recorded, then replayed through ``step`` alone; the two are timed in
     CPU time (steadier than wall time on a shared machine), best of ``repeat`` each.
@@ -162,7 +163,7 @@ def outside_engine(sc: Scenario, runs: int, repeat: int = 3) -> tuple[float, flo
         for state, event, now in calls:
             real(state, event, now)
         alone.append(time.process_time() - t0)
-    return min(alone) / runs, max(0.0, min(whole) - min(alone)) / runs
+    return min(alone) / runs, max(0.0, min(whole) - min(alone)) / runs, len(calls) / runs
 
 
 def emit(name: str, value: float, unit: str, **extra: Any) -> None:
@@ -204,12 +205,13 @@ def main() -> None:
     )
     emit("sim.runs_per_1k_triggers", 1000 * singles[i] / triggers[i], "runs per 1k triggers")
 
-    engine, outside = outside_engine(sc, min(args.runs, 1000))
+    engine, outside, calls = outside_engine(sc, min(args.runs, 1000))
     emit(
         "sim.outside_engine",
         1e6 * outside,
         "us/run",
         engine_us_per_run=round(1e6 * engine, 1),
+        engine_calls_per_run=round(calls, 2),
         share=round(outside / (outside + engine), 3),
     )
     if pairs:

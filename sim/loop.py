@@ -17,12 +17,14 @@ from dataclasses import dataclass, field
 
 from ebbtide.adapters.driver import Driver
 from ebbtide.adapters.memory import ClusterConfig, MemoryCluster
+from ebbtide.core import engine
 from ebbtide.core.engine import initial_state
 from ebbtide.core.events import Command, Deploy, Event, SpecChanged, parse_event
 from ebbtide.core.plan import Plan
 from ebbtide.core.state import RolloutState
 from ebbtide.sim.outcome import RunResult, Tracker
 from ebbtide.sim.prefix import Prefix
+from ebbtide.sim.quiet import quiet
 
 ROLLOUT_PHASES = ("in-progress", "verifying", "paused")
 
@@ -174,7 +176,7 @@ def run_once(
 
     state = prepared.initial
     tracker = Tracker(state, keep_timeline, is_bad, since, measurements=measurements)
-    step = prefix.step_fn() if prefix is not None else None
+    step = quiet(prefix.step_fn() if prefix is not None else engine.step)
     driver = Driver(cluster, state, record=False, step=step, on_decision=tracker)
     heap = list(prepared.actions)  # sorted, hence a heap
     end = prepared.duration

@@ -77,21 +77,27 @@ class ChunkExecutor(Protocol):
 
 
 _PREPARED: Prepared | None = None
+#: the worker process's prefix: every chunk it runs shares the decisions of its first run
+_PREFIX: Prefix | None = None
 
 
 def _init_worker(prepared: Prepared) -> None:
-    global _PREPARED
+    global _PREPARED, _PREFIX
     _PREPARED = prepared
+    _PREFIX = Prefix()
 
 
 def _run_chunk_here(seed: int | str, lo: int, hi: int, keep: bool, measure: bool) -> list[RunResult]:
-    assert _PREPARED is not None
-    return run_chunk(_PREPARED, seed, lo, hi, keep, measure)
+    assert _PREPARED is not None and _PREFIX is not None
+    prepared, prefix = _PREPARED, _PREFIX
+    return [run_once(prepared, i, derive_seed(seed, i), keep, measure, prefix) for i in range(lo, hi)]
 
 
 class ProcessExecutor:
     """Worker processes on this machine: the prepared scenario goes to each process once, when it starts;
-    a chunk is sent as its bounds and comes back as its results."""
+    a chunk is sent as its bounds and comes back as its results. At most four chunks per worker are in
+    flight or waiting to be yielded (chunks shrink towards the end, so a window of the later, smaller ones
+    keeps every worker busy while the head chunk finishes)."""
 
     def __init__(self, workers: int) -> None:
         self._workers = max(1, workers)
@@ -108,7 +114,7 @@ class ProcessExecutor:
             it = iter(chunks)
             for lo, hi in it:
                 pending.append(pool.submit(_run_chunk_here, seed, lo, hi, keep, measure))
-                if len(pending) >= 2 * self._workers:
+                if len(pending) >= 4 * self._workers:
                     break
             while pending:
                 results = pending.popleft().result()
@@ -118,12 +124,24 @@ class ProcessExecutor:
                 yield results
 
 
+#: the most and the fewest runs of a chunk (unless ``chunk_size`` says otherwise)
+MAX_CHUNK = 200
+MIN_CHUNK = 4
+
+
 def chunk_bounds(start: int, stop: int, workers: int, size: int | None = None) -> list[Chunk]:
-    """``start .. stop-1`` cut into chunks: about 16 per worker (so the last ones finish close together),
-    between 1 and 200 runs each, unless ``size`` says otherwise."""
-    runs = stop - start
-    size = size or max(1, min(200, runs // (workers * 16)))
-    return [(lo, min(lo + size, stop)) for lo in range(start, stop, size)]
+    """``start .. stop-1`` cut into chunks of ``size`` runs, or, by default, of a quarter of the runs left per
+    worker (between 4 and 200 runs): they shrink towards the end, so the workers finish within a few runs of
+    each other however the runs fall, while the early chunks are large enough to cost little to send."""
+    if size:
+        return [(lo, min(lo + size, stop)) for lo in range(start, stop, size)]
+    chunks: list[Chunk] = []
+    lo = start
+    while lo < stop:
+        n = max(MIN_CHUNK, min(MAX_CHUNK, (stop - lo) // (4 * workers)))
+        chunks.append((lo, min(lo + n, stop)))
+        lo += n
+    return chunks
 
 
 def simulate(

@@ -1,11 +1,13 @@
 from __future__ import annotations
 
+import random
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from ebbtide.adapters.memory import ClusterConfig, MemoryCluster, Signal, to_seconds
+from ebbtide.adapters.memory import ClusterConfig, MemoryCluster, Signal, _sampler, to_seconds
 from ebbtide.core.effects import Notify, ScaleRevision, SetTraffic, StartMeasurement
 from ebbtide.core.events import Measurement, ReplicasObserved
 from ebbtide.core.plan import HeaderRoutePlan, MetricPlan
@@ -282,3 +284,45 @@ def test_cached_counts_and_next_change_match_the_pods(ops: list, seed: int) -> N
 def test_non_finite_numbers_are_refused(revisions: dict) -> None:
     with pytest.raises(ValidationError, match="finite"):
         ClusterConfig.model_validate({"revisions": revisions})
+
+
+_opt_float = st.none() | st.floats(-2.0, 2.0)
+
+
+@given(
+    value=st.floats(-2.0, 2.0),
+    noise=st.sampled_from([0.0, 0.01, 0.5]),
+    misbehaving=_opt_float,
+    lag=st.floats(0.0, 60.0),
+    low=_opt_float,
+    high=_opt_float,
+    step=st.none() | st.tuples(st.floats(0.0, 600.0), st.floats(-2.0, 2.0)),
+    now=st.floats(0.0, 900.0),
+    since=st.none() | st.floats(0.0, 900.0),
+    seed=st.integers(0, 2**64 - 1),
+)
+def test_a_compiled_sampler_is_the_signal(
+    value: float,
+    noise: float,
+    misbehaving: float | None,
+    lag: float,
+    low: float | None,
+    high: float | None,
+    step: tuple[float, float] | None,
+    now: float,
+    since: float | None,
+    seed: int,
+) -> None:
+    """The cluster samples a signal through a sampler compiled from it: the same value and the same draws
+    as ``Signal.evaluate`` (the oracle), with or without the parts it compiles."""
+    signal = Signal.model_validate(
+        {"value": value, "noise": noise, "misbehaving": misbehaving, "lag": lag, "min": low, "max": high}
+        | ({"step": {"at": step[0], "value": step[1]}} if step else {})
+    )
+    sample = _sampler(signal)
+    assert (sample == signal.evaluate) == (step is not None)  # a step, a ramp or a series: evaluated
+    a, b = random.Random(seed), random.Random(seed)
+    around = () if since is None else (since + lag - 0.5, since + lag, since + lag + 0.5)
+    for t in (now, now + 1.0, *around):
+        assert sample(t, since, a) == signal.evaluate(t, since, b)
+    assert a.getstate() == b.getstate()

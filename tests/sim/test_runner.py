@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 
 from ebbtide.core.spec import SpecError
+from ebbtide.sim import runner
 from ebbtide.sim.outcome import SCHEMA_VERSION, percentile
-from ebbtide.sim.runner import aggregate, derive_seed, load_scenario, replay_run, simulate
+from ebbtide.sim.runner import aggregate, chunk_bounds, derive_seed, load_scenario, replay_run, simulate
 from ebbtide.sim.scenario import Scenario
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "scenarios"
@@ -36,6 +37,40 @@ def test_workers_do_not_change_results(flaky: Scenario) -> None:
     one = [r.outcome for r in simulate(flaky, runs=40, seed=5, workers=1)]
     two = [r.outcome for r in simulate(flaky, runs=40, seed=5, workers=2, chunk_size=7)]
     assert one == two
+
+
+def test_default_workers_do_not_change_results(flaky: Scenario) -> None:
+    """The default chunks (shrinking towards the end) and the worker's own prefix across its chunks."""
+    one = [r.to_dict() for r in simulate(flaky, runs=90, seed=5, start=3, keep_timelines=True)]
+    two = [r.to_dict() for r in simulate(flaky, runs=90, seed=5, start=3, keep_timelines=True, workers=2)]
+    assert one == two
+
+
+@pytest.mark.parametrize(("start", "stop", "workers"), [(0, 2000, 2), (5, 12, 2), (0, 1, 3), (7, 100_007, 8)])
+def test_chunks_cover_the_runs_and_shrink_towards_the_end(start: int, stop: int, workers: int) -> None:
+    chunks = chunk_bounds(start, stop, workers)
+    assert [lo for lo, _ in chunks] == [start] + [hi for _, hi in chunks[:-1]] and chunks[-1][1] == stop
+    sizes = [hi - lo for lo, hi in chunks]
+    assert sizes == sorted(sizes, reverse=True)[: len(sizes) - 1] + sizes[-1:]  # only the last may be smaller
+    assert max(sizes) <= 200 and all(n >= 4 for n in sizes[:-1])
+    assert sizes[-2:] <= [4, 4] or len(chunks) <= 2  # the last chunks are a few runs: workers end together
+    assert chunk_bounds(start, stop, workers, size=7) == [
+        (lo, min(lo + 7, stop)) for lo in range(start, stop, 7)
+    ]
+
+
+def test_a_worker_process_shares_one_prefix_across_its_chunks(flaky: Scenario) -> None:
+    prepared = flaky.prepare()
+    runner._init_worker(prepared)
+    try:
+        first = runner._run_chunk_here(5, 0, 4, False, False)
+        assert runner._PREFIX is not None and len(runner._PREFIX) > 0
+        kept = len(runner._PREFIX)
+        later = runner._run_chunk_here(5, 4, 8, False, False)
+        assert len(runner._PREFIX) == kept  # recorded once, by the first run of the first chunk
+    finally:
+        runner._PREPARED = runner._PREFIX = None
+    assert [r.to_dict() for r in first + later] == [r.to_dict() for r in simulate(flaky, runs=8, seed=5)]
 
 
 def test_any_run_replays_alone(flaky: Scenario) -> None:

@@ -1,0 +1,130 @@
+"""Observations that repeat a known ready count are answered without the engine (ebbtide.sim.quiet).
+
+The oracle is the engine itself: every answer the wrapper gives on its own is compared with
+``core.step``'s decision for the same call, and whole runs with the wrapper are compared with runs without it.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ebbtide.core import engine
+from ebbtide.core.events import Event, ReplicasObserved, Tick
+from ebbtide.core.state import Decision, RolloutState
+from ebbtide.sim import loop
+from ebbtide.sim.loop import Prepared, run_once
+from ebbtide.sim.prefix import Prefix
+from ebbtide.sim.quiet import StepFn, quiet
+from ebbtide.sim.runner import derive_seed, load_scenario
+from ebbtide.sim.scenario import Scenario
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLES = sorted((ROOT / "examples" / "scenarios").glob("*.yaml"))
+
+
+def bench_scenario() -> Scenario:
+    spec = importlib.util.spec_from_file_location("sim_bench", ROOT / "bench" / "sim_bench.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.scenario()  # type: ignore[no-any-return]
+
+
+def scenarios() -> list[tuple[str, Prepared]]:
+    found = [(p.stem, load_scenario(p).prepare()) for p in EXAMPLES]
+    return [*found, ("bench", bench_scenario().prepare())]
+
+
+def runs(prepared: Prepared, n: int, prefix: bool = True) -> list[dict[str, Any]]:
+    shared = Prefix() if prefix else None
+    return [run_once(prepared, i, derive_seed(5, i), True, True, shared).to_dict() for i in range(n)]
+
+
+class Checked:
+    """``quiet`` whose every own answer is checked against the engine's decision."""
+
+    def __init__(self) -> None:
+        self.answered: list[Event] = []
+
+    def __call__(self, step: StepFn) -> StepFn:
+        asked: list[int] = []
+
+        def inner(state: RolloutState, event: Event, now: float) -> Decision:
+            asked.append(1)
+            return step(state, event, now)
+
+        wrapped = quiet(inner)
+
+        def checking(state: RolloutState, event: Event, now: float) -> Decision:
+            before = len(asked)
+            got = wrapped(state, event, now)
+            if len(asked) == before:
+                self.answered.append(event)
+                want = engine.step(state, event, now)
+                assert got.state is state and want.state == state, f"t={now}: {event!r} changes the state"
+                assert got.effects == want.effects == (), f"t={now}: {event!r} has effects"
+                assert got.wake_at == want.wake_at and got.rejected is want.rejected is None
+            return got
+
+        return checking
+
+
+def test_every_answer_is_the_engines(monkeypatch: pytest.MonkeyPatch) -> None:
+    checked = Checked()
+    monkeypatch.setattr(loop, "quiet", checked)
+    for _, prepared in scenarios():
+        runs(prepared, 6)
+    assert all(type(e) is ReplicasObserved for e in checked.answered)
+    assert len(checked.answered) > 100
+
+
+@pytest.mark.parametrize(("name", "prepared"), scenarios(), ids=[n for n, _ in scenarios()])
+def test_runs_are_the_runs_without_it(name: str, prepared: Prepared, monkeypatch: pytest.MonkeyPatch) -> None:
+    with_it = runs(prepared, 6, prefix=False)
+    monkeypatch.setattr(loop, "quiet", lambda step: step)
+    assert with_it == runs(prepared, 6, prefix=False), name
+
+
+def test_a_bench_run_asks_the_engine_less(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each of the 4 scale-ups of v2 is reported at once with the ready count the engine already holds."""
+    made: list[Event] = []
+    real = engine.step
+
+    def counting(state: RolloutState, event: Event, now: float) -> Decision:
+        made.append(event)
+        return real(state, event, now)
+
+    monkeypatch.setattr(engine, "step", counting)
+    prepared = bench_scenario().prepare()
+    result = run_once(prepared, 0, derive_seed(5, 0))
+    assert result.events == len(made) + 4
+
+
+def test_only_the_same_state_at_the_same_time() -> None:
+    """Another state object, another time or another ready count: the wrapped step decides."""
+    told: list[tuple[Any, Event, float]] = []
+
+    def fake(state: Any, event: Event, now: float) -> Any:
+        told.append((state, event, now))
+        return Decision(state=state, effects=(), wake_at=99.0)
+
+    class State:
+        ready = {"v2": 1}
+
+    step = quiet(fake)
+    s = State()
+    seen = ReplicasObserved(revision="v2", desired=2, ready=1, available=1)
+    step(s, Tick(), 10.0)  # type: ignore[arg-type]
+    answer = step(s, seen, 10.0)  # type: ignore[arg-type]
+    assert len(told) == 1 and answer.state is s and answer.wake_at == 99.0 and answer.effects == ()
+    step(s, seen, 11.0)  # type: ignore[arg-type]  # time moved: timers may be due
+    step(s, seen, 11.0)  # type: ignore[arg-type]  # answered: the state of the decision at 11.0
+    assert len(told) == 2
+    step(s, ReplicasObserved(revision="v2", desired=2, ready=2, available=2), 11.0)  # type: ignore[arg-type]
+    step(s, ReplicasObserved(revision="v3", desired=1, ready=0, available=0), 11.0)  # type: ignore[arg-type]
+    step(State(), seen, 11.0)  # type: ignore[arg-type]
+    assert len(told) == 5
