@@ -16,6 +16,9 @@ OPTIONAL = (
     "matplotlib",
     "fastapi",
     "uvicorn",
+    "httpx_auth",
+    "limits",
+    "playwright",
 )
 
 
