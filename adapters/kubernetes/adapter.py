@@ -145,14 +145,30 @@ class KubernetesAdapter:
         self._events_wanted.clear()
 
     def flush(self) -> None:
-        """Write what deferred mode recorded: the ReplicaSets' replicas, then the traffic. Each write is
-        level based (it reads the object first), so a 409 on one is answered by doing it again."""
-        for revision, replicas in sorted(self._scale_wanted.items()):
-            _again_on_conflict(lambda: self._scale(revision, replicas))  # noqa: B023 (called at once)
+        """Write what deferred mode recorded: the ReplicaSets that grow, then the traffic, then the
+        ReplicaSets that shrink — so traffic moves only onto pods already asked for, and never stays on pods
+        already asked to go (at the end of a rollout the stable Service moves to the new revision before the
+        old one is scaled to 0). Each write is level based (it reads the object first), so a 409 on one is
+        answered by doing it again."""
+        grow, shrink = self._split(self._scale_wanted)
         self._scale_wanted.clear()
+        for revision, replicas in grow:
+            _again_on_conflict(lambda: self._scale(revision, replicas))  # noqa: B023 (called at once)
         if (traffic := self._traffic_wanted) is not None:
             _again_on_conflict(lambda: self._traffic(traffic))
             self._traffic_wanted = None
+        for revision, replicas in shrink:
+            _again_on_conflict(lambda: self._scale(revision, replicas))  # noqa: B023 (called at once)
+
+    def _split(self, wanted: dict[str, int]) -> tuple[list[tuple[str, int]], list[tuple[str, int]]]:
+        """(revisions to grow or create, revisions to shrink), each sorted, by the replicas each has now."""
+        grow: list[tuple[str, int]] = []
+        shrink: list[tuple[str, int]] = []
+        for revision, replicas in sorted(wanted.items()):
+            rs = self.reads.replicaset(self.namespace, self.rs_name(revision))
+            now = ((rs or {}).get("spec") or {}).get("replicas") or 0
+            (shrink if replicas < now else grow).append((revision, replicas))
+        return grow, shrink
 
     # ----- the protocol ------------------------------------------------------------------------------
     @property

@@ -201,6 +201,26 @@ def test_a_template_change_on_the_deployment_starts_a_rollout(api: StandIn) -> N
     assert replicas(api.client) == {V1: 0, V2: 3}
     assert selectors(api.client) == {"orders-stable": V2, "orders-canary": V2}
     assert read_deployment(api).spec.replicas == 0  # it stays the template source, with no pods
+    # the stable Service moved to V2 before V1 was asked to scale to 0 (it never selects only leaving pods)
+    moved = first_write(
+        api, "services", "orders-stable", lambda o: o["spec"]["selector"].get(HASH_LABEL) == V2
+    )
+    scaled_down = first_write(api, "replicasets", f"{NAME}-{V1}", lambda o: o["spec"]["replicas"] == 0)
+    assert moved < scaled_down
+
+
+def first_write(api: StandIn, kind: str, name: str, holds: Any) -> int:
+    """The resourceVersion of the first write that left ``kind``/``name`` with ``holds(object)`` true."""
+    for event in api.store.history():
+        meta = event.object["metadata"]
+        if (
+            event.resource[2] == kind
+            and meta["name"] == name
+            and event.type != "DELETED"
+            and holds(event.object)
+        ):
+            return event.rv
+    raise AssertionError(f"no write left {kind}/{name} so")
 
 
 def test_a_missing_deployment_is_a_condition_and_an_event_and_is_adopted_once_created(api: StandIn) -> None:
