@@ -23,6 +23,7 @@ unchanged and its result carries the engine's reason.
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -31,8 +32,10 @@ from typing import get_args
 import kubernetes
 
 from ebbtide.adapters.driver import Driver
+from ebbtide.core.engine import step
 from ebbtide.core.events import Command, CommandAction
 
+from .external import state_of
 from .routers.base import Obj
 
 ANNOTATION = "ebbtide.dev/actions"
@@ -215,6 +218,34 @@ def _apply(item: Obj, driver: Driver, now: float) -> Obj:
     if rejected is not None:
         return {**out, "result": "rejected", "reason": rejected}
     return {**out, "result": "applied"}
+
+
+def rejected_now(obj: Obj, action: str, to: str | None) -> str | None:
+    """The engine's reason when the command would be rejected in the persisted state (None: accepted, or
+    requests wait before it: the controller decides). :class:`BadAction` for a malformed request. Callers
+    record nothing for a command rejected here."""
+    check(action, to)
+    state = state_of(obj)
+    if state is None or pending(obj):
+        return None
+    return step(state, Command(action=action, revision=to), state.updated_at).rejected  # type: ignore[arg-type]
+
+
+def wait_for(
+    api: kubernetes.client.CustomObjectsApi,
+    namespace: str,
+    name: str,
+    action_id: str,
+    timeout: float,
+    poll: float = 0.1,
+) -> Obj | None:
+    """The result of request ``action_id`` once the controller consumed it; None after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = result_of(read(api, namespace, name), action_id)
+        if result is not None or time.monotonic() >= deadline:
+            return result
+        time.sleep(poll)
 
 
 def describe(result: Obj) -> str:
