@@ -134,11 +134,14 @@ def request(
     to: str | None = None,
     by: str | None = None,
     attempts: int = 8,
+    key: str | None = None,
 ) -> Request:
-    """Record a request on the workload (resourceVersion concurrency); returns it with its id."""
+    """Record a request on the workload (resourceVersion concurrency); returns it with its id. With ``key``
+    (a client's idempotency key) the id is ``key``, and a request with that id already pending or consumed
+    is returned as it is, nothing written: a client retrying after a lost answer acts once."""
     check(action, to)
     req = Request(
-        id=uuid.uuid4().hex,
+        id=key or uuid.uuid4().hex,
         action=action,
         to=to,
         at=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -148,6 +151,8 @@ def request(
     for attempt in range(attempts):
         obj = read(api, namespace, name)
         waiting = pending(obj)
+        if key is not None and (key in consumed_ids(obj) or any(w.get("id") == key for w in waiting)):
+            return req
         if len(waiting) >= MAX_PENDING:
             raise TooManyPending(
                 f"{namespace}/{name}: {len(waiting)} actions already wait for the controller"

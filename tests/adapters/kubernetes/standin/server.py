@@ -18,6 +18,7 @@ from urllib.parse import parse_qs, urlsplit
 from . import selectors
 from .faults import Call, FaultInjector
 from .resources import ResourceType
+from .reviews import Reviews
 from .store import ApiError, Obj, Store
 
 
@@ -33,6 +34,7 @@ class StandInServer(ThreadingHTTPServer):
     def __init__(self, store: Store, faults: FaultInjector, bookmark_every: float) -> None:
         super().__init__(("127.0.0.1", 0), _Handler)
         self.store, self.faults, self.bookmark_every = store, faults, bookmark_every
+        self.reviews = Reviews()  # TokenReview / SubjectAccessReview answers (.reviews)
         self.requests: list[tuple[str, str, str]] = []  # (method, path?query, content type), in order
         self.agents: list[str] = []  # the User-Agent of each request, in the same order
         self._lock = threading.Lock()
@@ -98,6 +100,9 @@ class _Handler(BaseHTTPRequestHandler):
         query = {k: v[-1] for k, v in parse_qs(url.query).items()}
         parts = [p for p in url.path.split("/") if p]
         try:
+            if method == "POST" and (review := self.server.reviews.answer(parts, self._body())) is not None:
+                self._send(*review)
+                return
             if method == "GET" and (discovery := self._discovery(parts)) is not None:
                 self._send(200, discovery)
                 return
