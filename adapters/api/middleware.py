@@ -40,8 +40,7 @@ WRITES = {"POST": "create", "PUT": "update", "PATCH": "patch", "DELETE": "delete
 MAX_BODY = 1 << 20
 #: the response body kept to read the route's ``result`` from (larger answers are not parsed)
 KEEP = 64 * 1024
-_OBJECT = re.compile(r"/namespaces/(?P<ns>[^/]+)/(?P<what>rollouts|specs/[^/]+)(?:/(?P<name>[^/]+))?")
-_OCEAN = re.compile(r"^/ocean/cd/(?P<what>rollout|rolloutSpec)(?:/(?P<name>[^/]+))?")
+_OBJECT = re.compile(r"^/(?:api/v1/namespaces|ocean/cd)/(?P<object>.+)$")
 _RESULTS = {401: "unauthenticated", 403: "forbidden", 404: "not found", 409: "rejected", 413: "too large"}
 
 
@@ -186,6 +185,8 @@ class Audit:
                 answer = json.loads(b"".join(self._kept))
             except ValueError:
                 answer = None
+            if isinstance(answer, dict) and isinstance(answer.get("response"), dict):  # Ocean CD's envelope
+                answer = (answer["response"].get("items") or [None])[0]
             if isinstance(answer, dict) and isinstance(answer.get("result"), str):
                 return str(answer["result"])
         if 200 <= self.status < 300:
@@ -195,13 +196,8 @@ class Audit:
         return _RESULTS.get(self.status, "limited" if self.status == 429 else "error")
 
     def _object(self) -> str:
-        m = _OBJECT.search(self.path)
-        if m is not None:
-            return "/".join(p for p in (m["ns"], m["what"], m["name"]) if p)
-        m = _OCEAN.match(self.path)
-        if m is not None:
-            return "/".join(p for p in (m["what"], m["name"]) if p)
-        return self.path
+        m = _OBJECT.match(self.path)
+        return self.path if m is None else m["object"]
 
     def write(self) -> None:
         line = {
