@@ -224,7 +224,8 @@ class KubeBackend:
         try:
             specset.validate(items, deleted=(kind, name))
         except SpecError as exc:
-            raise Rejected(f"{kind} {name} is still needed: {exc}") from None
+            users = sorted({f"{p.kind}/{p.name} {p.field}".strip() for p in exc.problems})
+            raise Rejected(f"{kind} {name} is still needed by: {', '.join(users)}") from None
         self._objects.delete_namespaced_custom_object(GROUP, VERSION, namespace, SPEC_PLURALS[kind], name)
 
     # -- external verification ---------------------------------------------------------------------------

@@ -8,7 +8,7 @@ answered). Authorized as ``update`` on the rollout (the answer is recorded on it
 from __future__ import annotations
 
 import json
-from typing import Literal
+from typing import Any, Literal
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
@@ -30,7 +30,19 @@ def answer(request: Request, namespace: str, name: str, body: Answer) -> JSONRes
     """Authorize, then let :func:`handle` answer the request's own path."""
     authorize(request, "update", namespace, "rollouts", name)
     got = handle("PUT", request.url.path, json.dumps(body.model_dump()).encode(), backend(request).external())
-    return JSONResponse(got.body, got.status)
+    return JSONResponse(_native(got.status, got.body), got.status)
+
+
+def _native(status: int, body: dict[str, Any]) -> dict[str, Any]:
+    """:func:`handle`'s answer in the API's error shapes (``{"detail": ...}``; 409 ``{"reason"}``)."""
+    if status == 200:
+        return body
+    error = str(body.get("error", ""))
+    if status == 409:
+        return {"detail": {"reason": error}}
+    if status == 422:
+        return {"detail": [{"loc": ["body", body.get("field") or "status"], "msg": error}]}
+    return {"detail": error}
 
 
 @router.put(

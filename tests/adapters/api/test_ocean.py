@@ -117,7 +117,7 @@ def test_the_external_verification_answer_is_validated_and_handled(
     bad = http.put("/ocean/cd/rollout/shop.orders.4/externalVerification", json={"status": "maybe"})
     assert bad.status_code == 422 and bad.json()["detail"][0]["loc"] == ["body", "status"]
     missing = http.put("/ocean/cd/rollout/shop.orders.4/externalVerification", json={"status": "passed"})
-    assert missing.status_code == 404 and missing.json() == {"error": "no rollout shop/orders"}
+    assert missing.status_code == 404 and missing.json() == {"detail": "no rollout shop/orders"}
     native = http.put(
         "/api/v1/namespaces/shop/rollouts/orders/externalVerification", json={"status": "failed"}
     )
