@@ -1,6 +1,6 @@
-"""docs/api.md's curl examples are real: one session on the stand-in cluster with a running controller and the
-API served on 127.0.0.1 makes each request and the doc shows what came back; docs/api/openapi.json is the
-app's OpenAPI document. When an output changes on purpose, regenerate both:
+"""docs/api.md's (and docs/operations.md's) curl examples are real: one session on the stand-in cluster with
+a running controller and the API served on 127.0.0.1 makes each request and the docs show what came back;
+docs/api/openapi.json is the app's OpenAPI document. When an output changes on purpose, regenerate both:
 
     EBBTIDE_REGENERATE_DOCS=1 python -m pytest tests/adapters/api/test_kube_docs.py
 
@@ -30,6 +30,7 @@ from .kubehelp import ADMIN, VIEWER, Cluster, cluster
 
 ROOT = Path(__file__).resolve().parents[3]
 DOC = ROOT / "docs" / "api.md"
+OPERATIONS = ROOT / "docs" / "operations.md"
 OPENAPI = ROOT / "docs" / "api" / "openapi.json"
 REGENERATE = os.environ.get("EBBTIDE_REGENERATE_DOCS") == "1"
 BASE = "http://127.0.0.1:8081"
@@ -191,17 +192,21 @@ def replace_blocks(text: str, shown: dict[str, str], check: Callable[[str, str, 
 
 
 def test_the_curl_examples_show_what_the_api_answers() -> None:
+    """docs/api.md shows every example of the session once; docs/operations.md shows some of them."""
     shown = session()
-    text = DOC.read_text()
-    assert {m["name"] for m in BLOCK.finditer(text)} == set(shown), "every example is shown once"
+    assert {m["name"] for m in BLOCK.finditer(DOC.read_text())} == set(shown), "every example is shown once"
+    assert {m["name"] for m in BLOCK.finditer(OPERATIONS.read_text())} == {"ocean-rollback", "spec-put"}
+    for path in (DOC, OPERATIONS):
 
-    def check(name: str, in_doc: str, real: str) -> None:
-        if not REGENERATE:
-            assert in_doc == real, f"docs/api.md example {name}: regenerate with EBBTIDE_REGENERATE_DOCS=1"
+        def check(name: str, in_doc: str, real: str, path: Path = path) -> None:
+            if not REGENERATE:
+                assert in_doc == real, (
+                    f"{path.name} example {name}: regenerate with EBBTIDE_REGENERATE_DOCS=1"
+                )
 
-    new = replace_blocks(text, shown, check)
-    if REGENERATE:
-        DOC.write_text(new)
+        new = replace_blocks(path.read_text(), shown, check)
+        if REGENERATE:
+            path.write_text(new)
 
 
 def openapi() -> str:
