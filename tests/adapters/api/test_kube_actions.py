@@ -6,10 +6,12 @@ a malformed body, an oversized body."""
 from __future__ import annotations
 
 import json
+import threading
 import time
 from typing import Any
 
 from ebbtide.adapters.kubernetes import actions
+from ebbtide.adapters.kubernetes.controller import Controller
 
 from ..kubernetes import test_controller as tc
 from .kubehelp import VIEWER, Cluster, cluster
@@ -183,3 +185,31 @@ def test_an_oversized_body_is_413_and_nothing_reaches_the_cluster() -> None:
         later = [r for r in c.api.server.requests[writes:] if r[0] != "GET"]
         assert [r[1] for r in later if "reviews" not in r[1]] == []  # only the token review
         assert annotation(c) is None
+
+
+def test_an_action_racing_a_controller_that_dies_at_its_write_is_applied_once_by_the_next() -> None:
+    """The controller that takes the API's rollback dies at its status write (nothing persisted): the API
+    answers 202 with the id when no result comes in time; a new controller applies it, once."""
+    with cluster(act_timeout=1.0) as c:
+        recorded, dead = threading.Event(), threading.Event()
+
+        def gate(verb: str, resource: str) -> bool:
+            if recorded.is_set() and resource == "ebbtidedeployments/status":
+                dead.set()
+            return not dead.is_set()
+
+        first = Controller(c.api.configuration, tc.config("first"), measurements_for=lambda ns, n: c.table)
+        first.client.may_write = gate
+        with first:
+            v2_live(c)
+            recorded.set()
+            with c.http() as http:
+                got = http.put(f"/ocean/cd/rollout/{rollout_id(c)}", json={"action": "rollback"})
+            assert dead.is_set(), "the first controller never tried to write"
+        assert got.status_code == 202 and got.json()["response"]["items"][0]["result"] == "pending"
+        action_id = got.json()["response"]["items"][0]["id"]
+        assert [a["id"] for a in actions.pending(tc.get(c.api))] == [action_id]
+        with c.controller("second"):
+            tc.wait_for(c.api, lambda s: s.desired == tc.V1 and tc.settled(tc.V1)(s))
+        status = tc.get(c.api)["status"]
+        assert [(r["id"], r["result"]) for r in status["actions"]] == [(action_id, "applied")]
