@@ -43,19 +43,13 @@ def put_spec(request: Request, namespace: str, kind: str, name: str, document: D
     who = authorize(request, "update", namespace, _plural(kind), name)
     raw = document.get("metadata")
     meta: Obj = raw if isinstance(raw, dict) else {}
-    wrong = [
-        (field, value, want)
-        for field, value, want in (
-            ("kind", document.get("kind"), KIND_OF[kind]),
-            ("metadata.name", meta.get("name"), name),
-        )
-        if value not in (None, want)
-    ]
-    if wrong:
-        field, value, want = wrong[0]
-        raise HTTPException(
-            422, [{"loc": ["body", *field.split(".")], "msg": f"{value!r} is not {want!r}, the path's"}]
-        )
+    for field, value, want in (
+        ("kind", document.get("kind"), KIND_OF[kind]),
+        ("name", meta.get("name"), name),
+    ):
+        if value is not None and value != want:
+            loc = ["body", "kind"] if field == "kind" else ["body", "metadata", "name"]
+            raise HTTPException(422, [{"loc": loc, "msg": f"{value!r} is not the path's {field} {want!r}"}])
     doc = {**document, "kind": KIND_OF[kind], "metadata": {**meta, "name": name}}
     with answering():
         return backend(request).apply_specs(namespace, [doc], who.user)[0]
