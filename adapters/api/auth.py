@@ -51,6 +51,10 @@ ANONYMOUS = Caller("system:anonymous", ("system:unauthenticated",))
 READS = frozenset({"get", "list", "watch"})
 
 
+class AuthUnavailable(RuntimeError):
+    """The API server could not answer a review: HTTP 503 (nothing done; the answer is not cached)."""
+
+
 class TokenReviewAuthorizer:
     """Bearer tokens checked with a TokenReview (authentication.k8s.io/v1), verbs with a SubjectAccessReview
     (authorization.k8s.io/v1) on group ``ebbtide.dev``; both answers cached for ``ttl`` seconds. Without a
@@ -85,7 +89,7 @@ class TokenReviewAuthorizer:
         if self.audiences:
             spec["audiences"] = list(self.audiences)
         review: Any = {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenReview", "spec": spec}
-        got = self._authn.create_token_review(review)
+        got = self._ask(self._authn.create_token_review, review)
         status = got.status
         if status is None or not status.authenticated or status.user is None:
             return None
@@ -111,8 +115,20 @@ class TokenReviewAuthorizer:
             "kind": "SubjectAccessReview",
             "spec": {"user": caller.user, "groups": list(caller.groups), "resourceAttributes": attributes},
         }
-        got = self._authz.create_subject_access_review(body)
+        got = self._ask(self._authz.create_subject_access_review, body)
         return bool(got.status is not None and got.status.allowed)
+
+    @staticmethod
+    def _ask(create: Callable[[Any], Any], body: Any) -> Any:
+        from kubernetes.client.exceptions import ApiException
+        from urllib3.exceptions import HTTPError
+
+        try:
+            return create(body)
+        except (ApiException, HTTPError, OSError) as exc:
+            raise AuthUnavailable(
+                f"the API server could not review the request ({body['kind']}): {exc}"
+            ) from exc
 
 
 K = TypeVar("K")

@@ -8,7 +8,7 @@ from contextlib import contextmanager
 
 from fastapi import HTTPException, Request
 
-from .auth import Authorizer, Caller
+from .auth import Authorizer, AuthUnavailable, Caller
 from .backend import Backend, InvalidSpec, NotFound, Rejected
 
 
@@ -18,11 +18,14 @@ def backend(request: Request) -> Backend:
 
 
 def caller(request: Request) -> Caller:
-    """The authenticated caller, or 401."""
+    """The authenticated caller, or 401 (503 when the API server cannot review the token)."""
     authorizer: Authorizer = request.app.state.authorizer
     header = request.headers.get("authorization", "")
     token = header[7:].strip() if header.lower().startswith("bearer ") else None
-    who = authorizer.authenticate(token)
+    try:
+        who = authorizer.authenticate(token)
+    except AuthUnavailable as exc:
+        raise HTTPException(503, str(exc), headers={"Retry-After": "5"}) from None
     if who is None:
         raise HTTPException(401, "a valid bearer token is required", headers={"WWW-Authenticate": "Bearer"})
     return who
@@ -32,7 +35,11 @@ def authorize(request: Request, verb: str, namespace: str, resource: str, name: 
     """The caller, if allowed to ``verb`` the resource; 401 or 403 otherwise (nothing done)."""
     who = caller(request)
     authorizer: Authorizer = request.app.state.authorizer
-    if not authorizer.allowed(who, verb, namespace, resource, name):
+    try:
+        allowed = authorizer.allowed(who, verb, namespace, resource, name)
+    except AuthUnavailable as exc:
+        raise HTTPException(503, str(exc), headers={"Retry-After": "5"}) from None
+    if not allowed:
         raise HTTPException(403, f"{who.user} may not {verb} {resource} in namespace {namespace}")
     return who
 

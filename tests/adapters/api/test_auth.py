@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import httpx
+import kubernetes
 import pytest
 
 from ebbtide.adapters.api.auth import ANONYMOUS, Caller, TokenReviewAuthorizer
@@ -88,3 +90,24 @@ def test_anonymous_callers_read_only_when_allowed_and_never_write(api: StandIn) 
     for verb in ("create", "update", "patch", "delete"):
         assert not open_.allowed(ANONYMOUS, verb, "shop", "rollouts", "orders")
     assert reviews(api, "SubjectAccessReview") == 0  # decided without asking
+
+
+def test_an_api_server_that_cannot_review_is_503_and_nothing_is_done() -> None:
+    from ebbtide.adapters.api.app import create_app
+    from ebbtide.adapters.api.auth import AuthUnavailable
+    from ebbtide.adapters.api.server import ApiServer
+
+    from .fakes import FakeBackend
+
+    config = kubernetes.client.Configuration()
+    config.host = "http://127.0.0.1:9"  # nothing listens
+    config.retries = 0
+    down = TokenReviewAuthorizer(kubernetes.client.ApiClient(config))
+    with pytest.raises(AuthUnavailable, match="TokenReview"):
+        down.authenticate("t-alice")
+    backend = FakeBackend(rollouts={("shop", "orders"): {"rolloutId": 1}})
+    srv = ApiServer(create_app(backend, down))
+    with srv, httpx.Client(base_url=srv.url, headers={"Authorization": "Bearer t-alice"}) as http:
+        got = http.put("/ocean/cd/rollout/shop.orders.1", json={"action": "pause"})
+    assert got.status_code == 503 and got.headers["retry-after"] == "5"
+    assert backend.calls == []
