@@ -28,10 +28,12 @@ class Reviews:
     def grant(self, subject: str, verb: str, resource: str, namespace: str = "*") -> None:
         self.grants.add((subject, verb, resource, namespace))
 
-    def answer(self, parts: list[str], body: Obj) -> tuple[int, Obj] | None:
-        """The review's answer, or None when the path is not a review."""
-        if parts not in (TOKENS, ACCESS):
-            return None
+    @staticmethod
+    def serves(parts: list[str]) -> bool:
+        return parts in (TOKENS, ACCESS)
+
+    def answer(self, parts: list[str], body: Obj) -> tuple[int, Obj]:
+        """The answer to a review posted to ``parts`` (one of :meth:`serves`)."""
         spec = body.get("spec") or {}
         with self._lock:
             self.calls.append((str(body.get("kind")), spec))

@@ -100,8 +100,8 @@ class _Handler(BaseHTTPRequestHandler):
         query = {k: v[-1] for k, v in parse_qs(url.query).items()}
         parts = [p for p in url.path.split("/") if p]
         try:
-            if method == "POST" and (review := self.server.reviews.answer(parts, self._body())) is not None:
-                self._send(*review)
+            if method == "POST" and self.server.reviews.serves(parts):
+                self._send(*self.server.reviews.answer(parts, self._body()))
                 return
             if method == "GET" and (discovery := self._discovery(parts)) is not None:
                 self._send(200, discovery)
