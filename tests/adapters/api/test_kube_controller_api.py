@@ -52,7 +52,7 @@ def test_the_controller_serves_the_api_and_stops_it_on_sigterm(tmp_path: Path) -
         reader = threading.Thread(target=lambda: lines.extend(process.stderr or []), daemon=True)
         reader.start()
         try:
-            end = tc.wait_for(api, tc.settled(tc.V1), timeout=30)
+            end = tc.wait_for(api, tc.settled(tc.V1), timeout=60)  # a subprocess: slow to start under load
             url = ""
             deadline = time.monotonic() + 10
             while not url:
