@@ -72,6 +72,17 @@ def controller_cmd(
         Path | None,
         typer.Option(help="notification channels (webhooks, Slack) to send each rollout event to (YAML)"),
     ] = None,
+    api_port: Annotated[
+        int | None,
+        typer.Option(min=0, max=65535, help="serve the operator HTTP API on this port (default: no API)"),
+    ] = None,
+    api_address: Annotated[str, typer.Option(help="address of the API port")] = "0.0.0.0",
+    api_anonymous_reads: Annotated[
+        bool, typer.Option(help="let callers without a token read (never write) through the API")
+    ] = False,
+    api_write_limit: Annotated[
+        str, typer.Option(help="writes each API caller may make, a moving window (e.g. 60/minute)")
+    ] = "60/minute",
 ) -> None:
     """Run the controller: roll out and roll back EbbtideDeployments in the cluster (until SIGTERM)."""
     try:
@@ -99,6 +110,7 @@ def controller_cmd(
         metrics_port=metrics_port,
     )
     channels = _channels(notify_config)
+    api_options = _api_options(api_port, api_write_limit)
     configuration = _configuration(kubeconfig, context)
     _check_access(configuration, config)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -108,12 +120,78 @@ def controller_cmd(
         raise BadInput(f"--metrics-address/--metrics-port {metrics_address}:{metrics_port}: {exc}") from exc
     dispatcher = measure_with_providers(controller, measure_workers, measure_timeout)
     notifier = notify_with(controller, channels)
+    api = None
     try:
+        if api_options is not None:
+            api = serve_api(configuration, config, api_address, api_anonymous_reads, **api_options)
         run(controller, config)
     finally:
+        if api is not None:
+            api.close()
         dispatcher.close()
         if notifier is not None:
             notifier.close()  # the deliveries under way finish (bounded), then its threads stop
+
+
+def _api_options(port: int | None, write_limit: str) -> dict[str, Any] | None:
+    """The API's options (None without ``--api-port``); exit 2 when its extra is missing or a value is bad."""
+    if port is None:
+        return None
+    try:
+        import fastapi  # noqa: F401
+        import limits
+        import uvicorn  # noqa: F401
+    except ImportError as exc:
+        raise BadInput(f"--api-port needs: pip install 'ebbtide[api]' ({exc})") from None
+    try:
+        limits.parse(write_limit)
+    except ValueError as exc:
+        raise BadInput(f"--api-write-limit {write_limit!r}: {exc}") from None
+    return {"port": port, "write_limit": write_limit}
+
+
+class RunningApi:
+    """The API server and its backend, stopped together."""
+
+    def __init__(self, server: Any, backend: Any, client: Any) -> None:
+        self.server, self.backend, self.client = server, backend, client
+
+    def close(self) -> None:
+        self.server.stop()
+        self.backend.stop()
+        self.client.close()
+
+
+def serve_api(
+    configuration: Any,
+    config: ControllerConfig,
+    address: str,
+    anonymous_reads: bool,
+    *,
+    port: int,
+    write_limit: str,
+) -> RunningApi:
+    """Serve the operator API on ``address:port`` beside the controller (its own API client and cache of
+    the watched namespaces; TokenReview + SubjectAccessReview decide who may do what)."""
+    import kubernetes
+
+    from ebbtide.adapters.api.app import create_app
+    from ebbtide.adapters.api.auth import TokenReviewAuthorizer
+    from ebbtide.adapters.api.kube import KubeBackend
+    from ebbtide.adapters.api.server import ApiServer
+
+    client = kubernetes.client.ApiClient(configuration)
+    client.user_agent = f"ebbtide-api/{config.identity}"
+    backend = KubeBackend(client, config.namespaces).start()
+    authorizer = TokenReviewAuthorizer(client, anonymous_reads=anonymous_reads)
+    try:
+        server = ApiServer(create_app(backend, authorizer, write_limit=write_limit), address, port).start()
+    except (OSError, TimeoutError) as exc:
+        backend.stop()
+        client.close()  # type: ignore[no-untyped-call]
+        raise BadInput(f"--api-address/--api-port {address}:{port}: {exc}") from exc
+    err_console().print(f"ebbtide operator API on http://{address}:{server.port}")
+    return RunningApi(server, backend, client)
 
 
 def _channels(path: Path | None) -> Any:

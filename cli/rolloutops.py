@@ -19,12 +19,9 @@ from kubernetes.config.config_exception import ConfigException
 from rich.live import Live
 from rich.table import Table
 
-from ebbtide.adapters.kubernetes import actions
+from ebbtide.adapters.kubernetes import actions, specset
 from ebbtide.adapters.kubernetes.external import state_of
 from ebbtide.adapters.kubernetes.reconcile import GROUP, PLURAL, SPEC_PLURALS, VERSION
-from ebbtide.core.engine import step
-from ebbtide.core.events import Command
-from ebbtide.core.spec import Document, Problem, SpecError, SpecSet, compile_plan
 
 from .common import BadInput, err_console, out_console
 from .rolloutview import render, view_data
@@ -255,27 +252,19 @@ def act(
 
 
 def _rejected_now(obj: dict[str, Any], action: str, to: str | None) -> str | None:
-    """The engine's reason when the command would be rejected in the persisted state (None: accepted, or
-    actions wait before it: the controller decides). Nothing is recorded for a command rejected here."""
-    state = state_of(obj)
-    if state is None or actions.pending(obj):
-        return None
     try:
-        actions.check(action, to)
+        return actions.rejected_now(obj, action, to)
     except actions.BadAction as exc:
         raise BadInput(str(exc)) from None
-    return step(state, Command(action=action, revision=to), state.updated_at).rejected  # type: ignore[arg-type]
 
 
 def _wait_for(
     client: kubernetes.client.ApiClient, ns: str, name: str, action_id: str, timeout: float
 ) -> dict[str, Any] | None:
-    deadline = time.monotonic() + timeout
-    while True:
-        result = actions.result_of(_read(client, ns, name), action_id)
-        if result is not None or time.monotonic() >= deadline:
-            return result
-        time.sleep(0.1)
+    try:
+        return actions.wait_for(kubernetes.client.CustomObjectsApi(client), ns, name, action_id, timeout)
+    except actions.NoRollout as exc:
+        raise BadInput(str(exc)) from None
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -293,14 +282,13 @@ def set_failure_policy(
     api = kubernetes.client.CustomObjectsApi(client)
     try:
         _read(client, ns, name)
-        items = {
-            kind: api.list_namespaced_custom_object(GROUP, VERSION, ns, plural)["items"]  # type: ignore[index]
-            for kind, plural in SPEC_PLURALS.items()
-        }
-        spec_obj = _rollout_spec_of(items["RolloutSpec"], name)
+        items = specset.read_items(client, ns)
+        spec_obj = specset.rollout_spec_of(items, name)
+        if spec_obj is None:
+            raise BadInput(f"no RolloutSpec names the rollout {name!r}")
         changed = json.loads(json.dumps(spec_obj))
         changed["spec"]["failurePolicy"] = POLICIES[policy]
-        _validate(items, changed, spec_obj["metadata"]["name"])
+        specset.validate(items, [changed])  # SpecError (exit 2) on a problem: nothing written
         api.replace_namespaced_custom_object(
             GROUP, VERSION, ns, SPEC_PLURALS["RolloutSpec"], spec_obj["metadata"]["name"], changed
         )
@@ -312,31 +300,3 @@ def set_failure_policy(
         soft_wrap=True,
         highlight=False,
     )
-
-
-def _rollout_spec_of(items: list[dict[str, Any]], workload: str) -> dict[str, Any]:
-    for item in sorted(items, key=lambda i: i["metadata"]["name"]):
-        spec = item.get("spec") or {}
-        refs = [spec.get("spotDeployment"), spec.get("workload"), *(spec.get("spotDeployments") or [])]
-        if any(isinstance(r, dict) and r.get("name") == workload for r in refs):
-            return item
-    raise BadInput(f"no RolloutSpec names the rollout {workload!r}")
-
-
-def _validate(items: dict[str, list[dict[str, Any]]], changed: dict[str, Any], rollout: str) -> None:
-    """The whole spec set with the change, as the controller will read it: SpecError (exit 2) on a problem."""
-    docs: list[Document] = []
-    for kind, listed in items.items():
-        for item in sorted(listed, key=lambda i: i["metadata"]["name"]):
-            body = changed if kind == "RolloutSpec" and item["metadata"]["name"] == rollout else item
-            meta = {
-                k: v
-                for k, v in body["metadata"].items()
-                if k in ("name", "namespace", "labels", "annotations")
-            }
-            clean = {k: v for k, v in body.items() if k != "status"} | {"metadata": meta}
-            docs.append(Document(f"{SPEC_PLURALS[kind]}/{item['metadata']['name']}", 1, clean))
-    specs = SpecSet.from_documents(docs)
-    if rollout not in specs.rollout_specs:
-        raise SpecError([Problem("<cluster>", 0, "RolloutSpec", rollout, "", "not valid")])
-    compile_plan(specs, rollout)

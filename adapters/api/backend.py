@@ -56,10 +56,13 @@ class Backend(Protocol):
         """The revisions that reached live, oldest first: ``{"revision", "rolloutId", "initiator", "at"}``."""
         ...
 
-    def act(self, namespace: str, name: str, action: str, to: str | None, by: str) -> Obj:
+    def act(
+        self, namespace: str, name: str, action: str, to: str | None, by: str, key: str | None = None
+    ) -> Obj:
         """Perform one of :data:`ACTIONS` (``to``: a revision, for ``rollback`` only) on behalf of ``by``;
-        returns ``{"id", "action", "result": "accepted", "reason"}`` once consumed; raises
-        :class:`Rejected`."""
+        returns ``{"id", "action", "result": "accepted", "reason"}`` once consumed, or ``"result":
+        "pending"`` (HTTP 202) when the controller did not consume it in time; raises :class:`Rejected`.
+        ``key`` (the caller's ``Idempotency-Key``) becomes the action's id: the same key again acts once."""
         ...
 
     def get_spec(self, namespace: str, kind: str, name: str) -> Obj:

@@ -12,6 +12,9 @@ from dataclasses import dataclass
 from typing import Literal
 
 READ = ("get", "list", "watch")
+#: the spec kinds: read by the controller; written by the operator API (``--api-port``) for a caller a
+#: SubjectAccessReview allowed the same verb
+SPECS = (*READ, "create", "update", "delete")
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,10 +39,12 @@ ACCESS: tuple[Access, ...] = (
         ("get", "patch", "update"),
         "persist engine state, conditions and summary with resourceVersion concurrency",
     ),
-    Access("ebbtide.dev", "rolloutspecs", READ, "the rollout spec a workload follows"),
-    Access("ebbtide.dev", "strategies", READ, "the strategy a rollout spec names"),
-    Access("ebbtide.dev", "verificationtemplates", READ, "metrics and conditions of verifications"),
-    Access("ebbtide.dev", "verificationproviders", READ, "provider endpoints of verifications"),
+    Access(
+        "ebbtide.dev", "rolloutspecs", SPECS, "the rollout spec a workload follows; the API's spec routes"
+    ),
+    Access("ebbtide.dev", "strategies", SPECS, "the strategy a rollout spec names; the API's spec routes"),
+    Access("ebbtide.dev", "verificationtemplates", SPECS, "metrics and conditions of verifications; the API"),
+    Access("ebbtide.dev", "verificationproviders", SPECS, "provider endpoints of verifications; the API"),
     Access(
         "ebbtide.dev", "rolloutspecs/status", ("patch", "update"), "an InvalidSpec condition on a bad spec"
     ),
@@ -93,6 +98,18 @@ ACCESS: tuple[Access, ...] = (
         "ingresses",
         (*READ, "create", "patch", "update", "delete"),
         "NGINX canary: a canary Ingress beside the stable one, removed when the rollout ends",
+    ),
+    Access(
+        "authentication.k8s.io",
+        "tokenreviews",
+        ("create",),
+        "the operator API: who a caller's bearer token belongs to",
+    ),
+    Access(
+        "authorization.k8s.io",
+        "subjectaccessreviews",
+        ("create",),
+        "the operator API: whether that caller may do the verb on the ebbtide resource",
     ),
     Access(
         "coordination.k8s.io",

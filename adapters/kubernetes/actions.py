@@ -23,6 +23,7 @@ unchanged and its result carries the engine's reason.
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -31,8 +32,10 @@ from typing import get_args
 import kubernetes
 
 from ebbtide.adapters.driver import Driver
+from ebbtide.core.engine import step
 from ebbtide.core.events import Command, CommandAction
 
+from .external import state_of
 from .routers.base import Obj
 
 ANNOTATION = "ebbtide.dev/actions"
@@ -131,11 +134,14 @@ def request(
     to: str | None = None,
     by: str | None = None,
     attempts: int = 8,
+    key: str | None = None,
 ) -> Request:
-    """Record a request on the workload (resourceVersion concurrency); returns it with its id."""
+    """Record a request on the workload (resourceVersion concurrency); returns it with its id. With ``key``
+    (a client's idempotency key) the id is ``key``, and a request with that id already pending or consumed
+    is returned as it is, nothing written: a client retrying after a lost answer acts once."""
     check(action, to)
     req = Request(
-        id=uuid.uuid4().hex,
+        id=key or uuid.uuid4().hex,
         action=action,
         to=to,
         at=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -145,6 +151,8 @@ def request(
     for attempt in range(attempts):
         obj = read(api, namespace, name)
         waiting = pending(obj)
+        if key is not None and (key in consumed_ids(obj) or any(w.get("id") == key for w in waiting)):
+            return req
         if len(waiting) >= MAX_PENDING:
             raise TooManyPending(
                 f"{namespace}/{name}: {len(waiting)} actions already wait for the controller"
@@ -215,6 +223,34 @@ def _apply(item: Obj, driver: Driver, now: float) -> Obj:
     if rejected is not None:
         return {**out, "result": "rejected", "reason": rejected}
     return {**out, "result": "applied"}
+
+
+def rejected_now(obj: Obj, action: str, to: str | None) -> str | None:
+    """The engine's reason when the command would be rejected in the persisted state (None: accepted, or
+    requests wait before it: the controller decides). :class:`BadAction` for a malformed request. Callers
+    record nothing for a command rejected here."""
+    check(action, to)
+    state = state_of(obj)
+    if state is None or pending(obj):
+        return None
+    return step(state, Command(action=action, revision=to), state.updated_at).rejected  # type: ignore[arg-type]
+
+
+def wait_for(
+    api: kubernetes.client.CustomObjectsApi,
+    namespace: str,
+    name: str,
+    action_id: str,
+    timeout: float,
+    poll: float = 0.1,
+) -> Obj | None:
+    """The result of request ``action_id`` once the controller consumed it; None after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = result_of(read(api, namespace, name), action_id)
+        if result is not None or time.monotonic() >= deadline:
+            return result
+        time.sleep(poll)
 
 
 def describe(result: Obj) -> str:

@@ -86,8 +86,14 @@ def manifest_args() -> list[str]:
 def test_the_manifests_command_runs_acts_and_stops_gracefully_on_sigterm(tmp_path: Path) -> None:
     with standin_cluster() as api:
         path = kubeconfig(api, tmp_path / "kubeconfig")
-        # the manifest's arguments as the pod runs them; a free port on loopback instead of 0.0.0.0:8080
-        args = [*manifest_args(), f"--kubeconfig={path}", "--metrics-address=127.0.0.1", "--metrics-port=0"]
+        # the manifest's arguments as the pod runs them; free ports on loopback instead of 0.0.0.0:8080/8081
+        loopback = [
+            "--metrics-address=127.0.0.1",
+            "--metrics-port=0",
+            "--api-address=127.0.0.1",
+            "--api-port=0",
+        ]
+        args = [*manifest_args(), f"--kubeconfig={path}", *loopback]
         env = {k: v for k, v in os.environ.items() if k != "KUBERNETES_SERVICE_HOST"}
         process = subprocess.Popen(
             [sys.executable, "-c", "from ebbtide.cli.main import main; main()", *args],
@@ -102,7 +108,8 @@ def test_the_manifests_command_runs_acts_and_stops_gracefully_on_sigterm(tmp_pat
         try:
             wait_for(api, settled(V1), timeout=30)  # the first revision goes live: the command acts
             assert lease_holder(api) == "pod-0"
-            port = next(int(m.group(1)) for line in lines if (m := re.search(r"127\.0\.0\.1:(\d+)", line)))
+            probes = [line for line in lines if "/readyz" in line]  # (the API port is printed too)
+            port = next(int(m.group(1)) for line in probes if (m := re.search(r"127\.0\.0\.1:(\d+)", line)))
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=5) as response:
                 assert response.status == 200
             process.send_signal(signal.SIGTERM)

@@ -20,6 +20,7 @@ MODELS = {
     "Namespace": client.V1Namespace,
     "ServiceAccount": client.V1ServiceAccount,
     "Deployment": client.V1Deployment,
+    "Service": client.V1Service,
 }
 
 

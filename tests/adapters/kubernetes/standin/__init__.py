@@ -51,6 +51,7 @@ class StandIn:
         self.workloads = Workloads(self.store, tick=tick)
         self.jobs = Jobs(self.store, tick=tick)
         self.server = StandInServer(self.store, self.faults, bookmark_every)
+        self.reviews = self.server.reviews
         host, port = self.server.server_address[:2]
         self.url = f"http://{host!s}:{port}"
         config = kubernetes.client.Configuration()

@@ -18,6 +18,7 @@ from urllib.parse import parse_qs, urlsplit
 from . import selectors
 from .faults import Call, FaultInjector
 from .resources import ResourceType
+from .reviews import Reviews
 from .store import ApiError, Obj, Store
 
 
@@ -36,6 +37,7 @@ class StandInServer(ThreadingHTTPServer):
         #: a watch from a compacted resourceVersion is answered ``410 Gone`` as the HTTP status (as the
         #: API server's watch cache does) rather than a 200 stream whose first event is an ERROR (etcd's way)
         self.gone_as_status = False
+        self.reviews = Reviews()  # TokenReview / SubjectAccessReview answers (.reviews)
         self.requests: list[tuple[str, str, str]] = []  # (method, path?query, content type), in order
         self.agents: list[str] = []  # the User-Agent of each request, in the same order
         self._lock = threading.Lock()
@@ -101,6 +103,9 @@ class _Handler(BaseHTTPRequestHandler):
         query = {k: v[-1] for k, v in parse_qs(url.query).items()}
         parts = [p for p in url.path.split("/") if p]
         try:
+            if method == "POST" and self.server.reviews.serves(parts):
+                self._send(*self.server.reviews.answer(parts, self._body()))
+                return
             if method == "GET" and (discovery := self._discovery(parts)) is not None:
                 self._send(200, discovery)
                 return
