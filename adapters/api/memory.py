@@ -81,6 +81,7 @@ class _Rollout:
     now: float
     history: list[Obj] = field(default_factory=list)
     last_action: Obj | None = None
+    acted: dict[str, Obj] = field(default_factory=dict)  # Idempotency-Key → the answer given
 
 
 def _problem_dict(p: Problem) -> Obj:
@@ -183,20 +184,24 @@ class MemoryBackend:
         with self._lock:
             return [dict(h) for h in self._get(namespace, name).history]
 
-    def act(self, namespace: str, name: str, action: str, to: str | None, by: str) -> Obj:
+    def act(
+        self, namespace: str, name: str, action: str, to: str | None, by: str, key: str | None = None
+    ) -> Obj:
         if action not in ACTIONS:
             raise Rejected(f"unknown action {action!r}: one of {', '.join(ACTIONS)}")
         if to is not None and action != "rollback":
             raise Rejected(f"'to' is only for rollback, not for {action}")
         with self._lock:
             entry = self._get(namespace, name)
+            if key is not None and key in entry.acted:  # the same request again: acted on once
+                return entry.acted[key]
             self.sync()
             command = parse_event({"kind": "command", "action": action, "revision": to})
             assert isinstance(command, Command)
             decision = entry.driver.send(command, entry.now)
             reason = decision.rejected
             result: Obj = {
-                "id": uuid.uuid4().hex,
+                "id": key or uuid.uuid4().hex,
                 "action": action,
                 "result": "rejected" if reason else "accepted",
                 "reason": reason,
@@ -209,7 +214,10 @@ class MemoryBackend:
             self._settled(entry)
             if reason:
                 raise Rejected(reason)
-            return {k: result[k] for k in ("id", "action", "result", "reason")}
+            answer = {k: result[k] for k in ("id", "action", "result", "reason")}
+            if key is not None:
+                entry.acted[key] = answer
+            return answer
 
     def get_spec(self, namespace: str, kind: str, name: str) -> Obj:
         with self._lock:

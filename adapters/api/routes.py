@@ -2,9 +2,9 @@
 external verification answer.
 
 Each route authorizes the caller for its verb on ``rollouts`` before it reads the body (401 / 403, nothing
-done), makes one backend call in the thread pool, and maps the backend's errors: :class:`~.backend.NotFound`
-to 404, :class:`~.backend.Rejected` to 409 ``{"detail": {"reason": ...}}``, :class:`~.backend.InvalidSpec`
-to 422 ``{"detail": {"problems": [...]}}``.
+done), makes one backend call in the thread pool, and maps the backend's errors as
+:func:`~.deps.answering` does (404, 409 ``{"detail": {"reason": ...}}``, 422). An action the controller has
+not consumed in time answers 202 with its id; an ``Idempotency-Key`` header becomes the action's id.
 """
 
 from __future__ import annotations
@@ -12,13 +12,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Literal, TypeVar
 
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field
 
 from . import deps
 from .auth import Caller
-from .backend import InvalidSpec, NotFound, Obj, Rejected
+from .backend import Obj
 
 router = APIRouter(prefix="/api/v1", tags=["rollouts"])
 
@@ -56,14 +56,8 @@ def allowed(verb: str) -> Callable[[Request], Caller]:
 
 async def call(fn: Callable[..., T], *args: Any) -> T:
     """Run a backend method in the thread pool, its errors as HTTP answers."""
-    try:
+    with deps.answering():
         return await run_in_threadpool(fn, *args)
-    except NotFound as exc:
-        raise HTTPException(404, str(exc)) from None
-    except Rejected as exc:
-        raise HTTPException(409, {"reason": exc.reason}) from None
-    except InvalidSpec as exc:
-        raise HTTPException(422, {"problems": exc.problems}) from None
 
 
 @router.get("/rollouts")
@@ -93,14 +87,27 @@ async def get_history(
 @router.post(
     "/namespaces/{ns}/rollouts/{name}/actions",
     response_model=ActionResult,
-    responses={404: {"description": "no such rollout"}, 409: {"description": "rejected, with the reason"}},
+    responses={
+        202: {"description": "recorded; the controller has not consumed it yet (result: pending)"},
+        404: {"description": "no such rollout"},
+        409: {"description": "rejected, with the reason"},
+    },
 )
 async def post_action(
-    ns: str, name: str, body: ActionRequest, request: Request, who: Caller = Depends(allowed("update"))
+    ns: str,
+    name: str,
+    body: ActionRequest,
+    request: Request,
+    response: Response,
+    who: Caller = Depends(allowed("update")),
 ) -> Obj:
     if body.to is not None and body.action != "rollback":
         raise HTTPException(
             422,
             [{"loc": ["body", "to"], "msg": "'to' is only for rollback", "type": "value_error"}],
         )
-    return await call(deps.backend(request).act, ns, name, body.action, body.to, who.user)
+    key = deps.idempotency_key(request)
+    result = await call(deps.backend(request).act, ns, name, body.action, body.to, who.user, key)
+    if result.get("result") == "pending":
+        response.status_code = 202
+    return result

@@ -32,6 +32,7 @@ class FakeBackend:
     specs: dict[tuple[str, str, str], Obj] = field(default_factory=dict)
     calls: list[tuple[str, Any]] = field(default_factory=list)
     reject: str | None = None
+    pending: bool = False  # act answers as a controller that did not consume the action in time
 
     def list_rollouts(self, namespace: str | None) -> list[Obj]:
         return []
@@ -50,7 +51,8 @@ class FakeBackend:
         self.calls.append(("act", (namespace, name, action, to, by, key)))
         if self.reject is not None:
             raise Rejected(self.reject)
-        return {"id": key or "a1", "action": action, "result": "accepted", "reason": None}
+        result = "pending" if self.pending else "accepted"
+        return {"id": key or "a1", "action": action, "result": result, "reason": None}
 
     def get_spec(self, namespace: str, kind: str, name: str) -> Obj:
         if (namespace, kind, name) not in self.specs:

@@ -174,3 +174,34 @@ def test_unauthenticated_and_forbidden_callers_change_nothing() -> None:
         assert "reader may not update rollouts" in forbidden.json()["detail"]
         view = backend.view("shop", "orders")
         assert view["lastAction"] is None and view["phase"] == "in-progress"
+
+
+def test_the_same_idempotency_key_acts_once(served: Served) -> None:
+    served.until("web", "search", "paused")
+    key = {"Idempotency-Key": "promote-search-1"}
+    first = served.post(f"{SEARCH}/actions", json={"action": "promote"}, headers=key)
+    assert first.status_code == 200 and first.json()["id"] == "promote-search-1"
+    after = served.backend.view("web", "search")
+    again = served.post(f"{SEARCH}/actions", json={"action": "promote"}, headers=key)
+    assert again.status_code == 200 and again.json() == first.json()
+    assert served.backend.view("web", "search") == after  # nothing acted the second time
+    bad = served.post(f"{SEARCH}/actions", json={"action": "promote"}, headers={"Idempotency-Key": "a b"})
+    assert bad.status_code == 422
+
+
+def test_an_action_not_consumed_in_time_is_202_with_its_id() -> None:
+    from ebbtide.adapters.api.app import create_app
+
+    from .fakes import FakeBackend, Tokens
+
+    backend = FakeBackend(pending=True)
+    with serving(create_app(backend, Tokens({"t": "ann"}))) as url:
+        got = httpx.post(
+            url + f"{ORDERS}/actions",
+            json={"action": "abort"},
+            headers={"Authorization": "Bearer t", "Idempotency-Key": "k1"},
+            timeout=10,
+        )
+    assert got.status_code == 202
+    assert got.json() == {"id": "k1", "action": "abort", "result": "pending", "reason": None}
+    assert backend.calls == [("act", ("shop", "orders", "abort", None, "ann", "k1"))]
