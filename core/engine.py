@@ -61,6 +61,8 @@ from ebbtide.core.traffic import basic_canary_counts, basic_canary_scale, ceil_p
 
 #: how many metric failures the promote policy keeps in the state
 RECORDED_FAILURES = 5
+#: the event that lets the full engine go on from a state the hot path prepared (nothing else happens)
+_TICK = Tick()
 #: guards the advance loop against a malformed plan; a plan has far fewer steps than this
 _MAX_ITERATIONS = 10_000
 
@@ -219,7 +221,11 @@ def step(state: RolloutState, event: Event, now: float) -> Decision:
     if now < state.updated_at:
         now = state.updated_at
     decision = short_step(state, event, now)
-    return decision if decision is not None else full_step(state, event, now)
+    if decision is None:
+        return full_step(state, event, now)
+    if isinstance(decision, Decision):
+        return decision
+    return full_step(decision, _TICK, now)  # a measurement folded in: the engine goes on as at a Tick
 
 
 def full_step(state: RolloutState, event: Event, now: float) -> Decision:
