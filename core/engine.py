@@ -13,6 +13,9 @@ field list (one attribute access per field). Verification runs are replaced, nev
 loop remembers the very tuple of runs it last judged (``_W.judged``) and last found with no timed-out
 measurement (``_W.unexpired``) and skips both checks until the runs change; replacing runs in ways no verdict
 or timeout reads (stopping them, putting measurements in flight) keeps those marks (:func:`_replace_runs`).
+The world (weights, replicas) is settled after the advance loop comes to rest; when the settle leaves it as
+it was, the loop would find nothing new either, so the decision ends without asking it again
+(:func:`_advance`, :func:`full_step`).
 """
 
 from __future__ import annotations
@@ -61,6 +64,8 @@ from ebbtide.core.traffic import basic_canary_counts, basic_canary_scale, ceil_p
 
 #: how many metric failures the promote policy keeps in the state
 RECORDED_FAILURES = 5
+#: the event that lets the full engine go on from a state the hot path prepared (nothing else happens)
+_TICK = Tick()
 #: guards the advance loop against a malformed plan; a plan has far fewer steps than this
 _MAX_ITERATIONS = 10_000
 
@@ -219,7 +224,11 @@ def step(state: RolloutState, event: Event, now: float) -> Decision:
     if now < state.updated_at:
         now = state.updated_at
     decision = short_step(state, event, now)
-    return decision if decision is not None else full_step(state, event, now)
+    if decision is None:
+        return full_step(state, event, now)
+    if isinstance(decision, Decision):
+        return decision
+    return full_step(decision, _TICK, now)  # a measurement folded in: the engine goes on as at a Tick
 
 
 def full_step(state: RolloutState, event: Event, now: float) -> Decision:
@@ -245,14 +254,15 @@ def full_step(state: RolloutState, event: Event, now: float) -> Decision:
             w.next_plan = None
         else:
             w.next_plan = event.plan
-    _advance(w)
-    _settle_world(w)
+    rested = _advance(w)
     for _ in range(_MAX_ITERATIONS):
-        # the settled world may let the rollout move on (a rollback whose target now carries everything)
+        # the settled world may let the rollout move on (a rollback whose target now carries everything);
+        # a world the advance loop came to rest in, left as it was by the settle, cannot (see _advance)
+        if not _settle_world(w) and rested:
+            break
         if not _advance_once(w):
             break
-        _advance(w)
-        _settle_world(w)
+        rested = _advance(w)
     _history_trim(w)
     _emit_world(w, state)
     new = w.freeze(state)
@@ -870,11 +880,18 @@ def _rolled_back(w: _W) -> None:
 # ---------------------------------------------------------------------------------------------------
 
 
-def _advance(w: _W) -> None:
+def _advance(w: _W) -> bool:
+    """Run :func:`_advance_once` until nothing more happens, then ask for the measurements due. True when
+    the loop came to rest: its last pass changed nothing, so another pass over the same inputs would not
+    either (the passes that change nothing only restart the deadline clock, idempotently). Asking for
+    measurements changes no input of a pass: it puts metrics in flight until a timeout after ``now``,
+    which no verdict reads and which keeps the runs' marks (:func:`_replace_runs`)."""
     for _ in range(_MAX_ITERATIONS):
         if not _advance_once(w) and not _start_background(w):
-            break
+            _issue_measurements(w)
+            return True
     _issue_measurements(w)
+    return False
 
 
 def _advance_once(w: _W) -> bool:
@@ -1337,13 +1354,15 @@ def _effective_routes(
     return routes
 
 
-def _settle_world(w: _W, clip: bool = True) -> None:
+def _settle_world(w: _W, clip: bool = True) -> bool:
     """Weights, replicas and kept observations depend on each other (a capacity-limited split depends on
     the previous split; replicas keep a revision that still serves; observations are kept only for
     revisions we run or route to). Iterate to their joint fixpoint, so that a Tick at the same ``now``
     finds nothing to change. ``clip``: a revision asked for fewer pods than last seen ready has at most
     that many (not for the intermediate world of one step, which a later step of the same decision may
-    scale back up)."""
+    scale back up). True when it changed the weights, the replicas or the kept observations (delayed
+    scale-downs it may schedule are read by no step of the advance loop)."""
+    changed = False
     for _ in range(8):
         weights = _desired_weights(w)
         replicas = _desired_replicas(w)
@@ -1355,7 +1374,8 @@ def _settle_world(w: _W, clip: bool = True) -> None:
             if clip and seen > replicas.get(rev, 0):
                 over.append(rev)
         if not stale and not over and weights == w.weights and replicas == w.replicas:
-            return
+            return changed
+        changed = True
         w.weights = weights
         w.replicas = replicas
         for rev in stale:  # bounded state; a forgotten revision has no ready capacity (see _share)
@@ -1363,6 +1383,7 @@ def _settle_world(w: _W, clip: bool = True) -> None:
         for rev in over:
             if rev in w.ready:
                 w.ready[rev] = replicas.get(rev, 0)
+    return changed
 
 
 def _emit_world(w: _W, old: RolloutState) -> None:

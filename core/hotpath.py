@@ -22,7 +22,10 @@ deadline. So when no timer is due at ``now``:
   changes, no policy acts and no verification starts or stops; traffic and replicas do not read counters.
 
 Anything else (a result that ends a run, a measurement due at once, a timer due, a command, a deploy, a
-spec change, a late or unknown measurement) goes to the full engine. A hypothesis property
+spec change, a late or unknown measurement) goes to the full engine. A result the engine is waiting for is
+folded into its metric's counters first whatever happens next, so the short path hands the full engine
+the state with the result folded in and the full engine goes on from there as at a Tick (its own first
+act on a Measurement is that very fold): the result is not judged twice. A hypothesis property
 (tests/core/test_hotpath.py) compares every short-path decision with the full engine's on generated event
 streams: state, persisted JSON, effects, ``wake_at`` and rejection all equal; the golden decisions pin both.
 
@@ -69,9 +72,11 @@ _with_metrics = replacer(VerificationRun, "metrics")
 _with_runs = replacer(RolloutState, "verifications", "updated_at")
 
 
-def short_step(state: RolloutState, event: object, now: float) -> Decision | None:
-    """The decision for ``event`` at ``now`` when the short path is exact, else None (``now`` already
-    clamped to ``state.updated_at`` and the inputs checked)."""
+def short_step(state: RolloutState, event: object, now: float) -> Decision | RolloutState | None:
+    """The decision for ``event`` at ``now`` when the short path is exact; else the state with a
+    measurement result folded in, when the full engine only has to go on from there as at a Tick (see
+    "Measurements" above); else None: the full engine takes the event (``now`` already clamped to
+    ``state.updated_at`` and the inputs checked)."""
     cls = type(event)
     if cls is Measurement:
         return _measured(state, event, now)  # type: ignore[arg-type]
@@ -163,7 +168,7 @@ def _measurement_due(run: VerificationRun, now: float) -> bool:
 
 
 # ----- measurements that only move a counter ----------------------------------------------------------------
-def _measured(state: RolloutState, ev: Measurement, now: float) -> Decision | None:
+def _measured(state: RolloutState, ev: Measurement, now: float) -> Decision | RolloutState | None:
     runs = state.verifications
     i = _run_index(runs, ev.verification)
     if i is None:
@@ -178,24 +183,24 @@ def _measured(state: RolloutState, ev: Measurement, now: float) -> Decision | No
     mp, st = template.metrics[j], run.metrics[j]
     if st.phase in ver.TERMINAL or not st.in_flight:
         return None  # a late or duplicate result
+    recorded = ver.record(mp, st, ev.value, ev.error, now)
+    metrics = (*run.metrics[:j], recorded, *run.metrics[j + 1 :])
+    folded: RolloutState = _with_runs(state, (*runs[:i], _with_metrics(run, metrics), *runs[i + 1 :]), now)
     if st.next_at is not None and st.next_at <= now:
-        return None  # it timed out first: the full engine counts the timeout
+        return folded  # it timed out as the result came: the full engine counts the timeout too
     due, asks, wake = _timers(state, now, st)
     if due or asks:
-        return None  # some timer is due: the full engine runs it
-    recorded = ver.record(mp, st, ev.value, ev.error, now)
+        return folded  # some timer is due: the full engine runs it
     t = recorded.next_at
     if t is not None and t <= now:
-        return None  # the next measurement is due at once
-    metrics = (*run.metrics[:j], recorded, *run.metrics[j + 1 :])
+        return folded  # the next measurement is due at once
     if not _still_running(run, mp, st, recorded) and ver.verdict(
         template, metrics, run.background, run.dry_run
     ) != (run.phase, run.message):
-        return None  # the run reaches a verdict (or its message changes): the engine acts on it
+        return folded  # the run reaches a verdict (or its message changes): the engine acts on it
     if t is not None and (wake is None or t < wake):
         wake = t
-    new_runs = (*runs[:i], _with_metrics(run, metrics), *runs[i + 1 :])
-    return Decision(state=_with_runs(state, new_runs, now), effects=(), wake_at=wake)
+    return Decision(state=folded, effects=(), wake_at=wake)
 
 
 def _run_index(runs: tuple[VerificationRun, ...], run_id: str) -> int | None:
