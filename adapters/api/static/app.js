@@ -1,13 +1,17 @@
 // ebbtide dashboard: the rollouts list (#/) and one rollout's detailed view (#/{namespace}/{name}),
 // live from the API's server-sent event streams; actions go to the actions route after a confirmation.
 // Plain JavaScript, no build step, nothing loaded from elsewhere; every text is set as text (never as HTML).
+// On a cluster the API wants a bearer token: the one typed in the header's token field is kept in this tab's
+// sessionStorage and sent as "Authorization: Bearer" on every request, the event streams included (they are
+// read with fetch, since an EventSource cannot send a header).
 "use strict";
 
 const API = "/api/v1";
 const main = document.getElementById("main");
 const crumbs = document.getElementById("crumbs");
 const conn = document.getElementById("conn");
-let source = null; // the open EventSource of the page shown
+const TOKEN_KEY = "ebbtide.token";
+let stream = null; // the AbortController of the event stream of the page shown
 
 // ----- small helpers -------------------------------------------------------------------------------------
 function el(tag, attrs, ...children) {
@@ -40,25 +44,93 @@ function bar(percent, cls) {
   return el("div", { class: `bar ${cls || ""}`, role: "img", "aria-label": `${p}%` }, fill);
 }
 
-function setConn(state) {
+function setConn(state, text) {
   conn.className = `conn ${state}`;
-  conn.textContent = state === "live" ? "live" : state === "down" ? "reconnecting…" : "connecting…";
+  conn.textContent = state === "live" ? "live" : state === "down" ? text || "reconnecting…" : "connecting…";
 }
 
+// ----- the bearer token ----------------------------------------------------------------------------------
+function token() {
+  try {
+    return sessionStorage.getItem(TOKEN_KEY) || "";
+  } catch (_) {
+    return "";
+  }
+}
+
+function authHeaders(extra) {
+  const t = token();
+  return t ? { ...(extra || {}), Authorization: `Bearer ${t}` } : { ...(extra || {}) };
+}
+
+function tokenField() {
+  const input = el("input", { id: "token", type: "password", placeholder: "bearer token", autocomplete: "off",
+    "aria-label": "bearer token", value: token() });
+  const use = el("button", { type: "button", id: "token-use", onclick: () => {
+    const t = input.value.trim();
+    if (t) sessionStorage.setItem(TOKEN_KEY, t);
+    else sessionStorage.removeItem(TOKEN_KEY);
+    route();
+  } }, "Use token");
+  input.addEventListener("keydown", (e) => { if (e.key === "Enter") use.click(); });
+  conn.before(el("span", { class: "token" }, input, use));
+}
+
+// ----- server-sent events, read with fetch (so the token goes along) --------------------------------------
 function watch(url, event, render) {
-  if (source) source.close();
+  if (stream) stream.abort();
+  const ctl = new AbortController();
+  stream = ctl;
   setConn("");
-  source = new EventSource(url);
-  source.addEventListener("open", () => setConn("live"));
-  source.addEventListener("error", () => setConn("down")); // EventSource reconnects by itself
-  source.addEventListener(event, (e) => {
-    setConn("live");
-    render(JSON.parse(e.data));
-  });
-  source.addEventListener("gone", (e) => {
-    source.close();
-    main.replaceChildren(el("p", { class: "panel failure" }, JSON.parse(e.data).detail));
-  });
+  (async () => {
+    while (!ctl.signal.aborted) {
+      try {
+        const response = await fetch(url, { headers: authHeaders({ Accept: "text/event-stream" }),
+          signal: ctl.signal, cache: "no-store" });
+        if (response.ok) {
+          setConn("live");
+          await readEvents(response, event, render, ctl);
+          if (ctl.signal.aborted) return;
+          setConn("down");
+        } else {
+          setConn("down", `${response.status}: ${await errorText(response)}`);
+        }
+      } catch (_) {
+        if (ctl.signal.aborted) return;
+        setConn("down");
+      }
+      await new Promise((resolve) => setTimeout(resolve, 2000)); // then connect again, as EventSource does
+    }
+  })();
+}
+
+async function readEvents(response, event, render, ctl) {
+  const reader = response.body.getReader();
+  const decoder = new TextDecoder();
+  let buffer = "";
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) return;
+    buffer += decoder.decode(value, { stream: true });
+    let cut;
+    while ((cut = buffer.indexOf("\n\n")) >= 0) {
+      const block = buffer.slice(0, cut);
+      buffer = buffer.slice(cut + 2);
+      let name = "message";
+      const data = [];
+      for (const line of block.split("\n")) {
+        if (line.startsWith("event:")) name = line.slice(6).trim();
+        else if (line.startsWith("data:")) data.push(line.slice(5).replace(/^ /, ""));
+      }
+      if (!data.length) continue; // a heartbeat comment
+      if (name === event) render(JSON.parse(data.join("\n")));
+      else if (name === "gone") {
+        ctl.abort();
+        main.replaceChildren(el("p", { class: "panel failure" }, JSON.parse(data.join("\n")).detail));
+        return;
+      }
+    }
+  }
 }
 
 async function errorText(response) {
@@ -170,7 +242,7 @@ async function act(ns, name, action, to) {
   try {
     response = await fetch(`${path(ns, name)}/actions`, {
       method: "POST",
-      headers: { "Content-Type": "application/json" },
+      headers: authHeaders({ "Content-Type": "application/json" }),
       body: JSON.stringify({ action, to }),
     });
   } catch (err) {
@@ -226,7 +298,7 @@ async function rollbackChoices(v, select) {
   if (key !== historyKey) {
     historyKey = key;
     try {
-      const response = await fetch(`${path(v.namespace, v.name)}/history`);
+      const response = await fetch(`${path(v.namespace, v.name)}/history`, { headers: authHeaders() });
       if (response.ok) liveRevisions = (await response.json()).items.map((h) => h.revision).reverse();
     } catch (_) {
       // keep what was known: the stream says when the API is back
@@ -295,4 +367,5 @@ function route() {
 }
 
 window.addEventListener("hashchange", route);
+tokenField();
 route();
