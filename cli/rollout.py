@@ -37,11 +37,33 @@ Kubeconfig = Annotated[
     Path | None, typer.Option("--kubeconfig", help="Kubeconfig file (default: $KUBECONFIG, ~/.kube/config).")
 ]
 Context = Annotated[str | None, typer.Option("--context", help="Kubeconfig context.")]
+Server = Annotated[
+    str | None,
+    typer.Option(
+        "--server",
+        help="Go through the operator HTTP API at this URL (ebbtide controller --api-port, ebbtide demo) "
+        "instead of the Kubernetes API.",
+    ),
+]
+Token = Annotated[
+    str | None,
+    typer.Option(
+        "--token", envvar="EBBTIDE_TOKEN", help="Bearer token for --server (default: $EBBTIDE_TOKEN)."
+    ),
+]
 Wait = Annotated[
     bool, typer.Option("--wait", help="Wait for the controller's result; exit 1 with its reason if rejected.")
 ]
 Timeout = Annotated[float, typer.Option("--timeout", min=0, help="Seconds --wait waits for the result.")]
 POLICY_NAMES = ("rollback-immediate", "rollback-new-rollout", "pause", "promote")
+
+
+def _api() -> ModuleType:
+    try:
+        from . import rolloutapi
+    except ImportError as exc:
+        raise BadInput(f"--server needs: pip install 'ebbtide[api]' ({exc})") from None
+    return rolloutapi
 
 
 def _ops() -> ModuleType:
@@ -71,8 +93,13 @@ def get_cmd(
     namespace: Namespace = None,
     kubeconfig: Kubeconfig = None,
     context: Context = None,
+    server: Server = None,
+    token: Token = None,
 ) -> None:
     """The detailed rollout view: revisions, traffic, replicas, steps, verifications, rollback status."""
+    if server is not None:
+        _api().get(server, token, name, namespace or "default", watch, interval, updates)
+        return
     _ops().get(name, watch, interval, updates, namespace, kubeconfig, context)
 
 
@@ -96,10 +123,30 @@ def promote_cmd(
     namespace: Namespace = None,
     kubeconfig: Kubeconfig = None,
     context: Context = None,
+    server: Server = None,
+    token: Token = None,
 ) -> None:
     """Move the rollout to its next step (leaves a pause or a verification); --full: straight to live."""
     action = "promoteFull" if full else "promote"
-    _ops().act(name, action, None, wait, timeout, namespace, kubeconfig, context)
+    _act(name, action, None, wait, timeout, namespace, kubeconfig, context, server, token)
+
+
+def _act(
+    name: str,
+    action: str,
+    to: str | None,
+    wait: bool,
+    timeout: float,
+    namespace: str | None,
+    kubeconfig: Path | None,
+    context: str | None,
+    server: str | None,
+    token: str | None,
+) -> None:
+    if server is not None:  # the API waits for the controller's result itself
+        _api().act(server, token, name, namespace or "default", action, to)
+        return
+    _ops().act(name, action, to, wait, timeout, namespace, kubeconfig, context)
 
 
 def _simple(action: str, doc: str) -> None:
@@ -110,8 +157,10 @@ def _simple(action: str, doc: str) -> None:
         namespace: Namespace = None,
         kubeconfig: Kubeconfig = None,
         context: Context = None,
+        server: Server = None,
+        token: Token = None,
     ) -> None:
-        _ops().act(name, action, None, wait, timeout, namespace, kubeconfig, context)
+        _act(name, action, None, wait, timeout, namespace, kubeconfig, context, server, token)
 
     command.__doc__ = doc
     rollout_app.command(action)(guard(command))
@@ -135,10 +184,12 @@ def rollback_cmd(
     namespace: Namespace = None,
     kubeconfig: Kubeconfig = None,
     context: Context = None,
+    server: Server = None,
+    token: Token = None,
 ) -> None:
     """Roll back: a live rollout goes back to the previous successful revision (or --to REV) through all
     phases; a running one is aborted."""
-    _ops().act(name, "rollback", to, wait, timeout, namespace, kubeconfig, context)
+    _act(name, "rollback", to, wait, timeout, namespace, kubeconfig, context, server, token)
 
 
 @rollout_app.command("set-failure-policy")
