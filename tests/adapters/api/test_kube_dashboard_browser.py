@@ -95,6 +95,9 @@ def test_a_roll_back_click_on_a_live_version_starts_a_linked_rollout_through_all
             asked = len(c.table.asked)
             open_with_token(c, page, "#/shop/orders")
             page.locator('#phase [data-phase="live"]').wait_for(timeout=WAIT_MS)
+            page.reload()  # the token is kept for the tab (sessionStorage): no 401 after a reload
+            page.locator('#phase [data-phase="live"]').wait_for(timeout=WAIT_MS)
+            assert page.input_value("#token") == ADMIN
             page.click("button[data-action=rollback]")
             assert page.inner_text("#confirm-title") == "Roll back: shop/orders?"
             page.click("#confirm-ok")
