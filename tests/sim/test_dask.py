@@ -9,7 +9,9 @@ from __future__ import annotations
 import os
 import re
 import signal
+import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -70,31 +72,66 @@ def test_results_are_streamed_in_a_bounded_window(flaky: Scenario, monkeypatch: 
     assert max(ahead[:10]) >= size  # streamed: later chunks ran while the first were handed on
 
 
-def test_a_worker_lost_mid_sweep_reruns_its_runs(failing: Scenario) -> None:
+def hold_runs_from(first: int, gate: str) -> None:
+    """Run on each worker process: a run of index ``first`` or later waits until the file ``gate`` exists
+    (two minutes at most), so chunks after the first stay running until the test has killed a worker."""
+    import os
+    import time
+
+    import ebbtide.sim.runner as runner
+
+    real = runner.run_once
+
+    def held(prepared, index, *args):  # type: ignore[no-untyped-def]
+        deadline = time.monotonic() + 120
+        while index >= first and not os.path.exists(gate) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return real(prepared, index, *args)
+
+    runner.run_once = held
+
+
+def test_a_worker_lost_mid_sweep_reruns_its_runs(failing: Scenario, tmp_path: Path) -> None:
     """Kill -9 a worker process while it runs chunks of the sweep: they run again, nothing is lost."""
-    runs, seed = 160, 3
+    runs, seed, size = 160, 3, 20
     expected = list(simulate(failing, runs=runs, seed=seed))
+    gate = tmp_path / "go"
     with DaskExecutor(workers=2, window=4) as executor:
         client = executor.client
+        # the chunks after the first wait for the gate: a worker is certainly busy with one when it is killed
+        # (without this, on a loaded machine the chunks sometimes all finished before the kill)
+        client.run(hold_runs_from, size, str(gate))
         agg = Aggregator()
         got = []
         lost: list[str] = []
-        for result in simulate(failing, runs=runs, seed=seed, executor=executor, chunk_size=20):
-            agg.add(result)
-            got.append(result.outcome)
-            if result.index >= 19 and not lost:  # the first chunk is in: the others are running
-                busy = {w: keys for w, keys in client.processing().items() if keys}
-                if busy:
+        try:
+            for result in simulate(failing, runs=runs, seed=seed, executor=executor, chunk_size=size):
+                agg.add(result)
+                got.append(result.outcome)
+                if result.index == size - 1:  # the first chunk is in: the others are held running
+                    busy = busy_workers(client)
                     victim = next(iter(busy))
                     pid = client.run(os.getpid, workers=[victim])[victim]
                     os.kill(pid, signal.SIGKILL)
                     lost = [str(k) for k in busy[victim]]
+                    gate.touch()
+        finally:
+            gate.touch()
         assert lost and all(k.startswith("ebbtide-") for k in lost)  # it died holding chunks of the sweep
         # the scheduler took the chunk back from the dead worker and ran it again on another one
         story = client.story(lost[0])
         assert sum(1 for t in story if t[0] == "scheduler" and t[3] == "processing") >= 2
     assert got == [r.outcome for r in expected]
     assert agg.summary().to_json() == aggregate(expected).to_json()
+
+
+def busy_workers(client: Any) -> dict[str, Any]:
+    """The workers the scheduler has given chunks to (waiting, on a loaded machine, for it to say so)."""
+    deadline = time.monotonic() + 60
+    while not (busy := {w: keys for w, keys in client.processing().items() if keys}):
+        assert time.monotonic() < deadline, "no worker was given a held chunk"
+        time.sleep(0.05)
+    return busy
 
 
 def test_an_unreachable_scheduler_is_a_clear_error() -> None:

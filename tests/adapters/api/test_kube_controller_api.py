@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 from ebbtide.cli.main import app
 
 from ..kubernetes import test_controller as tc
-from ..kubernetes.test_controller_cli import kubeconfig
+from ..kubernetes.test_controller_cli import SUBPROCESS_WAIT, kubeconfig
 from .kubehelp import ADMIN, grant_tokens
 
 
@@ -52,28 +52,30 @@ def test_the_controller_serves_the_api_and_stops_it_on_sigterm(tmp_path: Path) -
         reader = threading.Thread(target=lambda: lines.extend(process.stderr or []), daemon=True)
         reader.start()
         try:
-            end = tc.wait_for(api, tc.settled(tc.V1), timeout=60)  # a subprocess: slow to start under load
+            end = tc.wait_for(
+                api, tc.settled(tc.V1), timeout=SUBPROCESS_WAIT
+            )  # a subprocess: slow under load
             url = ""
-            deadline = time.monotonic() + 10
+            deadline = time.monotonic() + SUBPROCESS_WAIT
             while not url:
                 assert time.monotonic() < deadline, "".join(lines)
                 found = [m.group(0) for line in lines if (m := re.search(r"http://127\.0\.0\.1:\d+", line))]
                 url = found[0] if found else ""
                 time.sleep(0.05)
             path = f"/ocean/cd/rollout/{tc.NS}.{tc.NAME}.{end.rollout_id}"
-            with httpx.Client(base_url=url, timeout=10) as http:
+            with httpx.Client(base_url=url, timeout=30) as http:
                 assert http.get(path).status_code == 401
-                deadline = time.monotonic() + 10
+                deadline = time.monotonic() + SUBPROCESS_WAIT
                 while (got := http.get(path, headers={"Authorization": f"Bearer {ADMIN}"})).json()[
                     "response"
                 ]["items"][0]["phase"] != "live":
                     assert time.monotonic() < deadline, got.text
                     time.sleep(0.05)
             process.send_signal(signal.SIGTERM)
-            assert process.wait(timeout=30) == 0
+            assert process.wait(timeout=SUBPROCESS_WAIT) == 0
         finally:
             if process.poll() is None:
                 process.kill()
                 process.wait()
-        reader.join(5)
+        reader.join(SUBPROCESS_WAIT)  # returns as soon as it has read the pipe to its end
         assert "stopped" in "".join(lines)

@@ -459,6 +459,9 @@ def test_slow_responses_and_client_timeouts(api: StandIn) -> None:
     started = time.monotonic()
     core.list_namespaced_config_map(NS)
     assert time.monotonic() - started >= 0.3
+    # the answer comes 3.3s late: far past the client's 0.1s, so that a client thread descheduled on a
+    # loaded machine cannot find the answer already there (with a 0.3s delay it sometimes did)
+    api.faults.slow(3.0, verbs=frozenset({"list"}))
     with pytest.raises((urllib3.exceptions.ReadTimeoutError, urllib3.exceptions.MaxRetryError)):
         core.list_namespaced_config_map(NS, _request_timeout=0.1)
 

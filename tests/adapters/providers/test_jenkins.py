@@ -4,6 +4,7 @@ buildWithParameters (201 + Location of the queue item), queue item, build."""
 from __future__ import annotations
 
 import base64
+import threading
 import time
 from typing import Any
 
@@ -31,7 +32,9 @@ def jenkins(base: str, success_condition: str | None = PASSES, **config: Any) ->
         "pipelineName": "smoke",
         "parameters": [{"key": "app", "value": "checkout"}, {"key": "version", "value": "v2"}],
         "interval": "50ms",
-        "timeout": "5s",
+        # ample: these tests check what is asked and answered, not how long it takes (a slow machine must
+        # not run out of it: every request opens its own client); the tests of the deadline set their own
+        "timeout": "60s",
         **config,
     }
     return start_of({"jenkins": block}, success_condition=success_condition)
@@ -123,22 +126,50 @@ def test_cancelled_queue_item(vendor: Vendor) -> None:
     assert m.error == "the Jenkins queue item was cancelled: no reason given"
 
 
+class Clock:
+    """The provider's clock and sleep: time passes only when it sleeps, so the deadline is exact."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
 def test_a_build_that_never_ends_times_out(vendor: Vendor) -> None:
     script(vendor)
     running = {"_class": "hudson.model.FreeStyleBuild", "number": 7, "building": True, "result": None}
     vendor.route("GET", "/job/smoke/7/api/json", Reply(body=running))
-    began = time.monotonic()
-    m = JenkinsProvider().measure(jenkins(vendor.url, timeout="2s"), now=0)
-    assert time.monotonic() - began < 4.0
+    clock = Clock()
+    m = JenkinsProvider(clock=clock, sleep=clock.sleep).measure(jenkins(vendor.url, timeout="2s"), now=0)
     assert m.error == "Jenkins job job/smoke did not finish within 2s (still running)"
+    # it polled every 50ms up to the deadline and stopped there: no sleep took it past 2s
+    assert 2.0 - 0.05 <= clock.now < 2.0
+    polls = [r.path for r in vendor.requests if r.path == "/job/smoke/7/api/json"]
+    assert len(polls) == round(clock.now / 0.05)  # one poll after each sleep of the queue's and the build's
 
 
 def test_slow_jenkins_is_bounded_by_the_timeout(vendor: Vendor) -> None:
-    vendor.route("GET", "/crumbIssuer/api/json", Reply(body=CRUMB, delay=3.0))
+    answer = threading.Event()  # Jenkins answers only once the test is over: no race with the timeout
+
+    def hang(request: object) -> Reply:
+        answer.wait(60)
+        return Reply(body=CRUMB)
+
+    vendor.route("GET", "/crumbIssuer/api/json", hang)
     began = time.monotonic()
-    m = JenkinsProvider().measure(jenkins(vendor.url, timeout="400ms"), now=0)
-    assert time.monotonic() - began < 2.0
+    try:
+        m = JenkinsProvider().measure(jenkins(vendor.url, timeout="400ms"), now=0)
+        took = time.monotonic() - began
+    finally:
+        answer.set()
     assert m.error is not None and m.error.startswith("timeout: no answer from Jenkins")
+    # cut at the 400ms timeout, not at the 30s a single request may otherwise take (REQUEST_TIMEOUT): the
+    # bound is loose so that a loaded machine's slowness is not mistaken for a missing timeout
+    assert took < 10.0
 
 
 @pytest.mark.parametrize("status", [401, 403, 404, 500])
