@@ -121,10 +121,10 @@ class WriteGuard:
             (b"connection", b"close"),
             *(extra or []),
         ]
+        audit.status = status
+        audit.write()  # before the answer: a client that saw it finds its line
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
-        audit.status = status
-        audit.write()
 
 
 def _replay(body: bytes, receive: Receive) -> Receive:
@@ -152,6 +152,7 @@ class Audit:
         self.result: str | None = None
         self._kept: list[bytes] = []
         self._size = 0
+        self.written = False
 
     def request_body(self, body: bytes) -> None:
         try:
@@ -171,10 +172,13 @@ class Audit:
                     *message.get("headers", []),
                     (b"x-request-id", self.request_id.encode()),
                 ]
-            elif message["type"] == "http.response.body" and self._size < KEEP:
-                chunk = message.get("body", b"")
-                self._kept.append(chunk)
-                self._size += len(chunk)
+            elif message["type"] == "http.response.body":
+                if self._size < KEEP:
+                    chunk = message.get("body", b"")
+                    self._kept.append(chunk)
+                    self._size += len(chunk)
+                if not message.get("more_body", False):
+                    self.write()  # before the last of the answer: a client that saw it finds its line
             await send(message)
 
         return wrapped
@@ -200,6 +204,10 @@ class Audit:
         return self.path if m is None else m["object"]
 
     def write(self) -> None:
+        """Log the line, once."""
+        if self.written:
+            return
+        self.written = True
         line = {
             "requestId": self.request_id,
             "user": self.user,
