@@ -3,7 +3,9 @@
 ``GET /`` redirects to ``/dashboard/``: one page (``static/index.html``, ``app.js``, ``style.css``, shipped as
 package data) that shows the rollouts list and, at ``#/{namespace}/{name}``, one rollout's detailed view,
 both kept live by the API's server-sent event streams, with action buttons that call the actions route after
-a confirmation. The page only calls the native API routes, with the same authorization as any client.
+a confirmation. The page only calls the native API routes, with the same authorization as any client: a
+bearer token typed into its token field is kept in the tab's ``sessionStorage`` and sent on every request
+(the streams are read with ``fetch``, which can send the header).
 """
 
 from __future__ import annotations
