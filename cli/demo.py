@@ -22,6 +22,7 @@ import socket
 import threading
 import time
 from dataclasses import dataclass
+from importlib.resources import files
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -37,8 +38,15 @@ from .common import BadInput, guard
 if TYPE_CHECKING:
     from ebbtide.adapters.api.memory import MemoryBackend
 
-#: the bundled examples (the source tree's examples/)
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+def _bundled() -> Path:
+    """The bundled examples: package data of ``ebbtide.examples`` (a wheel, or the source tree's examples/
+    through an editable install)."""
+    return Path(str(files("ebbtide.examples")))
+
+
+#: the bundled examples
+EXAMPLES = _bundled()
 #: the last revision the demo deploys (v2 .. v{MAX_REVISION})
 MAX_REVISION = 40
 

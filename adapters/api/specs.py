@@ -14,7 +14,7 @@ from typing import Any
 
 from fastapi import APIRouter, Body, HTTPException, Request
 
-from ebbtide.adapters.kubernetes.reconcile import SPEC_PLURALS
+from ebbtide.adapters.kubernetes.names import SPEC_PLURALS
 
 from .backend import Obj
 from .deps import answering, authorize, backend

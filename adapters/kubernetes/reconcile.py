@@ -50,6 +50,10 @@ from .cache import ApiReads, Reads, versions_of
 from .external import consume, skip_external
 from .history import keep
 from .measuring import Where, in_workload
+from .names import GROUP as GROUP  # re-exported: callers import the names from here too
+from .names import PLURAL as PLURAL
+from .names import SPEC_PLURALS as SPEC_PLURALS
+from .names import VERSION as VERSION
 from .routers.base import Obj
 from .routers.services import replica_ratio
 from .secrets import SecretMissing, secret_args
@@ -57,13 +61,6 @@ from .statuswrite import worth_writing
 from .summary import conditions_of, live_history, summary_of
 from .workload import Workload
 
-GROUP, VERSION, PLURAL = "ebbtide.dev", "v1alpha1", "ebbtidedeployments"
-SPEC_PLURALS = {
-    "RolloutSpec": "rolloutspecs",
-    "Strategy": "strategies",
-    "VerificationTemplate": "verificationtemplates",
-    "VerificationProvider": "verificationproviders",
-}
 #: metadata the API server adds; core's models describe what a user writes
 SERVER_FIELDS = ("uid", "resourceVersion", "generation", "creationTimestamp", "managedFields", "selfLink")
 

@@ -28,3 +28,17 @@ def test_the_cli_imports_no_optional_dependency() -> None:
     )
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert loaded.stdout.strip() == "", f"the CLI imports optional dependencies at start: {loaded.stdout}"
+
+
+def test_the_demo_needs_only_the_api_extra() -> None:
+    """``pip install 'ebbtide[api]'`` runs ``ebbtide demo``: the API app and the memory backend load no
+    kubernetes client (the spec routes only need the custom resources' names), and the demo finds its
+    examples as package data of ``ebbtide.examples``."""
+    code = (
+        "import sys; from ebbtide.adapters.api.app import create_app; "
+        "from ebbtide.adapters.api.memory import MemoryBackend; from ebbtide.cli.demo import EXAMPLES; "
+        "assert (EXAMPLES / 'scenarios' / 'basic-canary.yaml').is_file(), EXAMPLES; "
+        "print('kubernetes' in sys.modules)"
+    )
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert loaded.stdout.strip() == "False"
