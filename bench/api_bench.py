@@ -16,34 +16,16 @@ namespace, mid-rollout (v2 over v1). Prints one JSON line per figure ({"name", "
 from __future__ import annotations
 
 import argparse
-import json
 import multiprocessing
 import socket
-import statistics
 import sys
-import threading
 import time
 from pathlib import Path
-from typing import Any
 
 import httpx
+from apiload import Watcher, emit, timed  # bench/ is the script's folder: on sys.path
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def emit(name: str, values: list[float], unit: str = "ms", **extra: Any) -> None:
-    values = sorted(values)
-    p95 = values[min(len(values) - 1, round(0.95 * (len(values) - 1)))]
-    figure = {
-        "name": name,
-        "value": round(statistics.median(values), 2),
-        "unit": unit,
-        "p95": round(p95, 2),
-        "max": round(values[-1], 2),
-        "n": len(values),
-        **extra,
-    }
-    print(json.dumps(figure), flush=True)
 
 
 def serve(rollouts: int, port: multiprocessing.Queue[int]) -> None:
@@ -69,47 +51,6 @@ def serve(rollouts: int, port: multiprocessing.Queue[int]) -> None:
         create_app(backend, AllowLocal()), log_level="critical", timeout_graceful_shutdown=1, backlog=1024
     )
     uvicorn.Server(config).run(sockets=[sock])
-
-
-def timed(client: httpx.Client, url: str, times: int) -> list[float]:
-    out = []
-    for _ in range(times):
-        t0 = time.perf_counter()
-        r = client.get(url)
-        r.raise_for_status()
-        out.append((time.perf_counter() - t0) * 1000)
-    return out
-
-
-class Watcher(threading.Thread):
-    """One client watching one rollout: when its first event came, and when each later event came."""
-
-    def __init__(self, url: str) -> None:
-        super().__init__(daemon=True)
-        self.url = url
-        self.opened = 0.0
-        self.first: float | None = None
-        self.events: list[tuple[float, dict[str, Any]]] = []
-        self.changed = threading.Event()
-        self.stop = False
-
-    def run(self) -> None:
-        self.opened = time.perf_counter()
-        try:
-            with httpx.Client(timeout=60) as client, client.stream("GET", self.url) as response:
-                for line in response.iter_lines():
-                    if self.stop:
-                        return
-                    if line.startswith("data: "):
-                        now = time.perf_counter()
-                        if self.first is None:
-                            self.first = now
-                        else:
-                            self.events.append((now, json.loads(line[6:])))
-                            self.changed.set()
-        except httpx.HTTPError:
-            if not self.stop:
-                raise  # the server went away before the bench ended
 
 
 def main() -> None:

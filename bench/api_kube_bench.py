@@ -21,36 +21,19 @@ written directly through the ``/status`` subresource, so no controller runs whil
 from __future__ import annotations
 
 import argparse
-import json
 import multiprocessing
-import statistics
 import sys
-import threading
 import time
 from pathlib import Path
 from typing import Any
 
 import httpx
+from apiload import Watcher, emit, timed  # bench/ is the script's folder: on sys.path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 TOKEN = "t-admin"
-
-
-def emit(name: str, values: list[float], unit: str = "ms", **extra: Any) -> None:
-    values = sorted(values)
-    p95 = values[min(len(values) - 1, round(0.95 * (len(values) - 1)))]
-    figure = {
-        "name": name,
-        "value": round(statistics.median(values), 2),
-        "unit": unit,
-        "p95": round(p95, 2),
-        "max": round(values[-1], 2),
-        "n": len(values),
-        **extra,
-    }
-    print(json.dumps(figure), flush=True)
 
 
 def copies(api: Any, n: int) -> None:
@@ -104,47 +87,6 @@ def serve(rollouts: int, out: multiprocessing.Queue[Any], stop: Any) -> None:
             client.close()
 
 
-def timed(client: httpx.Client, url: str, times: int) -> list[float]:
-    out = []
-    for _ in range(times):
-        t0 = time.perf_counter()
-        client.get(url).raise_for_status()
-        out.append((time.perf_counter() - t0) * 1000)
-    return out
-
-
-class Watcher(threading.Thread):
-    """One client watching one rollout: when its first event came, and when each later event came."""
-
-    def __init__(self, url: str) -> None:
-        super().__init__(daemon=True)
-        self.url = url
-        self.opened = 0.0
-        self.first: float | None = None
-        self.events: list[tuple[float, dict[str, Any]]] = []
-        self.changed = threading.Event()
-        self.stop = False
-
-    def run(self) -> None:
-        self.opened = time.perf_counter()
-        headers = {"Authorization": f"Bearer {TOKEN}"}
-        try:
-            with httpx.Client(timeout=60, headers=headers) as c, c.stream("GET", self.url) as response:
-                for line in response.iter_lines():
-                    if self.stop:
-                        return
-                    if line.startswith("data: "):
-                        now = time.perf_counter()
-                        if self.first is None:
-                            self.first = now
-                        else:
-                            self.events.append((now, json.loads(line[6:])))
-                            self.changed.set()
-        except httpx.HTTPError:
-            if not self.stop:
-                raise  # the server went away before the bench ended
-
-
 def write_last_action(host: str, name: str, marker: str) -> None:
     """A new ``status.lastAction`` on one EbbtideDeployment, written straight to the stand-in."""
     import kubernetes
@@ -189,7 +131,10 @@ def main() -> None:
                  bytes=len(body.content), setup_s=round(setup, 1), written_s=written)  # fmt: skip
 
             names = [f"orders-{i:04d}" for i in range(watchers)]
-            crowd = [Watcher(f"{base}/namespaces/{NS}/rollouts/{n}/watch") for n in names]
+            crowd = [
+                Watcher(f"{base}/namespaces/{NS}/rollouts/{n}/watch", {"Authorization": f"Bearer {TOKEN}"})
+                for n in names
+            ]
             for w in crowd:
                 w.start()
             deadline = time.perf_counter() + 60
