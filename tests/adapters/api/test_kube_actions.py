@@ -14,6 +14,7 @@ from ebbtide.adapters.kubernetes import actions
 from ebbtide.adapters.kubernetes.controller import Controller
 
 from ..kubernetes import test_controller as tc
+from ..kubernetes.standin import Behaviour
 from .kubehelp import VIEWER, Cluster, cluster
 
 
@@ -41,6 +42,22 @@ def v2_live(c: Cluster) -> None:
     synced(c, end.rollout_id)
 
 
+def hold_v1_not_ready(c: Cluster) -> None:
+    """New orders:1 pods stay not ready, so a rollout back to v1 cannot finish before the test has seen it in
+    progress (without the hold a fast machine can finish it between two polls: the test sees only the end)."""
+    c.api.workloads.by_image["orders:1"] = Behaviour(ready_per_sync=0)
+
+
+def rolling_back_to_v1(c: Cluster) -> list[Any]:
+    """The states of the rollout back to v1 polled while it is held in progress, then (pods released) until it
+    has settled; the last one is the settled end."""
+    seen: list[Any] = []
+    tc.wait_for(c.api, lambda s: s.canary == tc.V1, each=seen.append)
+    del c.api.workloads.by_image["orders:1"]
+    tc.wait_for(c.api, lambda s: s.desired == tc.V1 and tc.settled(tc.V1)(s), each=seen.append)
+    return seen
+
+
 def without_rollback_window(c: Cluster) -> None:
     """The spec's rollbackWindow fast-tracks a rollback to a recent revision; without it (Ocean CD's rule) a
     rollback of a live version goes through all phases. Changed through the API's spec route."""
@@ -59,33 +76,33 @@ def test_a_rollback_of_a_live_version_through_the_api_is_a_new_linked_rollout_th
 
 
 def rollback_live_v2(c: Cluster) -> None:
-    if True:
-        v2_live(c)
-        before = tc.state_of(c.api)
-        assert before is not None
-        asked = len(c.table.asked)
-        with c.http() as http:
-            got = http.put(f"/ocean/cd/rollout/{rollout_id(c)}", json={"action": "rollback"})
-        assert got.status_code == 200, got.text
-        item = got.json()["response"]["items"][0]
-        assert item["action"] == "rollback" and item["result"] == "accepted"
-        seen: list[Any] = []
-        end = tc.wait_for(c.api, lambda s: s.desired == tc.V1 and tc.settled(tc.V1)(s), each=seen.append)
-        rolling = [s for s in seen if s.canary == tc.V1]
-        assert rolling and all(s.initiator == "rollback" for s in rolling)
-        assert {s.original_rollout_id for s in rolling} == {before.rollout_id}
-        assert end.rollout_id == before.rollout_id + 1
-        assert len(c.table.asked) > asked  # through the phases: the verification ran again
-        status = tc.get(c.api)["status"]
-        assert [(r["id"], r["result"], r.get("by")) for r in status["actions"]] == [
-            (item["id"], "applied", "alice")
-        ]
-        last = status["liveHistory"][-1]
-        assert (last["revision"], last["initiator"], last["originalRolloutId"]) == (
-            tc.V1,
-            "rollback",
-            before.rollout_id,
-        )
+    v2_live(c)
+    before = tc.state_of(c.api)
+    assert before is not None
+    asked = len(c.table.asked)
+    hold_v1_not_ready(c)
+    with c.http() as http:
+        got = http.put(f"/ocean/cd/rollout/{rollout_id(c)}", json={"action": "rollback"})
+    assert got.status_code == 200, got.text
+    item = got.json()["response"]["items"][0]
+    assert item["action"] == "rollback" and item["result"] == "accepted"
+    seen = rolling_back_to_v1(c)
+    end = seen[-1]
+    rolling = [s for s in seen if s.canary == tc.V1]
+    assert rolling and all(s.initiator == "rollback" for s in rolling)
+    assert {s.original_rollout_id for s in rolling} == {before.rollout_id}
+    assert end.rollout_id == before.rollout_id + 1
+    assert len(c.table.asked) > asked  # through the phases: the verification ran again
+    status = tc.get(c.api)["status"]
+    assert [(r["id"], r["result"], r.get("by")) for r in status["actions"]] == [
+        (item["id"], "applied", "alice")
+    ]
+    last = status["liveHistory"][-1]
+    assert (last["revision"], last["initiator"], last["originalRolloutId"]) == (
+        tc.V1,
+        "rollback",
+        before.rollout_id,
+    )
 
 
 def test_an_action_the_engine_rejects_is_409_with_its_reason_and_nothing_is_recorded() -> None:

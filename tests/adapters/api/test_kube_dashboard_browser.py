@@ -18,7 +18,7 @@ from ..kubernetes import test_controller as tc
 from ..kubernetes.standin import Behaviour
 from . import test_dashboard_browser as shown
 from .kubehelp import ADMIN, Cluster, cluster
-from .test_kube_actions import v2_live, without_rollback_window
+from .test_kube_actions import hold_v1_not_ready, rolling_back_to_v1, v2_live, without_rollback_window
 
 browser = shown.browser  # the module's headless chromium (skips when it is missing)
 WAIT_MS = shown.WAIT_MS
@@ -98,13 +98,14 @@ def test_a_roll_back_click_on_a_live_version_starts_a_linked_rollout_through_all
             page.reload()  # the token is kept for the tab (sessionStorage): no 401 after a reload
             page.locator('#phase [data-phase="live"]').wait_for(timeout=WAIT_MS)
             assert page.input_value("#token") == ADMIN
+            hold_v1_not_ready(c)
             page.click("button[data-action=rollback]")
             assert page.inner_text("#confirm-title") == "Roll back: shop/orders?"
             page.click("#confirm-ok")
             message = page.locator("#action-message.ok")
             message.wait_for(timeout=WAIT_MS)
-            seen: list[Any] = []
-            end = tc.wait_for(c.api, lambda s: s.desired == tc.V1 and tc.settled(tc.V1)(s), each=seen.append)
+            seen = rolling_back_to_v1(c)
+            end = seen[-1]
         rolling = [s for s in seen if s.canary == tc.V1]
         assert rolling and all(s.initiator == "rollback" for s in rolling)
         assert {s.original_rollout_id for s in rolling} == {before.rollout_id}

@@ -310,8 +310,11 @@ def test_a_manual_rollback_of_a_live_version() -> None:
             set_image(api, "orders:2")
             wait_for(api, settled(V2))
             asked = len(table.asked)
+            api.workloads.by_image["orders:1"] = Behaviour(ready_per_sync=0)  # held in progress until seen
             set_image(api, "orders:1")  # V1 is within the rollback window: a rollback, no steps
             seen: list[RolloutState] = []
+            wait_for(api, lambda s: s.rollback is not None, each=seen.append)
+            del api.workloads.by_image["orders:1"]
             end = wait_for(api, settled(V1), each=seen.append)
             assert end.desired == V1 and not end.degraded and end.weights == {V1: 100}
             assert any(s.rollback is not None and s.rollback.manual and s.rollback.target == V1 for s in seen)
