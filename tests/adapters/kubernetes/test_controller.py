@@ -538,6 +538,17 @@ def test_readyz_is_503_until_the_caches_sync() -> None:
         assert _get(f"{base}/readyz") == (503, "informer caches not synced yet\n")
 
 
+def test_a_changed_strategy_alone_gets_the_workload_reconciled() -> None:
+    """A spec object's event queues every workload of its namespace: with a resync far away, only the
+    Strategy's watch event can have brought the new plan to the live workload."""
+    with standin_cluster() as api, controller(api, Table({V1: 0.01}), config(resync=600.0)):
+        wait_for(api, settled(V1))
+        client.CustomObjectsApi(api.client).patch_namespaced_custom_object(
+            GROUP, VERSION, NS, "strategies", "steps", {"spec": {"canary": {"steps": [{"setWeight": 40}]}}}
+        )
+        wait_for(api, lambda s: [step.weight for step in s.plan.steps][:1] == [40])
+
+
 def test_the_spec_set_is_validated_once_per_set_of_versions_and_again_when_one_changes() -> None:
     """1,000 workloads named in one RolloutSpec take milliseconds to validate: the controller keeps the
     validated spec set of a namespace while no spec object changes, and never serves a stale one."""
