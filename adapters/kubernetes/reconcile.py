@@ -77,8 +77,10 @@ class Outcome:
     attempts: int = 1
     #: the Notify effects of the persisted decisions (sent as Events after the status write)
     notifications: list[tuple[float, Notify]] = field(default_factory=list)
-    #: refused for a reason the workload's own events will not clear (a missing Secret): retry with backoff
-    retry: bool = False
+    #: refused for a reason the workload's own events will not clear, retried with backoff and counted under
+    #: this name: ``secret`` (a Secret the spec names is missing), ``workload-ref`` (the Deployment a
+    #: workloadRef names is missing or unusable); None: not refused for such a reason
+    retry: str | None = None
     #: whether the status was written (False: nothing worth a write, see :mod:`.statuswrite`)
     written: bool = True
 
@@ -170,7 +172,7 @@ def _decide(
         except adoption.RefProblem as exc:
             adoption.announce(client, obj, exc)
             refused = _refused(status, "InvalidSpec", str(exc), generation)
-            refused[0].retry = True  # a Deployment created later wakes nothing: back off
+            refused[0].retry = "workload-ref"  # a Deployment created later wakes nothing: back off
             return refused
         router = adoption.holding(client, adopted, router)
     shaped = obj if adopted is None else adopted.workload
@@ -182,7 +184,8 @@ def _decide(
         secrets = secret_args(client, obj["metadata"]["namespace"], specs, rollout, plan)
     except SpecError as exc:
         refused = _refused(status, "InvalidSpec", "; ".join(str(p) for p in exc.problems), generation)
-        refused[0].retry = isinstance(exc, SecretMissing)  # a Secret created later wakes nothing: back off
+        if isinstance(exc, SecretMissing):  # a Secret created later wakes nothing: back off
+            refused[0].retry = "secret"
         return refused
     raw = status.get("engineState")
     try:
