@@ -49,7 +49,7 @@ from .adapter import KubernetesAdapter, Router
 from .cache import ApiReads, Reads, versions_of
 from .external import consume, skip_external
 from .history import keep
-from .measuring import Where, in_workload
+from .measuring import Where, in_workload, unpersisted
 from .names import GROUP as GROUP  # re-exported: callers import the names from here too
 from .names import PLURAL as PLURAL
 from .names import SPEC_PLURALS as SPEC_PLURALS
@@ -100,26 +100,56 @@ def reconcile(
     conflict the workload is read afresh from the API server."""
     api = kubernetes.client.CustomObjectsApi(client)
     reads = reads if reads is not None else ApiReads(client)
-    for attempt in range(1, attempts + 1):
-        obj = reads.workload(namespace, name) if attempt == 1 else reads.fresh(PLURAL, namespace, name)
-        try:
-            outcome, status, adapter = _decide(client, reads, obj, now, measurements, router)
-            outcome.attempts = attempt
-            outcome.written = _worth_writing(obj, status, adapter)
-            if outcome.written:
-                body = {**obj, "status": status}  # carries the resourceVersion read: a newer one: 409
-                reads.wrote(PLURAL, _write_status(api, namespace, name, body))
-        except kubernetes.client.ApiException as exc:
-            if exc.status == 409:
-                continue
-            raise
-        if adapter is not None:
-            outcome.notifications = list(adapter.notifications)
-            adapter.emit()
-            if outcome.state is not None:  # once persisted: the history beyond revisionHistoryLimit
-                adapter.trim(keep(outcome.state))
-        return outcome
+    held = unpersisted(measurements)  # polled results count once a written status records them
+    try:
+        for attempt in range(1, attempts + 1):
+            obj = reads.workload(namespace, name) if attempt == 1 else reads.fresh(PLURAL, namespace, name)
+            if held is not None:
+                held.again()
+            written = _attempt(api, reads, obj, now, held, router)
+            if written is not None:
+                outcome, adapter = written
+                outcome.attempts = attempt
+                if held is not None:  # written, or nothing new to write: the decision took them
+                    held.persisted()
+                return _announce(outcome, adapter)
+    finally:
+        if held is not None:
+            held.give_back()  # a reconcile that gave up: the next one records them
     raise ReconcileConflict(f"{namespace}/{name}: status write conflicted {attempts} times")
+
+
+def _attempt(
+    api: kubernetes.client.CustomObjectsApi,
+    reads: Reads,
+    obj: Obj,
+    now: float,
+    measurements: MeasurementProvider | None,
+    router: Router,
+) -> tuple[Outcome, KubernetesAdapter | None] | None:
+    """Decide over ``obj`` and write the status when worth it; None: the write conflicted (409)."""
+    meta = obj["metadata"]
+    try:
+        outcome, status, adapter = _decide(api.api_client, reads, obj, now, measurements, router)
+        outcome.written = _worth_writing(obj, status, adapter)
+        if outcome.written:
+            body = {**obj, "status": status}  # carries the resourceVersion read: a newer one: 409
+            reads.wrote(PLURAL, _write_status(api, meta["namespace"], meta["name"], body))
+    except kubernetes.client.ApiException as exc:
+        if exc.status == 409:
+            return None
+        raise
+    return outcome, adapter
+
+
+def _announce(outcome: Outcome, adapter: KubernetesAdapter | None) -> Outcome:
+    """After the status write: the Events of the persisted decisions, and the history trimmed."""
+    if adapter is not None:
+        outcome.notifications = list(adapter.notifications)
+        adapter.emit()
+        if outcome.state is not None:  # once persisted: the history beyond revisionHistoryLimit
+            adapter.trim(keep(outcome.state))
+    return outcome
 
 
 def _worth_writing(obj: Obj, status: Obj, adapter: KubernetesAdapter | None) -> bool:
