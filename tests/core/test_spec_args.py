@@ -8,6 +8,7 @@ the values written in place (the literal path is pinned by test_spec_compile.py 
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -278,3 +279,10 @@ def test_literals_are_checked_as_before() -> None:
     assert found == (1, "spec.metrics[0].count", "Input should be a valid integer")
     (found,) = problems_of(ocean_docs({"failureLimit": -1}, [], []))
     assert found == (1, "spec.metrics[0].failureLimit", "must be >= 0, not -1")
+
+
+def test_the_spec_references_example_problem_is_what_validate_reports() -> None:
+    docs = argo_docs({"interval": "1m", "count": "{{args.runs}}"}, [{"name": "runs", "value": "three"}], [])
+    ((_, at, why),) = problems_of(docs)
+    reference = (Path(__file__).resolve().parents[2] / "docs" / "spec-reference.md").read_text()
+    assert f"`{at}: {why}`" in " ".join(reference.split())
