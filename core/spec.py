@@ -26,10 +26,10 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    PlainSerializer,
     StrictBool,
     StrictInt,
     ValidationError,
-    PlainSerializer,
     ValidatorFunctionWrapHandler,
     WithJsonSchema,
     WrapValidator,
@@ -1180,6 +1180,25 @@ _WHOLE_NUMBER = re.compile(r"\d+")
 
 
 @dataclass(frozen=True)
+class TemplateArgs:
+    """A template's args for one rollout."""
+
+    #: the values known when the plan is compiled, by arg name
+    values: Mapping[str, str]
+    #: the args whose value comes only at run time, with its ``valueFrom`` source (e.g. secretKeyRef)
+    late: Mapping[str, str]
+    #: who gave an arg's value when it is not the template's default (e.g. "Rollout 'orders'")
+    given_by: Mapping[str, str]
+
+    def source(self, raw: str) -> str:
+        """Where the values of a field's args came from, when a rollout gave them (else nothing)."""
+        given = [
+            f"arg {n!r} given by {self.given_by[n]}" for n in _ARG_REF.findall(raw) if n in self.given_by
+        ]
+        return f" ({', '.join(given)})" if given else ""
+
+
+@dataclass(frozen=True)
 class MetricNumbers:
     """A metric's counts, limits and durations with their args substituted (None: not given)."""
 
@@ -1191,22 +1210,20 @@ class MetricNumbers:
     consecutive_error_limit: int | None
 
 
-def _number_of_args(
-    attr: str, raw: ArgText, values: Mapping[str, str], late: Mapping[str, str]
-) -> int | float | str | None:
+def _number_of_args(attr: str, raw: ArgText, args: TemplateArgs) -> int | float | str | None:
     """The value of a field written with args; a str is the reason it has none; None when an arg has no
     value (a problem already reported where the arg is given)."""
     names = _ARG_REF.findall(raw)
-    run_time = [n for n in names if late.get(n)]
+    run_time = [n for n in names if args.late.get(n)]
     if run_time:
         name = run_time[0]
         return (
-            f'"{raw}" uses arg {name!r}, whose value ({late[name]}) is known only at run time; this field '
-            "needs a value when the plan is compiled (give the arg a value)"
+            f'"{raw}" uses arg {name!r}, whose value ({args.late[name]}) is known only at run time; this '
+            "field needs a value when the plan is compiled (give the arg a value)"
         )
-    if any(n not in values for n in names):
+    if any(n not in args.values for n in names):
         return None
-    text = _substitute(str(raw), values)
+    text = _substitute(str(raw), args.values)
     if attr in _DURATION_FIELDS:
         try:
             return parse_duration(text)
@@ -1221,8 +1238,7 @@ def _resolve_numbers(
     doc: Document,
     at: str,
     m: Metric,
-    values: Mapping[str, str],
-    late: Mapping[str, str],
+    args: TemplateArgs,
     problems: list[Problem],
 ) -> MetricNumbers | None:
     """The metric's numbers with args substituted and checked as literals are (:func:`_check_template`);
@@ -1234,9 +1250,9 @@ def _resolve_numbers(
         if not isinstance(raw, ArgText):
             found[attr] = raw
             continue
-        value = _number_of_args(attr, raw, values, late)
+        value = _number_of_args(attr, raw, args)
         if isinstance(value, str):
-            problems.append(doc.problem(f"{at}.{fname}", value))
+            problems.append(doc.problem(f"{at}.{fname}", value + args.source(raw)))
         ok = ok and value is not None and not isinstance(value, str)
         found[attr] = value
     if not ok:
@@ -1245,14 +1261,17 @@ def _resolve_numbers(
     # the cross-field rules of _check_template, for the fields it could not check
     of_args = isinstance(m.count, ArgText) or isinstance(m.interval, ArgText)
     if of_args and numbers.count is not None and numbers.count > 1 and numbers.interval is None:
-        problems.append(doc.problem(f"{at}.count", f"count {numbers.count} (from args) needs an interval"))
+        given = args.source(f"{m.count} {m.interval}")
+        problems.append(
+            doc.problem(f"{at}.count", f"count {numbers.count} (from args) needs an interval{given}")
+        )
         return None
     if isinstance(m.interval, ArgText) and numbers.interval is not None and numbers.interval <= 0:
         problems.append(
             doc.problem(
                 f"{at}.interval",
-                f'"{m.interval}" is "{_substitute(str(m.interval), values)}" after substituting args: '
-                "the interval must be greater than 0",
+                f'"{m.interval}" is "{_substitute(str(m.interval), args.values)}" after substituting args: '
+                f"the interval must be greater than 0{args.source(m.interval)}",
             )
         )
         return None
@@ -1402,8 +1421,8 @@ class SpecSet:
             for name in out.rollout_specs:
                 try:
                     compile_plan(out, name)
-                except SpecError as exc:
-                    problems.extend(exc.problems)
+                except SpecError as exc:  # a template's problem found by two rollouts is one problem
+                    problems.extend(p for p in exc.problems if p not in problems)
         if problems:
             raise SpecError(sorted(problems, key=lambda p: (p.file, p.document)))
         out.warnings = tuple(warnings)
@@ -1807,10 +1826,13 @@ def compile_plan(specs: SpecSet, rollout: str | None = None, replicas: int | Non
         t = specs.templates[tname]
         values: dict[str, str] = {}
         late: dict[str, str] = {}  # arg -> the valueFrom that gives its value only at run time
+        given_by: dict[str, str] = {}  # arg -> the rollout that gave its value
         missing: list[str] = []
         for targ in t.spec.args:
             given = rollout_args.get(targ.name)
             source = given if given is not None else targ
+            if given is not None:
+                given_by[targ.name] = f"{rdoc.source_kind or 'RolloutSpec'} {rollout!r}"
             if given is not None and given.value is not None:
                 values[targ.name] = given.value
             elif source.value_from is not None:
@@ -1851,9 +1873,10 @@ def compile_plan(specs: SpecSet, rollout: str | None = None, replicas: int | Non
         if missing:
             continue
         tdoc = specs.origins[("VerificationTemplate", tname)]
+        targs = TemplateArgs(values, late, given_by)
         metrics: list[MetricPlan] = []
         for i, m in enumerate(t.spec.metrics):
-            numbers = _resolve_numbers(tdoc, f"spec.metrics[{i}]", m, values, late, problems)
+            numbers = _resolve_numbers(tdoc, f"spec.metrics[{i}]", m, targs, problems)
             if numbers is None:
                 continue
             conds: dict[str, str | None] = {}

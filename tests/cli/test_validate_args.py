@@ -59,5 +59,6 @@ def test_a_bad_arg_value_is_one_located_problem_and_exit_code_2(tmp_path: Path) 
     assert "1 problem" in err and "Traceback" not in err
     assert (
         f"{f}: document 1 (AnalysisTemplate/success-rate): spec.metrics[0].failureLimit: "
-        '"{{args.failure-limit}}" is "three" after substituting args, not a non-negative integer'
+        '"{{args.failure-limit}}" is "three" after substituting args, not a non-negative integer '
+        "(arg 'failure-limit' given by Rollout 'orders')"
     ) in " ".join(err.split())

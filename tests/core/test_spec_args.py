@@ -230,7 +230,8 @@ def test_a_bad_value_given_by_the_rollout_is_reported_at_the_templates_field() -
         (
             1,
             "spec.metrics[0].count",
-            '"{{args.runs}}" is "x" after substituting args, not a non-negative integer',
+            '"{{args.runs}}" is "x" after substituting args, not a non-negative integer '
+            "(arg 'runs' given by Rollout 'orders')",
         )
     ]
 
@@ -262,6 +263,24 @@ def test_an_arg_known_only_at_run_time_is_refused(value_from: dict[str, Any], so
     ((document, at, why),) = problems_of(docs)
     assert (document, at) == (1, "spec.metrics[0].consecutiveErrorLimit")
     assert f"uses arg 'limit', whose value ({source}) is known only at run time" in why
+
+
+def test_a_run_time_arg_given_by_the_rollout_names_the_rollout() -> None:
+    secret = {"secretKeyRef": {"name": "s", "key": "k"}}
+    docs = ocean_docs({"failureLimit": "{{args.limit}}"}, [{"name": "limit", "value": "1"}],
+                      [{"name": "limit", "valueFrom": secret}])  # fmt: skip
+    ((_, at, why),) = problems_of(docs)
+    assert at == "spec.metrics[0].failureLimit"
+    assert "(secretKeyRef) is known only at run time" in why and why.endswith(
+        "given by RolloutSpec 'orders')"
+    )
+
+
+def test_a_bad_value_of_a_template_two_rollouts_use_is_one_problem() -> None:
+    docs = ocean_docs({"count": "{{args.runs}}", "interval": "1m"}, [{"name": "runs", "value": "-2"}], [])
+    second = copy.deepcopy(docs[2])
+    second["metadata"]["name"] = "payments"
+    assert len(problems_of([*docs, second])) == 1
 
 
 def test_an_arg_from_a_field_ref_is_known_when_compiling() -> None:
