@@ -1176,7 +1176,7 @@ _NUMBER_FIELDS = (
 _DURATION_FIELDS = frozenset({"interval", "initial_delay"})
 #: the ``valueFrom`` sources whose value is read only at run time (not when the plan is compiled)
 _RUN_TIME = ("secretKeyRef", "podTemplateHashValue")
-_WHOLE_NUMBER = re.compile(r"\d+")
+_WHOLE_NUMBER = re.compile(r"[0-9]+")
 
 
 @dataclass(frozen=True)
@@ -1258,10 +1258,15 @@ def _resolve_numbers(
     if not ok:
         return None
     numbers = MetricNumbers(**found)
-    # the cross-field rules of _check_template, for the fields it could not check
-    of_args = isinstance(m.count, ArgText) or isinstance(m.interval, ArgText)
-    if of_args and numbers.count is not None and numbers.count > 1 and numbers.interval is None:
-        given = args.source(f"{m.count} {m.interval}")
+    # the cross-field rules of _check_template, for the fields it could not check (an interval of args is
+    # never missing)
+    if (
+        isinstance(m.count, ArgText)
+        and numbers.count is not None
+        and numbers.count > 1
+        and m.interval is None
+    ):
+        given = args.source(m.count)
         problems.append(
             doc.problem(f"{at}.count", f"count {numbers.count} (from args) needs an interval{given}")
         )

@@ -209,6 +209,7 @@ NOT_AN_INTEGER = "after substituting args, not a non-negative integer"
         ("failureLimit", "-1", NOT_AN_INTEGER),
         ("inconclusiveLimit", "1.5", NOT_AN_INTEGER),
         ("consecutiveErrorLimit", "", NOT_AN_INTEGER),
+        ("count", "\u0663", NOT_AN_INTEGER),  # a digit, but not 0-9 (Arabic-Indic three)
         ("interval", "soon", "after substituting args, not a duration: invalid duration 'soon'"),
         ("initialDelay", "-5s", "after substituting args, not a duration: duration '-5s' is negative"),
         ("interval", "0s", "after substituting args: the interval must be greater than 0"),
