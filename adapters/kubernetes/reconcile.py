@@ -83,6 +83,9 @@ class Outcome:
     retry: str | None = None
     #: whether the status was written (False: nothing worth a write, see :mod:`.statuswrite`)
     written: bool = True
+    #: whether the status holds this reconcile's decision (False: refused, e.g. traffic a router cannot
+    #: express: the persisted state stays as it was, and the results the decision took wait for the next)
+    decided: bool = True
 
 
 def reconcile(
@@ -110,7 +113,7 @@ def reconcile(
             if written is not None:
                 outcome, adapter = written
                 outcome.attempts = attempt
-                if held is not None:  # written, or nothing new to write: the decision took them
+                if held is not None and outcome.decided:  # written, or nothing new to write
                     held.persisted()
                 return _announce(outcome, adapter)
     finally:
@@ -249,12 +252,11 @@ def _decide(
     driver.pump(now)
     new = driver.state
     conditions: list[Obj] = [] if answered is None else [answered]
-    if adapter.cannot_express is not None:
+    unexpressed = adapter.cannot_express
+    if unexpressed is not None:
         # the decision that wanted this traffic is not persisted: the step waits, the old world stays
         new, acted = state, {}  # not persisted: the actions stay pending for the next reconcile
-        conditions.append(
-            _condition("TrafficNotApplied", "CannotExpress", adapter.cannot_express, generation)
-        )
+        conditions.append(_condition("TrafficNotApplied", "CannotExpress", unexpressed, generation))
         adapter = _replay(client, shaped, state, now, adapter)
     adapter.stable_hint = new.stable
     adapter.flush()
@@ -269,7 +271,10 @@ def _decide(
         "liveHistory": live_history(status, new, now),
         "conditions": conditions_of(new, conditions, generation),
     }
-    return Outcome(wake_at=driver.wake_at, state=new, conditions=status["conditions"]), status, adapter
+    outcome = Outcome(
+        wake_at=driver.wake_at, state=new, conditions=status["conditions"], decided=unexpressed is None
+    )
+    return outcome, status, adapter
 
 
 def _replay(

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -19,12 +19,29 @@ from kubernetes import client
 
 from ebbtide.adapters.kubernetes.cache import ApiReads
 from ebbtide.adapters.kubernetes.reconcile import GROUP, PLURAL, VERSION, ReconcileConflict, reconcile
+from ebbtide.adapters.kubernetes.routers.base import CannotExpress, Obj, Result, Traffic
+from ebbtide.adapters.kubernetes.routers.services import replica_ratio
 from ebbtide.adapters.providers.dispatch import Dispatcher, ScopedProvider
 from ebbtide.core.effects import StartMeasurement
 from ebbtide.core.events import Measurement
 from ebbtide.core.state import RolloutState
 
-from .fixtures import NAME, NS, Table, get, run, set_image, state_of
+from .fixtures import (
+    NAME,
+    NS,
+    Table,
+    errors_template,
+    get,
+    install,
+    rollout_spec,
+    run,
+    set_image,
+    standin,
+    state_of,
+    strategy,
+    template,
+    workload,
+)
 from .standin import StandIn
 from .test_reconcile import V1, V2, live, standin_cluster
 
@@ -66,11 +83,28 @@ def measured(state: RolloutState) -> int:
     return sum(m.count for run in state.verifications for m in run.metrics)
 
 
+#: one measurement decides the verification, and the step after it moves traffic
+ONE_MEASUREMENT = [
+    errors_template("10s", 1),
+    strategy("steps", {"setWeight": 20}, {"verification": {"templateNames": ["errors"]}}, {"setWeight": 60}),
+    rollout_spec("steps", replicas=5),
+]
+
+
 @contextlib.contextmanager
-def waiting_for_a_result() -> Iterator[tuple[StandIn, Table, ScopedProvider, float]]:
+def one_measurement_cluster() -> Iterator[StandIn]:
+    with standin(background=False) as api:
+        install(api.client, NS, ONE_MEASUREMENT, workload=workload(template("orders:1")))
+        yield api
+
+
+@contextlib.contextmanager
+def waiting_for_a_result(
+    cluster: Callable[[], contextlib.AbstractContextManager[StandIn]] = standin_cluster,
+) -> Iterator[tuple[StandIn, Table, ScopedProvider, float]]:
     """v2 in its verification step with one measurement answered by the provider and not yet polled."""
     table = Gated()
-    with standin_cluster() as api, Dispatcher(table, timeout=60) as pool:
+    with cluster() as api, Dispatcher(table, timeout=60) as pool:
         scope = pool.for_scope(f"{NS}/{NAME}")
         now = run(api, 0.0, live(V1))
         set_image(api, "orders:2")
@@ -109,6 +143,25 @@ def test_a_reconcile_that_gives_up_hands_its_polled_results_to_the_next(failure:
         reconcile(api.client, NS, NAME, now + 2, measurements=scope)
         assert measured(state_of(api)) == 1
         assert len(table.asked) == 1  # the next reconcile recorded the same answer: not asked again
+
+
+def test_a_result_taken_by_a_decision_the_router_could_not_express_waits_for_the_next() -> None:
+    """The result ends the verification and the next step moves traffic the router cannot express: that
+    decision is not persisted (the step waits), so the result it took is not lost either."""
+    refuse = True
+
+    def router(stable: Obj, canary: Obj | None, traffic: Traffic, labels: Any) -> Result:
+        if refuse and traffic.weights.get(V2, 0) > 20:
+            return CannotExpress("this router cannot send 60% yet")
+        return replica_ratio(stable, canary, traffic, labels)
+
+    with waiting_for_a_result(one_measurement_cluster) as (api, table, scope, now):
+        reconcile(api.client, NS, NAME, now + 1, measurements=scope, router=router)
+        assert measured(state_of(api)) == 0 and state_of(api).phase == "verifying"  # not persisted
+        refuse = False
+        reconcile(api.client, NS, NAME, now + 2, measurements=scope, router=router)
+        assert state_of(api).step_index == 2  # verified with the same answer, on to setWeight 60
+        assert len(table.asked) == 1
 
 
 def test_the_controller_asks_the_provider_once_per_measurement() -> None:
