@@ -26,9 +26,13 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    PlainSerializer,
     StrictBool,
     StrictInt,
     ValidationError,
+    ValidatorFunctionWrapHandler,
+    WithJsonSchema,
+    WrapValidator,
     field_validator,
     model_validator,
 )
@@ -205,6 +209,8 @@ NonNegInt = Annotated[StrictInt, Field(ge=0)]
 Replicas = Annotated[StrictInt, Field(ge=0, le=MAX_REPLICAS)]
 Seconds = Annotated[StrictInt, Field(ge=0, le=int(MAX_DURATION))]
 _PERCENT = re.compile(r"^(\d+)%$")
+#: an ``{{args.NAME}}`` placeholder (Argo's and Ocean CD's), substituted when the plan is compiled
+_ARG_REF = re.compile(r"\{\{\s*args\.([A-Za-z0-9_.\-]+)\s*\}\}")
 
 
 def _int_or_percent(v: Any) -> int | str:
@@ -618,16 +624,47 @@ class Baseline(Model):
     provider: MetricProvider
 
 
+class ArgText(str):
+    """A metric's number written with ``{{args.x}}`` placeholders (``"{{args.runs}}"``, ``"{{args.m}}m"``),
+    resolved and checked as the literal would be when the plan is compiled (:func:`_resolve_numbers`)."""
+
+
+def _or_args(v: Any, literal: ValidatorFunctionWrapHandler) -> Any:
+    """A string holding ``{{args.x}}`` is kept for the plan compiler; anything else is checked as is."""
+    if isinstance(v, str) and _ARG_REF.search(v):
+        return ArgText(v)
+    return literal(v)
+
+
+def _as_written(v: Any) -> Any:
+    """A number, or the string of args it was written as (dumped unchanged)."""
+    return v
+
+
+if TYPE_CHECKING:
+    IntOrArgs = int | ArgText
+    DurationOrArgs = float | ArgText
+else:
+    #: Argo's IntOrString metric fields: a non-negative integer, or a string of args (int-or-string in a CRD)
+    IntOrArgs = Annotated[
+        NonNegInt,
+        WrapValidator(_or_args),
+        PlainSerializer(_as_written),
+        WithJsonSchema({"anyOf": [{"type": "integer", "minimum": 0}, {"type": "string"}]}),
+    ]
+    DurationOrArgs = Annotated[Duration, WrapValidator(_or_args), PlainSerializer(_as_written)]
+
+
 class Metric(Model):
     name: Annotated[str, Field(min_length=1)]
-    interval: Duration | None = None
-    count: NonNegInt | None = None
-    initial_delay: Duration | None = None
+    interval: DurationOrArgs | None = None
+    count: IntOrArgs | None = None
+    initial_delay: DurationOrArgs | None = None
     success_condition: str | None = None
     failure_condition: str | None = None
-    failure_limit: NonNegInt | None = None
-    inconclusive_limit: NonNegInt | None = None
-    consecutive_error_limit: NonNegInt | None = None
+    failure_limit: IntOrArgs | None = None
+    inconclusive_limit: IntOrArgs | None = None
+    consecutive_error_limit: IntOrArgs | None = None
     dry_run: StrictBool = False
     provider: MetricProvider
     baseline: Baseline | None = None
@@ -714,9 +751,6 @@ def error_reason(err: Mapping[str, Any]) -> str:
 
 def _validation_problems(doc: Document, exc: ValidationError) -> list[Problem]:
     return [doc.problem(loc_path(err["loc"]), error_reason(err)) for err in exc.errors()]
-
-
-_ARG_REF = re.compile(r"\{\{\s*args\.([A-Za-z0-9_.\-]+)\s*\}\}")
 
 
 def _condition_problem(src: str) -> str | None:
@@ -1058,11 +1092,12 @@ def _check_template(doc: Document, t: VerificationTemplate) -> list[Problem]:
                 bad = _condition_problem(src)
                 if bad:
                     out.append(doc.problem(f"{at}.{fname}", bad))
-        if m.count is not None and m.count > 1 and m.interval is None:
+        # a field of args is checked once its value is known, when the plan is compiled (_resolve_numbers)
+        if isinstance(m.count, int) and m.count > 1 and m.interval is None:
             out.append(doc.problem(f"{at}.count", f"count {m.count} needs an interval"))
         out.extend(_baseline_problems(doc, at, m.baseline))
         out.extend(_jenkins_problems(doc, at, m.provider.jenkins))
-        if m.interval is not None and m.interval <= 0:
+        if isinstance(m.interval, float) and m.interval <= 0:
             out.append(doc.problem(f"{at}.interval", "interval must be greater than 0"))
         kinds = [k for k, v in m.provider if v is not None]
         if len(kinds) != 1:
@@ -1125,6 +1160,127 @@ def _substitute(obj: Any, values: Mapping[str, str]) -> Any:
     if isinstance(obj, list):
         return [_substitute(v, values) for v in obj]
     return obj
+
+
+# ---------------------------------------------------------------------------- metric numbers of args
+
+#: the metric fields that take ``{{args.x}}`` (Argo's IntOrString counts and limits, and durations)
+_NUMBER_FIELDS = (
+    ("interval", "interval"),
+    ("count", "count"),
+    ("initial_delay", "initialDelay"),
+    ("failure_limit", "failureLimit"),
+    ("inconclusive_limit", "inconclusiveLimit"),
+    ("consecutive_error_limit", "consecutiveErrorLimit"),
+)
+_DURATION_FIELDS = frozenset({"interval", "initial_delay"})
+#: the ``valueFrom`` sources whose value is read only at run time (not when the plan is compiled)
+_RUN_TIME = ("secretKeyRef", "podTemplateHashValue")
+_WHOLE_NUMBER = re.compile(r"[0-9]+")
+
+
+@dataclass(frozen=True)
+class TemplateArgs:
+    """A template's args for one rollout."""
+
+    #: the values known when the plan is compiled, by arg name
+    values: Mapping[str, str]
+    #: the args whose value comes only at run time, with its ``valueFrom`` source (e.g. secretKeyRef)
+    late: Mapping[str, str]
+    #: who gave an arg's value when it is not the template's default (e.g. "Rollout 'orders'")
+    given_by: Mapping[str, str]
+
+    def source(self, raw: str) -> str:
+        """Where the values of a field's args came from, when a rollout gave them (else nothing)."""
+        given = [
+            f"arg {n!r} given by {self.given_by[n]}" for n in _ARG_REF.findall(raw) if n in self.given_by
+        ]
+        return f" ({', '.join(given)})" if given else ""
+
+
+@dataclass(frozen=True)
+class MetricNumbers:
+    """A metric's counts, limits and durations with their args substituted (None: not given)."""
+
+    interval: float | None
+    count: int | None
+    initial_delay: float | None
+    failure_limit: int | None
+    inconclusive_limit: int | None
+    consecutive_error_limit: int | None
+
+
+def _number_of_args(attr: str, raw: ArgText, args: TemplateArgs) -> int | float | str | None:
+    """The value of a field written with args; a str is the reason it has none; None when an arg has no
+    value (a problem already reported where the arg is given)."""
+    names = _ARG_REF.findall(raw)
+    run_time = [n for n in names if args.late.get(n)]
+    if run_time:
+        name = run_time[0]
+        return (
+            f'"{raw}" uses arg {name!r}, whose value ({args.late[name]}) is known only at run time; this '
+            "field needs a value when the plan is compiled (give the arg a value)"
+        )
+    if any(n not in args.values for n in names):
+        return None
+    text = _substitute(str(raw), args.values)
+    if attr in _DURATION_FIELDS:
+        try:
+            return parse_duration(text)
+        except ValueError as exc:
+            return f'"{raw}" is "{text}" after substituting args, not a duration: {exc}'
+    if not _WHOLE_NUMBER.fullmatch(text.strip()):
+        return f'"{raw}" is "{text}" after substituting args, not a non-negative integer'
+    return int(text.strip())
+
+
+def _resolve_numbers(
+    doc: Document,
+    at: str,
+    m: Metric,
+    args: TemplateArgs,
+    problems: list[Problem],
+) -> MetricNumbers | None:
+    """The metric's numbers with args substituted and checked as literals are (:func:`_check_template`);
+    None, with the problems added, when one is not valid."""
+    found: dict[str, Any] = {}
+    ok = True
+    for attr, fname in _NUMBER_FIELDS:
+        raw = getattr(m, attr)
+        if not isinstance(raw, ArgText):
+            found[attr] = raw
+            continue
+        value = _number_of_args(attr, raw, args)
+        if isinstance(value, str):
+            problems.append(doc.problem(f"{at}.{fname}", value + args.source(raw)))
+        ok = ok and value is not None and not isinstance(value, str)
+        found[attr] = value
+    if not ok:
+        return None
+    numbers = MetricNumbers(**found)
+    # the cross-field rules of _check_template, for the fields it could not check (an interval of args is
+    # never missing)
+    if (
+        isinstance(m.count, ArgText)
+        and numbers.count is not None
+        and numbers.count > 1
+        and m.interval is None
+    ):
+        given = args.source(m.count)
+        problems.append(
+            doc.problem(f"{at}.count", f"count {numbers.count} (from args) needs an interval{given}")
+        )
+        return None
+    if isinstance(m.interval, ArgText) and numbers.interval is not None and numbers.interval <= 0:
+        problems.append(
+            doc.problem(
+                f"{at}.interval",
+                f'"{m.interval}" is "{_substitute(str(m.interval), args.values)}" after substituting args: '
+                f"the interval must be greater than 0{args.source(m.interval)}",
+            )
+        )
+        return None
+    return numbers
 
 
 #: a job metric without conditions: successful when its Job completed, failed when it failed (Argo's rule)
@@ -1270,8 +1426,8 @@ class SpecSet:
             for name in out.rollout_specs:
                 try:
                     compile_plan(out, name)
-                except SpecError as exc:
-                    problems.extend(exc.problems)
+                except SpecError as exc:  # a template's problem found by two rollouts is one problem
+                    problems.extend(p for p in exc.problems if p not in problems)
         if problems:
             raise SpecError(sorted(problems, key=lambda p: (p.file, p.document)))
         out.warnings = tuple(warnings)
@@ -1674,15 +1830,20 @@ def compile_plan(specs: SpecSet, rollout: str | None = None, replicas: int | Non
     for tname in used:
         t = specs.templates[tname]
         values: dict[str, str] = {}
+        late: dict[str, str] = {}  # arg -> the valueFrom that gives its value only at run time
+        given_by: dict[str, str] = {}  # arg -> the rollout that gave its value
         missing: list[str] = []
         for targ in t.spec.args:
             given = rollout_args.get(targ.name)
             source = given if given is not None else targ
+            if given is not None:
+                given_by[targ.name] = f"{rdoc.source_kind or 'RolloutSpec'} {rollout!r}"
             if given is not None and given.value is not None:
                 values[targ.name] = given.value
             elif source.value_from is not None:
                 # fieldRef: known now; podTemplateHashValue: a placeholder the measuring adapter fills in;
                 # secretKeyRef: the {{args.x}} placeholder stays, filled in by the controller
+                late[targ.name] = next((k for k in _RUN_TIME if k in source.value_from), "")
                 found = _value_from(source.value_from, r)
                 if found is not None:
                     values[targ.name] = found
@@ -1717,8 +1878,12 @@ def compile_plan(specs: SpecSet, rollout: str | None = None, replicas: int | Non
         if missing:
             continue
         tdoc = specs.origins[("VerificationTemplate", tname)]
+        targs = TemplateArgs(values, late, given_by)
         metrics: list[MetricPlan] = []
         for i, m in enumerate(t.spec.metrics):
+            numbers = _resolve_numbers(tdoc, f"spec.metrics[{i}]", m, targs, problems)
+            if numbers is None:
+                continue
             conds: dict[str, str | None] = {}
             for fname, src in (
                 ("successCondition", m.success_condition),
@@ -1753,15 +1918,17 @@ def compile_plan(specs: SpecSet, rollout: str | None = None, replicas: int | Non
             metrics.append(
                 MetricPlan(
                     name=m.name,
-                    interval=m.interval,
-                    count=m.count or None,  # 0 means "not set" (Argo's effective count)
-                    initial_delay=m.initial_delay or 0.0,
+                    interval=numbers.interval,
+                    count=numbers.count or None,  # 0 means "not set" (Argo's effective count)
+                    initial_delay=numbers.initial_delay or 0.0,
                     success_condition=conds["successCondition"],
                     failure_condition=conds["failureCondition"],
-                    failure_limit=m.failure_limit if m.failure_limit is not None else 0,
-                    inconclusive_limit=m.inconclusive_limit if m.inconclusive_limit is not None else 0,
-                    consecutive_error_limit=m.consecutive_error_limit
-                    if m.consecutive_error_limit is not None
+                    failure_limit=numbers.failure_limit if numbers.failure_limit is not None else 0,
+                    inconclusive_limit=numbers.inconclusive_limit
+                    if numbers.inconclusive_limit is not None
+                    else 0,
+                    consecutive_error_limit=numbers.consecutive_error_limit
+                    if numbers.consecutive_error_limit is not None
                     else 4,
                     dry_run=m.dry_run,
                     provider=provider,
