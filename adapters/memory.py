@@ -372,10 +372,17 @@ def _observed(revision: str, counts: tuple[int, int, int, int]) -> ReplicasObser
 # ----------------------------------------------------------------------------------------------------------
 # the cluster
 # ----------------------------------------------------------------------------------------------------------
+def _weight_trigger(behaviour: RevisionBehaviour) -> int | None:
+    """The routed weight at which the behaviour starts misbehaving (None: not a weight-armed one)."""
+    mb = behaviour.misbehave_at
+    return mb.weight if mb is not None else None
+
+
 class _ReplicaSet:
     __slots__ = (
         "_counts",
         "_crash_loop",
+        "_misbehave_weight",
         "_readiness",
         "_valid_from",
         "_valid_until",
@@ -397,9 +404,10 @@ class _ReplicaSet:
         #: the scenario's behaviour of the revision, and the one of the current attempt
         self.base = behaviour
         self.behaviour = behaviour
-        #: the behaviour's readiness and crash loop, read once (the models' attribute reads cost more)
+        #: the behaviour's readiness, crash loop and misbehaviour weight, read once (see :meth:`behave`)
         self._readiness = behaviour.readiness
         self._crash_loop = behaviour.crash_loop
+        self._misbehave_weight = _weight_trigger(behaviour)
         self.attempt = 0
         #: a rollout-started notification named the revision in its current attempt
         self.announced = False
@@ -427,6 +435,7 @@ class _ReplicaSet:
         self.behaviour = behaviour
         self._readiness = behaviour.readiness
         self._crash_loop = behaviour.crash_loop
+        self._misbehave_weight = _weight_trigger(behaviour)
 
     def new_pod(self, now: float, rng: random.Random) -> tuple[float, float]:
         delay = self._readiness.draw(self.created, rng)
@@ -717,14 +726,7 @@ class MemoryCluster:
             eff = {r: w * (1.0 - share) for r, w in eff.items()}
             eff[hr] = eff.get(hr, 0.0) + 100.0 * share
         self._effective = eff
-        for rev, w in effect.weights.items():
-            rs = self._sets.get(rev)
-            if rs is None:
-                rs = self._set(rev)
-            mb = rs.behaviour.misbehave_at
-            if mb is not None and mb.weight is not None and rs.misbehave_since is None and w >= mb.weight:
-                rs.misbehave_since = now
-        self._check_ready(now)
+        self._route(effect.weights, now)
 
     def advance(self, now: float) -> None:
         """Integrate the requests served since the last call up to ``now``."""
@@ -749,16 +751,22 @@ class MemoryCluster:
             if rs is not None and rs.misbehave_since is not None and rs.misbehave_since < now:
                 self.bad_requests += rps * w / 100.0 * (now - max(last, rs.misbehave_since))
 
-    def _check_ready(self, now: float) -> None:
+    def _route(self, weights: Mapping[str, int], now: float) -> None:
+        """Traffic now goes by ``weights``: a revision whose misbehaviour waits for a weight it reached starts
+        misbehaving, and ``min_ready`` keeps the least ready pods of a revision serving traffic."""
+        sets = self._sets
         low: int | None = None
-        for rev, w in self.weights.items():
+        for rev, w in weights.items():
+            rs = sets.get(rev)
+            if rs is None:
+                rs = self._set(rev)
+            trigger = rs._misbehave_weight
+            if trigger is not None and rs.misbehave_since is None and w >= trigger:
+                rs.misbehave_since = now
             if w > 0:
-                rs = self._sets.get(rev)
-                if rs is None:
-                    n = 0
-                else:
-                    n = (rs._counts if rs._valid_from <= now < rs._valid_until else rs.counts(now))[1]
-                low = n if low is None else min(low, n)
+                n = (rs._counts if rs._valid_from <= now < rs._valid_until else rs.counts(now))[1]
+                if low is None or n < low:
+                    low = n
         if low is not None and (self.min_ready is None or low < self.min_ready):
             self.min_ready = low
 
@@ -791,8 +799,13 @@ class MemoryCluster:
     def measure(self, start: StartMeasurement, now: float) -> Measurement:
         """Evaluate the signal a metric maps to, for the measured revision, at ``now``."""
         self.measurements_taken += 1
-        name = start.metric.name
-        mapping, vector = self._mapping(start.template, start.metric)
+        metric = start.metric
+        name = metric.name
+        hit = self._mappings.get((start.template, name))
+        if hit is not None and hit[0] is metric:
+            mapping, vector = hit[1], hit[2]
+        else:
+            mapping, vector = self._mapping(start.template, metric)
         if self._recordings:
             role = mapping.of if mapping is not None else "canary"
             recorded = replay(self._recordings, start, now, role, vector if mapping else None)
@@ -823,10 +836,10 @@ class MemoryCluster:
             and self.rng.random() < errors.probability
         ):
             return Measurement(verification=start.verification, metric=name, error=errors.message)
-        hit = self._samplers.get(id(signal))
-        if hit is None or hit[0] is not signal:
-            hit = self._samplers[id(signal)] = (signal, _sampler(signal))
-        raw = hit[1](now, rs.misbehave_since if rs is not None else None, self.rng)
+        sampler = self._samplers.get(id(signal))
+        if sampler is None or sampler[0] is not signal:
+            sampler = self._samplers[id(signal)] = (signal, _sampler(signal))
+        raw = sampler[1](now, rs.misbehave_since if rs is not None else None, self.rng)
         value: MeasuredValue = [raw] if (vector and raw is not None) else raw
         return Measurement(verification=start.verification, metric=name, value=value)
 
