@@ -505,7 +505,8 @@ class MemoryCluster:
         self.rng = random.Random(seed)
         self._sets: dict[str, _ReplicaSet] = {}
         self._pending: dict[tuple[str, str], Measurement] = {}
-        self._mappings: dict[tuple[str, str], tuple[MetricPlan, MetricMapping | None, bool]] = {}
+        #: per metric plan (by identity): the plan, the mapping that answers it, and whether with a vector
+        self._mappings: dict[int, tuple[MetricPlan, MetricMapping | None, bool]] = {}
         self._notifications: list[tuple[float, Notify]] = []
         self.weights: dict[str, int] = {}
         self.header_routes: tuple[Any, ...] = ()
@@ -739,17 +740,19 @@ class MemoryCluster:
             return
         dt = now - last
         sets = self._sets
+        served = self.served
         for rev, w in self._effective.items():
             n = rps * dt * w / 100.0
-            self.served[rev] = self.served.get(rev, 0.0) + n
+            served[rev] = served.get(rev, 0.0) + n
             rs = sets.get(rev)
-            if (
-                rs is None
-                or (rs._counts if rs._valid_from <= last < rs._valid_until else rs.counts(last))[1] == 0
-            ):
+            if rs is None:
                 self.dropped_requests += n
-            if rs is not None and rs.misbehave_since is not None and rs.misbehave_since < now:
-                self.bad_requests += rps * w / 100.0 * (now - max(last, rs.misbehave_since))
+                continue
+            if (rs._counts if rs._valid_from <= last < rs._valid_until else rs.counts(last))[1] == 0:
+                self.dropped_requests += n
+            since = rs.misbehave_since
+            if since is not None and since < now:
+                self.bad_requests += rps * w / 100.0 * (now - max(last, since))
 
     def _route(self, weights: Mapping[str, int], now: float) -> None:
         """Traffic now goes by ``weights``: a revision whose misbehaviour waits for a weight it reached starts
@@ -779,12 +782,13 @@ class MemoryCluster:
         return rs.misbehave_since if rs is not None else None
 
     # ----- measurements -----------------------------------------------------------------------------------
-    def _mapping(self, template: str, metric: MetricPlan) -> tuple[MetricMapping | None, bool]:
-        """The mapping that answers ``metric`` (None: none does), and whether it answers with a vector;
-        looked up once per metric of the plan (a spec change brings other metric plans)."""
-        hit = self._mappings.get((template, metric.name))
+    def _mapping(self, metric: MetricPlan) -> tuple[MetricPlan, MetricMapping | None, bool]:
+        """``(metric, mapping, vector)``: the mapping that answers ``metric`` (None: none does) and whether it
+        answers with a vector; looked up once per metric plan (by identity: a spec change brings other
+        metric plans, and the metric plan is kept beside its answer so that a reused id never passes)."""
+        hit = self._mappings.get(id(metric))
         if hit is not None and hit[0] is metric:
-            return hit[1], hit[2]
+            return hit
         mapping = find_mapping(self.config.metrics, metric.name, metric.provider)
         vector = False
         if mapping is not None:
@@ -793,19 +797,18 @@ class MemoryCluster:
             else:
                 cond = metric.success_condition or metric.failure_condition or ""
                 vector = bool(_VECTOR_HINT.search(cond))
-        self._mappings[(template, metric.name)] = (metric, mapping, vector)
-        return mapping, vector
+        hit = self._mappings[id(metric)] = (metric, mapping, vector)
+        return hit
 
     def measure(self, start: StartMeasurement, now: float) -> Measurement:
         """Evaluate the signal a metric maps to, for the measured revision, at ``now``."""
         self.measurements_taken += 1
         metric = start.metric
         name = metric.name
-        hit = self._mappings.get((start.template, name))
-        if hit is not None and hit[0] is metric:
-            mapping, vector = hit[1], hit[2]
-        else:
-            mapping, vector = self._mapping(start.template, metric)
+        hit = self._mappings.get(id(metric))
+        if hit is None or hit[0] is not metric:
+            hit = self._mapping(metric)
+        mapping, vector = hit[1], hit[2]
         if self._recordings:
             role = mapping.of if mapping is not None else "canary"
             recorded = replay(self._recordings, start, now, role, vector if mapping else None)

@@ -286,7 +286,9 @@ class Tracker:
         if completed and self.rolled_back_at is None:
             self.rolled_back_at = t
 
-    def __call__(self, t: float, event: Event, decision: Decision) -> None:
+    def on_decision(self, t: float, event: Event, decision: Decision) -> None:
+        """The driver's ``on_decision`` hook (a bound method: the driver calls it for every event, and calling
+        an instance through ``__call__`` costs a fifth of a microsecond more each time)."""
         state = decision.state
         prev = self.prev
         if state is prev and not decision.effects and not self.keep_timeline:
