@@ -384,6 +384,7 @@ class _ReplicaSet:
         "_crash_loop",
         "_misbehave_weight",
         "_readiness",
+        "_signals",
         "_valid_from",
         "_valid_until",
         "announced",
@@ -408,6 +409,7 @@ class _ReplicaSet:
         self._readiness = behaviour.readiness
         self._crash_loop = behaviour.crash_loop
         self._misbehave_weight = _weight_trigger(behaviour)
+        self._signals = behaviour.signals
         self.attempt = 0
         #: a rollout-started notification named the revision in its current attempt
         self.announced = False
@@ -436,6 +438,7 @@ class _ReplicaSet:
         self._readiness = behaviour.readiness
         self._crash_loop = behaviour.crash_loop
         self._misbehave_weight = _weight_trigger(behaviour)
+        self._signals = behaviour.signals
 
     def new_pod(self, now: float, rng: random.Random) -> tuple[float, float]:
         delay = self._readiness.draw(self.created, rng)
@@ -500,8 +503,8 @@ class MemoryCluster:
         self._rps = self.config.rps
         self._header_share = self.config.header_share
         self._recordings = self.config.recordings
-        #: per signal (by identity): the signal and its sampler (see _sampler)
-        self._samplers: dict[int, tuple[Signal, Sampler]] = {}
+        #: per signal (by identity): the signal, its sampler (see _sampler) and its injected errors
+        self._samplers: dict[int, tuple[Signal, Sampler, ProviderErrors | None]] = {}
         self.rng = random.Random(seed)
         self._sets: dict[str, _ReplicaSet] = {}
         self._pending: dict[tuple[str, str], Measurement] = {}
@@ -823,15 +826,18 @@ class MemoryCluster:
             return Measurement(verification=start.verification, metric=name, error="no stable revision")
         rs = self._sets.get(revision)
         # the signals of the revision's current attempt (a retried revision may measure otherwise)
-        behaviour = rs.behaviour if rs is not None else self.behaviour(revision)
-        signal = behaviour.signals.get(mapping.signal)
+        signals = rs._signals if rs is not None else self.behaviour(revision).signals
+        signal = signals.get(mapping.signal)
         if signal is None:
             return Measurement(
                 verification=start.verification,
                 metric=name,
                 error=f"revision {revision!r} has no signal {mapping.signal!r}",
             )
-        errors = signal.errors
+        compiled = self._samplers.get(id(signal))
+        if compiled is None or compiled[0] is not signal:
+            compiled = self._samplers[id(signal)] = (signal, _sampler(signal), signal.errors)
+        errors = compiled[2]
         if (
             errors is not None
             and errors.start <= now
@@ -839,10 +845,7 @@ class MemoryCluster:
             and self.rng.random() < errors.probability
         ):
             return Measurement(verification=start.verification, metric=name, error=errors.message)
-        sampler = self._samplers.get(id(signal))
-        if sampler is None or sampler[0] is not signal:
-            sampler = self._samplers[id(signal)] = (signal, _sampler(signal))
-        raw = sampler[1](now, rs.misbehave_since if rs is not None else None, self.rng)
+        raw = compiled[1](now, rs.misbehave_since if rs is not None else None, self.rng)
         value: MeasuredValue = [raw] if (vector and raw is not None) else raw
         return Measurement(verification=start.verification, metric=name, value=value)
 
