@@ -718,10 +718,9 @@ class MemoryCluster:
             self.advance(now)
         self.weights = dict(effect.weights)
         self.header_routes = effect.header_routes
-        self.header_route_revision = effect.header_route_revision
+        hr = self.header_route_revision = effect.header_route_revision
+        eff = self._route(effect.weights, now)
         share = self._header_share
-        eff = {r: float(w) for r, w in effect.weights.items() if w > 0}
-        hr = effect.header_route_revision
         if (
             share
             and hr is not None
@@ -730,7 +729,6 @@ class MemoryCluster:
             eff = {r: w * (1.0 - share) for r, w in eff.items()}
             eff[hr] = eff.get(hr, 0.0) + 100.0 * share
         self._effective = eff
-        self._route(effect.weights, now)
 
     def advance(self, now: float) -> None:
         """Integrate the requests served since the last call up to ``now``."""
@@ -757,10 +755,12 @@ class MemoryCluster:
             if since is not None and since < now:
                 self.bad_requests += rps * w / 100.0 * (now - max(last, since))
 
-    def _route(self, weights: Mapping[str, int], now: float) -> None:
+    def _route(self, weights: Mapping[str, int], now: float) -> dict[str, float]:
         """Traffic now goes by ``weights``: a revision whose misbehaviour waits for a weight it reached starts
-        misbehaving, and ``min_ready`` keeps the least ready pods of a revision serving traffic."""
+        misbehaving, and ``min_ready`` keeps the least ready pods of a revision serving traffic. Returns the
+        weights of the revisions serving traffic (weight above 0), in order, as floats."""
         sets = self._sets
+        serving: dict[str, float] = {}
         low: int | None = None
         for rev, w in weights.items():
             rs = sets.get(rev)
@@ -770,11 +770,13 @@ class MemoryCluster:
             if trigger is not None and rs.misbehave_since is None and w >= trigger:
                 rs.misbehave_since = now
             if w > 0:
+                serving[rev] = float(w)
                 n = (rs._counts if rs._valid_from <= now < rs._valid_until else rs.counts(now))[1]
                 if low is None or n < low:
                     low = n
         if low is not None and (self.min_ready is None or low < self.min_ready):
             self.min_ready = low
+        return serving
 
     def misbehaving(self, revision: str, now: float) -> bool:
         rs = self._sets.get(revision)
