@@ -115,9 +115,11 @@ class Driver:
         self.wake_at = decision.wake_at
         if decision.rejected is not None:
             self.rejections.append((now, event, decision.rejected))
-        apply = self.adapter.apply
-        for effect in decision.effects:
-            apply(effect, now)
+        effects = decision.effects
+        if effects:
+            apply = self.adapter.apply
+            for effect in effects:
+                apply(effect, now)
         if self.on_decision is not None:
             self.on_decision(now, event, decision)
         return decision
@@ -127,24 +129,21 @@ class Driver:
         the world and the engine are quiet at this instant. Returns the number of events handled."""
         handled = 0
         observe = self.adapter.observe
+        handle = self.handle
         while True:
             wake = self.wake_at
             if wake is not None and wake <= now:
-                self.handle(_TICK, now)
+                handle(_TICK, now)
                 handled += 1
-                if handled > MAX_EVENTS_PER_INSTANT:
-                    raise DriverError(
-                        f"more than {MAX_EVENTS_PER_INSTANT} events at t={now}: the engine does not settle"
-                    )
             events = observe(now)
-            if not events:
+            if events:
+                for event in events:
+                    handle(event, now)
+                handled += len(events)
+            else:
                 wake = self.wake_at
                 if wake is None or wake > now:
                     return handled
-                continue
-            for event in events:
-                self.handle(event, now)
-            handled += len(events)
             if handled > MAX_EVENTS_PER_INSTANT:
                 raise DriverError(
                     f"more than {MAX_EVENTS_PER_INSTANT} events at t={now}: the engine does not settle"

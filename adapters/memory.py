@@ -372,11 +372,19 @@ def _observed(revision: str, counts: tuple[int, int, int, int]) -> ReplicasObser
 # ----------------------------------------------------------------------------------------------------------
 # the cluster
 # ----------------------------------------------------------------------------------------------------------
+def _weight_trigger(behaviour: RevisionBehaviour) -> int | None:
+    """The routed weight at which the behaviour starts misbehaving (None: not a weight-armed one)."""
+    mb = behaviour.misbehave_at
+    return mb.weight if mb is not None else None
+
+
 class _ReplicaSet:
     __slots__ = (
         "_counts",
         "_crash_loop",
+        "_misbehave_weight",
         "_readiness",
+        "_signals",
         "_valid_from",
         "_valid_until",
         "announced",
@@ -397,9 +405,11 @@ class _ReplicaSet:
         #: the scenario's behaviour of the revision, and the one of the current attempt
         self.base = behaviour
         self.behaviour = behaviour
-        #: the behaviour's readiness and crash loop, read once (the models' attribute reads cost more)
+        #: the behaviour's readiness, crash loop and misbehaviour weight, read once (see :meth:`behave`)
         self._readiness = behaviour.readiness
         self._crash_loop = behaviour.crash_loop
+        self._misbehave_weight = _weight_trigger(behaviour)
+        self._signals = behaviour.signals
         self.attempt = 0
         #: a rollout-started notification named the revision in its current attempt
         self.announced = False
@@ -427,6 +437,8 @@ class _ReplicaSet:
         self.behaviour = behaviour
         self._readiness = behaviour.readiness
         self._crash_loop = behaviour.crash_loop
+        self._misbehave_weight = _weight_trigger(behaviour)
+        self._signals = behaviour.signals
 
     def new_pod(self, now: float, rng: random.Random) -> tuple[float, float]:
         delay = self._readiness.draw(self.created, rng)
@@ -491,12 +503,13 @@ class MemoryCluster:
         self._rps = self.config.rps
         self._header_share = self.config.header_share
         self._recordings = self.config.recordings
-        #: per signal (by identity): the signal and its sampler (see _sampler)
-        self._samplers: dict[int, tuple[Signal, Sampler]] = {}
+        #: per signal (by identity): the signal, its sampler (see _sampler) and its injected errors
+        self._samplers: dict[int, tuple[Signal, Sampler, ProviderErrors | None]] = {}
         self.rng = random.Random(seed)
         self._sets: dict[str, _ReplicaSet] = {}
         self._pending: dict[tuple[str, str], Measurement] = {}
-        self._mappings: dict[tuple[str, str], tuple[MetricPlan, MetricMapping | None, bool]] = {}
+        #: per metric plan (by identity): the plan, the mapping that answers it, and whether with a vector
+        self._mappings: dict[int, tuple[MetricPlan, MetricMapping | None, bool]] = {}
         self._notifications: list[tuple[float, Notify]] = []
         self.weights: dict[str, int] = {}
         self.header_routes: tuple[Any, ...] = ()
@@ -705,10 +718,9 @@ class MemoryCluster:
             self.advance(now)
         self.weights = dict(effect.weights)
         self.header_routes = effect.header_routes
-        self.header_route_revision = effect.header_route_revision
+        hr = self.header_route_revision = effect.header_route_revision
+        eff = self._route(effect.weights, now)
         share = self._header_share
-        eff = {r: float(w) for r, w in effect.weights.items() if w > 0}
-        hr = effect.header_route_revision
         if (
             share
             and hr is not None
@@ -717,14 +729,6 @@ class MemoryCluster:
             eff = {r: w * (1.0 - share) for r, w in eff.items()}
             eff[hr] = eff.get(hr, 0.0) + 100.0 * share
         self._effective = eff
-        for rev, w in effect.weights.items():
-            rs = self._sets.get(rev)
-            if rs is None:
-                rs = self._set(rev)
-            mb = rs.behaviour.misbehave_at
-            if mb is not None and mb.weight is not None and rs.misbehave_since is None and w >= mb.weight:
-                rs.misbehave_since = now
-        self._check_ready(now)
 
     def advance(self, now: float) -> None:
         """Integrate the requests served since the last call up to ``now``."""
@@ -737,30 +741,42 @@ class MemoryCluster:
             return
         dt = now - last
         sets = self._sets
+        served = self.served
         for rev, w in self._effective.items():
             n = rps * dt * w / 100.0
-            self.served[rev] = self.served.get(rev, 0.0) + n
+            served[rev] = served.get(rev, 0.0) + n
             rs = sets.get(rev)
-            if (
-                rs is None
-                or (rs._counts if rs._valid_from <= last < rs._valid_until else rs.counts(last))[1] == 0
-            ):
+            if rs is None:
                 self.dropped_requests += n
-            if rs is not None and rs.misbehave_since is not None and rs.misbehave_since < now:
-                self.bad_requests += rps * w / 100.0 * (now - max(last, rs.misbehave_since))
+                continue
+            if (rs._counts if rs._valid_from <= last < rs._valid_until else rs.counts(last))[1] == 0:
+                self.dropped_requests += n
+            since = rs.misbehave_since
+            if since is not None and since < now:
+                self.bad_requests += rps * w / 100.0 * (now - max(last, since))
 
-    def _check_ready(self, now: float) -> None:
+    def _route(self, weights: Mapping[str, int], now: float) -> dict[str, float]:
+        """Traffic now goes by ``weights``: a revision whose misbehaviour waits for a weight it reached starts
+        misbehaving, and ``min_ready`` keeps the least ready pods of a revision serving traffic. Returns the
+        weights of the revisions serving traffic (weight above 0), in order, as floats."""
+        sets = self._sets
+        serving: dict[str, float] = {}
         low: int | None = None
-        for rev, w in self.weights.items():
+        for rev, w in weights.items():
+            rs = sets.get(rev)
+            if rs is None:
+                rs = self._set(rev)
+            trigger = rs._misbehave_weight
+            if trigger is not None and rs.misbehave_since is None and w >= trigger:
+                rs.misbehave_since = now
             if w > 0:
-                rs = self._sets.get(rev)
-                if rs is None:
-                    n = 0
-                else:
-                    n = (rs._counts if rs._valid_from <= now < rs._valid_until else rs.counts(now))[1]
-                low = n if low is None else min(low, n)
+                serving[rev] = float(w)
+                n = (rs._counts if rs._valid_from <= now < rs._valid_until else rs.counts(now))[1]
+                if low is None or n < low:
+                    low = n
         if low is not None and (self.min_ready is None or low < self.min_ready):
             self.min_ready = low
+        return serving
 
     def misbehaving(self, revision: str, now: float) -> bool:
         rs = self._sets.get(revision)
@@ -771,12 +787,13 @@ class MemoryCluster:
         return rs.misbehave_since if rs is not None else None
 
     # ----- measurements -----------------------------------------------------------------------------------
-    def _mapping(self, template: str, metric: MetricPlan) -> tuple[MetricMapping | None, bool]:
-        """The mapping that answers ``metric`` (None: none does), and whether it answers with a vector;
-        looked up once per metric of the plan (a spec change brings other metric plans)."""
-        hit = self._mappings.get((template, metric.name))
+    def _mapping(self, metric: MetricPlan) -> tuple[MetricPlan, MetricMapping | None, bool]:
+        """``(metric, mapping, vector)``: the mapping that answers ``metric`` (None: none does) and whether it
+        answers with a vector; looked up once per metric plan (by identity: a spec change brings other
+        metric plans, and the metric plan is kept beside its answer so that a reused id never passes)."""
+        hit = self._mappings.get(id(metric))
         if hit is not None and hit[0] is metric:
-            return hit[1], hit[2]
+            return hit
         mapping = find_mapping(self.config.metrics, metric.name, metric.provider)
         vector = False
         if mapping is not None:
@@ -785,14 +802,18 @@ class MemoryCluster:
             else:
                 cond = metric.success_condition or metric.failure_condition or ""
                 vector = bool(_VECTOR_HINT.search(cond))
-        self._mappings[(template, metric.name)] = (metric, mapping, vector)
-        return mapping, vector
+        hit = self._mappings[id(metric)] = (metric, mapping, vector)
+        return hit
 
     def measure(self, start: StartMeasurement, now: float) -> Measurement:
         """Evaluate the signal a metric maps to, for the measured revision, at ``now``."""
         self.measurements_taken += 1
-        name = start.metric.name
-        mapping, vector = self._mapping(start.template, start.metric)
+        metric = start.metric
+        name = metric.name
+        hit = self._mappings.get(id(metric))
+        if hit is None or hit[0] is not metric:
+            hit = self._mapping(metric)
+        mapping, vector = hit[1], hit[2]
         if self._recordings:
             role = mapping.of if mapping is not None else "canary"
             recorded = replay(self._recordings, start, now, role, vector if mapping else None)
@@ -807,15 +828,18 @@ class MemoryCluster:
             return Measurement(verification=start.verification, metric=name, error="no stable revision")
         rs = self._sets.get(revision)
         # the signals of the revision's current attempt (a retried revision may measure otherwise)
-        behaviour = rs.behaviour if rs is not None else self.behaviour(revision)
-        signal = behaviour.signals.get(mapping.signal)
+        signals = rs._signals if rs is not None else self.behaviour(revision).signals
+        signal = signals.get(mapping.signal)
         if signal is None:
             return Measurement(
                 verification=start.verification,
                 metric=name,
                 error=f"revision {revision!r} has no signal {mapping.signal!r}",
             )
-        errors = signal.errors
+        compiled = self._samplers.get(id(signal))
+        if compiled is None or compiled[0] is not signal:
+            compiled = self._samplers[id(signal)] = (signal, _sampler(signal), signal.errors)
+        errors = compiled[2]
         if (
             errors is not None
             and errors.start <= now
@@ -823,10 +847,7 @@ class MemoryCluster:
             and self.rng.random() < errors.probability
         ):
             return Measurement(verification=start.verification, metric=name, error=errors.message)
-        hit = self._samplers.get(id(signal))
-        if hit is None or hit[0] is not signal:
-            hit = self._samplers[id(signal)] = (signal, _sampler(signal))
-        raw = hit[1](now, rs.misbehave_since if rs is not None else None, self.rng)
+        raw = compiled[1](now, rs.misbehave_since if rs is not None else None, self.rng)
         value: MeasuredValue = [raw] if (vector and raw is not None) else raw
         return Measurement(verification=start.verification, metric=name, value=value)
 

@@ -6,7 +6,9 @@ because this machine's speed swings from minute to minute while ratios hold stea
   {"name": "sim.runs_per_1k_triggers", ...}     full runs per 1,000 bare triggers (issue 8: must >= 11)
   {"name": "sim.outside_engine", ...}           CPU microseconds per run spent outside ``core.step`` (the
                                                 memory cluster, the driver, the event loop, the tracker),
-                                                beside those in it and the ``core.step`` calls per run
+                                                beside those in it and the ``core.step`` calls per run,
+                                                and ``replayed_us_per_run``: the simulator alone, every
+                                                step answered from a recording (see outside_engine)
   {"name": "sim.runs_per_s_workers2", ...}      simulate(..., workers=2), with the one-core rate of the
                                                 same round and the ratio (issue 8: must >= 1.8 on 2 cores),
                                                 and ``cpu_ratio``: the ratio the CPU time spent promises
@@ -99,8 +101,11 @@ def measure(sc: Scenario, runs: int, workers: int) -> tuple[float, float]:
     return runs / elapsed, cpu
 
 
-def recorded_steps(sc: Scenario, runs: int) -> list[tuple[Any, Any, float]]:
-    """Every ``core.step`` call ``(state, event, now)`` of ``runs`` runs, in order."""
+def recorded_steps(
+    sc: Scenario, runs: int, decisions: list[Any] | None = None
+) -> list[tuple[Any, Any, float]]:
+    """Every ``core.step`` call ``(state, event, now)`` of ``runs`` runs, in order (and their decisions, in
+    ``decisions`` when given)."""
     from ebbtide.core import engine
     from ebbtide.sim.runner import simulate
 
@@ -109,7 +114,10 @@ def recorded_steps(sc: Scenario, runs: int) -> list[tuple[Any, Any, float]]:
 
     def recording(state: Any, event: Any, now: float) -> Any:
         calls.append((state, event, now))
-        return real(state, event, now)
+        decision = real(state, event, now)
+        if decisions is not None:
+            decisions.append(decision)
+        return decision
 
     engine.step = recording  # the driver looks the engine's step up when it is built
     try:
@@ -120,38 +128,74 @@ def recorded_steps(sc: Scenario, runs: int) -> list[tuple[Any, Any, float]]:
     return calls
 
 
-def callgrind_part(sc: Scenario, runs: int, part: str) -> None:
-    """One part of the load-independent split, for an instruction counter (prints nothing):
-    ``setup`` records the steps of the runs; ``whole`` then runs them again; ``alone`` replays the steps.
+def replaying(decisions: list[Any]) -> Callable[..., Any]:
+    """A stand-in for ``core.step`` that answers each call with the next recorded decision."""
+    answers = iter(decisions)
 
-        valgrind --tool=callgrind --callgrind-out-file=/dev/null python bench/sim_bench.py --callgrind PART
-    instructions per run outside the engine = (whole - alone) / runs; in it = (alone - setup) / runs."""
+    def replay(state: Any, event: Any, now: float) -> Any:
+        return next(answers)
+
+    return replay
+
+
+def simulate_replayed(sc: Scenario, runs: int, decisions: list[Any]) -> None:
+    """The runs again, every ``core.step`` call answered from ``decisions`` (the simulator alone)."""
     from ebbtide.core import engine
     from ebbtide.sim.runner import simulate
 
-    calls = recorded_steps(sc, runs)
+    real = engine.step
+    engine.step = replaying(decisions)  # the prefix of the runs looks the engine's step up when it is built
+    try:
+        for _ in simulate(sc, runs=runs, seed=1):
+            pass
+    finally:
+        engine.step = real
+
+
+def callgrind_part(sc: Scenario, runs: int, part: str) -> None:
+    """One part of the load-independent split, for an instruction counter (prints nothing):
+    ``setup`` records the steps of the runs; ``whole`` then runs them again; ``alone`` replays the steps;
+    ``replayed`` runs them again with every step answered from the recording (the simulator alone).
+
+        valgrind --tool=callgrind --callgrind-out-file=/dev/null python bench/sim_bench.py --callgrind PART
+    instructions per run outside the engine = (whole - alone) / runs, or (replayed - setup) / runs; in it =
+    (alone - setup) / runs."""
+    from ebbtide.core import engine
+    from ebbtide.sim.runner import simulate
+
+    decisions: list[Any] = []
+    calls = recorded_steps(sc, runs, decisions)
     if part == "whole":
         for _ in simulate(sc, runs=runs, seed=1):
             pass
     elif part == "alone":
         for state, event, now in calls:
             engine.step(state, event, now)
+    elif part == "replayed":
+        simulate_replayed(sc, runs, decisions)
 
 
-def outside_engine(sc: Scenario, runs: int, repeat: int = 3) -> tuple[float, float, float]:
+def outside_engine(sc: Scenario, runs: int, repeat: int = 3) -> tuple[float, float, float, float]:
     """CPU seconds per run spent in ``core.step`` and outside it (the memory cluster, the driver, the
-    event loop, the tracker), and the ``core.step`` calls per run.
+    event loop, the tracker), the ``core.step`` calls per run, and the CPU seconds per run of the
+    simulator alone.
 
     Every step call of the runs is recorded, then replayed through ``step`` alone; the two are timed in
-    CPU time (steadier than wall time on a shared machine), best of ``repeat`` each.
+    CPU time (steadier than wall time on a shared machine), best of ``repeat`` each; outside = whole runs
+    less the steps alone. That difference also holds what the engine loses to running between the
+    simulator's work rather than in a tight loop (its caches are colder: the same instructions take
+    longer), so the runs are timed a third way, with every step answered from the recording: the
+    simulator alone, the figure its own changes move.
     """
     from ebbtide.core import engine
     from ebbtide.sim.runner import simulate
 
-    calls = recorded_steps(sc, runs)
+    decisions: list[Any] = []
+    calls = recorded_steps(sc, runs, decisions)
     real = engine.step
     whole: list[float] = []
     alone: list[float] = []
+    replayed: list[float] = []
     for _ in range(repeat):
         gc.collect()
         t0 = time.process_time()
@@ -163,7 +207,12 @@ def outside_engine(sc: Scenario, runs: int, repeat: int = 3) -> tuple[float, flo
         for state, event, now in calls:
             real(state, event, now)
         alone.append(time.process_time() - t0)
-    return min(alone) / runs, max(0.0, min(whole) - min(alone)) / runs, len(calls) / runs
+        gc.collect()
+        t0 = time.process_time()
+        simulate_replayed(sc, runs, decisions)
+        replayed.append(time.process_time() - t0)
+    engine_s = min(alone) / runs
+    return engine_s, max(0.0, min(whole) - min(alone)) / runs, len(calls) / runs, min(replayed) / runs
 
 
 def emit(name: str, value: float, unit: str, **extra: Any) -> None:
@@ -175,7 +224,9 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=2000)
     parser.add_argument("--rounds", type=int, default=3, help="alternating one-core / workers rounds")
     parser.add_argument("--no-workers", action="store_true")
-    parser.add_argument("--callgrind", choices=["setup", "whole", "alone"], help="see callgrind_part")
+    parser.add_argument(
+        "--callgrind", choices=["setup", "whole", "alone", "replayed"], help="see callgrind_part"
+    )
     args = parser.parse_args()
     sc = scenario()
     if args.callgrind:
@@ -205,7 +256,7 @@ def main() -> None:
     )
     emit("sim.runs_per_1k_triggers", 1000 * singles[i] / triggers[i], "runs per 1k triggers")
 
-    engine, outside, calls = outside_engine(sc, min(args.runs, 1000))
+    engine, outside, calls, alone = outside_engine(sc, min(args.runs, 1000))
     emit(
         "sim.outside_engine",
         1e6 * outside,
@@ -213,6 +264,8 @@ def main() -> None:
         engine_us_per_run=round(1e6 * engine, 1),
         engine_calls_per_run=round(calls, 2),
         share=round(outside / (outside + engine), 3),
+        # the simulator alone: the runs with every core.step answered from a recording of its decisions
+        replayed_us_per_run=round(1e6 * alone, 1),
     )
     if pairs:
         ratios = [r for _, r, _ in pairs]

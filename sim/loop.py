@@ -52,9 +52,14 @@ class Prepared:
     measurements: bool = field(default=False)
     #: the engine state every run starts from (states are immutable: one serves all runs)
     initial: RolloutState = field(init=False, repr=False, compare=False)
+    #: the deploy of the stable revision at t=0, one event for all runs (a shared prefix then matches it by
+    #: identity, not by comparing two equal events)
+    deploy_stable: Deploy | None = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "initial", initial_state(self.plan))
+        deploy = Deploy(revision=self.stable) if self.stable is not None else None
+        object.__setattr__(self, "deploy_stable", deploy)
 
 
 def prepare(
@@ -126,10 +131,10 @@ def begin(prepared: Prepared, cluster: MemoryCluster, driver: Driver, strict: bo
     A rollout under way that stops short of its step raises :class:`WarmUpError` when ``strict``; otherwise
     (a run whose seed made the canary fail on the way) the run starts from wherever the engine stopped.
     """
-    if prepared.stable is None:
+    if prepared.stable is None or prepared.deploy_stable is None:
         return
     # the stable revision is live when the run starts, with the ready pods the scenario says
-    driver.handle(Deploy(revision=prepared.stable), 0.0)
+    driver.handle(prepared.deploy_stable, 0.0)
     cluster.make_ready(prepared.stable, 0.0, prepared.stable_ready)
     driver.pump(0.0)
     if prepared.canary is not None:
@@ -177,7 +182,7 @@ def run_once(
     state = prepared.initial
     tracker = Tracker(state, keep_timeline, is_bad, since, measurements=measurements)
     step = quiet(prefix.step_fn() if prefix is not None else engine.step)
-    driver = Driver(cluster, state, record=False, step=step, on_decision=tracker)
+    driver = Driver(cluster, state, record=False, step=step, on_decision=tracker.on_decision)
     heap = list(prepared.actions)  # sorted, hence a heap
     end = prepared.duration
     now = 0.0

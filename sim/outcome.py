@@ -289,29 +289,19 @@ class Tracker:
         if completed and self.rolled_back_at is None:
             self.rolled_back_at = t
 
-    def __call__(self, t: float, event: Event, decision: Decision) -> None:
+    def on_decision(self, t: float, event: Event, decision: Decision) -> None:
+        """The driver's ``on_decision`` hook (a bound method: the driver calls it for every event, and calling
+        an instance through ``__call__`` costs a fifth of a microsecond more each time)."""
         state = decision.state
         prev = self.prev
-        if state is prev and not decision.effects and not self.keep_timeline:
+        effects = decision.effects
+        if state is prev and not effects and not self.keep_timeline:
             return  # nothing happened (an observation the engine had no use for, a rejected command)
-        came_back = prev.phase == "rolling-back" or prev.initiator in ("rollback", "failure-policy")
-        for effect in decision.effects:
-            if effect.kind != "notify":
-                continue
-            assert isinstance(effect, Notify)
-            name = effect.event
-            payload = effect.payload
-            if name == "rollout-failed":
-                self._detected(t, prev.canary, payload.get("reason"))
-            elif name == "rollout-rolled-back":
-                self._rollback(t, payload.get("reason"), completed=True)
-                came_back = True
-            elif name == "rollout-started" and payload.get("initiator") == "rollback":
-                self._rollback(t, f"rollback to revision {payload.get('revision')} requested", False)
-            elif name == "rollout-started" and payload.get("initiator") == "failure-policy":
-                self._rollback(t, state.failure_reason or self.failure_reason, False)  # a newRollout rollback
-            elif name == "rollout-finished" and prev.initiator == "rollback":
-                self._rollback(t, None, completed=True)
+        rolled_back = False  # a rollout-rolled-back notification in this decision
+        for effect in effects:
+            if effect.kind == "notify":
+                assert isinstance(effect, Notify)
+                rolled_back = self._notified(t, effect, prev, state) or rolled_back
         if state.pause_reason == "failure-policy" and prev.pause_reason != "failure-policy":
             self._detected(t, state.canary, state.failure_reason)
         if state.recorded_failures is not prev.recorded_failures and (
@@ -328,6 +318,11 @@ class Tracker:
             and state.stable is not None
             and (prev.phase != "live" or prev.stable != state.stable)
         ):
+            came_back = (
+                rolled_back
+                or prev.phase == "rolling-back"
+                or prev.initiator in ("rollback", "failure-policy")
+            )
             self.settled = "rolled-back" if came_back else "promoted"
             if state.stable == self.deployed_revision and self.live_at is None:
                 self.live_at = t
@@ -348,6 +343,23 @@ class Tracker:
                 entry["verdicts"] = verdicts
                 self.timeline.append(entry)
         self.prev = state
+
+    def _notified(self, t: float, effect: Notify, prev: RolloutState, state: RolloutState) -> bool:
+        """Follow one notification of a decision from ``prev`` to ``state``; True for a completed rollback."""
+        name = effect.event
+        payload = effect.payload
+        if name == "rollout-failed":
+            self._detected(t, prev.canary, payload.get("reason"))
+        elif name == "rollout-rolled-back":
+            self._rollback(t, payload.get("reason"), completed=True)
+            return True
+        elif name == "rollout-started" and payload.get("initiator") == "rollback":
+            self._rollback(t, f"rollback to revision {payload.get('revision')} requested", False)
+        elif name == "rollout-started" and payload.get("initiator") == "failure-policy":
+            self._rollback(t, state.failure_reason or self.failure_reason, False)  # a newRollout rollback
+        elif name == "rollout-finished" and prev.initiator == "rollback":
+            self._rollback(t, None, completed=True)
+        return False
 
     @staticmethod
     def _key(state: RolloutState) -> tuple[Any, ...]:

@@ -1,11 +1,13 @@
 from __future__ import annotations
 
-from ebbtide.adapters.driver import Driver, replay
+import pytest
+
+from ebbtide.adapters.driver import MAX_EVENTS_PER_INSTANT, Driver, DriverError, replay
 from ebbtide.adapters.memory import ClusterConfig, MemoryCluster
 from ebbtide.core.engine import initial_state
-from ebbtide.core.events import Command, Deploy
+from ebbtide.core.events import Command, Deploy, Event
 from ebbtide.core.plan import MetricPlan, Plan, StepPlan, TemplatePlan
-from ebbtide.core.state import Decision
+from ebbtide.core.state import Decision, RolloutState
 
 METRIC = MetricPlan(name="error-rate", interval=30, count=3, success_condition="result < 0.05")
 PLAN = Plan(
@@ -83,3 +85,19 @@ def test_restore_continues_with_the_same_future() -> None:
     assert resumed.state.stable == whole.state.stable == "v2"
     assert resumed.state.weights == whole.state.weights
     assert cluster.served.keys() == whole_cluster.served.keys()
+
+
+def test_an_engine_that_never_settles_is_stopped_loudly() -> None:
+    """A step that always wants another Tick at the same instant (or a world that always has news) stops the
+    pump after MAX_EVENTS_PER_INSTANT events with a DriverError, never a hang."""
+    told: list[Event] = []
+
+    def restless(state: RolloutState, event: Event, now: float) -> Decision:
+        told.append(event)
+        return Decision(state=state, effects=(), wake_at=now)
+
+    driver = Driver(MemoryCluster(CONFIG), initial_state(PLAN), step=restless)
+    driver.wake_at = 5.0
+    with pytest.raises(DriverError, match="does not settle"):
+        driver.pump(5.0)
+    assert MAX_EVENTS_PER_INSTANT < len(told) <= MAX_EVENTS_PER_INSTANT + 2

@@ -90,7 +90,8 @@ def test_runs_are_the_runs_without_it(name: str, prepared: Prepared, monkeypatch
 
 
 def test_a_bench_run_asks_the_engine_less(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Each of the 4 scale-ups of v2 is reported at once with the ready count the engine already holds."""
+    """Each of the 4 scale-ups of v2 is reported at once with the ready count the engine already holds, and
+    v1, let go of when v2 is promoted, is reported at zero pods in the same instant."""
     made: list[Event] = []
     real = engine.step
 
@@ -101,7 +102,7 @@ def test_a_bench_run_asks_the_engine_less(monkeypatch: pytest.MonkeyPatch) -> No
     monkeypatch.setattr(engine, "step", counting)
     prepared = bench_scenario().prepare()
     result = run_once(prepared, 0, derive_seed(5, 0))
-    assert result.events == len(made) + 4
+    assert result.events == len(made) + 5
 
 
 def test_only_the_same_state_at_the_same_time() -> None:
@@ -114,6 +115,8 @@ def test_only_the_same_state_at_the_same_time() -> None:
 
     class State:
         ready = {"v2": 1}
+        replicas = {"v2": 2, "v3": 1}
+        weights = {"v1": 100}
 
     step = quiet(fake)
     s = State()
@@ -128,3 +131,37 @@ def test_only_the_same_state_at_the_same_time() -> None:
     step(s, ReplicasObserved(revision="v3", desired=1, ready=0, available=0), 11.0)  # type: ignore[arg-type]
     step(State(), seen, 11.0)  # type: ignore[arg-type]
     assert len(told) == 5
+
+
+def test_a_revision_the_state_lets_go_of() -> None:
+    """An observation of a revision in none of replicas, weights and ready is answered; one the state still
+    scales or routes without a ready count is the engine's (it records the count)."""
+    told: list[Event] = []
+
+    def fake(state: Any, event: Event, now: float) -> Any:
+        told.append(event)
+        return Decision(state=state, effects=(), wake_at=None)
+
+    class State:
+        ready = {"v2": 1}
+        replicas = {"v2": 2, "v3": 1}
+        weights = {"v1": 100}
+
+    step = quiet(fake)
+    s = State()
+    step(s, Tick(), 10.0)  # type: ignore[arg-type]
+    gone = step(s, ReplicasObserved(revision="v0", desired=0, ready=0, available=0), 10.0)  # type: ignore[arg-type]
+    assert len(told) == 1 and gone.state is s and gone.effects == () and gone.wake_at is None
+    for revision in ("v1", "v3"):  # routed, scaled: their first ready count is news to the engine
+        step(s, ReplicasObserved(revision=revision, desired=1, ready=0, available=0), 10.0)  # type: ignore[arg-type]
+    assert [e.revision for e in told[1:]] == ["v1", "v3"]  # type: ignore[union-attr]
+
+
+def test_the_old_stable_revision_is_answered(monkeypatch: pytest.MonkeyPatch) -> None:
+    """In a bench run, the observation of v1 at zero pods after v2's promotion is answered without the engine
+    (the engine's own decision for it is checked by test_every_answer_is_the_engines)."""
+    checked = Checked()
+    monkeypatch.setattr(loop, "quiet", checked)
+    run_once(bench_scenario().prepare(), 0, derive_seed(5, 0))
+    gone = [e for e in checked.answered if isinstance(e, ReplicasObserved) and e.revision == "v1"]
+    assert [(e.desired, e.ready) for e in gone] == [(0, 0)]
