@@ -16,6 +16,30 @@ or timeout reads (stopping them, putting measurements in flight) keeps those mar
 The world (weights, replicas) is settled after the advance loop comes to rest; when the settle leaves it as
 it was, the loop would find nothing new either, so the decision ends without asking it again
 (:func:`_advance`, :func:`full_step`).
+
+The settle (:func:`_settle_world`) iterates ``weights, replicas := f(world), g(world)`` to their joint
+fixpoint. A pass evaluates only what can have moved; with a traffic router (tests/core/test_settle.py
+checks each fact on redrawn worlds, and every decision against a settle that evaluates everything):
+
+- *f is its own fixpoint*: ``f`` is ``split(desired, prev, caps)`` then the unready clamp (or the clamp
+  alone when failed). ``split`` started from its own output gives it again (each wanted share is already
+  ``min(want, max(cap, prev))``; the shortfall already sits with the revisions that had it;
+  tests/core/test_traffic.py), and the clamp leaves nothing to move once the dead revisions' shares moved.
+  ``desired`` and the caps come from the step fields and the observations, which a settle does not touch.
+- *f reads the replicas only through* :func:`_has_no_pods` of a revision never observed (is it running?),
+  and the observations through the caps and :func:`_has_no_pods`. So after a pass that neither dropped nor
+  clipped an observation and kept the same running unobserved revisions (:func:`_weight_facts`), the
+  weights it set are what ``f`` gives again: the next pass takes them as they are.
+- *g is its own fixpoint* for the same basis: each revision gets a count from the plan and the step, or
+  keeps its current count (still serving, waiting for its delayed scale-down, or ``max`` with the canary's
+  current count); a revision a pass dropped is not in the replicas any more, and the delayed scale-downs the
+  pass scheduled or cleared are the ones the next pass would find. What ``g`` reads of the weights and
+  observations is :func:`_replica_basis` (which revisions serve, whether the canary serves more than its
+  step's weight, what a newRollout rollback's base serves while it has ready pods): when it is unchanged the
+  next pass keeps the replicas as they are.
+
+Without a router the weights are the ready pods' ratio and the replicas a budgeted move from the current
+counts; neither is its own fixpoint, and every pass evaluates both.
 """
 
 from __future__ import annotations
@@ -1361,11 +1385,20 @@ def _settle_world(w: _W, clip: bool = True) -> bool:
     finds nothing to change. ``clip``: a revision asked for fewer pods than last seen ready has at most
     that many (not for the intermediate world of one step, which a later step of the same decision may
     scale back up). True when it changed the weights, the replicas or the kept observations (delayed
-    scale-downs it may schedule are read by no step of the advance loop)."""
+    scale-downs it may schedule are read by no step of the advance loop).
+
+    A pass evaluates only the side whose inputs moved (the module docstring, "The settle", proves it):
+    with a traffic router the weights are evaluated again only when the kept observations or the set of
+    running revisions never observed changed (:func:`_weight_facts`), the replicas only when what they
+    read of the weights and observations changed (:func:`_replica_basis`)."""
     changed = False
+    router = w.plan.traffic_router
+    weights_fresh = False  # w.weights is the weights' own output for the facts of this pass
+    basis: object = None  # what the replicas were last evaluated from
     for _ in range(8):
-        weights = _desired_weights(w)
-        replicas = _desired_replicas(w)
+        weights = w.weights if weights_fresh else _desired_weights(w)
+        now_basis = _replica_basis(w) if router else None
+        replicas = w.replicas if now_basis is not None and now_basis == basis else _desired_replicas(w)
         stale: list[str] = []
         over: list[str] = []  # scaled below what was last seen ready: no more are ready than asked for
         for rev, seen in w.ready.items():
@@ -1376,6 +1409,10 @@ def _settle_world(w: _W, clip: bool = True) -> bool:
         if not stale and not over and weights == w.weights and replicas == w.replicas:
             return changed
         changed = True
+        weights_fresh = (
+            router and not stale and not over and _weight_facts(w, replicas) == _weight_facts(w, w.replicas)
+        )
+        basis = now_basis
         w.weights = weights
         w.replicas = replicas
         for rev in stale:  # bounded state; a forgotten revision has no ready capacity (see _share)
@@ -1384,6 +1421,26 @@ def _settle_world(w: _W, clip: bool = True) -> bool:
             if rev in w.ready:
                 w.ready[rev] = replicas.get(rev, 0)
     return changed
+
+
+def _weight_facts(w: _W, replicas: dict[str, int]) -> list[str]:
+    """What the weights read of the replicas (with a router): which running revisions were never observed
+    (:func:`_has_no_pods`)."""
+    ready = w.ready
+    return [r for r, n in replicas.items() if n > 0 and r not in ready]
+
+
+def _replica_basis(w: _W) -> tuple[list[str], bool, int]:
+    """What the replicas read of the weights and the kept observations (with a router): which revisions
+    serve, whether the canary serves more than its step's weight, and for a newRollout rollback what its
+    base serves while it has ready pods."""
+    weights = w.weights
+    serving = [r for r, v in weights.items() if v > 0]
+    canary_over = w.canary is not None and weights.get(w.canary, 0) > w.canary_weight
+    base = -1
+    if w.initiator == "failure-policy" and w.stable is not None and w.ready.get(w.stable, 0) > 0:
+        base = weights.get(w.stable, 0)
+    return serving, canary_over, base
 
 
 def _emit_world(w: _W, old: RolloutState) -> None:
