@@ -34,9 +34,10 @@ checks each fact on redrawn worlds, and every decision against a settle that eva
   keeps its current count (still serving, waiting for its delayed scale-down, or ``max`` with the canary's
   current count); a revision a pass dropped is not in the replicas any more, and the delayed scale-downs the
   pass scheduled or cleared are the ones the next pass would find. What ``g`` reads of the weights and
-  observations is :func:`_replica_basis` (which revisions serve, whether the canary serves more than its
-  step's weight, what a newRollout rollback's base serves while it has ready pods): when it is unchanged the
-  next pass keeps the replicas as they are.
+  observations (:func:`_same_basis`: which revisions serve, whether the canary serves more than its step's
+  weight, what a newRollout rollback's base serves while it has ready pods) is their basis: when it is
+  unchanged the next pass keeps the replicas as they are. A pass where neither side needs evaluating ends
+  the settle.
 
 Without a router the weights are the ready pods' ratio and the replicas a budgeted move from the current
 counts; neither is its own fixpoint, and every pass evaluates both.
@@ -1390,15 +1391,21 @@ def _settle_world(w: _W, clip: bool = True) -> bool:
     A pass evaluates only the side whose inputs moved (the module docstring, "The settle", proves it):
     with a traffic router the weights are evaluated again only when the kept observations or the set of
     running revisions never observed changed (:func:`_weight_facts`), the replicas only when what they
-    read of the weights and observations changed (:func:`_replica_basis`)."""
+    read of the weights and observations changed (:func:`_same_basis`)."""
     changed = False
     router = w.plan.traffic_router
     weights_fresh = False  # w.weights is the weights' own output for the facts of this pass
-    basis: object = None  # what the replicas were last evaluated from
+    basis: tuple[dict[str, int], bool] | None = None  # the weights and base readiness g last read
     for _ in range(8):
+        replicas_fresh = router and basis is not None and _same_basis(w, *basis)
+        if weights_fresh and replicas_fresh:
+            return changed  # the last pass left nothing either side reads moved: its world is the fixpoint
         weights = w.weights if weights_fresh else _desired_weights(w)
-        now_basis = _replica_basis(w) if router else None
-        replicas = w.replicas if now_basis is not None and now_basis == basis else _desired_replicas(w)
+        if replicas_fresh:
+            replicas = w.replicas
+        else:
+            basis = (w.weights, _base_ready(w))
+            replicas = _desired_replicas(w)
         stale: list[str] = []
         over: list[str] = []  # scaled below what was last seen ready: no more are ready than asked for
         for rev, seen in w.ready.items():
@@ -1410,9 +1417,11 @@ def _settle_world(w: _W, clip: bool = True) -> bool:
             return changed
         changed = True
         weights_fresh = (
-            router and not stale and not over and _weight_facts(w, replicas) == _weight_facts(w, w.replicas)
+            router
+            and not stale
+            and not over
+            and (replicas is w.replicas or _weight_facts(w, replicas) == _weight_facts(w, w.replicas))
         )
-        basis = now_basis
         w.weights = weights
         w.replicas = replicas
         for rev in stale:  # bounded state; a forgotten revision has no ready capacity (see _share)
@@ -1430,17 +1439,25 @@ def _weight_facts(w: _W, replicas: dict[str, int]) -> list[str]:
     return [r for r, n in replicas.items() if n > 0 and r not in ready]
 
 
-def _replica_basis(w: _W) -> tuple[list[str], bool, int]:
-    """What the replicas read of the weights and the kept observations (with a router): which revisions
-    serve, whether the canary serves more than its step's weight, and for a newRollout rollback what its
-    base serves while it has ready pods."""
-    weights = w.weights
-    serving = [r for r, v in weights.items() if v > 0]
-    canary_over = w.canary is not None and weights.get(w.canary, 0) > w.canary_weight
-    base = -1
-    if w.initiator == "failure-policy" and w.stable is not None and w.ready.get(w.stable, 0) > 0:
-        base = weights.get(w.stable, 0)
-    return serving, canary_over, base
+def _base_ready(w: _W) -> bool:
+    """A newRollout rollback's base (the failed revision) has ready pods."""
+    return w.initiator == "failure-policy" and w.stable is not None and w.ready.get(w.stable, 0) > 0
+
+
+def _same_basis(w: _W, weights: dict[str, int], base_ready: bool) -> bool:
+    """The replicas read the same of the current weights and observations as of ``weights`` with
+    ``base_ready``: which revisions serve, whether the canary serves more than its step's weight, and for
+    a newRollout rollback whether its base has ready pods and what it serves."""
+    now = w.weights
+    if now is weights:
+        return _base_ready(w) == base_ready
+    if [r for r, v in now.items() if v > 0] != [r for r, v in weights.items() if v > 0]:
+        return False
+    canary, cw = w.canary or "", w.canary_weight
+    if (now.get(canary, 0) > cw) != (weights.get(canary, 0) > cw):
+        return False
+    stable = w.stable or ""
+    return _base_ready(w) == base_ready and (not base_ready or now.get(stable, 0) == weights.get(stable, 0))
 
 
 def _emit_world(w: _W, old: RolloutState) -> None:
