@@ -1231,7 +1231,7 @@ def _desired_replicas(w: _W) -> dict[str, int]:
             out[rev] = count
         else:
             del w.scale_downs[rev]
-    if w.scale_downs:
+    if w.scale_downs:  # (with none scheduled there is nothing to forget or to limit)
         for rev in list(w.scale_downs):
             if (rev in out and rev not in w.replicas) or rev not in w.replicas:
                 del w.scale_downs[rev]
@@ -1239,7 +1239,7 @@ def _desired_replicas(w: _W) -> dict[str, int]:
             r for r in w.scale_downs if r in (w.stable, w.canary) or (w.rollback and r == w.rollback.target)
         ]:
             del w.scale_downs[rev]
-    _limit_delayed_scale_downs(w, out)
+        _limit_delayed_scale_downs(w, out)
     return positive(out)
 
 
@@ -1351,7 +1351,12 @@ def _clamp_unready(
     traffic: nothing is known to be better. When every candidate is known to have no pods, keeping the
     traffic where it was protects nothing: it goes where the rollout wants it (``fallback``), so that a
     preview or a failed revision does not keep production traffic only because everything is down."""
-    dead = [r for r, v in weights.items() if v > 0 and _has_no_pods(w, r)]
+    ready, replicas = w.ready, w.replicas  # _has_no_pods, inlined: this runs on every pass
+    dead = [
+        r
+        for r, v in weights.items()
+        if v > 0 and (ready.get(r) == 0 or (r not in ready and replicas.get(r, 0) <= 0))
+    ]
     if not dead:
         return weights
     alive = [r for r in weights if r not in dead] or [r for r in (first,) if not _has_no_pods(w, r)]
@@ -1470,7 +1475,8 @@ def _emit_world(w: _W, old: RolloutState) -> None:
         sent_weights, sent_replicas, sent_routes = w.sent
     routes = _effective_routes(w.header_routes, w.canary, w.ready)
     effects: list[Effect] = []
-    if w.replicas != sent_replicas:  # equal replica counts scale nothing up or down
+    scaled = w.replicas != sent_replicas  # equal replica counts scale nothing up or down
+    if scaled:
         effects += [
             ScaleRevision(revision=r, replicas=n)
             for r, n in w.replicas.items()
@@ -1481,7 +1487,7 @@ def _emit_world(w: _W, old: RolloutState) -> None:
         effects.append(
             SetTraffic(weights=dict(w.weights), header_routes=routes, header_route_revision=revision)
         )
-    if w.replicas != sent_replicas:
+    if scaled:
         effects += [
             ScaleRevision(revision=r, replicas=w.replicas.get(r, 0))
             for r, n in sent_replicas.items()
