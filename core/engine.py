@@ -1351,14 +1351,13 @@ def _clamp_unready(
     traffic: nothing is known to be better. When every candidate is known to have no pods, keeping the
     traffic where it was protects nothing: it goes where the rollout wants it (``fallback``), so that a
     preview or a failed revision does not keep production traffic only because everything is down."""
-    ready, replicas = w.ready, w.replicas  # _has_no_pods, inlined: this runs on every pass
-    dead = [
-        r
-        for r, v in weights.items()
-        if v > 0 and (ready.get(r) == 0 or (r not in ready and replicas.get(r, 0) <= 0))
-    ]
-    if not dead:
-        return weights
+    ready, replicas = w.ready, w.replicas  # _has_no_pods, inlined: this runs on every settle pass
+    for r, v in weights.items():
+        if v > 0 and (ready.get(r) == 0 or (r not in ready and replicas.get(r, 0) <= 0)):
+            break
+    else:
+        return weights  # the common case: every revision that serves has pods
+    dead = [r for r, v in weights.items() if v > 0 and _has_no_pods(w, r)]
     alive = [r for r in weights if r not in dead] or [r for r in (first,) if not _has_no_pods(w, r)]
     if not alive:
         return positive(fallback) if fallback is not None else weights
