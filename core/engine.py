@@ -1177,7 +1177,8 @@ def _share(w: _W, rev: str) -> int:
     n = w.plan.replicas
     if n <= 0:
         return 100
-    return min(100, (100 * w.ready.get(rev, 0)) // n)
+    share = (100 * w.ready.get(rev, 0)) // n
+    return share if share < 100 else 100
 
 
 def _desired_replicas(w: _W) -> dict[str, int]:
@@ -1195,7 +1196,7 @@ def _desired_replicas(w: _W) -> dict[str, int]:
             if rev != w.rollback.target and w.weights.get(rev, 0) > 0:
                 out[rev] = count  # still serving: keep it until the target carries its share
     elif w.canary is not None and w.phase in ROLLOUT_PHASES:
-        out[w.canary] = _canary_replicas(w)
+        out[w.canary] = _canary_replicas_for(w, _target_weight(w))
         if w.initiator == "failure-policy" or w.weights.get(w.canary, 0) > w.canary_weight:
             # a newRollout rollback: the last good revision keeps the replicas it has while it climbs,
             # and the failed one shrinks with its share of traffic; likewise a canary that still carries
