@@ -1409,7 +1409,7 @@ def _settle_world(w: _W, clip: bool = True) -> bool:
         if replicas_fresh:
             replicas = w.replicas
         else:
-            basis = (w.weights, _base_ready(w))
+            basis = (w.weights, w.initiator == "failure-policy" and _base_ready(w))
             replicas = _desired_replicas(w)
         stale: list[str] = []
         over: list[str] = []  # scaled below what was last seen ready: no more are ready than asked for
