@@ -16,6 +16,31 @@ or timeout reads (stopping them, putting measurements in flight) keeps those mar
 The world (weights, replicas) is settled after the advance loop comes to rest; when the settle leaves it as
 it was, the loop would find nothing new either, so the decision ends without asking it again
 (:func:`_advance`, :func:`full_step`).
+
+The settle (:func:`_settle_world`) iterates ``weights, replicas := f(world), g(world)`` to their joint
+fixpoint. A pass evaluates only what can have moved; with a traffic router (tests/core/test_settle.py
+checks each fact on redrawn worlds, and every decision against a settle that evaluates everything):
+
+- *f is its own fixpoint*: ``f`` is ``split(desired, prev, caps)`` then the unready clamp (or the clamp
+  alone when failed). ``split`` started from its own output gives it again (each wanted share is already
+  ``min(want, max(cap, prev))``; the shortfall already sits with the revisions that had it;
+  tests/core/test_traffic.py), and the clamp leaves nothing to move once the dead revisions' shares moved.
+  ``desired`` and the caps come from the step fields and the observations, which a settle does not touch.
+- *f reads the replicas only through* :func:`_has_no_pods` of a revision never observed (is it running?),
+  and the observations through the caps and :func:`_has_no_pods`. So after a pass that neither dropped nor
+  clipped an observation and kept the same running unobserved revisions (:func:`_weight_facts`), the
+  weights it set are what ``f`` gives again: the next pass takes them as they are.
+- *g is its own fixpoint* for the same basis: each revision gets a count from the plan and the step, or
+  keeps its current count (still serving, waiting for its delayed scale-down, or ``max`` with the canary's
+  current count); a revision a pass dropped is not in the replicas any more, and the delayed scale-downs the
+  pass scheduled or cleared are the ones the next pass would find. What ``g`` reads of the weights and
+  observations (:func:`_same_basis`: which revisions serve, whether the canary serves more than its step's
+  weight, what a newRollout rollback's base serves while it has ready pods) is their basis: when it is
+  unchanged the next pass keeps the replicas as they are. A pass where neither side needs evaluating ends
+  the settle.
+
+Without a router the weights are the ready pods' ratio and the replicas a budgeted move from the current
+counts; neither is its own fixpoint, and every pass evaluates both.
 """
 
 from __future__ import annotations
@@ -1158,7 +1183,8 @@ def _share(w: _W, rev: str) -> int:
     n = w.plan.replicas
     if n <= 0:
         return 100
-    return min(100, (100 * w.ready.get(rev, 0)) // n)
+    share = (100 * w.ready.get(rev, 0)) // n
+    return share if share < 100 else 100
 
 
 def _desired_replicas(w: _W) -> dict[str, int]:
@@ -1176,7 +1202,7 @@ def _desired_replicas(w: _W) -> dict[str, int]:
             if rev != w.rollback.target and w.weights.get(rev, 0) > 0:
                 out[rev] = count  # still serving: keep it until the target carries its share
     elif w.canary is not None and w.phase in ROLLOUT_PHASES:
-        out[w.canary] = _canary_replicas(w)
+        out[w.canary] = _canary_replicas_for(w, _target_weight(w))
         if w.initiator == "failure-policy" or w.weights.get(w.canary, 0) > w.canary_weight:
             # a newRollout rollback: the last good revision keeps the replicas it has while it climbs,
             # and the failed one shrinks with its share of traffic; likewise a canary that still carries
@@ -1212,7 +1238,7 @@ def _desired_replicas(w: _W) -> dict[str, int]:
             out[rev] = count
         else:
             del w.scale_downs[rev]
-    if w.scale_downs:
+    if w.scale_downs:  # (with none scheduled there is nothing to forget or to limit)
         for rev in list(w.scale_downs):
             if (rev in out and rev not in w.replicas) or rev not in w.replicas:
                 del w.scale_downs[rev]
@@ -1220,7 +1246,7 @@ def _desired_replicas(w: _W) -> dict[str, int]:
             r for r in w.scale_downs if r in (w.stable, w.canary) or (w.rollback and r == w.rollback.target)
         ]:
             del w.scale_downs[rev]
-    _limit_delayed_scale_downs(w, out)
+        _limit_delayed_scale_downs(w, out)
     return positive(out)
 
 
@@ -1332,9 +1358,13 @@ def _clamp_unready(
     traffic: nothing is known to be better. When every candidate is known to have no pods, keeping the
     traffic where it was protects nothing: it goes where the rollout wants it (``fallback``), so that a
     preview or a failed revision does not keep production traffic only because everything is down."""
+    ready, replicas = w.ready, w.replicas  # _has_no_pods, inlined: this runs on every settle pass
+    for r, v in weights.items():
+        if v > 0 and (ready.get(r) == 0 or (r not in ready and replicas.get(r, 0) <= 0)):
+            break
+    else:
+        return weights  # the common case: every revision that serves has pods
     dead = [r for r, v in weights.items() if v > 0 and _has_no_pods(w, r)]
-    if not dead:
-        return weights
     alive = [r for r in weights if r not in dead] or [r for r in (first,) if not _has_no_pods(w, r)]
     if not alive:
         return positive(fallback) if fallback is not None else weights
@@ -1367,11 +1397,26 @@ def _settle_world(w: _W, clip: bool = True) -> bool:
     finds nothing to change. ``clip``: a revision asked for fewer pods than last seen ready has at most
     that many (not for the intermediate world of one step, which a later step of the same decision may
     scale back up). True when it changed the weights, the replicas or the kept observations (delayed
-    scale-downs it may schedule are read by no step of the advance loop)."""
+    scale-downs it may schedule are read by no step of the advance loop).
+
+    A pass evaluates only the side whose inputs moved (the module docstring, "The settle", proves it):
+    with a traffic router the weights are evaluated again only when the kept observations or the set of
+    running revisions never observed changed (:func:`_weight_facts`), the replicas only when what they
+    read of the weights and observations changed (:func:`_same_basis`)."""
     changed = False
+    router = w.plan.traffic_router
+    weights_fresh = False  # w.weights is the weights' own output for the facts of this pass
+    basis: tuple[dict[str, int], bool] | None = None  # the weights and base readiness g last read
     for _ in range(8):
-        weights = _desired_weights(w)
-        replicas = _desired_replicas(w)
+        replicas_fresh = router and basis is not None and _same_basis(w, *basis)
+        if weights_fresh and replicas_fresh:
+            return changed  # the last pass left nothing either side reads moved: its world is the fixpoint
+        weights = w.weights if weights_fresh else _desired_weights(w)
+        if replicas_fresh:
+            replicas = w.replicas
+        else:
+            basis = (w.weights, w.initiator == "failure-policy" and _base_ready(w))
+            replicas = _desired_replicas(w)
         stale: list[str] = []
         over: list[str] = []  # scaled below what was last seen ready: no more are ready than asked for
         for rev, seen in w.ready.items():
@@ -1382,6 +1427,12 @@ def _settle_world(w: _W, clip: bool = True) -> bool:
         if not stale and not over and weights == w.weights and replicas == w.replicas:
             return changed
         changed = True
+        weights_fresh = (
+            router
+            and not stale
+            and not over
+            and (replicas is w.replicas or _weight_facts(w, replicas) == _weight_facts(w, w.replicas))
+        )
         w.weights = weights
         w.replicas = replicas
         for rev in stale:  # bounded state; a forgotten revision has no ready capacity (see _share)
@@ -1390,6 +1441,34 @@ def _settle_world(w: _W, clip: bool = True) -> bool:
             if rev in w.ready:
                 w.ready[rev] = replicas.get(rev, 0)
     return changed
+
+
+def _weight_facts(w: _W, replicas: dict[str, int]) -> list[str]:
+    """What the weights read of the replicas (with a router): which running revisions were never observed
+    (:func:`_has_no_pods`)."""
+    ready = w.ready
+    return [r for r, n in replicas.items() if n > 0 and r not in ready]
+
+
+def _base_ready(w: _W) -> bool:
+    """A newRollout rollback's base (the failed revision) has ready pods."""
+    return w.initiator == "failure-policy" and w.stable is not None and w.ready.get(w.stable, 0) > 0
+
+
+def _same_basis(w: _W, weights: dict[str, int], base_ready: bool) -> bool:
+    """The replicas read the same of the current weights and observations as of ``weights`` with
+    ``base_ready``: which revisions serve, whether the canary serves more than its step's weight, and for
+    a newRollout rollback whether its base has ready pods and what it serves."""
+    now = w.weights
+    if now is weights:
+        return _base_ready(w) == base_ready
+    if [r for r, v in now.items() if v > 0] != [r for r, v in weights.items() if v > 0]:
+        return False
+    canary, cw = w.canary or "", w.canary_weight
+    if (now.get(canary, 0) > cw) != (weights.get(canary, 0) > cw):
+        return False
+    stable = w.stable or ""
+    return _base_ready(w) == base_ready and (not base_ready or now.get(stable, 0) == weights.get(stable, 0))
 
 
 def _emit_world(w: _W, old: RolloutState) -> None:
@@ -1402,7 +1481,8 @@ def _emit_world(w: _W, old: RolloutState) -> None:
         sent_weights, sent_replicas, sent_routes = w.sent
     routes = _effective_routes(w.header_routes, w.canary, w.ready)
     effects: list[Effect] = []
-    if w.replicas != sent_replicas:  # equal replica counts scale nothing up or down
+    scaled = w.replicas != sent_replicas  # equal replica counts scale nothing up or down
+    if scaled:
         effects += [
             ScaleRevision(revision=r, replicas=n)
             for r, n in w.replicas.items()
@@ -1413,7 +1493,7 @@ def _emit_world(w: _W, old: RolloutState) -> None:
         effects.append(
             SetTraffic(weights=dict(w.weights), header_routes=routes, header_route_revision=revision)
         )
-    if w.replicas != sent_replicas:
+    if scaled:
         effects += [
             ScaleRevision(revision=r, replicas=w.replicas.get(r, 0))
             for r, n in sent_replicas.items()

@@ -37,10 +37,15 @@ def split(desired: dict[str, int], prev: Mapping[str, int], caps: Mapping[str, i
     """Move traffic towards ``desired``, but a capped revision takes no more than its ready capacity (and
     never less than it already had); the shortfall stays with the revisions that had it."""
     out: dict[str, int] = {}
+    short = 100
     for rev, want in desired.items():
         cap = caps.get(rev)
-        out[rev] = want if cap is None else min(want, max(cap, prev.get(rev, 0)))
-    short = 100 - sum(out.values())
+        if cap is not None:  # min(want, max(cap, had)), spelt out: this runs on every settle pass
+            had = prev.get(rev, 0)
+            cap = cap if cap > had else had
+            want = cap if cap < want else want
+        out[rev] = want
+        short -= want
     if short <= 0:
         return positive(out)  # the common case: every wanted share fits its capacity
     # the shortfall stays with the revisions that had it: first those leaving, then the wanted ones

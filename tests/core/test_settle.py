@@ -1,11 +1,17 @@
-"""The settle's shortcut decides as a settle that evaluates everything on every pass.
+"""The settle's shortcuts decide as a settle that evaluates everything on every pass.
 
-:func:`ebbtide.core.engine._settle_world` skips re-evaluating the weights after a pass that changed only
-the counts of revisions that keep running pods (its docstring gives the reasoning). The oracle here is the
-plain fixpoint loop written out again below: every pass evaluates both the weights and the replicas. On
-generated event streams (the hot path test's driver) every decision of the engine is compared with the
-decision the engine makes with the reference settle in its place: state, persisted JSON, effects,
-``wake_at`` and rejection all equal."""
+:func:`ebbtide.core.engine._settle_world` evaluates the weights again only when the facts they read of the
+replicas and observations moved, and the replicas only when what they read of the weights moved (the
+engine's module docstring, "The settle", gives the reasoning). Two kinds of checks:
+
+- the three facts the reasoning rests on, on worlds a rollout passes through with the weights and
+  observations redrawn at random (intermediate worlds of a decision are such worlds): the weights are
+  their own fixpoint, the replicas are their own fixpoint, and the weights read the replicas only through
+  :func:`ebbtide.core.engine._weight_facts`;
+- the decisions themselves: the oracle is the plain fixpoint loop written out again below (every pass
+  evaluates both the weights and the replicas). On generated event streams (the hot path test's driver)
+  every decision of the engine is compared with the decision the engine makes with the reference settle in
+  its place: state, persisted JSON, effects, ``wake_at`` and rejection all equal."""
 
 from __future__ import annotations
 
@@ -24,6 +30,7 @@ from ebbtide.core.state import Decision, RolloutState
 from ebbtide.core.testing import plans
 
 from .test_hotpath import ROOT, Driver, assert_same
+from .test_traffic import splits
 
 
 def reference_settle(w: engine._W, clip: bool = True) -> None:
@@ -102,3 +109,84 @@ def test_a_basic_canary_evaluates_the_weights_again_after_a_scale_down() -> None
         worlds.append((w.weights, w.replicas, w.ready))
     assert worlds[0] == worlds[1]
     assert worlds[0][0] == {"v0": 90, "v1": 10}
+
+
+def _redrawn_world(state: RolloutState, now: float, data: st.DataObject) -> engine._W:
+    """The working copy of ``state`` with the weights and the observations drawn anew (a split and ready
+    counts the engine may hold between two passes of a settle)."""
+    w = engine._W(state, now)
+    revisions = tuple(sorted({*w.replicas, *w.weights, *w.ready} - {None})) or ("v0",)
+    if data.draw(st.booleans()):
+        w.weights = data.draw(splits(revisions))
+    for rev in revisions:
+        if data.draw(st.booleans()):
+            w.ready[rev] = data.draw(st.integers(0, state.plan.replicas + 1))
+    return w
+
+
+class FixpointDriver(Driver):
+    """After every decision, checks the facts the settle's shortcuts rest on (with a traffic router)."""
+
+    def apply(self, event: Event) -> None:
+        super().apply(event)
+        if not self.state.plan.traffic_router:
+            return
+        w = _redrawn_world(self.state, self.now, self.data)
+        # the weights are their own fixpoint: evaluated again from their own output, they stay
+        weights = engine._desired_weights(w)
+        w.weights, before = weights, w.weights
+        assert engine._desired_weights(w) == weights
+        w.weights = before
+        # the replicas are their own fixpoint under the same basis, delayed scale-downs included
+        replicas = engine._desired_replicas(w)
+        scale_downs = dict(w.scale_downs)
+        w.replicas, first = replicas, w.replicas
+        assert engine._desired_replicas(w) == replicas
+        assert w.scale_downs == scale_downs
+        # the weights read the replicas only through the running revisions never observed
+        if engine._weight_facts(w, replicas) == engine._weight_facts(w, first):
+            w.replicas = first
+            assert engine._desired_weights(w) == weights
+
+
+@given(plans(), st.data())
+def test_the_weights_and_the_replicas_are_their_own_fixpoints(plan: Plan, data: st.DataObject) -> None:
+    driver = FixpointDriver(plan, data)
+    driver.apply(Deploy(revision="v0"))
+    n = plan.replicas
+    if data.draw(st.booleans()):
+        driver.apply(ReplicasObserved(revision="v0", desired=n, ready=n, available=n))
+        driver.apply(Deploy(revision="v1"))
+    for _ in range(data.draw(st.integers(10, 40))):
+        if driver.in_flight and data.draw(st.booleans()):
+            driver.kind = "measure"
+        driver.apply(driver.draw())
+
+
+def test_a_canary_back_within_its_step_weight_gives_back_the_pods_it_kept() -> None:
+    """A canary serving more than its step's weight keeps its pods; once the settle's first pass moves that
+    excess back to the stable (the same revisions still serve), the replicas read the weights again and the
+    canary shrinks to its step's size (the basis of the replicas names that comparison, not only which
+    revisions serve)."""
+    sys.path.insert(0, str(ROOT / "bench"))
+    try:
+        from run import canary_plan
+    finally:
+        sys.path.pop(0)
+    plan = canary_plan()
+    n = plan.replicas
+    state = step(initial_state(plan), Deploy(revision="v0"), 0.0).state
+    state = step(state, ReplicasObserved(revision="v0", desired=n, ready=n, available=n), 0.0).state
+    state = step(state, Deploy(revision="v1"), 1.0).state
+    worlds = []
+    for settle in (engine._settle_world, reference_settle):
+        w = engine._W(state, 2.0)
+        w.canary_weight = 10
+        w.weights = {"v0": 70, "v1": 30}
+        w.replicas = {"v0": n, "v1": n // 2}
+        w.ready = {"v0": n, "v1": n // 2}
+        settle(w)
+        worlds.append((w.weights, w.replicas, w.ready))
+    assert worlds[0] == worlds[1]
+    assert worlds[0][0] == {"v0": 90, "v1": 10}
+    assert worlds[0][1]["v1"] == -(-n // 10)

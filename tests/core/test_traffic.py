@@ -118,3 +118,23 @@ def test_a_capped_split_sums_to_100_and_never_moves_a_share_below_what_it_had(
             # a capped revision takes no more than its capacity, unless nobody else had traffic to keep
             assert got <= max(cap, had) or all(q in desired for q in prev), (got, cap, had)
             assert got >= min(want, had), "a capped share never falls below what it had"
+
+
+@st.composite
+def splits(draw: st.DrawFn, revisions: tuple[str, ...] = ("a", "b", "c")) -> dict[str, int]:
+    """A traffic split: integer shares summing to 100 over some of ``revisions``."""
+    revs = draw(st.lists(st.sampled_from(revisions), min_size=1, max_size=len(revisions), unique=True))
+    cuts = sorted(draw(st.lists(st.integers(0, 100), min_size=len(revs) - 1, max_size=len(revs) - 1)))
+    shares = [b - a for a, b in zip([0, *cuts], [*cuts, 100], strict=True)]
+    return dict(zip(revs, shares, strict=True))
+
+
+@given(splits(), st.one_of(st.just({}), splits()), st.dictionaries(st.sampled_from("abc"), weights))
+def test_split_is_idempotent_on_its_own_output(
+    desired: dict[str, int], prev: dict[str, int], caps: dict[str, int]
+) -> None:
+    """Moving again from where a move ended, with the same capacities, stays there: the engine's settle
+    evaluates the weights again only when the capacities (or the facts they are clamped by) change."""
+    once = split(desired, prev, caps)
+    assert split(desired, once, caps) == once
+    assert sum(once.values()) == 100 and all(v > 0 for v in once.values())
