@@ -43,7 +43,12 @@ What keeps the short path cheap (docs/performance.md has the figures):
   changes neither the worst metric nor whether one is pending, so the run stays Running with no message
   (:func:`_still_running`); otherwise :func:`ebbtide.core.verification.verdict` judges the run again.
 - **Direct copies**: a metric put in flight, a run with new metrics and a state with new runs are built by
-  copiers generated for those fields (:func:`ebbtide.core.state.replacer`), not by the generic ``evolve``.
+  copiers generated for those fields (:func:`ebbtide.core.state.replacer`), not by the generic ``evolve``;
+  a StartMeasurement by a builder generated for its fields (:func:`ebbtide.core.state.builder`), and a
+  Decision positionally: keyword construction of a slotted record costs twice as much.
+- **Nothing looked up twice.** A tick that asks for measurements takes the earliest timeout it sets from
+  :func:`_issue` as it sets them (the timers before it are known from the one pass), and a measurement's
+  run and metric are found once, in the loops that check they are known.
 """
 
 from __future__ import annotations
