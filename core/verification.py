@@ -52,9 +52,7 @@ NO_ANSWER = "no answer in time (fallback: fail)"
 def in_flight_timeout(metric: MetricPlan) -> float:
     """How long a measurement of ``metric`` may stay unanswered: its own ``timeout`` (an external
     verification's), else :data:`MEASUREMENT_TIMEOUT` or its interval if longer."""
-    if metric.timeout is not None:
-        return metric.timeout
-    return max(MEASUREMENT_TIMEOUT, metric.interval or 0.0)
+    return _rules(metric).timeout
 
 
 def expired(template: TemplatePlan | None, run_id: str, metric: str) -> Measurement:
@@ -132,7 +130,9 @@ def record(
     metric: MetricPlan, st: MetricStatus, value: MeasuredValue, error: str | None, now: float
 ) -> MetricStatus:
     """Fold one measurement result into a metric's counters and schedule the next one."""
-    rules = _rules(metric)
+    rules = _RULES.get(id(metric))
+    if rules is None or rules.metric is not metric:  # (_rules, inline: every result comes this way)
+        rules = _rules(metric)
     count, successful, failed = st.count, st.successful, st.failed
     inconclusive, errors, consecutive = st.inconclusive, st.error, st.consecutive_error
     if error is not None:
@@ -183,6 +183,7 @@ class _Rules:
         "retry_interval",
         "success",
         "success_source",
+        "timeout",
         "want",
     )
 
@@ -194,6 +195,9 @@ class _Rules:
         self.want = effective_count(metric)
         self.interval = metric.interval or 0.0
         self.retry_interval = metric.interval if metric.interval is not None else ERROR_RETRY_INTERVAL
+        self.timeout = (
+            metric.timeout if metric.timeout is not None else max(MEASUREMENT_TIMEOUT, self.interval)
+        )
         self.success_source = metric.success_condition
         self.failure_source = metric.failure_condition
         # a condition that does not compile is an error on every value: classify() meets it each time
