@@ -87,10 +87,15 @@ def _check_error(event: Measurement) -> None:
 
 def _check_observation(event: ReplicasObserved) -> None:
     _check_revision(event.revision, "ReplicasObserved")
-    numbers = (event.desired, event.ready, event.available, event.failed)
-    if any(type(n) is not int for n in numbers):
+    desired, ready, available, failed = event.desired, event.ready, event.available, event.failed
+    if (
+        type(desired) is not int
+        or type(ready) is not int
+        or type(available) is not int
+        or type(failed) is not int
+    ):
         raise TypeError(f"ReplicasObserved of {event.revision!r}: pod counts must be integers")
-    if event.desired < 0 or event.ready < 0 or event.available < 0 or event.failed < 0:
+    if desired < 0 or ready < 0 or available < 0 or failed < 0:
         counts = f"desired={event.desired}, ready={event.ready}, available={event.available}"
         raise ValueError(
             f"ReplicasObserved of {event.revision!r}: pod counts must not be negative "
