@@ -45,6 +45,14 @@ class PolledProvider(MeasurementProvider, Protocol):
 
 
 @runtime_checkable
+class ReturnableProvider(PolledProvider, Protocol):
+    """A polled provider that takes results back: ``give_back`` puts measurements polled but never
+    recorded (the decision that took them was not persisted) in front of the next ``poll``."""
+
+    def give_back(self, results: list[Measurement]) -> None: ...
+
+
+@runtime_checkable
 class Adapter(Protocol):
     """The world as the driver sees it."""
 

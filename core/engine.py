@@ -617,6 +617,8 @@ def _start_rollout(w: _W, rev: str, initiator: Initiator, original: int | None, 
     w.pause_until = None
     w.header_routes = ()
     w.recorded_failures = ()
+    if w.verifications:  # the runs an earlier rollout kept for people to read (its failed run)
+        _replace_runs(w, tuple(r for r in w.verifications if r.phase not in ver.TERMINAL))
     if initiator != "failure-policy":
         w.failure_reason = None
     w.waiting_since = None
@@ -701,8 +703,10 @@ def _stop_run(w: _W, run_id: str, keep: bool) -> None:
     _replace_runs(w, tuple(runs))
 
 
-def _stop_runs(w: _W, background_too: bool) -> None:
-    """Stop active runs; finished phase runs are dropped from the state (bounded), background kept."""
+def _stop_runs(w: _W, background_too: bool, keep_verdicts: bool = False) -> None:
+    """Stop active runs; finished phase runs are dropped from the state (bounded), background kept.
+    ``keep_verdicts``: runs that reached a verdict stay (a failed rollout keeps the run that failed it, for
+    people to read, until the next rollout starts: :func:`_start_rollout`)."""
     kept: list[VerificationRun] = []
     for r in w.verifications:
         if r.background and not background_too:
@@ -710,6 +714,8 @@ def _stop_runs(w: _W, background_too: bool) -> None:
             continue
         if r.phase not in ver.TERMINAL:
             w.effects.append(StopVerification(verification=r.id))
+        elif keep_verdicts:
+            kept.append(r)
     _replace_runs(w, tuple(kept))
 
 
@@ -766,7 +772,7 @@ def _failure(w: _W, reason: str, deadline: bool) -> None:
         w.failure_reason = reason
         return
     w.failure_reason = reason
-    _stop_runs(w, background_too=True)
+    _stop_runs(w, background_too=True, keep_verdicts=True)
     fire(w, "fail")
     w.notify("rollout-failed", reason=reason)
     failed_rev = w.canary

@@ -17,7 +17,7 @@ from typing import Any
 from ebbtide.core.effects import Notify
 from ebbtide.core.events import Command, Deploy, Event, Measurement, ReplicasObserved, SpecChanged
 from ebbtide.core.state import Decision, RolloutState, VerificationRun
-from ebbtide.core.verification import classify, record, verdict
+from ebbtide.core.verification import TERMINAL, classify, record, verdict
 
 SCHEMA_VERSION = "ebbtide.dev/sim-result/v1"
 
@@ -123,12 +123,15 @@ def describe(event: Event) -> str:
 
 
 def _measurement(prev: RolloutState, ev: Measurement) -> dict[str, Any]:
-    """A measurement as the timeline shows it: what was measured, and how the metric judged it."""
+    """A measurement as the timeline shows it: what was measured, and how the metric judged it (no verdict
+    for a late answer to a run that has ended: the engine does not count it)."""
     verdict: str | None = None
     template: str | None = None
     for run in prev.verifications:
         if run.id == ev.verification:
             template = run.template
+            if run.phase in TERMINAL:
+                break
             plan = prev.plan.templates.get(run.template)
             metric = next((m for m in plan.metrics if m.name == ev.metric), None) if plan else None
             if ev.error is not None:

@@ -420,8 +420,8 @@ class Controller:
             return
         finally:
             self.metrics.reconcile_seconds.observe(time.monotonic() - started)
-        if outcome.retry:  # refused until something the controller does not watch changes (a Secret)
-            self._retry(key, "secret")
+        if outcome.retry is not None:  # refused until something the controller does not watch changes
+            self._retry(key, outcome.retry)
             return
         self.queue.forget(key)
         self.metrics.count_rollbacks(outcome.notifications)

@@ -10,6 +10,14 @@
 - **where the workload is**: a ``job`` metric gets the reserved block ``provider.job.ebbtide`` with the
   namespace, the workload's name and uid and the measurement's number (the metric's count in the engine
   state, plus one), which the Job provider (:mod:`ebbtide.adapters.providers.job`) names and owns its Job by.
+
+:class:`Unpersisted` wraps the controller's provider for a whole reconcile: a polled result counts as
+recorded only once the status that records it is written. A decision whose write conflicts is taken again
+from the object read afresh, and the results it had polled are offered to that decision too; a reconcile
+that gives up (conflicts every time, an API error, the Lease lost) gives them back to the provider
+(:class:`~ebbtide.adapters.base.ReturnableProvider`), so the next reconcile records them. Without that, a
+result polled by a decision that was never persisted is lost, and the engine asks again only when the
+measurement times out.
 """
 
 from __future__ import annotations
@@ -19,7 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
-from ebbtide.adapters.base import MeasurementProvider, PolledProvider
+from ebbtide.adapters.base import MeasurementProvider, PolledProvider, ReturnableProvider
 from ebbtide.core.effects import StartMeasurement
 from ebbtide.core.events import MeasuredValue, Measurement
 from ebbtide.core.state import RolloutState
@@ -109,3 +117,44 @@ def _blank(obj: MeasuredValue, secrets: list[str]) -> MeasuredValue:
     if isinstance(obj, list):
         return [_blank(v, secrets) for v in obj]
     return obj
+
+
+class Unpersisted:
+    """``inner`` for one reconcile: each result :meth:`poll` hands out is held until :meth:`persisted`;
+    :meth:`again` (the next attempt of the same reconcile) offers every held result once more, and
+    :meth:`give_back` returns them to ``inner``."""
+
+    def __init__(self, inner: MeasurementProvider) -> None:
+        self.inner = inner
+        self.held: list[Measurement] = []
+        self._offered: list[Measurement] = []
+
+    def measure(self, start: StartMeasurement, now: float) -> Measurement | None:
+        key = (start.verification, start.metric.name)
+        if any((m.verification, m.metric) == key for m in self.held):
+            return None  # its answer is held: the next poll offers it (a restored state re-sends it)
+        return self.inner.measure(start, now)
+
+    def poll(self) -> list[Measurement]:
+        new = self.inner.poll() if isinstance(self.inner, PolledProvider) else []
+        self.held += new
+        out, self._offered = self._offered + new, []
+        return out
+
+    def again(self) -> None:
+        """A new decision over the object read afresh: its first poll offers every held result."""
+        self._offered = list(self.held)
+
+    def persisted(self) -> None:
+        """The status recording every result polled so far was written."""
+        self.held = []
+
+    def give_back(self) -> None:
+        """The reconcile gave up: the results polled and not persisted go back to the provider."""
+        held, self.held = self.held, []
+        if held and isinstance(self.inner, ReturnableProvider):
+            self.inner.give_back(held)
+
+
+def unpersisted(inner: MeasurementProvider | None) -> Unpersisted | None:
+    return None if inner is None else Unpersisted(inner)

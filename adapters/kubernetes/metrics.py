@@ -4,12 +4,16 @@
 ``ebbtide_rollouts{phase}``                          gauge        workloads in the cache per status phase
 ``ebbtide_rollbacks_total{reason,mode}``             counter      rollbacks completed (rollout-rolled-back)
 ``ebbtide_reconcile_duration_seconds``               histogram    one reconcile, from the queue to the result
-``ebbtide_reconcile_errors_total{error}``            counter      conflict, api, not-leader, secret, other
+``ebbtide_reconcile_errors_total{error}``            counter      reconciles failed or refused (below)
 ``ebbtide_api_writes_total{verb,resource}``          counter      every write the controller sends
 ``ebbtide_workqueue_depth``                          gauge        keys ready to be reconciled
 ``ebbtide_workqueue_waiting``                        gauge        keys waiting for a timer (wake or backoff)
 ``ebbtide_leader``                                   gauge        1 while this replica holds the Lease
 =================================================  ===========  ============================================
+
+The ``error`` of a reconcile that failed or was refused: ``conflict``, ``api``, ``not-leader``, ``secret``
+(a Secret the spec names is missing), ``workload-ref`` (the Deployment a workloadRef names is missing or
+unusable), ``other``.
 
 Reasons are coarse, so the label set stays small: ``manual`` (the template set back to an earlier
 revision, or an explicit rollback command), ``aborted``, ``progress-deadline``, ``verification`` (a failed

@@ -49,7 +49,7 @@ from .adapter import KubernetesAdapter, Router
 from .cache import ApiReads, Reads, versions_of
 from .external import consume, skip_external
 from .history import keep
-from .measuring import Where, in_workload
+from .measuring import Where, in_workload, unpersisted
 from .names import GROUP as GROUP  # re-exported: callers import the names from here too
 from .names import PLURAL as PLURAL
 from .names import SPEC_PLURALS as SPEC_PLURALS
@@ -77,10 +77,15 @@ class Outcome:
     attempts: int = 1
     #: the Notify effects of the persisted decisions (sent as Events after the status write)
     notifications: list[tuple[float, Notify]] = field(default_factory=list)
-    #: refused for a reason the workload's own events will not clear (a missing Secret): retry with backoff
-    retry: bool = False
+    #: refused for a reason the workload's own events will not clear, retried with backoff and counted under
+    #: this name: ``secret`` (a Secret the spec names is missing), ``workload-ref`` (the Deployment a
+    #: workloadRef names is missing or unusable); None: not refused for such a reason
+    retry: str | None = None
     #: whether the status was written (False: nothing worth a write, see :mod:`.statuswrite`)
     written: bool = True
+    #: whether the status holds this reconcile's decision (False: refused, e.g. traffic a router cannot
+    #: express: the persisted state stays as it was, and the results the decision took wait for the next)
+    decided: bool = True
 
 
 def reconcile(
@@ -98,26 +103,56 @@ def reconcile(
     conflict the workload is read afresh from the API server."""
     api = kubernetes.client.CustomObjectsApi(client)
     reads = reads if reads is not None else ApiReads(client)
-    for attempt in range(1, attempts + 1):
-        obj = reads.workload(namespace, name) if attempt == 1 else reads.fresh(PLURAL, namespace, name)
-        try:
-            outcome, status, adapter = _decide(client, reads, obj, now, measurements, router)
-            outcome.attempts = attempt
-            outcome.written = _worth_writing(obj, status, adapter)
-            if outcome.written:
-                body = {**obj, "status": status}  # carries the resourceVersion read: a newer one: 409
-                reads.wrote(PLURAL, _write_status(api, namespace, name, body))
-        except kubernetes.client.ApiException as exc:
-            if exc.status == 409:
-                continue
-            raise
-        if adapter is not None:
-            outcome.notifications = list(adapter.notifications)
-            adapter.emit()
-            if outcome.state is not None:  # once persisted: the history beyond revisionHistoryLimit
-                adapter.trim(keep(outcome.state))
-        return outcome
+    held = unpersisted(measurements)  # polled results count once a written status records them
+    try:
+        for attempt in range(1, attempts + 1):
+            obj = reads.workload(namespace, name) if attempt == 1 else reads.fresh(PLURAL, namespace, name)
+            if held is not None:
+                held.again()
+            written = _attempt(api, reads, obj, now, held, router)
+            if written is not None:
+                outcome, adapter = written
+                outcome.attempts = attempt
+                if held is not None and outcome.decided:  # written, or nothing new to write
+                    held.persisted()
+                return _announce(outcome, adapter)
+    finally:
+        if held is not None:
+            held.give_back()  # a reconcile that gave up: the next one records them
     raise ReconcileConflict(f"{namespace}/{name}: status write conflicted {attempts} times")
+
+
+def _attempt(
+    api: kubernetes.client.CustomObjectsApi,
+    reads: Reads,
+    obj: Obj,
+    now: float,
+    measurements: MeasurementProvider | None,
+    router: Router,
+) -> tuple[Outcome, KubernetesAdapter | None] | None:
+    """Decide over ``obj`` and write the status when worth it; None: the write conflicted (409)."""
+    meta = obj["metadata"]
+    try:
+        outcome, status, adapter = _decide(api.api_client, reads, obj, now, measurements, router)
+        outcome.written = _worth_writing(obj, status, adapter)
+        if outcome.written:
+            body = {**obj, "status": status}  # carries the resourceVersion read: a newer one: 409
+            reads.wrote(PLURAL, _write_status(api, meta["namespace"], meta["name"], body))
+    except kubernetes.client.ApiException as exc:
+        if exc.status == 409:
+            return None
+        raise
+    return outcome, adapter
+
+
+def _announce(outcome: Outcome, adapter: KubernetesAdapter | None) -> Outcome:
+    """After the status write: the Events of the persisted decisions, and the history trimmed."""
+    if adapter is not None:
+        outcome.notifications = list(adapter.notifications)
+        adapter.emit()
+        if outcome.state is not None:  # once persisted: the history beyond revisionHistoryLimit
+            adapter.trim(keep(outcome.state))
+    return outcome
 
 
 def _worth_writing(obj: Obj, status: Obj, adapter: KubernetesAdapter | None) -> bool:
@@ -170,7 +205,7 @@ def _decide(
         except adoption.RefProblem as exc:
             adoption.announce(client, obj, exc)
             refused = _refused(status, "InvalidSpec", str(exc), generation)
-            refused[0].retry = True  # a Deployment created later wakes nothing: back off
+            refused[0].retry = "workload-ref"  # a Deployment created later wakes nothing: back off
             return refused
         router = adoption.holding(client, adopted, router)
     shaped = obj if adopted is None else adopted.workload
@@ -182,7 +217,8 @@ def _decide(
         secrets = secret_args(client, obj["metadata"]["namespace"], specs, rollout, plan)
     except SpecError as exc:
         refused = _refused(status, "InvalidSpec", "; ".join(str(p) for p in exc.problems), generation)
-        refused[0].retry = isinstance(exc, SecretMissing)  # a Secret created later wakes nothing: back off
+        if isinstance(exc, SecretMissing):  # a Secret created later wakes nothing: back off
+            refused[0].retry = "secret"
         return refused
     raw = status.get("engineState")
     try:
@@ -216,12 +252,11 @@ def _decide(
     driver.pump(now)
     new = driver.state
     conditions: list[Obj] = [] if answered is None else [answered]
-    if adapter.cannot_express is not None:
+    unexpressed = adapter.cannot_express
+    if unexpressed is not None:
         # the decision that wanted this traffic is not persisted: the step waits, the old world stays
         new, acted = state, {}  # not persisted: the actions stay pending for the next reconcile
-        conditions.append(
-            _condition("TrafficNotApplied", "CannotExpress", adapter.cannot_express, generation)
-        )
+        conditions.append(_condition("TrafficNotApplied", "CannotExpress", unexpressed, generation))
         adapter = _replay(client, shaped, state, now, adapter)
     adapter.stable_hint = new.stable
     adapter.flush()
@@ -236,7 +271,10 @@ def _decide(
         "liveHistory": live_history(status, new, now),
         "conditions": conditions_of(new, conditions, generation),
     }
-    return Outcome(wake_at=driver.wake_at, state=new, conditions=status["conditions"]), status, adapter
+    outcome = Outcome(
+        wake_at=driver.wake_at, state=new, conditions=status["conditions"], decided=unexpressed is None
+    )
+    return outcome, status, adapter
 
 
 def _replay(

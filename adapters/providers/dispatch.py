@@ -7,7 +7,10 @@ hold it. :class:`Dispatcher` wraps any synchronous :class:`~ebbtide.adapters.bas
   ``"namespace/name"``). Its ``measure`` submits the request and returns None at once (the engine's
   "answered later"); ``poll()`` returns the results completed since the last poll, as ``Measurement`` events.
   The adapters poll it in ``observe`` (:class:`~ebbtide.adapters.base.PolledProvider`).
-- A request for a ``(scope, verification, metric)`` that is still in flight is not sent again.
+- A request for a ``(scope, verification, metric)`` that is still in flight, or whose answer waits to be
+  polled, is not sent again (a controller restoring a persisted state re-sends what it has in flight).
+- ``give_back(scope, results)`` puts results polled but never recorded (the decision that took them was not
+  persisted) in front of the scope's next poll.
 - Every request is answered exactly once: with the provider's measurement, or with an Error measurement when
   the provider raises (``provider raised ...``), answers None, or does not answer within ``timeout``
   seconds (``timeout: ...``). A provider's answer after its timeout is discarded (counted in ``late``).
@@ -107,8 +110,8 @@ class Dispatcher:
         with self._cond:
             if self._closed:
                 return _error(start, "measurement dispatcher is closed")
-            if key in self._in_flight:
-                return None
+            if key in self._in_flight or self._answered(key):
+                return None  # asked again (a controller restoring its state re-sends what is in flight)
             if self._outstanding >= self.capacity:
                 self.saturated += 1
                 return _error(
@@ -123,6 +126,14 @@ class Dispatcher:
         self._pool.submit(self._run, job)
         return None
 
+    def _answered(self, key: Key) -> bool:
+        """An answer to ``key`` waits to be polled: asking again would measure twice, and the second
+        answer would later be taken for the metric's next measurement."""
+        scope, verification, metric = key
+        return any(
+            m.verification == verification and m.metric == metric for m in self._results.get(scope, ())
+        )
+
     def _timeout_of(self, start: StartMeasurement) -> float:
         """The dispatcher's timeout, or the metric's own when it waits longer (a Jenkins build's)."""
         own = start.metric.timeout
@@ -132,6 +143,15 @@ class Dispatcher:
         """The results for ``scope`` completed since the last poll, in the order they completed."""
         with self._cond:
             return self._results.pop(scope, [])
+
+    def give_back(self, scope: str, results: list[Measurement]) -> None:
+        """Put ``results``, polled from ``scope`` but never recorded, in front of its next poll. Nobody is
+        told (``on_result`` is not called): the reconcile that gave them back is retried with backoff."""
+        if not results:
+            return
+        with self._cond:
+            self._results[scope] = [*results, *self._results.get(scope, [])]
+            self._cond.notify_all()
 
     def forget(self, scope: str) -> None:
         """Drop ``scope``'s unpolled results (its rollout is gone) and the answers still to come."""
@@ -234,6 +254,9 @@ class ScopedProvider:
 
     def poll(self) -> list[Measurement]:
         return self.dispatcher.poll(self.scope)
+
+    def give_back(self, results: list[Measurement]) -> None:
+        self.dispatcher.give_back(self.scope, results)
 
 
 def _error(start: StartMeasurement, reason: str) -> Measurement:

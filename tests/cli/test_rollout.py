@@ -296,3 +296,25 @@ def test_the_view_shows_verification_runs_with_their_measurements() -> None:
     console.print(render(data))
     text = console.export_text()
     assert "run-1" in text and "3 taken: 2 ok, 1 failed" in text and "0.07" in text
+
+
+def test_get_shows_the_run_that_failed_the_rollout_after_its_immediate_rollback(tmp_path: Path) -> None:
+    """Why did it roll back? The view keeps the verification run that failed (its counts and last value)
+    through the rollback and after it, until the next rollout starts."""
+    from ..adapters.kubernetes.fixtures import Table
+    from ..adapters.kubernetes.test_reconcile import V1 as R1
+    from ..adapters.kubernetes.test_reconcile import V2 as R2
+    from ..adapters.kubernetes.test_reconcile import live, standin_cluster
+
+    table = Table({R1: 0.01, R2: 0.5})  # the error rate of orders:2 fails `result < 0.05`
+    with standin_cluster() as api:
+        kubeconfig = write_kubeconfig(tmp_path / "kubeconfig", api.url, namespace=NS)
+        now = run(api, 0.0, live(R1), table)
+        set_image(api, "orders:2")
+        run(api, now + 5, lambda s: s.degraded and s.phase == "live", table)
+        view = cli(kubeconfig, "get", NAME)
+        assert view.exit_code == 0, view.output
+        failed = [a for a in table.asked if a.revision == R2]
+        assert len(failed) == 1  # failureLimit 0: the first bad answer fails the run
+        assert failed[0].verification in view.output and "Failed" in view.output
+        assert "1 taken: 0 ok, 1 failed" in view.output and "0.5" in view.output

@@ -109,3 +109,13 @@ def test_mid_rollout_start_goes_live_with_the_changed_replicas() -> None:
         assert first["ready"]["v1"] == 8
         assert r.outcome.result == "promoted" and not r.outcome.rolled_back
         assert r.timeline[-1]["replicas"] == {"v2": 8} and r.timeline[-1]["ready"] == {"v2": 8}
+
+
+def test_an_external_verification_that_never_answers_fails_with_its_fallback_in_the_timeline() -> None:
+    """The run fails on a Tick (its answer is overdue), not on a measurement: the timeline shows that verdict
+    and its reason, as the engine keeps the run that failed the rollout."""
+    scenario = load_scenario(EXAMPLES / "external-verification-never-answers.yaml")
+    r = next(simulate(scenario, runs=1, seed=11, keep_timelines=True, measurements=True))
+    verdicts = [v for e in r.timeline for v in e["verdicts"]]
+    assert [v["phase"] for v in verdicts] == ["Failed"]
+    assert "no answer in time (fallback: fail)" in verdicts[0]["message"]

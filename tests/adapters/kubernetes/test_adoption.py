@@ -227,7 +227,7 @@ def test_a_missing_deployment_is_a_condition_and_an_event_and_is_adopted_once_cr
     start(api, with_deployment=False)
     for now in (0.0, 5.0):
         outcome = reconcile(api.client, NS, NAME, now)
-        assert outcome.retry and outcome.state is None  # the controller backs off
+        assert outcome.retry == "workload-ref" and outcome.state is None  # the controller backs off
     status = get(api.client)["status"]
     (cond,) = [c for c in status["conditions"] if c["type"] == "InvalidSpec"]
     assert cond["message"] == f"spec.workloadRef.name: Deployment {WEB} not found in namespace {NS}"
@@ -249,7 +249,7 @@ def test_a_deployment_selecting_by_expressions_is_refused_naming_the_field(api: 
         GROUP, VERSION, NS, PLURAL, adopting()
     )
     outcome = reconcile(api.client, NS, NAME, 0.0)
-    assert outcome.retry
+    assert outcome.retry == "workload-ref"
     assert get(api.client)["status"]["message"] == (
         f"spec.workloadRef.name: Deployment {WEB}: spec.selector must be matchLabels only "
         "(they label each revision's pods)"

@@ -71,7 +71,7 @@ def test_a_missing_deployment_is_retried_with_backoff_and_adopted_once_created()
             time.sleep(0.3)
             assert ctl.healthy() is None  # no crash loop: retried, the controller stays up
             # refused for a reason no watched object clears: retried with backoff, counted as such
-            assert sample(metrics_text(ctl), "ebbtide_reconcile_errors_total", error="secret") >= 2
+            assert sample(metrics_text(ctl), "ebbtide_reconcile_errors_total", error="workload-ref") >= 2
             client.AppsV1Api(api.client).create_namespaced_deployment(NS, deployment("orders:1"))
             wait(lambda: handed_over(api, V1))
 

@@ -110,7 +110,7 @@ def test_a_missing_secret_is_an_invalid_spec_naming_the_arg_and_the_secret_and_n
 ) -> None:
     outcome = reconcile(cluster.client, NS, NAME, 0.0, measurements=Recorder({V1: 0.01}))
     condition = invalid_spec(cluster)
-    assert condition is not None and outcome.retry and outcome.state is None
+    assert condition is not None and outcome.retry == "secret" and outcome.state is None
     assert (
         "arg 'token'" in condition["message"]
         and "Secret shop/metrics-credentials not found" in condition["message"]
@@ -119,7 +119,7 @@ def test_a_missing_secret_is_an_invalid_spec_naming_the_arg_and_the_secret_and_n
     create_secret(cluster, {"other": "x"})
     outcome = reconcile(cluster.client, NS, NAME, 1.0, measurements=Recorder({V1: 0.01}))
     condition = invalid_spec(cluster)
-    assert condition is not None and outcome.retry
+    assert condition is not None and outcome.retry == "secret"
     assert "Secret shop/metrics-credentials has no key 'token'" in condition["message"]
     client.CoreV1Api(cluster.client).patch_namespaced_secret(
         "metrics-credentials", NS, {"data": {"token": base64.b64encode(TOKEN.encode()).decode()}}

@@ -184,6 +184,34 @@ def test_a_request_in_flight_is_not_sent_twice(gate: threading.Event) -> None:
         assert provider.calls.count(("v1", "m")) == 3
 
 
+def test_a_request_whose_answer_waits_to_be_polled_is_not_sent_again() -> None:
+    """A controller restoring its persisted state re-sends the measurements in flight; when the answer is
+    already waiting, asking again would query twice (and the second answer would later be taken for the
+    metric's next measurement)."""
+    provider = Scripted({"m": Script(value=0.1)})
+    with Dispatcher(provider) as d:
+        assert d.submit("a", start(), 0.0) is None
+        assert d.wait(5)
+        assert d.submit("a", start(), 1.0) is None  # the answer waits: not asked again
+        assert d.submit("a", start("other"), 1.0) is None  # another metric: asked
+        assert [m.metric for m in drain(d, "a")] == ["m", "other"]
+        assert provider.calls == [("v1", "m"), ("v1", "other")]
+
+
+def test_results_given_back_come_first_in_the_next_poll() -> None:
+    provider = Scripted({"m": Script(value=0.1), "n": Script(value=0.2)})
+    with Dispatcher(provider) as d:
+        scope = d.for_scope("a")
+        scope.measure(start("m"), 0.0)
+        taken = drain(d, "a")
+        scope.measure(start("n"), 1.0)
+        assert d.wait(5)
+        scope.give_back(taken)  # the decision that took them was not persisted
+        assert [m.metric for m in scope.poll()] == ["m", "n"]
+        assert scope.poll() == []
+        assert len(provider.calls) == 2
+
+
 def test_results_come_in_completion_order_per_scope() -> None:
     provider = Scripted({"slow": Script(delay=0.6), "fast": Script(delay=0.0), "mid": Script(delay=0.3)})
     with Dispatcher(provider, workers=3) as d:
