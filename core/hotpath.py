@@ -43,7 +43,12 @@ What keeps the short path cheap (docs/performance.md has the figures):
   changes neither the worst metric nor whether one is pending, so the run stays Running with no message
   (:func:`_still_running`); otherwise :func:`ebbtide.core.verification.verdict` judges the run again.
 - **Direct copies**: a metric put in flight, a run with new metrics and a state with new runs are built by
-  copiers generated for those fields (:func:`ebbtide.core.state.replacer`), not by the generic ``evolve``.
+  copiers generated for those fields (:func:`ebbtide.core.state.replacer`), not by the generic ``evolve``;
+  a StartMeasurement by a builder generated for its fields (:func:`ebbtide.core.state.builder`), and a
+  Decision positionally: keyword construction of a slotted record costs twice as much.
+- **Nothing looked up twice.** A tick that asks for measurements takes the earliest timeout it sets from
+  :func:`_issue` as it sets them (the timers before it are known from the one pass), and a measurement's
+  run and metric are found once, in the loops that check they are known.
 """
 
 from __future__ import annotations
@@ -51,7 +56,7 @@ from __future__ import annotations
 from ebbtide.core import verification as ver
 from ebbtide.core.effects import Effect, StartMeasurement
 from ebbtide.core.events import Measurement, ReplicasObserved, Tick
-from ebbtide.core.plan import MetricPlan, Plan, TemplatePlan
+from ebbtide.core.plan import MetricPlan, Plan
 from ebbtide.core.state import (
     Decision,
     MetricStatus,
@@ -59,17 +64,20 @@ from ebbtide.core.state import (
     Phase,
     RolloutState,
     VerificationRun,
+    builder,
     replacer,
 )
 
 __all__ = ["issue_measurements", "short_step", "wake_at"]
 
 ROLLOUT_PHASES: frozenset[Phase] = frozenset({"in-progress", "verifying", "paused"})
+_TERMINAL = ver.TERMINAL
 
 # the hot path's copies: one fixed set of fields each, no keyword dictionary (see state.replacer)
 _in_flight = replacer(MetricStatus, "in_flight", "next_at")
 _with_metrics = replacer(VerificationRun, "metrics")
 _with_runs = replacer(RolloutState, "verifications", "updated_at")
+_start = builder(StartMeasurement, "verification", "template", "metric", "revision", "stable")
 
 
 def short_step(state: RolloutState, event: object, now: float) -> Decision | RolloutState | None:
@@ -97,25 +105,16 @@ def _time_passed(state: RolloutState, now: float) -> Decision | None:
     due, asks, wake = _timers(state, now, None)
     if due:
         return None  # a pause ends, a measurement times out, a scale-down or the deadline is due
-    if not asks:
-        return Decision(state=state, effects=(), wake_at=wake)
-    runs, effects = issue_measurements(
-        state.verifications, state.plan, state.phase, state.pause_reason, state.canary, state.stable, now
-    )
-    if runs is None:
-        return Decision(state=state, effects=(), wake_at=wake)  # a paused rollout asks for nothing
-    for run in runs:  # the measurements just asked for time out after `now`: the only new timers
-        if run.phase not in ver.TERMINAL:
-            for m in run.metrics:
-                t = m.next_at
-                if (
-                    m.in_flight
-                    and t is not None
-                    and (wake is None or t < wake)
-                    and m.phase not in ver.TERMINAL
-                ):
-                    wake = t
-    return Decision(state=_with_runs(state, runs, now), effects=effects, wake_at=wake)
+    if asks:
+        runs, effects, timeout = _issue(
+            state.verifications, state.plan, state.phase, state.pause_reason, state.canary, state.stable, now
+        )
+        if runs is not None:  # (a paused rollout asks for nothing)
+            # the measurements just asked for time out after `now`: the only new timers
+            if timeout is not None and (wake is None or timeout < wake):
+                wake = timeout
+            return Decision(_with_runs(state, runs, now), effects, wake)
+    return Decision(state, (), wake)
 
 
 def issue_measurements(
@@ -130,39 +129,53 @@ def issue_measurements(
     """Ask for every measurement due at ``now``: the runs with those metrics in flight (None when nothing
     was due) and the StartMeasurement effects, in the order of the runs and their metrics. A run paused by
     hand measures nothing (its background runs go on); outside a rollout nothing is measured."""
+    out, effects, _ = _issue(runs, plan, phase, pause_reason, canary, stable, now)
+    return out, effects
+
+
+def _issue(
+    runs: tuple[VerificationRun, ...],
+    plan: Plan,
+    phase: Phase,
+    pause_reason: PauseReason | None,
+    canary: str | None,
+    stable: str | None,
+    now: float,
+) -> tuple[tuple[VerificationRun, ...] | None, tuple[Effect, ...], float | None]:
+    """:func:`issue_measurements`, and the earliest timeout it set (None when it set none)."""
     if phase not in ROLLOUT_PHASES or canary is None:
-        return None, ()
+        return None, (), None
+    by_hand = phase == "paused" and pause_reason == "manual"
     out: list[VerificationRun] | None = None  # copied on the first run that changes
     effects: list[Effect] = []
+    earliest: float | None = None
     for i, run in enumerate(runs):
-        if run.phase in ver.TERMINAL or not _measurement_due(run, now):
-            continue
-        if phase == "paused" and not run.background and pause_reason == "manual":
+        if run.phase in _TERMINAL or (by_hand and not run.background) or not _measurement_due(run, now):
             continue
         template = plan.templates.get(run.template)
         if template is None:
             continue
         metrics = list(run.metrics)
         for j, (mp, st) in enumerate(zip(template.metrics, metrics, strict=True)):
-            if st.in_flight or st.next_at is None or st.phase in ver.TERMINAL or st.next_at > now:
+            at = st.next_at
+            if at is None or at > now or st.in_flight or st.phase in _TERMINAL:
                 continue
             timeout = now + ver.in_flight_timeout(mp)
+            if earliest is None or timeout < earliest:
+                earliest = timeout
             metrics[j] = _in_flight(st, True, timeout)
-            effects.append(
-                StartMeasurement(
-                    verification=run.id, template=run.template, metric=mp, revision=canary, stable=stable
-                )
-            )
+            effects.append(_start(run.id, run.template, mp, canary, stable))
         if out is None:
             out = list(runs)
         out[i] = _with_metrics(run, tuple(metrics))
-    return (None if out is None else tuple(out)), tuple(effects)
+    return (None if out is None else tuple(out)), tuple(effects), earliest
 
 
 def _measurement_due(run: VerificationRun, now: float) -> bool:
     """Whether a metric of a run waits for a measurement that is due."""
     for st in run.metrics:
-        if not st.in_flight and st.next_at is not None and st.next_at <= now and st.phase not in ver.TERMINAL:
+        at = st.next_at
+        if at is not None and at <= now and not st.in_flight and st.phase not in _TERMINAL:
             return True
     return False
 
@@ -170,51 +183,47 @@ def _measurement_due(run: VerificationRun, now: float) -> bool:
 # ----- measurements that only move a counter ----------------------------------------------------------------
 def _measured(state: RolloutState, ev: Measurement, now: float) -> Decision | RolloutState | None:
     runs = state.verifications
-    i = _run_index(runs, ev.verification)
-    if i is None:
+    run_id = ev.verification
+    for i, run in enumerate(runs):  # noqa: B007 (i is read after the loop)
+        if run.id == run_id:
+            break
+    else:
         return None  # an unknown run (stopped and dropped): the engine ignores it
-    run = runs[i]
     template = state.plan.templates.get(run.template)
-    if run.phase in ver.TERMINAL or template is None or len(run.metrics) != len(template.metrics):
+    if template is None or run.phase in _TERMINAL:
         return None
-    j = _metric_index(template, ev.metric)
-    if j is None:
+    plans, statuses = template.metrics, run.metrics
+    if len(statuses) != len(plans):
         return None
-    mp, st = template.metrics[j], run.metrics[j]
-    if st.phase in ver.TERMINAL or not st.in_flight:
+    name = ev.metric
+    for j, mp in enumerate(plans):  # noqa: B007 (j is read after the loop)
+        if mp.name == name:
+            break
+    else:
+        return None
+    st = statuses[j]
+    if not st.in_flight or st.phase in _TERMINAL:
         return None  # a late or duplicate result
     recorded = ver.record(mp, st, ev.value, ev.error, now)
-    metrics = (*run.metrics[:j], recorded, *run.metrics[j + 1 :])
+    metrics = (*statuses[:j], recorded, *statuses[j + 1 :])
     folded: RolloutState = _with_runs(state, (*runs[:i], _with_metrics(run, metrics), *runs[i + 1 :]), now)
-    if st.next_at is not None and st.next_at <= now:
+    at = st.next_at
+    if at is not None and at <= now:
         return folded  # it timed out as the result came: the full engine counts the timeout too
     due, asks, wake = _timers(state, now, st)
     if due or asks:
         return folded  # some timer is due: the full engine runs it
     t = recorded.next_at
-    if t is not None and t <= now:
-        return folded  # the next measurement is due at once
+    if t is not None:
+        if t <= now:
+            return folded  # the next measurement is due at once
+        if wake is None or t < wake:
+            wake = t
     if not _still_running(run, mp, st, recorded) and ver.verdict(
         template, metrics, run.background, run.dry_run
     ) != (run.phase, run.message):
         return folded  # the run reaches a verdict (or its message changes): the engine acts on it
-    if t is not None and (wake is None or t < wake):
-        wake = t
-    return Decision(state=folded, effects=(), wake_at=wake)
-
-
-def _run_index(runs: tuple[VerificationRun, ...], run_id: str) -> int | None:
-    for i, run in enumerate(runs):
-        if run.id == run_id:
-            return i
-    return None
-
-
-def _metric_index(template: TemplatePlan, name: str) -> int | None:
-    for j, mp in enumerate(template.metrics):
-        if mp.name == name:
-            return j
-    return None
+    return Decision(folded, (), wake)
 
 
 def _still_running(run: VerificationRun, mp: MetricPlan, before: MetricStatus, after: MetricStatus) -> bool:
@@ -245,11 +254,11 @@ def _timers(state: RolloutState, now: float, skip: MetricStatus | None) -> tuple
         else:
             best = pause_until
     for run in state.verifications:
-        if run.phase in ver.TERMINAL:
+        if run.phase in _TERMINAL:
             continue
         for m in run.metrics:
             at = m.next_at
-            if at is None or m is skip or m.phase in ver.TERMINAL:
+            if at is None or m is skip or m.phase in _TERMINAL:
                 continue
             if at > now:
                 if best is None or at < best:
@@ -258,14 +267,17 @@ def _timers(state: RolloutState, now: float, skip: MetricStatus | None) -> tuple
                 due = True  # timed out
             else:
                 asks = True
-    for t in state.scale_downs.values():
-        if t > now:
-            if best is None or t < best:
-                best = t
-        else:
-            due = True
-    if state.waiting_since is not None:
-        t = state.waiting_since + state.plan.progress_deadline
+    scale_downs = state.scale_downs
+    if scale_downs:
+        for t in scale_downs.values():
+            if t > now:
+                if best is None or t < best:
+                    best = t
+            else:
+                due = True
+    waiting_since = state.waiting_since
+    if waiting_since is not None:
+        t = waiting_since + state.plan.progress_deadline
         if t > now:
             if best is None or t < best:
                 best = t

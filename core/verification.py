@@ -24,7 +24,7 @@ Rules (which Ocean CD inherits from Argo Rollouts):
 from __future__ import annotations
 
 from ebbtide.core.events import MeasuredValue, Measurement
-from ebbtide.core.expr import EvaluationError, compile_condition
+from ebbtide.core.expr import Condition, EvaluationError, compile_condition
 from ebbtide.core.plan import MetricPlan, Plan, TemplatePlan
 from ebbtide.core.state import MetricStatus, VerdictPhase, VerificationRun, replacer
 
@@ -52,9 +52,7 @@ NO_ANSWER = "no answer in time (fallback: fail)"
 def in_flight_timeout(metric: MetricPlan) -> float:
     """How long a measurement of ``metric`` may stay unanswered: its own ``timeout`` (an external
     verification's), else :data:`MEASUREMENT_TIMEOUT` or its interval if longer."""
-    if metric.timeout is not None:
-        return metric.timeout
-    return max(MEASUREMENT_TIMEOUT, metric.interval or 0.0)
+    return _rules(metric).timeout
 
 
 def expired(template: TemplatePlan | None, run_id: str, metric: str) -> Measurement:
@@ -106,26 +104,7 @@ def _short(value: MeasuredValue) -> str:
 
 def classify(metric: MetricPlan, value: MeasuredValue) -> tuple[str, str]:
     """Evaluate one measured value: ("successful" | "failed" | "inconclusive" | "error", text)."""
-    # an empty vector is data (`len(result) == 0` may be exactly what the user tests); None is none
-    if value is None:
-        return "inconclusive", "no data"
-    success: bool | None = None
-    failure: bool | None = None
-    try:  # both conditions are evaluated: either one that cannot be evaluated makes an error (as Argo)
-        if metric.success_condition is not None:
-            success = compile_condition(metric.success_condition).evaluate(value)
-        if metric.failure_condition is not None:
-            failure = compile_condition(metric.failure_condition).evaluate(value)
-    except EvaluationError as exc:
-        return "error", f"cannot evaluate condition on {_short(value)}: {exc}"
-    text = _short(value)
-    if failure:
-        return "failed", text  # the failure condition wins when true
-    if success or success is None:
-        return "successful", text  # success true; or no success condition (failure false, or no conditions)
-    if failure is None:
-        return "failed", text  # only a success condition, and it is false
-    return "inconclusive", text  # both conditions given and neither is true
+    return _rules(metric).classify(value)
 
 
 def metric_phase(metric: MetricPlan, st: MetricStatus) -> VerdictPhase:
@@ -151,6 +130,9 @@ def record(
     metric: MetricPlan, st: MetricStatus, value: MeasuredValue, error: str | None, now: float
 ) -> MetricStatus:
     """Fold one measurement result into a metric's counters and schedule the next one."""
+    rules = _RULES.get(id(metric))
+    if rules is None or rules.metric is not metric:  # (_rules, inline: every result comes this way)
+        rules = _rules(metric)
     count, successful, failed = st.count, st.successful, st.failed
     inconclusive, errors, consecutive = st.inconclusive, st.error, st.consecutive_error
     if error is not None:
@@ -158,7 +140,7 @@ def record(
         consecutive += 1
         last = f"error: {error}"[:60]
     else:
-        outcome, last = classify(metric, value)
+        outcome, last = rules.classify(value)
         if outcome == "error":
             errors += 1
             consecutive += 1
@@ -171,17 +153,113 @@ def record(
                 failed += 1
             else:
                 inconclusive += 1
-    phase = _phase(metric, count, failed, inconclusive, consecutive)
+    phase = rules.phase(count, failed, inconclusive, consecutive)
     next_at: float | None = None
     if phase == "Running":
         if error is not None or consecutive > st.consecutive_error:
-            next_at = now + (metric.interval if metric.interval is not None else ERROR_RETRY_INTERVAL)
+            next_at = now + rules.retry_interval
         else:
-            next_at = now + (metric.interval or 0.0)
+            next_at = now + rules.interval
     new: MetricStatus = _counted(
         st, phase, count, successful, failed, inconclusive, errors, consecutive, last, next_at, False
     )
     return new
+
+
+class _Rules:
+    """A metric's rules as :func:`record` reads them on every result: its conditions compiled and its
+    limits as plain slots. A MetricPlan is a pydantic model: each attribute read costs a generic lookup,
+    and a result read a dozen of them (docs/performance.md, "Short paths"). Built once per MetricPlan
+    object (:func:`_rules`); the outcome is the one the plan's fields give, read directly."""
+
+    __slots__ = (
+        "consecutive_error_limit",
+        "failure",
+        "failure_limit",
+        "failure_source",
+        "inconclusive_limit",
+        "interval",
+        "metric",
+        "retry_interval",
+        "success",
+        "success_source",
+        "timeout",
+        "want",
+    )
+
+    def __init__(self, metric: MetricPlan) -> None:
+        self.metric = metric
+        self.failure_limit = metric.failure_limit
+        self.consecutive_error_limit = metric.consecutive_error_limit
+        self.inconclusive_limit = metric.inconclusive_limit
+        self.want = effective_count(metric)
+        self.interval = metric.interval or 0.0
+        self.retry_interval = metric.interval if metric.interval is not None else ERROR_RETRY_INTERVAL
+        self.timeout = (
+            metric.timeout if metric.timeout is not None else max(MEASUREMENT_TIMEOUT, self.interval)
+        )
+        self.success_source = metric.success_condition
+        self.failure_source = metric.failure_condition
+        # a condition that does not compile is an error on every value: classify() meets it each time
+        self.success: Condition | None = None
+        self.failure: Condition | None = None
+        try:
+            if metric.success_condition is not None:
+                self.success = compile_condition(metric.success_condition)
+            if metric.failure_condition is not None:
+                self.failure = compile_condition(metric.failure_condition)
+        except EvaluationError:
+            self.success = self.failure = None
+
+    def classify(self, value: MeasuredValue) -> tuple[str, str]:
+        """:func:`classify` of the metric."""
+        # an empty vector is data (`len(result) == 0` may be exactly what the user tests); None is none
+        if value is None:
+            return "inconclusive", "no data"
+        success: bool | None = None
+        failure: bool | None = None
+        try:  # both conditions are evaluated: either one that cannot be evaluated makes an error (as Argo)
+            if self.success_source is not None:
+                success = (self.success or compile_condition(self.success_source)).evaluate(value)
+            if self.failure_source is not None:
+                failure = (self.failure or compile_condition(self.failure_source)).evaluate(value)
+        except EvaluationError as exc:
+            return "error", f"cannot evaluate condition on {_short(value)}: {exc}"
+        text = _short(value)
+        if failure:
+            return "failed", text  # the failure condition wins when true
+        if success or success is None:
+            return "successful", text  # success true; or no success condition (failure false, or none)
+        if failure is None:
+            return "failed", text  # only a success condition, and it is false
+        return "inconclusive", text  # both conditions given and neither is true
+
+    def phase(self, count: int, failed: int, inconclusive: int, consecutive_error: int) -> VerdictPhase:
+        """:func:`_phase` of the metric."""
+        if failed > self.failure_limit:
+            return "Failed"
+        if consecutive_error > self.consecutive_error_limit:
+            return "Error"
+        if inconclusive > self.inconclusive_limit:
+            return "Inconclusive"
+        want = self.want
+        if want is not None and count >= want:
+            return "Successful"
+        return "Running"
+
+
+#: MetricPlan object id -> its rules (the entry holds the plan, so its id is not reused while it is here)
+_RULES: dict[int, _Rules] = {}
+_MAX_RULES = 4096
+
+
+def _rules(metric: MetricPlan) -> _Rules:
+    rules = _RULES.get(id(metric))
+    if rules is None or rules.metric is not metric:
+        if len(_RULES) >= _MAX_RULES:
+            _RULES.clear()  # plans come and go with spec changes: keep the ones in use, rebuilt on demand
+        rules = _RULES[id(metric)] = _Rules(metric)
+    return rules
 
 
 def start_run(

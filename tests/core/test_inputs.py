@@ -89,7 +89,7 @@ def test_step_refuses_a_meaningless_event(event: object, error: type[Exception],
     assert message in str(info.value)
 
 
-@pytest.mark.parametrize("now", [math.nan, math.inf, -math.inf])
+@pytest.mark.parametrize("now", [math.nan, math.inf, -math.inf, 10**400, -(10**400)])
 def test_step_refuses_a_time_that_is_not_finite(now: float) -> None:
     with pytest.raises(ValueError, match="now must be a finite number of seconds"):
         step(deployed(), Tick(), now)
