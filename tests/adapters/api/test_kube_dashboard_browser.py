@@ -74,6 +74,10 @@ def test_the_view_shows_an_immediate_rollback_on_the_cluster_in_progress_with_it
             assert held.rollback.source == tc.V2 and held.rollback.target == tc.V1
             assert page.locator("#phase [data-phase]").get_attribute("data-phase") == "rolling-back"
             assert held.failure_reason and held.failure_reason in page.locator("#failure").inner_text()
+            # why it rolls back: the run that failed, with its counts, kept through the rollback
+            [failed] = [a.verification for a in c.table.asked if a.revision == tc.V2]
+            run = page.locator("#verifications .run").inner_text()
+            assert failed in run and "Failed" in run and "error-rate" in run
             shown._shot(page, "dashboard-kube-rollback.png")
             del c.api.workloads.by_image["orders:1"]  # the pod becomes ready: the rollback completes
             end = tc.wait_for(c.api, lambda s: s.degraded and tc.settled(tc.V1)(s))
