@@ -636,6 +636,16 @@ def _or_args(v: Any, literal: ValidatorFunctionWrapHandler) -> Any:
     return literal(v)
 
 
+_DIGITS = re.compile(r"^\s*[0-9]+\s*$")
+
+
+def _int_or_args(v: Any, literal: ValidatorFunctionWrapHandler) -> Any:
+    """As :func:`_or_args`, and a string of digits is its number (Argo's IntOrString: ``count: "3"``)."""
+    if isinstance(v, str) and _DIGITS.match(v):
+        return int(v)
+    return _or_args(v, literal)
+
+
 def _as_written(v: Any) -> Any:
     """A number, or the string of args it was written as (dumped unchanged)."""
     return v
@@ -645,10 +655,11 @@ if TYPE_CHECKING:
     IntOrArgs = int | ArgText
     DurationOrArgs = float | ArgText
 else:
-    #: Argo's IntOrString metric fields: a non-negative integer, or a string of args (int-or-string in a CRD)
+    #: Argo's IntOrString metric fields: a non-negative integer (also written as a string of digits), or a
+    #: string of args (int-or-string in a CRD)
     IntOrArgs = Annotated[
         NonNegInt,
-        WrapValidator(_or_args),
+        WrapValidator(_int_or_args),
         PlainSerializer(_as_written),
         WithJsonSchema({"anyOf": [{"type": "integer", "minimum": 0}, {"type": "string"}]}),
     ]

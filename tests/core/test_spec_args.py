@@ -293,10 +293,20 @@ def test_an_arg_from_a_field_ref_is_known_when_compiling() -> None:
     assert plan_of(docs) == plan_of(literal)
 
 
+@pytest.mark.parametrize("docs", [ocean_docs, argo_docs])
+def test_an_integer_written_as_a_string_of_digits_is_that_integer(docs: Any) -> None:
+    """Argo's IntOrString takes ``count: "3"`` as 3 (as its IntValue reads a string)."""
+    fields = ("count", "failureLimit", "inconclusiveLimit", "consecutiveErrorLimit")
+    quoted = {**LITERALS, **{f: f" {LITERALS[f]} " if f == "count" else str(LITERALS[f]) for f in fields}}
+    assert plan_of(docs(quoted, [], [])) == plan_of(docs(LITERALS, [], []))
+
+
 def test_literals_are_checked_as_before() -> None:
-    # a string without args is not a number (Argo's YAML writes counts as numbers)
-    (found,) = problems_of(ocean_docs({"interval": "1m", "count": "3"}, [], []))
+    # a string without args is a number only when it is one (digits)
+    (found,) = problems_of(ocean_docs({"interval": "1m", "count": "three"}, [], []))
     assert found == (1, "spec.metrics[0].count", "Input should be a valid integer")
+    (found,) = problems_of(ocean_docs({"interval": "1m", "count": "-3"}, [], []))
+    assert found[:2] == (1, "spec.metrics[0].count")
     (found,) = problems_of(ocean_docs({"failureLimit": -1}, [], []))
     assert found == (1, "spec.metrics[0].failureLimit", "must be >= 0, not -1")
 
