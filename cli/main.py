@@ -901,6 +901,7 @@ def plan_cmd(
             "max_surge": plan.max_surge,
             "max_unavailable": plan.max_unavailable,
             "background_verification": list(plan.background_templates),
+            "background_starting_step": plan.background_starting_step,
             "steps": [r.to_dict() for r in rows],
         }
         sys.stdout.write(json.dumps(doc, indent=2) + "\n")
@@ -914,7 +915,9 @@ def plan_cmd(
         markup=False,
     )
     if plan.background_templates:
-        console.print(f"background verification: {', '.join(plan.background_templates)}", markup=False)
+        start = plan.background_starting_step
+        since = f" (from step {start})" if start > 0 else ""
+        console.print(f"background verification: {', '.join(plan.background_templates)}{since}", markup=False)
     table = Table()
     new = "new revision" if plan.strategy == "blueGreen" else "canary"  # blue-green: no canary
     heads = ["step", "name", "action", f"{new} weight", f"{new} replicas", "holds", "min time to live"]

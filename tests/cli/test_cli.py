@@ -273,6 +273,20 @@ def test_plan_timeline() -> None:
     assert "until promoted" in out and "indefinite pause" in out
 
 
+def test_plan_shows_where_the_background_verification_starts(tmp_path: Path) -> None:
+    spec = tmp_path / "late-background.yaml"
+    text = Path(CANARY).read_text()
+    assert "    backgroundVerification:\n" in text
+    spec.write_text(
+        text.replace("    backgroundVerification:\n", "    backgroundVerification:\n      startingStep: 2\n")
+    )
+    code, out, _ = run("plan", str(spec))
+    assert code == 0 and "background verification: error-watch (from step 2)" in out
+    assert json.loads(run("plan", str(spec), "-f", "json")[1])["background_starting_step"] == 2
+    code, out, _ = run("plan", CANARY)
+    assert "background verification: error-watch\n" in out  # from the start: nothing added
+
+
 def test_validate_and_plan_warn_about_an_interval_only_metric_in_a_step(tmp_path: Path) -> None:
     spec = tmp_path / "indefinite.yaml"
     spec.write_text(
