@@ -1631,9 +1631,12 @@ def _has_router(r: RolloutSpec) -> bool:
 def _router_problems(
     rdoc: Document, sdoc: Document, r: RolloutSpec, steps: list[StepPlan], kind: str
 ) -> list[Problem]:
-    """What needs a traffic router (Argo requires trafficRouting for it) in a basic canary."""
-    if kind != "canary" or _has_router(r):
+    """What needs a traffic router (Argo requires trafficRouting for it) in a basic canary; with a router,
+    the header and mirror routes the steps set must be listed in managedRoutes."""
+    if kind != "canary":
         return []
+    if _has_router(r):
+        return _managed_route_problems(sdoc, r, steps)
     why = (
         f"needs a traffic router in RolloutSpec {r.metadata.name}'s spec.traffic (istio, nginx, smi, alb, "
         "...); without one the canary is basic: its weight is the ratio of pods"
@@ -1644,6 +1647,26 @@ def _router_problems(
     for i, st in enumerate(steps):
         if st.kind in ("setCanaryScale", "setHeaderRoute", "setMirrorRoute"):
             out.append(sdoc.problem(f"spec.canary.steps[{i}].{st.kind}", f"{st.kind} {why}"))
+    return out
+
+
+def _managed_route_problems(sdoc: Document, r: RolloutSpec, steps: list[StepPlan]) -> list[Problem]:
+    """A header or mirror route a step sets must be listed in ``spec.traffic.managedRoutes`` (as Argo
+    validates it): the routers add, replace and remove only the routes listed there, so an unlisted one would
+    hold its step at run time (TrafficNotApplied) instead of being refused now."""
+    routes = r.spec.traffic.managed_routes if r.spec.traffic else None
+    listed = {m.get("name") for m in routes or [] if isinstance(m, dict)}
+    out = []
+    for i, st in enumerate(steps):
+        route = st.header_route
+        if st.kind in ("setHeaderRoute", "setMirrorRoute") and route is not None and route.name not in listed:
+            out.append(
+                sdoc.problem(
+                    f"spec.canary.steps[{i}].{st.kind}.name",
+                    f"route {route.name!r} is not listed in RolloutSpec {r.metadata.name}'s "
+                    "spec.traffic.managedRoutes (the router changes only the routes listed there)",
+                )
+            )
     return out
 
 

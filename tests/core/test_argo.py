@@ -226,6 +226,7 @@ def test_a_step_of_several_actions_runs_them_one_after_another() -> None:
     n = len(compile_plan(load(d)).steps)
     route = {"name": "testers", "match": [{"headerName": "x-test", "headerValue": {"exact": "1"}}]}
     steps.insert(0, {"setHeaderRoute": route, "setCanaryScale": {"replicas": 1}})
+    _canary(d)["trafficRouting"]["managedRoutes"] = [{"name": "testers"}]
     plan = compile_plan(load(d))
     assert [s.kind for s in plan.steps[:2]] == ["setCanaryScale", "setHeaderRoute"]
     assert plan.steps[0].replicas == 1 and plan.steps[1].header_route is not None
@@ -235,6 +236,28 @@ def test_a_step_of_several_actions_runs_them_one_after_another() -> None:
     found = problems(d)
     where = "spec.strategy.canary.steps[0].setHeaderRoute.match[0].headerValue"
     assert found and all(f.startswith(where) for _, _, f, _ in found), found
+
+
+@pytest.mark.parametrize("kind", ["setHeaderRoute", "setMirrorRoute"])
+def test_a_route_a_step_sets_must_be_listed_in_managed_routes(kind: str) -> None:
+    """As Argo validates it: the router changes only the routes listed in managedRoutes, so a step setting
+    another one is refused now rather than holding its step at run time. Reported at the user's own step."""
+    d = argo_docs()
+    action: dict[str, Any] = {"name": "testers"}
+    if kind == "setHeaderRoute":
+        action["match"] = [{"headerName": "x-test", "headerValue": {"exact": "1"}}]
+    else:
+        action["match"] = [{"method": {"exact": "GET"}}]
+        action["percentage"] = 10
+    _canary(d)["steps"].insert(1, {kind: action})
+    found = problems(d)
+    reason = (
+        "route 'testers' is not listed in RolloutSpec rollouts-demo's spec.traffic.managedRoutes (the router "
+        "changes only the routes listed there)"
+    )
+    assert [(f, r) for _, _, f, r in found] == [(f"spec.strategy.canary.steps[1].{kind}.name", reason)]
+    _canary(d)["trafficRouting"]["managedRoutes"] = [{"name": "testers"}]
+    assert compile_plan(load(d)).steps[1].kind == kind
 
 
 def test_a_step_with_two_of_set_weight_pause_analysis_is_one_problem() -> None:

@@ -18,7 +18,7 @@ spec:
   replicas: 4
   strategy:
     canary:
-      trafficRouting: {istio: {virtualService: {name: shop}}}
+      trafficRouting: {istio: {virtualService: {name: shop}}, managedRoutes: [{name: m}]}
       steps:
         - setCanaryScale: {replicas: 2}
         - %s
