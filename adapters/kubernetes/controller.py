@@ -289,12 +289,12 @@ class Controller:
         key = (meta.get("namespace", ""), meta["name"])
         if kind == "DELETED":
             self.queue.forget(key)
-        else:
-            self.queue.add(key)
+        else:  # ADDED: the first list (every workload at once), or a new one: nothing to hurry
+            self.queue.add(key, bulk=kind == "ADDED")
 
     def _on_spec(self, kind: str, obj: Obj) -> None:
         for key in self.workload_keys(obj["metadata"].get("namespace", "")):
-            self.queue.add(key)
+            self.queue.add(key, bulk=True)
 
     def _on_replicaset(self, kind: str, obj: Obj) -> None:
         meta = obj["metadata"]
@@ -325,7 +325,7 @@ class Controller:
 
     def _add_all(self) -> None:
         for key in self.workload_keys():
-            self.queue.add(key)
+            self.queue.add(key, bulk=True)
 
     # -- background loops ------------------------------------------------------------------------------
     def _thread(self, target: Callable[[], None], name: str) -> threading.Thread:

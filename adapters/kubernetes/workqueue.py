@@ -7,6 +7,11 @@ after a per-key exponential backoff (:meth:`add_rate_limited`, for errors and co
 resets it after a success). Only the earliest pending timer per key is kept: whatever a reconcile decides
 then, it names its own next wake.
 
+Keys added in bulk (``add(key, bulk=True)``: the first list of every workload, the periodic resync, all
+workloads of a namespace whose spec changed) wait in a second lane, served only when the first is empty: a
+workload that changed, a measurement result or a timer due is not queued behind a thousand workloads being
+looked at again. A bulk key added again normally moves to the first lane; either way a key waits once.
+
     queue = WorkQueue()
     queue.add(key); key = queue.get(); ...; queue.done(key)
     queue.shut_down()  # get() answers None from now on; pending keys are dropped
@@ -33,6 +38,8 @@ class WorkQueue:
         self._clock = clock
         self._cond = threading.Condition()
         self._queue: deque[Hashable] = deque()
+        self._bulk: deque[Hashable] = deque()  # served when _queue is empty
+        self._in_bulk: set[Hashable] = set()
         self._dirty: set[Hashable] = set()  # waiting in _queue, or to be re-queued when done
         self._processing: set[Hashable] = set()
         self._timers: dict[Hashable, float] = {}  # key -> earliest due time (monotonic)
@@ -42,9 +49,10 @@ class WorkQueue:
         self._shut = False
 
     # -- adding ------------------------------------------------------------------------------------
-    def add(self, key: Hashable) -> None:
+    def add(self, key: Hashable, bulk: bool = False) -> None:
+        """Queue ``key``; ``bulk``: in the second lane (see the module documentation)."""
         with self._cond:
-            self._add(key)
+            self._add(key, bulk)
 
     def add_after(self, key: Hashable, delay: float) -> None:
         """Add ``key`` once ``delay`` seconds have passed (at once when ``delay <= 0``)."""
@@ -90,8 +98,9 @@ class WorkQueue:
                 if self._shut:
                     return None
                 self._promote()
-                if self._queue:
-                    key = self._queue.popleft()
+                if self._queue or self._bulk:
+                    key = self._queue.popleft() if self._queue else self._bulk.popleft()
+                    self._in_bulk.discard(key)
                     self._dirty.discard(key)
                     self._processing.add(key)
                     return key
@@ -115,7 +124,7 @@ class WorkQueue:
         """Keys ready to be processed (not those processing or waiting for a timer)."""
         with self._cond:
             self._promote()
-            return len(self._queue)
+            return len(self._queue) + len(self._bulk)
 
     def waiting(self) -> int:
         """Keys waiting for a timer (a wake, a backoff)."""
@@ -126,6 +135,8 @@ class WorkQueue:
         with self._cond:
             self._shut = True
             self._queue.clear()
+            self._bulk.clear()
+            self._in_bulk.clear()
             self._dirty.clear()
             self._timers.clear()
             self._heap.clear()
@@ -137,12 +148,24 @@ class WorkQueue:
             return self._shut
 
     # -- internals (with the lock held) ------------------------------------------------------------
-    def _add(self, key: Hashable) -> None:
-        if self._shut or key in self._dirty:
+    def _add(self, key: Hashable, bulk: bool = False) -> None:
+        if self._shut:
+            return
+        if key in self._dirty:
+            if (
+                not bulk and key in self._in_bulk
+            ):  # wanted now: out of the bulk lane, to the back of the first
+                self._bulk.remove(key)
+                self._in_bulk.discard(key)
+                self._queue.append(key)
             return
         self._dirty.add(key)
         if key not in self._processing:
-            self._queue.append(key)
+            if bulk:
+                self._bulk.append(key)
+                self._in_bulk.add(key)
+            else:
+                self._queue.append(key)
             self._cond.notify()
 
     def _promote(self) -> None:

@@ -50,14 +50,16 @@ def test_a_key_added_while_processing_comes_back_after_done_never_to_two_workers
     assert q.get(0) is None
 
 
-@given(st.lists(st.tuples(st.sampled_from("abc"), st.sampled_from(["add", "get", "done"])), max_size=60))
+@given(
+    st.lists(st.tuples(st.sampled_from("abc"), st.sampled_from(["add", "bulk", "get", "done"])), max_size=60)
+)
 def test_no_key_is_ever_held_twice_and_no_add_is_lost(ops: list[tuple[str, str]]) -> None:
     q = WorkQueue()
     held: set[str] = set()
     owed: set[str] = set()  # added and not yet handed out since
     for key, op in ops:
-        if op == "add":
-            q.add(key)
+        if op in ("add", "bulk"):
+            q.add(key, bulk=op == "bulk")
             owed.add(key)
         elif op == "get":
             got = q.get(0)
@@ -75,6 +77,39 @@ def test_no_key_is_ever_held_twice_and_no_add_is_lost(ops: list[tuple[str, str]]
         drained.add(got)
         q.done(got)
     assert owed <= drained
+
+
+def test_keys_added_in_bulk_wait_behind_the_others_and_move_up_when_wanted_now() -> None:
+    """The first list of 1,000 workloads must not delay a workload that changed (or a measurement result):
+    bulk keys are served once no other key waits; a bulk key added again normally is served in its turn."""
+    q = WorkQueue()
+    for key in ("w1", "w2", "w3", "w4"):
+        q.add(key, bulk=True)
+    q.add("changed")
+    q.add("w3")  # wanted now too
+    q.add("w1", bulk=True)  # already waiting: still once
+    assert len(q) == 5
+    order = []
+    while (got := q.get(0)) is not None:
+        order.append(got)
+        q.done(got)
+    assert order == ["changed", "w3", "w1", "w2", "w4"]
+
+
+@given(st.lists(st.tuples(st.sampled_from("abcdef"), st.booleans()), max_size=40))
+def test_a_normal_key_never_waits_behind_a_bulk_one(adds: list[tuple[str, bool]]) -> None:
+    q = WorkQueue()
+    wanted: set[str] = set()
+    for key, bulk in adds:
+        q.add(key, bulk=bulk)
+        if not bulk:
+            wanted.add(key)
+    order = []
+    while (got := q.get(0)) is not None:
+        order.append(got)
+        q.done(got)
+    assert sorted(order) == sorted({k for k, _ in adds})  # each once
+    assert set(order[: len(wanted)]) == wanted  # the keys ever added normally come first
 
 
 def test_timers_fire_at_their_time_and_only_the_earliest_is_kept() -> None:
