@@ -65,6 +65,7 @@ from ebbtide.core.effects import StartMeasurement  # noqa: E402
 from ebbtide.core.events import Measurement  # noqa: E402
 from ebbtide.core.state import RolloutState  # noqa: E402
 from tests.adapters.kubernetes.standin import Behaviour, StandIn  # noqa: E402
+from tests.adapters.kubernetes.standin.store import ApiError  # noqa: E402
 from tests.adapters.kubernetes.test_controller import (  # noqa: E402
     NAME,
     NS,
@@ -200,7 +201,11 @@ def _clone(api: StandIn, n: int) -> None:
         labels = {**rs["metadata"]["labels"], WORKLOAD_LABEL: name}
         copy_rs["metadata"] = {"name": name + suffix, "labels": labels, "ownerReferences": [owner]}
         copy_rs.pop("status", None)
-        api.store.create(replicasets, NS, copy_rs)
+        try:
+            api.store.create(replicasets, NS, copy_rs)
+        except ApiError as exc:  # the controller was quicker: it created the copy's ReplicaSet itself
+            if exc.code != 409:
+                raise
 
 
 def latency(n: int) -> dict[str, Any]:

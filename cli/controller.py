@@ -226,9 +226,11 @@ def measure_with_providers(controller: Controller, workers: int, timeout: float)
     from ebbtide.adapters.providers.dispatch import Dispatcher
     from ebbtide.adapters.providers.job import GRACE, JobProvider
 
-    def wake(scope: str) -> None:
+    def wake(scope: str) -> None:  # a result waits: before the workloads merely looked at again
+        from ebbtide.adapters.kubernetes.workqueue import URGENT
+
         namespace, _, name = scope.partition("/")
-        controller.queue.add((namespace, name))
+        controller.queue.add((namespace, name), URGENT)
 
     # a Job metric's wait ends just before the dispatcher's timeout, so the Job provider's own answer
     # (and its clean-up of the Job) comes first; a Job with activeDeadlineSeconds waits as long as that

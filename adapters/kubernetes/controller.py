@@ -42,7 +42,7 @@ from urllib3.exceptions import HTTPError
 
 from ebbtide.adapters.base import MeasurementProvider
 
-from . import cache
+from . import actions, cache
 from .adapter import HASH_LABEL, WORKLOAD_LABEL, Router
 from .adoption import refers_to
 from .apiclient import ControllerApiClient, NotLeader
@@ -52,7 +52,7 @@ from .leader import LeaderElector
 from .metrics import Metrics
 from .reconcile import GROUP, PLURAL, SPEC_PLURALS, VERSION, ReconcileConflict, reconcile
 from .routers.services import replica_ratio
-from .workqueue import WorkQueue
+from .workqueue import BULK, URGENT, WorkQueue
 
 if TYPE_CHECKING:
     from ebbtide.adapters.notify.channels import Notifier
@@ -289,12 +289,16 @@ class Controller:
         key = (meta.get("namespace", ""), meta["name"])
         if kind == "DELETED":
             self.queue.forget(key)
-        else:  # ADDED: the first list (every workload at once), or a new one: nothing to hurry
-            self.queue.add(key, bulk=kind == "ADDED")
+        elif kind == "ADDED":  # the first list (every workload at once), or a new one: nothing to hurry
+            self.queue.add(key, BULK)
+        elif _asked(obj):  # a person changed the spec or recorded an action: before the rest
+            self.queue.add(key, URGENT)
+        else:  # the controller's own status writes
+            self.queue.add(key)
 
     def _on_spec(self, kind: str, obj: Obj) -> None:
         for key in self.workload_keys(obj["metadata"].get("namespace", "")):
-            self.queue.add(key, bulk=True)
+            self.queue.add(key, BULK)
 
     def _on_replicaset(self, kind: str, obj: Obj) -> None:
         meta = obj["metadata"]
@@ -325,7 +329,7 @@ class Controller:
 
     def _add_all(self) -> None:
         for key in self.workload_keys():
-            self.queue.add(key, bulk=True)
+            self.queue.add(key, BULK)
 
     # -- background loops ------------------------------------------------------------------------------
     def _thread(self, target: Callable[[], None], name: str) -> threading.Thread:
@@ -438,3 +442,11 @@ class Controller:
         self.metrics.reconcile_errors.labels(error).inc()
         delay = self.queue.add_rate_limited(key)
         log.info("%s/%s: %s%s; again in %.2fs", *key, error, f" ({exc})" if exc else "", delay)
+
+
+def _asked(obj: Obj) -> bool:
+    """Someone asked for something the controller has not acted on: a spec change not yet observed (the
+    generation moved past ``status.observedGeneration``) or an action recorded and not yet consumed."""
+    generation = (obj.get("metadata") or {}).get("generation")
+    observed = (obj.get("status") or {}).get("observedGeneration")
+    return (generation is not None and generation != observed) or bool(actions.pending(obj))

@@ -7,10 +7,12 @@ after a per-key exponential backoff (:meth:`add_rate_limited`, for errors and co
 resets it after a success). Only the earliest pending timer per key is kept: whatever a reconcile decides
 then, it names its own next wake.
 
-Keys added in bulk (``add(key, bulk=True)``: the first list of every workload, the periodic resync, all
-workloads of a namespace whose spec changed) wait in a second lane, served only when the first is empty: a
-workload that changed, a measurement result or a timer due is not queued behind a thousand workloads being
-looked at again. A bulk key added again normally moves to the first lane; either way a key waits once.
+Keys wait in one of three lanes, served in order: ``URGENT`` (what a person asked for: a spec changed, an
+action recorded; a measurement result), ``NORMAL`` (the workload's own pods and ReplicaSets moved, a timer
+came due) and ``BULK`` (the first list of every workload, the periodic resync, all workloads of a namespace
+whose spec changed). So a rollback someone asked for, or a failing measurement, is not queued behind a
+thousand workloads being looked at again. A waiting key added again to a more urgent lane moves there; either
+way a key waits once.
 
     queue = WorkQueue()
     queue.add(key); key = queue.get(); ...; queue.done(key)
@@ -25,6 +27,9 @@ import time
 from collections import deque
 from collections.abc import Callable, Hashable
 
+#: the lanes, served in this order
+URGENT, NORMAL, BULK = 0, 1, 2
+
 
 class WorkQueue:
     def __init__(
@@ -37,10 +42,9 @@ class WorkQueue:
         self._base, self._max = base_delay, max_delay
         self._clock = clock
         self._cond = threading.Condition()
-        self._queue: deque[Hashable] = deque()
-        self._bulk: deque[Hashable] = deque()  # served when _queue is empty
-        self._in_bulk: set[Hashable] = set()
-        self._dirty: set[Hashable] = set()  # waiting in _queue, or to be re-queued when done
+        self._lanes: tuple[deque[Hashable], ...] = (deque(), deque(), deque())
+        self._lane_of: dict[Hashable, int] = {}  # the lane a waiting key is in
+        self._dirty: set[Hashable] = set()  # waiting in a lane, or to be re-queued when done
         self._processing: set[Hashable] = set()
         self._timers: dict[Hashable, float] = {}  # key -> earliest due time (monotonic)
         self._heap: list[tuple[float, int, Hashable]] = []
@@ -49,10 +53,10 @@ class WorkQueue:
         self._shut = False
 
     # -- adding ------------------------------------------------------------------------------------
-    def add(self, key: Hashable, bulk: bool = False) -> None:
-        """Queue ``key``; ``bulk``: in the second lane (see the module documentation)."""
+    def add(self, key: Hashable, lane: int = NORMAL) -> None:
+        """Queue ``key`` in ``lane`` (see the module documentation)."""
         with self._cond:
-            self._add(key, bulk)
+            self._add(key, lane)
 
     def add_after(self, key: Hashable, delay: float) -> None:
         """Add ``key`` once ``delay`` seconds have passed (at once when ``delay <= 0``)."""
@@ -98,9 +102,8 @@ class WorkQueue:
                 if self._shut:
                     return None
                 self._promote()
-                if self._queue or self._bulk:
-                    key = self._queue.popleft() if self._queue else self._bulk.popleft()
-                    self._in_bulk.discard(key)
+                key = self._next()
+                if key is not None:
                     self._dirty.discard(key)
                     self._processing.add(key)
                     return key
@@ -116,7 +119,8 @@ class WorkQueue:
         with self._cond:
             self._processing.discard(key)
             if key in self._dirty:
-                self._queue.append(key)
+                self._lanes[NORMAL].append(key)
+                self._lane_of[key] = NORMAL
                 self._cond.notify()
 
     # -- state -------------------------------------------------------------------------------------
@@ -124,7 +128,7 @@ class WorkQueue:
         """Keys ready to be processed (not those processing or waiting for a timer)."""
         with self._cond:
             self._promote()
-            return len(self._queue) + len(self._bulk)
+            return len(self._lane_of)
 
     def waiting(self) -> int:
         """Keys waiting for a timer (a wake, a backoff)."""
@@ -134,9 +138,9 @@ class WorkQueue:
     def shut_down(self) -> None:
         with self._cond:
             self._shut = True
-            self._queue.clear()
-            self._bulk.clear()
-            self._in_bulk.clear()
+            for lane in self._lanes:
+                lane.clear()
+            self._lane_of.clear()
             self._dirty.clear()
             self._timers.clear()
             self._heap.clear()
@@ -148,25 +152,29 @@ class WorkQueue:
             return self._shut
 
     # -- internals (with the lock held) ------------------------------------------------------------
-    def _add(self, key: Hashable, bulk: bool = False) -> None:
+    def _add(self, key: Hashable, lane: int = NORMAL) -> None:
         if self._shut:
             return
         if key in self._dirty:
-            if (
-                not bulk and key in self._in_bulk
-            ):  # wanted now: out of the bulk lane, to the back of the first
-                self._bulk.remove(key)
-                self._in_bulk.discard(key)
-                self._queue.append(key)
+            waiting = self._lane_of.get(key)
+            if waiting is not None and lane < waiting:  # wanted sooner: to the back of the more urgent lane
+                self._lanes[waiting].remove(key)
+                self._lanes[lane].append(key)
+                self._lane_of[key] = lane
             return
         self._dirty.add(key)
         if key not in self._processing:
-            if bulk:
-                self._bulk.append(key)
-                self._in_bulk.add(key)
-            else:
-                self._queue.append(key)
+            self._lanes[lane].append(key)
+            self._lane_of[key] = lane
             self._cond.notify()
+
+    def _next(self) -> Hashable | None:
+        for lane in self._lanes:
+            if lane:
+                key = lane.popleft()
+                del self._lane_of[key]
+                return key
+        return None
 
     def _promote(self) -> None:
         now = self._clock()

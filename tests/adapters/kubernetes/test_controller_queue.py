@@ -15,7 +15,7 @@ from kubernetes import client
 from ebbtide.adapters.kubernetes.apiclient import ControllerApiClient, NotLeader, resource_of
 from ebbtide.adapters.kubernetes.informer import Informer
 from ebbtide.adapters.kubernetes.metrics import rollback_reason, rollbacks_in
-from ebbtide.adapters.kubernetes.workqueue import WorkQueue
+from ebbtide.adapters.kubernetes.workqueue import BULK, NORMAL, URGENT, WorkQueue
 from ebbtide.core.effects import Notify
 
 from .conftest import eventually
@@ -51,15 +51,18 @@ def test_a_key_added_while_processing_comes_back_after_done_never_to_two_workers
 
 
 @given(
-    st.lists(st.tuples(st.sampled_from("abc"), st.sampled_from(["add", "bulk", "get", "done"])), max_size=60)
+    st.lists(
+        st.tuples(st.sampled_from("abc"), st.sampled_from(["add", "urgent", "bulk", "get", "done"])),
+        max_size=60,
+    )
 )
 def test_no_key_is_ever_held_twice_and_no_add_is_lost(ops: list[tuple[str, str]]) -> None:
     q = WorkQueue()
     held: set[str] = set()
     owed: set[str] = set()  # added and not yet handed out since
     for key, op in ops:
-        if op in ("add", "bulk"):
-            q.add(key, bulk=op == "bulk")
+        if op in ("add", "urgent", "bulk"):
+            q.add(key, {"urgent": URGENT, "bulk": BULK}.get(op, NORMAL))
             owed.add(key)
         elif op == "get":
             got = q.get(0)
@@ -79,37 +82,39 @@ def test_no_key_is_ever_held_twice_and_no_add_is_lost(ops: list[tuple[str, str]]
     assert owed <= drained
 
 
-def test_keys_added_in_bulk_wait_behind_the_others_and_move_up_when_wanted_now() -> None:
-    """The first list of 1,000 workloads must not delay a workload that changed (or a measurement result):
-    bulk keys are served once no other key waits; a bulk key added again normally is served in its turn."""
+def test_the_lanes_are_served_in_order_and_a_key_moves_up_when_wanted_sooner() -> None:
+    """The first list of 1,000 workloads must not delay a workload someone changed, nor a measurement result:
+    urgent keys first, then the others, then the bulk; a waiting key added to a more urgent lane moves."""
     q = WorkQueue()
     for key in ("w1", "w2", "w3", "w4"):
-        q.add(key, bulk=True)
-    q.add("changed")
-    q.add("w3")  # wanted now too
-    q.add("w1", bulk=True)  # already waiting: still once
-    assert len(q) == 5
+        q.add(key, BULK)
+    q.add("pods-moved")
+    q.add("changed", URGENT)
+    q.add("w3")  # its pods moved too
+    q.add("w2", URGENT)  # a result waits
+    q.add("w1", BULK)  # already waiting: still once
+    q.add("changed")  # already in a more urgent lane: stays there
+    assert len(q) == 6
     order = []
     while (got := q.get(0)) is not None:
         order.append(got)
         q.done(got)
-    assert order == ["changed", "w3", "w1", "w2", "w4"]
+    assert order == ["changed", "w2", "pods-moved", "w3", "w1", "w4"]
 
 
-@given(st.lists(st.tuples(st.sampled_from("abcdef"), st.booleans()), max_size=40))
-def test_a_normal_key_never_waits_behind_a_bulk_one(adds: list[tuple[str, bool]]) -> None:
+@given(st.lists(st.tuples(st.sampled_from("abcdef"), st.sampled_from([URGENT, NORMAL, BULK])), max_size=40))
+def test_a_key_never_waits_behind_a_key_of_a_less_urgent_lane(adds: list[tuple[str, int]]) -> None:
     q = WorkQueue()
-    wanted: set[str] = set()
-    for key, bulk in adds:
-        q.add(key, bulk=bulk)
-        if not bulk:
-            wanted.add(key)
+    lane: dict[str, int] = {}  # the most urgent lane each key was added to
+    for key, wanted in adds:
+        q.add(key, wanted)
+        lane[key] = min(lane.get(key, BULK), wanted)
     order = []
     while (got := q.get(0)) is not None:
         order.append(got)
         q.done(got)
-    assert sorted(order) == sorted({k for k, _ in adds})  # each once
-    assert set(order[: len(wanted)]) == wanted  # the keys ever added normally come first
+    assert sorted(order) == sorted(lane)  # each once
+    assert [lane[k] for k in order] == sorted(lane[k] for k in order)  # never a less urgent one first
 
 
 def test_timers_fire_at_their_time_and_only_the_earliest_is_kept() -> None:
@@ -220,3 +225,21 @@ def test_an_informer_whose_watches_keep_being_cut_does_not_back_off_for_ever(api
     finally:
         informer.stop()
         thread.join(5)
+
+
+def test_what_a_person_asked_for_is_urgent_and_the_controllers_own_writes_are_not() -> None:
+    from ebbtide.adapters.kubernetes import actions
+    from ebbtide.adapters.kubernetes.controller import _asked
+
+    written = {"metadata": {"generation": 3}, "status": {"observedGeneration": 3}}
+    assert not _asked(written)  # a status write of the controller: nothing new asked
+    assert _asked({"metadata": {"generation": 4}, "status": {"observedGeneration": 3}})  # the spec changed
+    assert _asked({"metadata": {"generation": 1}})  # never observed
+    action = '[{"id": "a1", "action": "rollback"}]'
+    asked = {
+        "metadata": {"generation": 3, "annotations": {actions.ANNOTATION: action}},
+        "status": written["status"],
+    }
+    assert _asked(asked)
+    asked["status"] = {"observedGeneration": 3, "actions": [{"id": "a1", "result": "applied"}]}
+    assert not _asked(asked)  # consumed
