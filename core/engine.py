@@ -928,8 +928,12 @@ def _advance(w: _W) -> bool:
 def _advance_once(w: _W) -> bool:
     """One unit of progress; returns True when something changed and the loop should go on."""
     now = w.now
-    # measurements that never came back count as errors
-    if _expire_measurements(w):
+    # measurements that never came back count as errors; runs unchanged since they were last found with
+    # nothing expired and judged need neither check (the marks of :func:`_expire_measurements`)
+    runs = w.verifications
+    if (runs is not w.unexpired or runs is not w.judged[0] or w.plan is not w.judged[1]) and (
+        _expire_measurements(w)
+    ):
         return True
     # progress deadline: replicas never became ready
     if w.waiting_since is not None and now >= w.waiting_since + w.plan.progress_deadline:
