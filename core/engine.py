@@ -291,7 +291,7 @@ def full_step(state: RolloutState, event: Event, now: float) -> Decision:
     _history_trim(w)
     _emit_world(w, state)
     new = w.freeze(state)
-    return Decision(state=new, effects=tuple(w.effects), wake_at=wake_at(new, now), rejected=None)
+    return Decision(new, tuple(w.effects), wake_at(new, now), None)  # positional: no keyword dict
 
 
 def desired_effects(state: RolloutState) -> tuple[Effect, ...]:
