@@ -1156,11 +1156,13 @@ def _canary_replicas_for(w: _W, weight: int) -> int:
 def _target_weight(w: _W) -> int:
     """The canary weight the replicas are sized for: the running setWeight step's, 100 after the last."""
     weight = w.canary_weight
+    if w.phase != "in-progress":
+        return weight
     st = _current_step(w)
-    if w.phase == "in-progress" and st is not None and st.kind == "setWeight" and st.weight is not None:
-        weight = max(weight, st.weight)
-    if w.phase == "in-progress" and st is None:
-        weight = 100
+    if st is None:
+        return 100
+    if st.kind == "setWeight" and st.weight is not None and st.weight > weight:
+        return st.weight
     return weight
 
 
@@ -1194,19 +1196,20 @@ def _share(w: _W, rev: str) -> int:
 def _desired_replicas(w: _W) -> dict[str, int]:
     n = w.plan.replicas
     out: dict[str, int] = {}
-    if w.phase == "failed":
+    phase = w.phase
+    if phase == "failed":
         # resting failure (nothing to roll back to, or the rollback itself failed): freeze the world as it
         # is until a person acts; scaling down a revision that still serves traffic would only hurt
         return {r: c for r, c in w.replicas.items() if c > 0}
     if not w.plan.traffic_router:
         return _basic_replicas(w)
-    if w.phase == "rolling-back" and w.rollback is not None:
+    if phase == "rolling-back" and w.rollback is not None:
         out[w.rollback.target] = n
         for rev, count in w.replicas.items():
             if rev != w.rollback.target and w.weights.get(rev, 0) > 0:
                 out[rev] = count  # still serving: keep it until the target carries its share
-    elif w.canary is not None and w.phase in ROLLOUT_PHASES:
-        out[w.canary] = _canary_replicas_for(w, _target_weight(w))
+    elif w.canary is not None and phase in ROLLOUT_PHASES:
+        out[w.canary] = _canary_replicas(w)
         if w.initiator == "failure-policy" or w.weights.get(w.canary, 0) > w.canary_weight:
             # a newRollout rollback: the last good revision keeps the replicas it has while it climbs,
             # and the failed one shrinks with its share of traffic; likewise a canary that still carries
