@@ -1438,7 +1438,7 @@ def _settle_world(w: _W, clip: bool = True) -> bool:
             router
             and not stale
             and not over
-            and (replicas is w.replicas or _weight_facts(w, replicas) == _weight_facts(w, w.replicas))
+            and (replicas == w.replicas or _weight_facts(w, replicas) == _weight_facts(w, w.replicas))
         )
         w.weights = weights
         w.replicas = replicas
@@ -1467,7 +1467,7 @@ def _same_basis(w: _W, weights: dict[str, int], base_ready: bool) -> bool:
     ``base_ready``: which revisions serve, whether the canary serves more than its step's weight, and for
     a newRollout rollback whether its base has ready pods and what it serves."""
     now = w.weights
-    if now is weights:
+    if now == weights:  # (a C comparison, often of the very same dict): the same weights read the same
         return _base_ready(w) == base_ready
     if [r for r, v in now.items() if v > 0] != [r for r, v in weights.items() if v > 0]:
         return False
