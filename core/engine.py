@@ -1127,6 +1127,8 @@ def _expire_measurements(w: _W) -> bool:
 
 
 def _issue_measurements(w: _W) -> None:
+    if not w.verifications:
+        return  # no run: nothing to measure (the common case between verification steps)
     runs, effects = issue_measurements(
         w.verifications, w.plan, w.phase, w.pause_reason, w.canary, w.stable, w.now
     )
@@ -1468,7 +1470,7 @@ def _same_basis(w: _W, weights: dict[str, int], base_ready: bool) -> bool:
     a newRollout rollback whether its base has ready pods and what it serves."""
     now = w.weights
     if now == weights:  # (a C comparison, often of the very same dict): the same weights read the same
-        return _base_ready(w) == base_ready
+        return (w.initiator == "failure-policy" and _base_ready(w)) == base_ready
     if [r for r, v in now.items() if v > 0] != [r for r, v in weights.items() if v > 0]:
         return False
     canary, cw = w.canary or "", w.canary_weight
