@@ -143,6 +143,11 @@ class FixpointDriver(Driver):
         w.replicas, first = replicas, w.replicas
         assert engine._desired_replicas(w) == replicas
         assert w.scale_downs == scale_downs
+        # weights equal by value (another dict) are the same basis for the replicas, which give the same
+        base_ready = w.initiator == "failure-policy" and engine._base_ready(w)
+        assert engine._same_basis(w, dict(w.weights), base_ready)
+        w.weights = dict(w.weights)
+        assert engine._desired_replicas(w) == replicas
         # the weights read the replicas only through the running revisions never observed
         if engine._weight_facts(w, replicas) == engine._weight_facts(w, first):
             w.replicas = first
