@@ -75,7 +75,7 @@ from ebbtide.core.events import (
     SpecChanged,
     Tick,
 )
-from ebbtide.core.hotpath import ROLLOUT_PHASES, issue_measurements, short_step
+from ebbtide.core.hotpath import ROLLOUT_PHASES, Judged, issue_measurements, short_step
 from ebbtide.core.hotpath import wake_at as wake_at  # re-exported: part of the engine's API
 from ebbtide.core.inputs import check_step_inputs
 from ebbtide.core.machine import allowed, fire
@@ -261,6 +261,8 @@ def step(state: RolloutState, event: Event, now: float) -> Decision:
         return full_step(state, event, now)
     if isinstance(decision, Decision):
         return decision
+    if isinstance(decision, Judged):
+        return judged_step(decision, now)  # a measurement folded in and its run judged
     return full_step(decision, _TICK, now)  # a measurement folded in: the engine goes on as at a Tick
 
 
@@ -287,6 +289,35 @@ def full_step(state: RolloutState, event: Event, now: float) -> Decision:
             w.next_plan = None
         else:
             w.next_plan = event.plan
+    return _decide(w, state, now)
+
+
+def judged_step(fold: Judged, now: float) -> Decision:
+    """The full engine's decision at a Tick on ``fold.state``, whose run ``fold.index`` the short path has
+    just judged (a measurement result folded in changed its verdict: :func:`ebbtide.core.hotpath.short_step`).
+
+    Why the judge need not run first. At a Tick on that state the advance loop's first pass finds no
+    measurement timed out (the short path found no timer due but the run's next measurements, which only
+    :func:`_issue_measurements` reads) and judges every running run (:func:`_judge_runs`): every run but the
+    folded one carries its verdict already (each decision judges the runs it changes, and the short path
+    changed only this one), so the pass changes only the folded run, to the very verdict the short path
+    computed from the same template and metrics, and acts on it if it ended; then it returns, and the loop
+    goes on. Recording that verdict here, marking the runs judged and acting the same way leaves the loop
+    where that pass would have (its next pass checks for timeouts again and finds the runs judged)."""
+    state = fold.state
+    w = _W(state, now)
+    runs = list(w.verifications)
+    run = runs[fold.index] = evolve(runs[fold.index], phase=fold.phase, message=fold.message)
+    w.verifications = tuple(runs)
+    w.judged = (w.verifications, w.plan)
+    if fold.phase in ver.TERMINAL:
+        _run_finished(w, run)
+    return _decide(w, state, now)
+
+
+def _decide(w: _W, state: RolloutState, now: float) -> Decision:
+    """The rest of a full step once the event is applied to ``w``: the advance loop and the settle to
+    their joint fixpoint, then the effects and the new state."""
     rested = _advance(w)
     for _ in range(_MAX_ITERATIONS):
         # the settled world may let the rollout move on (a rollback whose target now carries everything);

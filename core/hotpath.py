@@ -25,7 +25,10 @@ Anything else (a result that ends a run, a measurement due at once, a timer due,
 spec change, a late or unknown measurement) goes to the full engine. A result the engine is waiting for is
 folded into its metric's counters first whatever happens next, so the short path hands the full engine
 the state with the result folded in and the full engine goes on from there as at a Tick (its own first
-act on a Measurement is that very fold): the result is not judged twice. A hypothesis property
+act on a Measurement is that very fold): the result is not folded twice. Nor is it judged twice: when the
+short path stops because the result changes its run's verdict, it has just computed that verdict, and hands
+it over with the folded state (:class:`Judged`); the full engine records it as its judge would and acts on
+it (:func:`ebbtide.core.engine.judged_step`). A hypothesis property
 (tests/core/test_hotpath.py) compares every short-path decision with the full engine's on generated event
 streams: state, persisted JSON, effects, ``wake_at`` and rejection all equal; the golden decisions pin both.
 
@@ -63,12 +66,13 @@ from ebbtide.core.state import (
     PauseReason,
     Phase,
     RolloutState,
+    VerdictPhase,
     VerificationRun,
     builder,
     replacer,
 )
 
-__all__ = ["issue_measurements", "short_step", "wake_at"]
+__all__ = ["Judged", "issue_measurements", "short_step", "wake_at"]
 
 ROLLOUT_PHASES: frozenset[Phase] = frozenset({"in-progress", "verifying", "paused"})
 _TERMINAL = ver.TERMINAL
@@ -80,11 +84,28 @@ _with_runs = replacer(RolloutState, "verifications", "updated_at")
 _start = builder(StartMeasurement, "verification", "template", "metric", "revision", "stable")
 
 
-def short_step(state: RolloutState, event: object, now: float) -> Decision | RolloutState | None:
+class Judged:
+    """A measurement result that changes its run's verdict, folded in and judged: ``state`` has the result
+    folded in, and run ``index`` of its verifications has the verdict ``phase`` and ``message`` (those of
+    :func:`ebbtide.core.verification.run_verdict`; the run itself still carries its old ones). No timer
+    other than the run's next measurements is due at ``now``; every other running run carries its verdict.
+    """
+
+    __slots__ = ("index", "message", "phase", "state")
+
+    def __init__(self, state: RolloutState, index: int, phase: VerdictPhase, message: str | None) -> None:
+        self.state = state
+        self.index = index
+        self.phase = phase
+        self.message = message
+
+
+def short_step(state: RolloutState, event: object, now: float) -> Decision | Judged | RolloutState | None:
     """The decision for ``event`` at ``now`` when the short path is exact; else the state with a
     measurement result folded in, when the full engine only has to go on from there as at a Tick (see
-    "Measurements" above); else None: the full engine takes the event (``now`` already clamped to
-    ``state.updated_at`` and the inputs checked)."""
+    "Measurements" above), with the run's new verdict when the result changes it (:class:`Judged`); else
+    None: the full engine takes the event (``now`` already clamped to ``state.updated_at`` and the inputs
+    checked)."""
     cls = type(event)
     if cls is Measurement:
         return _measured(state, event, now)  # type: ignore[arg-type]
@@ -181,7 +202,7 @@ def _measurement_due(run: VerificationRun, now: float) -> bool:
 
 
 # ----- measurements that only move a counter ----------------------------------------------------------------
-def _measured(state: RolloutState, ev: Measurement, now: float) -> Decision | RolloutState | None:
+def _measured(state: RolloutState, ev: Measurement, now: float) -> Decision | Judged | RolloutState | None:
     runs = state.verifications
     run_id = ev.verification
     for i, run in enumerate(runs):  # noqa: B007 (i is read after the loop)
@@ -219,10 +240,13 @@ def _measured(state: RolloutState, ev: Measurement, now: float) -> Decision | Ro
             return folded  # the next measurement is due at once
         if wake is None or t < wake:
             wake = t
-    if not _still_running(run, mp, st, recorded) and ver.verdict(
-        template, metrics, run.background, run.dry_run
-    ) != (run.phase, run.message):
-        return folded  # the run reaches a verdict (or its message changes): the engine acts on it
+    if _still_running(run, mp, st, recorded):
+        return Decision(folded, (), wake)
+    phase, message = ver.verdict(template, metrics, run.background, run.dry_run)
+    if phase != run.phase or message != run.message:
+        return Judged(
+            folded, i, phase, message
+        )  # the run reaches a verdict (or a new message): the engine acts
     return Decision(folded, (), wake)
 
 

@@ -14,12 +14,13 @@ from hypothesis import strategies as st
 
 from ebbtide.core import initial_state, step
 from ebbtide.core.effects import ScaleRevision, StartMeasurement
-from ebbtide.core.engine import full_step
+from ebbtide.core.engine import full_step, judged_step
 from ebbtide.core.events import Command, Deploy, Event, Measurement, ReplicasObserved, Tick
-from ebbtide.core.hotpath import short_step
+from ebbtide.core.hotpath import Judged, short_step
 from ebbtide.core.plan import Plan, TemplatePlan
 from ebbtide.core.state import Decision, RolloutState
 from ebbtide.core.testing import plans, value_for
+from ebbtide.core.verification import run_verdict
 
 ROOT = Path(__file__).resolve().parents[2]
 ACTIONS = ("pause", "resume", "promote", "promoteFull", "abort", "retry", "rollback")
@@ -37,6 +38,14 @@ def checked_step(state: RolloutState, event: Event, now: float) -> tuple[Decisio
     """The full engine's decision, after comparing the short path's with it when it takes one."""
     full = full_step(state, event, now)
     short = short_step(state, event, max(now, state.updated_at))
+    if isinstance(short, Judged):  # a result folded in that changes its run's verdict, judged on the way
+        assert isinstance(event, Measurement)
+        run = short.state.verifications[short.index]
+        assert (short.phase, short.message) != (run.phase, run.message)
+        assert (short.phase, short.message) == run_verdict(short.state.plan.templates[run.template], run)
+        assert_same(judged_step(short, max(now, state.updated_at)), full)
+        assert_same(full_step(short.state, Tick(), now), full)
+        short = None
     if isinstance(short, RolloutState):  # a result folded in: the full engine goes on from it as at a Tick
         assert isinstance(event, Measurement)
         assert_same(full_step(short, Tick(), now), full)
