@@ -262,7 +262,7 @@ def _same(a: Any, b: Any) -> bool:
     return bool(a == b)
 
 
-def _agree(node: Node, value: Any) -> None:
+def assert_agrees(node: Node, value: Any) -> None:
     try:
         before = copy.deepcopy(value)
     except RecursionError:  # a value nested thousands deep: compare it with itself
@@ -276,7 +276,7 @@ def _agree(node: Node, value: Any) -> None:
     assert before is value or _same(value, before), "an evaluation changed the measured value"
 
 
-def _run_twice(node: Node, value: Any) -> None:
+def assert_runs_alike(node: Node, value: Any) -> None:
     program = compile_tree(node)  # built once, run repeatedly: no state carried between runs
     first, second = (_outcome(lambda n, v: program.run(v), node, value) for _ in range(2))
     assert first[0] == second[0] and _same(first[1], second[1])
@@ -294,7 +294,7 @@ def _run_twice(node: Node, value: Any) -> None:
 @example((Binary("<", Result(), Unary("-", Lit(1))), -2))
 @example((Predicate("one", Result(), Binary(">", Elem(), Lit(0))), [1, "x"]))  # `one` reads every element
 def test_compiled_agrees_with_the_reference(case: tuple[Node, Any]) -> None:
-    _agree(*case)
+    assert_agrees(*case)
 
 
 @settings(max_examples=200)
@@ -309,12 +309,12 @@ def test_compiled_agrees_with_the_reference_under_small_budgets(case: tuple[Node
     # to its exact mode and still give the walk's answer (its budget error at the walk's very step, or an
     # error the walk meets before running out)
     with mock.patch.object(_exprops, "MAX_STEPS", budget):
-        _agree(*case)
+        assert_agrees(*case)
 
 
 @given(CASES)
 def test_a_program_runs_the_same_every_time(case: tuple[Node, Any]) -> None:
-    _run_twice(*case)
+    assert_runs_alike(*case)
 
 
 @settings(max_examples=200)
@@ -378,9 +378,9 @@ def _one_operand_forms(x: Node) -> list[Node]:
 @pytest.mark.parametrize("kind", KINDS, ids=repr)
 def test_every_one_operand_form_on_every_kind_of_value(kind: Any) -> None:
     for node in _one_operand_forms(Result()):
-        _agree(node, kind)
+        assert_agrees(node, kind)
     for node in _one_operand_forms(Elem()):  # the same forms on each element, inside a predicate
-        _agree(Predicate("map", Result(), node), [kind])
+        assert_agrees(Predicate("map", Result(), node), [kind])
 
 
 @pytest.mark.parametrize("op", _BINARY)
@@ -388,9 +388,9 @@ def test_every_operator_on_every_pair_of_kinds(op: str) -> None:
     left, right = Member(Result(), Lit(0)), Member(Result(), Lit(1))
     for a in KINDS:
         for b in KINDS:
-            _agree(Binary(op, left, right), [a, b])  # both operands measured
-            _agree(Binary(op, left, Lit(b)), [a])  # a constant on the right, as thresholds are written
-            _agree(Binary(op, Lit(a), right), [None, b])  # ... or on the left
+            assert_agrees(Binary(op, left, right), [a, b])  # both operands measured
+            assert_agrees(Binary(op, left, Lit(b)), [a])  # a constant on the right, as thresholds are written
+            assert_agrees(Binary(op, Lit(a), right), [None, b])  # ... or on the left
 
 
 # ---------------------------------------------------------------------------------- the real budget
@@ -410,7 +410,7 @@ def test_every_operator_on_every_pair_of_kinds(op: str) -> None:
     ],
 )
 def test_the_real_step_budget_agrees_with_the_reference(src: str, value: list[Any]) -> None:
-    _agree(parse(src), value)
+    assert_agrees(parse(src), value)
 
 
 def _deep(levels: int) -> list[Any]:
@@ -425,7 +425,7 @@ def _deep(levels: int) -> list[Any]:
 )
 def test_deeply_nested_values_agree_with_the_reference(src: str) -> None:
     # Python's recursion limit, met at other depths of the stack by the two evaluators, gives the same error
-    _agree(parse(src), _deep(5000))
+    assert_agrees(parse(src), _deep(5000))
 
 
 def test_a_too_deep_value_gives_one_message_whatever_the_callers_stack() -> None:
