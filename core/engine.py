@@ -1199,11 +1199,13 @@ def _target_weight(w: _W) -> int:
     weight = w.canary_weight
     if w.phase != "in-progress":
         return weight
-    st = _current_step(w)
-    if st is None:
+    steps, i = w.plan.steps, w.step_index
+    if i < 0 or i >= len(steps):  # (:func:`_current_step`, inlined: this runs on every settle pass)
         return 100
-    if st.kind == "setWeight" and st.weight is not None and st.weight > weight:
-        return st.weight
+    st = steps[i]
+    step_weight = st.weight
+    if step_weight is not None and step_weight > weight and st.kind == "setWeight":
+        return step_weight
     return weight
 
 
@@ -1250,42 +1252,23 @@ def _desired_replicas(w: _W) -> dict[str, int]:
             if rev != w.rollback.target and w.weights.get(rev, 0) > 0:
                 out[rev] = count  # still serving: keep it until the target carries its share
     elif w.canary is not None and phase in ROLLOUT_PHASES:
-        out[w.canary] = _canary_replicas(w)
-        if w.initiator == "failure-policy" or w.weights.get(w.canary, 0) > w.canary_weight:
-            # a newRollout rollback: the last good revision keeps the replicas it has while it climbs,
-            # and the failed one shrinks with its share of traffic; likewise a canary that still carries
-            # more than its step's weight (the stable cannot take it yet) keeps its pods meanwhile
-            out[w.canary] = max(out[w.canary], w.replicas.get(w.canary, 0))
-        if w.stable is not None and w.stable != w.canary:
-            if w.initiator == "failure-policy":
-                # the failed revision shrinks with its share, but keeps its ready pods for what it still
-                # serves (the target of the rollback may have none yet)
-                share = 100 - w.canary_weight
-                if w.ready.get(w.stable, 0) > 0:
-                    share = max(share, w.weights.get(w.stable, 0))
-                out[w.stable] = ceil_pct(n, share)
-            elif w.plan.dynamic_stable_scale:
-                out[w.stable] = max(ceil_pct(n, 100 - w.canary_weight), 0)
-            else:
-                out[w.stable] = n
-        for rev, count in w.replicas.items():
-            if rev not in out and w.weights.get(rev, 0) > 0:
-                out[rev] = count
+        _rollout_replicas(w, out)
     elif w.stable is not None:
         out[w.stable] = n
     # revisions no longer wanted scale down after their delay, not at once
+    scale_downs = w.scale_downs
     for rev, count in w.replicas.items():
         if rev in out or count <= 0:
             continue
-        due = w.scale_downs.get(rev)
+        due = scale_downs.get(rev)
         if due is None:
             delay = w.plan.abort_scale_down_delay if _was_aborted(w, rev) else w.plan.scale_down_delay
             due = w.now + delay
-            w.scale_downs[rev] = due
+            scale_downs[rev] = due
         if w.now < due:
             out[rev] = count
         else:
-            del w.scale_downs[rev]
+            del scale_downs[rev]
     if w.scale_downs:  # (with none scheduled there is nothing to forget or to limit)
         for rev in list(w.scale_downs):
             if (rev in out and rev not in w.replicas) or rev not in w.replicas:
@@ -1296,6 +1279,41 @@ def _desired_replicas(w: _W) -> dict[str, int]:
             del w.scale_downs[rev]
         _limit_delayed_scale_downs(w, out)
     return positive(out)
+
+
+def _rollout_replicas(w: _W, out: dict[str, int]) -> None:
+    """With a router, during a rollout: the canary's and the stable's counts, and every other revision
+    that still serves keeps what it runs (``out`` starts empty)."""
+    canary, weights, replicas, failure = (
+        w.canary or "",
+        w.weights,
+        w.replicas,
+        w.initiator == "failure-policy",
+    )
+    count = _canary_replicas(w)
+    if failure or weights.get(canary, 0) > w.canary_weight:
+        # a newRollout rollback: the last good revision keeps the replicas it has while it climbs,
+        # and the failed one shrinks with its share of traffic; likewise a canary that still carries
+        # more than its step's weight (the stable cannot take it yet) keeps its pods meanwhile
+        count = max(count, replicas.get(canary, 0))
+    out[canary] = count
+    stable = w.stable
+    if stable is not None and stable != canary:
+        n = w.plan.replicas
+        if failure:
+            # the failed revision shrinks with its share, but keeps its ready pods for what it still
+            # serves (the target of the rollback may have none yet)
+            share = 100 - w.canary_weight
+            if w.ready.get(stable, 0) > 0:
+                share = max(share, weights.get(stable, 0))
+            out[stable] = ceil_pct(n, share)
+        elif w.plan.dynamic_stable_scale:
+            out[stable] = max(ceil_pct(n, 100 - w.canary_weight), 0)
+        else:
+            out[stable] = n
+    for rev, count in replicas.items():
+        if rev not in out and weights.get(rev, 0) > 0:
+            out[rev] = count
 
 
 def _limit_delayed_scale_downs(w: _W, out: dict[str, int]) -> None:
@@ -1369,18 +1387,18 @@ def _desired_weights(w: _W) -> dict[str, int]:
         desired = {target: 100}
         caps = {target: _share(w, target)}
     elif w.canary is not None and w.stable is not None and w.phase in ROLLOUT_PHASES:
-        cw = w.canary_weight if w.canary != w.stable else 0
-        desired = {w.stable: 100 - cw}
-        if cw:
-            desired[w.canary] = cw
+        canary, stable = w.canary, w.stable
+        cw = w.canary_weight if canary != stable else 0
+        desired = {stable: 100 - cw, canary: cw} if cw else {stable: 100}
         # the stable takes back no more than its ready pods carry (it may have none: scaled down by
         # dynamicStableScale, or the last successful revision a superseding deploy or a retry goes back to)
-        caps = {w.stable: _share(w, w.stable)}
-        if w.initiator == "failure-policy" and _others_carry(w, w.canary):
+        caps = {stable: _share(w, stable)}
+        if w.initiator == "failure-policy" and _others_carry(w, canary):
             # a newRollout rollback starts its target at the share the failed revision left, assuming the
             # target serves it; when it does not (its pods are gone, another revision carried that share),
             # the target takes only what its ready pods carry and the rest stays where it is
-            caps[w.canary] = _share(w, w.canary)
+            caps[canary] = _share(w, canary)
+        return _clamp_unready(w, split(desired, prev, caps), first=stable, fallback=desired)
     elif w.stable is not None:
         desired = {w.stable: 100}
         # live: the stable revision reached live with its replicas ready; it serves everything
@@ -1465,30 +1483,44 @@ def _settle_world(w: _W, clip: bool = True) -> bool:
         else:
             basis = (w.weights, w.initiator == "failure-policy" and _base_ready(w))
             replicas = _desired_replicas(w)
-        stale: list[str] = []
-        over: list[str] = []  # scaled below what was last seen ready: no more are ready than asked for
-        for rev, seen in w.ready.items():
-            if rev not in replicas and rev not in weights:
-                stale.append(rev)
-            if clip and seen > replicas.get(rev, 0):
-                over.append(rev)
-        if not stale and not over and weights == w.weights and replicas == w.replicas:
+        kept = _observations_kept(w.ready, weights, replicas, clip)
+        if kept and weights == w.weights and replicas == w.replicas:
             return changed
         changed = True
         weights_fresh = (
             router
-            and not stale
-            and not over
+            and kept
             and (replicas == w.replicas or _weight_facts(w, replicas) == _weight_facts(w, w.replicas))
         )
         w.weights = weights
         w.replicas = replicas
-        for rev in stale:  # bounded state; a forgotten revision has no ready capacity (see _share)
-            del w.ready[rev]
-        for rev in over:
-            if rev in w.ready:
-                w.ready[rev] = replicas.get(rev, 0)
+        if not kept:
+            _forget_and_clip(w.ready, weights, replicas, clip)
     return changed
+
+
+def _observations_kept(
+    ready: dict[str, int], weights: dict[str, int], replicas: dict[str, int], clip: bool
+) -> bool:
+    """The kept observations stay as they are for this world: every observed revision still runs or
+    serves, and (``clip``) none was seen with more ready pods than it is now asked for."""
+    for rev, seen in ready.items():
+        if (rev not in replicas and rev not in weights) or (clip and seen > replicas.get(rev, 0)):
+            return False
+    return True
+
+
+def _forget_and_clip(
+    ready: dict[str, int], weights: dict[str, int], replicas: dict[str, int], clip: bool
+) -> None:
+    """Forget the observations of revisions that neither run nor serve (bounded state; a forgotten revision
+    has no ready capacity, see :func:`_share`), and (``clip``) count no more ready pods than are asked for."""
+    for rev in [r for r in ready if r not in replicas and r not in weights]:
+        del ready[rev]
+    if clip:
+        for rev, seen in ready.items():
+            if seen > replicas.get(rev, 0):
+                ready[rev] = replicas.get(rev, 0)
 
 
 def _weight_facts(w: _W, replicas: dict[str, int]) -> list[str]:
