@@ -321,8 +321,10 @@ def _decide(w: _W, state: RolloutState, now: float) -> Decision:
     rested = _advance(w)
     for _ in range(_MAX_ITERATIONS):
         # the settled world may let the rollout move on (a rollback whose target now carries everything);
-        # a world the advance loop came to rest in, left as it was by the settle, cannot (see _advance)
-        if not _settle_world(w) and rested:
+        # a world the advance loop came to rest in, left as it was by the settle, cannot (see _advance),
+        # nor can one whose only moves no pass of the rollout reads (_passes_read_no_world)
+        moved = _settle_world(w)
+        if rested and (not moved or (moved == _WORLD_MOVED and _passes_read_no_world(w))):
             break
         if not _advance_once(w):
             break
@@ -1456,27 +1458,43 @@ def _effective_routes(
     return routes
 
 
-def _settle_world(w: _W, clip: bool = True) -> bool:
+#: what a settle moved (:func:`_settle_world`): nothing, the weights or replicas only, or the observations
+#: too (forgotten or clipped)
+_NOTHING_MOVED, _WORLD_MOVED, _OBSERVATIONS_MOVED = 0, 1, 3
+
+
+def _passes_read_no_world(w: _W) -> bool:
+    """No advance pass reads the weights or the replicas: with a traffic router, during a rollout. Its
+    guards read the step, the canary's ready pods (:func:`_wait_ready`, :func:`_check_canary_ready`, whose
+    counts come from the plan and the step), the runs and the deadline clock; only a rollback reads the
+    weights (:func:`_advance_rollback`) and only a basic canary the replicas (:func:`_stable_settled`). So
+    after a pass that changed nothing, a settle that moved only the weights or replicas leaves every guard
+    of the next pass as it was: that pass would change nothing either, and need not run."""
+    return w.plan.traffic_router and w.phase in ROLLOUT_PHASES
+
+
+def _settle_world(w: _W, clip: bool = True) -> int:
     """Weights, replicas and kept observations depend on each other (a capacity-limited split depends on
     the previous split; replicas keep a revision that still serves; observations are kept only for
     revisions we run or route to). Iterate to their joint fixpoint, so that a Tick at the same ``now``
     finds nothing to change. ``clip``: a revision asked for fewer pods than last seen ready has at most
     that many (not for the intermediate world of one step, which a later step of the same decision may
-    scale back up). True when it changed the weights, the replicas or the kept observations (delayed
+    scale back up). What it moved: :data:`_WORLD_MOVED` when it changed the weights or the replicas,
+    :data:`_OBSERVATIONS_MOVED` when the kept observations too, else :data:`_NOTHING_MOVED` (delayed
     scale-downs it may schedule are read by no step of the advance loop).
 
     A pass evaluates only the side whose inputs moved (the module docstring, "The settle", proves it):
     with a traffic router the weights are evaluated again only when the kept observations or the set of
     running revisions never observed changed (:func:`_weight_facts`), the replicas only when what they
     read of the weights and observations changed (:func:`_same_basis`)."""
-    changed = False
+    moved = _NOTHING_MOVED
     router = w.plan.traffic_router
     weights_fresh = False  # w.weights is the weights' own output for the facts of this pass
     basis: tuple[dict[str, int], bool] | None = None  # the weights and base readiness g last read
     for _ in range(8):
         replicas_fresh = router and basis is not None and _same_basis(w, *basis)
         if weights_fresh and replicas_fresh:
-            return changed  # the last pass left nothing either side reads moved: its world is the fixpoint
+            return moved  # the last pass left nothing either side reads moved: its world is the fixpoint
         weights = w.weights if weights_fresh else _desired_weights(w)
         if replicas_fresh:
             replicas = w.replicas
@@ -1485,8 +1503,8 @@ def _settle_world(w: _W, clip: bool = True) -> bool:
             replicas = _desired_replicas(w)
         kept = _observations_kept(w.ready, weights, replicas, clip)
         if kept and weights == w.weights and replicas == w.replicas:
-            return changed
-        changed = True
+            return moved
+        moved |= _WORLD_MOVED
         weights_fresh = (
             router
             and kept
@@ -1495,8 +1513,9 @@ def _settle_world(w: _W, clip: bool = True) -> bool:
         w.weights = weights
         w.replicas = replicas
         if not kept:
+            moved = _OBSERVATIONS_MOVED
             _forget_and_clip(w.ready, weights, replicas, clip)
-    return changed
+    return moved
 
 
 def _observations_kept(
@@ -1556,12 +1575,15 @@ def _emit_world(w: _W, old: RolloutState) -> None:
     first, then the traffic split, then scale-downs (so traffic never points at pods not asked for)."""
     if w.sent is None:
         sent_weights, sent_replicas = old.weights, old.replicas
-        sent_routes = _effective_routes(old.header_routes, old.canary, old.ready)
+        sent_routes = old.header_routes and _effective_routes(old.header_routes, old.canary, old.ready)
     else:
         sent_weights, sent_replicas, sent_routes = w.sent
-    routes = _effective_routes(w.header_routes, w.canary, w.ready)
-    effects: list[Effect] = []
+    routes = w.header_routes and _effective_routes(w.header_routes, w.canary, w.ready)  # () when none
     scaled = w.replicas != sent_replicas  # equal replica counts scale nothing up or down
+    if not scaled and routes == sent_routes and w.weights == sent_weights:
+        w.sent = (w.weights, w.replicas, routes)  # nothing moved: no effect (the common final emit)
+        return
+    effects: list[Effect] = []
     if scaled:
         effects += [
             ScaleRevision(revision=r, replicas=n)
