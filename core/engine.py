@@ -153,7 +153,17 @@ class _W:
     the dict fields are copied so that they can be mutated), plus ``now`` and the effects emitted so far.
     """
 
-    __slots__ = (*_FIELDS, "now", "origin", "effects", "sent", "world_at", "judged", "unexpired")
+    __slots__ = (
+        *_FIELDS,
+        "now",
+        "origin",
+        "effects",
+        "sent",
+        "world_at",
+        "judged",
+        "unexpired",
+        "weights_for",
+    )
 
     weights: dict[str, int]
     replicas: dict[str, int]
@@ -198,6 +208,9 @@ class _W:
     judged: tuple[tuple[VerificationRun, ...] | None, Plan | None]
     #: the verifications last found with no in-flight measurement timed out at ``now``
     unexpired: tuple[VerificationRun, ...] | None
+    #: what the weights read besides the world, when a step's own settle left them at their fixpoint and no
+    #: settle ran since (:func:`_weights_inputs`)
+    weights_for: tuple[object, ...] | None
 
     def __init__(self, s: RolloutState, now: float) -> None:
         _load(self, s)
@@ -208,6 +221,7 @@ class _W:
         self.world_at = 0
         self.judged = (None, None)
         self.unexpired = None
+        self.weights_for = None
 
     def record(self, revision: str) -> RevisionRecord | None:
         for rec in self.history:
@@ -1473,7 +1487,7 @@ def _passes_read_no_world(w: _W) -> bool:
     return w.plan.traffic_router and w.phase in ROLLOUT_PHASES
 
 
-def _settle_world(w: _W, clip: bool = True) -> int:
+def _settle_world(w: _W, clip: bool = True, remember: bool = False) -> int:
     """Weights, replicas and kept observations depend on each other (a capacity-limited split depends on
     the previous split; replicas keep a revision that still serves; observations are kept only for
     revisions we run or route to). Iterate to their joint fixpoint, so that a Tick at the same ``now``
@@ -1486,15 +1500,19 @@ def _settle_world(w: _W, clip: bool = True) -> int:
     A pass evaluates only the side whose inputs moved (the module docstring, "The settle", proves it):
     with a traffic router the weights are evaluated again only when the kept observations or the set of
     running revisions never observed changed (:func:`_weight_facts`), the replicas only when what they
-    read of the weights and observations changed (:func:`_same_basis`)."""
+    read of the weights and observations changed (:func:`_same_basis`). The first pass takes the weights
+    as they are when a step's own settle (``remember``) left them at their fixpoint and what they read
+    besides the world is unchanged since (:func:`_weights_inputs`)."""
     moved = _NOTHING_MOVED
     router = w.plan.traffic_router
-    weights_fresh = False  # w.weights is the weights' own output for the facts of this pass
+    mark, w.weights_for = w.weights_for, None
+    # w.weights is the weights' own output for the facts of this pass
+    weights_fresh = mark is not None and mark == _weights_inputs(w)
     basis: tuple[dict[str, int], bool] | None = None  # the weights and base readiness g last read
     for _ in range(8):
         replicas_fresh = router and basis is not None and _same_basis(w, *basis)
         if weights_fresh and replicas_fresh:
-            return moved  # the last pass left nothing either side reads moved: its world is the fixpoint
+            break  # the last pass left nothing either side reads moved: its world is the fixpoint
         weights = w.weights if weights_fresh else _desired_weights(w)
         if replicas_fresh:
             replicas = w.replicas
@@ -1503,7 +1521,7 @@ def _settle_world(w: _W, clip: bool = True) -> int:
             replicas = _desired_replicas(w)
         kept = _observations_kept(w.ready, weights, replicas, clip)
         if kept and weights == w.weights and replicas == w.replicas:
-            return moved
+            break
         moved |= _WORLD_MOVED
         weights_fresh = (
             router
@@ -1515,7 +1533,29 @@ def _settle_world(w: _W, clip: bool = True) -> int:
         if not kept:
             moved = _OBSERVATIONS_MOVED
             _forget_and_clip(w.ready, weights, replicas, clip)
+    else:
+        return moved  # (no fixpoint within the passes: nothing to remember)
+    if remember and router:
+        w.weights_for = _weights_inputs(w)
     return moved
+
+
+def _weights_inputs(w: _W) -> tuple[object, ...]:
+    """What the weights read besides the world (the weights, replicas and observations): with a router,
+    the plan, the canary and its weight, the stable, the initiator, the rollback and which branch of
+    :func:`_desired_weights` the phase takes (the rollout phases read alike). Between two settles of one
+    decision nothing but a settle writes the world (the event is applied before the first), so weights a
+    settle left at their fixpoint are the fixpoint again for the same inputs."""
+    phase = w.phase
+    return (
+        w.plan,
+        "rollout" if phase in ROLLOUT_PHASES else phase,
+        w.canary,
+        w.canary_weight,
+        w.stable,
+        w.initiator,
+        w.rollback,
+    )
 
 
 def _observations_kept(
@@ -1610,7 +1650,7 @@ def _emit_world(w: _W, old: RolloutState) -> None:
 def _send_step_weight(w: _W, old: RolloutState) -> None:
     """A setWeight step completed: its weight goes out as its own SetTraffic before the next step begins,
     so a router sees every step's weight (1, 2, 10, ...), not only the last of a run of steps."""
-    _settle_world(w, clip=False)
+    _settle_world(w, clip=False, remember=True)
     _emit_world(w, old)
 
 

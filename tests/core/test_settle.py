@@ -33,8 +33,9 @@ from .test_hotpath import ROOT, Driver, assert_same
 from .test_traffic import splits
 
 
-def reference_settle(w: engine._W, clip: bool = True) -> None:
-    """Weights and replicas both evaluated on every pass until a pass changes nothing."""
+def reference_settle(w: engine._W, clip: bool = True, remember: bool = False) -> None:
+    """Weights and replicas both evaluated on every pass until a pass changes nothing (``remember`` is
+    ignored: the reference takes nothing from an earlier settle)."""
     for _ in range(8):
         weights = engine._desired_weights(w)
         replicas = engine._desired_replicas(w)
