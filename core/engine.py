@@ -83,6 +83,7 @@ from ebbtide.core.plan import HeaderRoutePlan, Plan, StepPlan
 from ebbtide.core.state import (
     Decision,
     Initiator,
+    MetricStatus,
     PauseReason,
     Phase,
     RevisionRecord,
@@ -92,6 +93,7 @@ from ebbtide.core.state import (
     VerificationRun,
     evolve,
     generated_function,
+    replacer,
 )
 from ebbtide.core.traffic import basic_canary_counts, basic_canary_scale, ceil_pct, pod_ratio, positive, split
 
@@ -101,6 +103,10 @@ RECORDED_FAILURES = 5
 _TICK = Tick()
 #: guards the advance loop against a malformed plan; a plan has far fewer steps than this
 _MAX_ITERATIONS = 10_000
+#: the copies of a run and a metric status the full path makes (positional: no keyword dictionary)
+_judged_run = replacer(VerificationRun, "phase", "message")
+_stopped_run = replacer(VerificationRun, "phase", "metrics")
+_stopped_metric = replacer(MetricStatus, "in_flight", "next_at")
 
 
 def initial_state(plan: Plan | None = None) -> RolloutState:
@@ -321,7 +327,7 @@ def judged_step(fold: Judged, now: float) -> Decision:
     state = fold.state
     w = _W(state, now)
     runs = list(w.verifications)
-    run = runs[fold.index] = evolve(runs[fold.index], phase=fold.phase, message=fold.message)
+    run = runs[fold.index] = _judged_run(runs[fold.index], fold.phase, fold.message)
     w.verifications = tuple(runs)
     w.judged = (w.verifications, w.plan)
     if fold.phase in ver.TERMINAL:
@@ -443,7 +449,7 @@ def _judge_runs(w: _W) -> bool:
         if verdict != run.phase or message != run.message:
             if runs is None:
                 runs = list(w.verifications)
-            runs[i] = evolve(run, phase=verdict, message=message)
+            runs[i] = _judged_run(run, verdict, message)
             if verdict in ver.TERMINAL:
                 finished.append(runs[i])
     if runs is not None:
@@ -774,11 +780,9 @@ def _stop_run(w: _W, run_id: str, keep: bool) -> None:
     runs = []
     for r in w.verifications:
         if r.id == run_id:
-            if r.phase not in ver.TERMINAL:
-                r = evolve(r, phase="Successful" if keep else r.phase)
+            phase = "Successful" if keep and r.phase not in ver.TERMINAL else r.phase
             w.effects.append(StopVerification(verification=r.id))
-            stopped = tuple(evolve(m, in_flight=False, next_at=None) for m in r.metrics)
-            r = evolve(r, metrics=stopped)
+            r = _stopped_run(r, phase, tuple(_stopped_metric(m, False, None) for m in r.metrics))
         runs.append(r)
     _replace_runs(w, tuple(runs))
 
