@@ -56,6 +56,10 @@ class Driver:
         on_decision: Callable[[float, Event, Decision], None] | None = None,
     ) -> None:
         self.adapter = adapter
+        #: the adapter's methods the loop calls, bound once (not once per call)
+        self._apply = adapter.apply
+        self._observe = adapter.observe
+        self._next_change = adapter.next_change
         self.state = state
         self.initial = state
         self.record = record
@@ -117,7 +121,7 @@ class Driver:
             self.rejections.append((now, event, decision.rejected))
         effects = decision.effects
         if effects:
-            apply = self.adapter.apply
+            apply = self._apply
             for effect in effects:
                 apply(effect, now)
         if self.on_decision is not None:
@@ -128,7 +132,7 @@ class Driver:
         """Process everything due at ``now``: a due Tick, then observations and measurement results, until
         the world and the engine are quiet at this instant. Returns the number of events handled."""
         handled = 0
-        observe = self.adapter.observe
+        observe = self._observe
         handle = self.handle
         while True:
             wake = self.wake_at
@@ -158,7 +162,7 @@ class Driver:
     def next_time(self, now: float) -> float | None:
         """The earliest time something happens without outside input: a wake or a change in the world."""
         wake = self.wake_at
-        change = self.adapter.next_change(now)
+        change = self._next_change(now)
         if wake is None:
             return change
         if change is None:
