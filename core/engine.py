@@ -1100,8 +1100,6 @@ def _advance_in_progress(w: _W) -> bool:
         fire(w, "verify")
         for name in st.templates:
             _begin_run(w, name, background=False)
-        if not st.templates:
-            return True
         return True
     if (
         st.kind in ("setHeaderRoute", "setMirrorRoute")
