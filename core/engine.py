@@ -738,17 +738,18 @@ def _begin_run(w: _W, template_name: str, background: bool) -> None:
     run = ver.start_run(run_id, template, w.now, background, dry_run)
     # phase runs that reached a verdict are no longer needed once a new one starts (bounded state); a
     # background run stays until the rollout ends or it is started again (one per background template)
-    w.verifications = (
-        *(
-            r
-            for r in w.verifications
-            if (r.background and not (background and r.template == template_name))
-            or (not r.background and r.phase not in ver.TERMINAL)
-        ),
-        run,
-    )
-    if any("external" in m.provider for m in template.metrics):
-        w.notify("start-external-verification", verification=run.id, template=template_name)
+    kept = [
+        r
+        for r in w.verifications
+        if (r.background and not (background and r.template == template_name))
+        or (not r.background and r.phase not in ver.TERMINAL)
+    ]
+    kept.append(run)
+    w.verifications = tuple(kept)
+    for m in template.metrics:
+        if "external" in m.provider:
+            w.notify("start-external-verification", verification=run.id, template=template_name)
+            break
 
 
 def _start_background(w: _W) -> bool:
@@ -1120,8 +1121,6 @@ def _advance_in_progress(w: _W) -> bool:
         fire(w, "verify")
         for name in st.templates:
             _begin_run(w, name, background=False)
-        if not st.templates:
-            return True
         return True
     if (
         st.kind in ("setHeaderRoute", "setMirrorRoute")

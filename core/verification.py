@@ -271,8 +271,10 @@ def start_run(
 ) -> VerificationRun:
     """A new run of a template; ``dry_run`` names metrics this run measures in dry-run mode (Argo's
     step-level ``analysis.dryRun``) besides those whose own ``dryRun`` is set."""
+    # lists, not generators (a list comprehension runs without resuming a generator per item); no dry-run
+    # names (the common case) builds no tuple at all: the same values either way
     metrics = tuple(
-        MetricStatus(name=m.name, phase="Running", next_at=now + m.initial_delay) for m in template.metrics
+        [MetricStatus(name=m.name, phase="Running", next_at=now + m.initial_delay) for m in template.metrics]
     )
     return VerificationRun(
         id=run_id,
@@ -280,7 +282,7 @@ def start_run(
         background=background,
         started_at=now,
         metrics=metrics,
-        dry_run=tuple(m.name for m in template.metrics if m.name in dry_run),
+        dry_run=tuple([m.name for m in template.metrics if m.name in dry_run]) if dry_run else (),
     )
 
 
