@@ -46,9 +46,15 @@ What the settle compares, it compares by value first: weights equal to those the
 replicas equal to those the weights last read) are read alike, whatever dict holds them, so one C
 comparison replaces the two scans of :func:`_same_basis` and :func:`_weight_facts` in the common case. An
 advance pass whose runs are the very tuple last found with nothing expired and judged skips both checks
-before any call (:func:`_advance_once`). Tried and not kept (docs/performance.md, "Full path, round 2"):
-marking the world a step's own weight went out in, so that the final settle skips a pass that would only
-confirm it (0.33 of a pass saved per decision, paid back by building the mark).
+before any call (:func:`_advance_once`).
+
+Two more things a decision need not redo (docs/performance.md, "Round 3"). The settle after a step's own
+weight went out reuses those weights when nothing they read besides the world moved since
+(:func:`_weights_inputs`: within a decision only a settle writes the world, so the weights that settle left
+at their fixpoint are the fixpoint again); only the weights are remembered, built once per step settle, since
+a mark of every input of both sides cost what it saved (tried in "Full path, round 2"). And a settle that
+moved only the weights or replicas while a rollout runs behind a router ends the decision without another
+advance pass: no pass of a rollout reads them (:func:`_passes_read_no_world`).
 """
 
 from __future__ import annotations
