@@ -97,6 +97,7 @@ from ebbtide.core.state import (
     RollbackStatus,
     RolloutState,
     VerificationRun,
+    builder,
     evolve,
     generated_function,
     replacer,
@@ -113,6 +114,9 @@ _MAX_ITERATIONS = 10_000
 _judged_run = replacer(VerificationRun, "phase", "message")
 _stopped_run = replacer(VerificationRun, "phase", "metrics")
 _stopped_metric = replacer(MetricStatus, "in_flight", "next_at")
+#: the world's effects, built positionally (the emit builds one per revision scaled and per split sent)
+_scale = builder(ScaleRevision, "revision", "replicas")
+_traffic = builder(SetTraffic, "weights", "header_routes", "header_route_revision")
 
 
 def initial_state(plan: Plan | None = None) -> RolloutState:
@@ -1634,21 +1638,13 @@ def _emit_world(w: _W, old: RolloutState) -> None:
         return
     effects: list[Effect] = []
     if scaled:
-        effects += [
-            ScaleRevision(revision=r, replicas=n)
-            for r, n in w.replicas.items()
-            if n > sent_replicas.get(r, 0)
-        ]
+        effects += [_scale(r, n) for r, n in w.replicas.items() if n > sent_replicas.get(r, 0)]
     if w.weights != sent_weights or routes != sent_routes:
         revision = w.canary if routes else None
-        effects.append(
-            SetTraffic(weights=dict(w.weights), header_routes=routes, header_route_revision=revision)
-        )
+        effects.append(_traffic(dict(w.weights), routes, revision))
     if scaled:
         effects += [
-            ScaleRevision(revision=r, replicas=w.replicas.get(r, 0))
-            for r, n in sent_replicas.items()
-            if w.replicas.get(r, 0) < n
+            _scale(r, w.replicas.get(r, 0)) for r, n in sent_replicas.items() if w.replicas.get(r, 0) < n
         ]
     if effects:
         w.effects[w.world_at : w.world_at] = effects
