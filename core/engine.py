@@ -1211,11 +1211,12 @@ def _issue_measurements(w: _W) -> None:
 
 
 def _canary_replicas_for(w: _W, weight: int) -> int:
-    n = w.plan.replicas
+    plan = w.plan
+    n = plan.replicas
     if weight >= 100:
         return n  # a full promotion scales the canary to the whole workload, whatever setCanaryScale said
-    if not w.plan.traffic_router:
-        return basic_canary_counts(n, weight, w.plan.max_surge)[0]  # the weight is the pod ratio
+    if not plan.traffic_router:
+        return basic_canary_counts(n, weight, plan.max_surge)[0]  # the weight is the pod ratio
     if w.canary_scale_replicas is not None:
         return min(n, w.canary_scale_replicas)
     if w.canary_scale_weight is not None:
@@ -1313,13 +1314,11 @@ def _desired_replicas(w: _W) -> dict[str, int]:
 def _rollout_replicas(w: _W, out: dict[str, int]) -> None:
     """With a router, during a rollout: the canary's and the stable's counts, and every other revision
     that still serves keeps what it runs (``out`` starts empty)."""
-    canary, weights, replicas, failure = (
-        w.canary or "",
-        w.weights,
-        w.replicas,
-        w.initiator == "failure-policy",
-    )
-    count = _canary_replicas(w)
+    canary = w.canary or ""
+    weights = w.weights
+    replicas = w.replicas
+    failure = w.initiator == "failure-policy"
+    count = _canary_replicas_for(w, _target_weight(w))  # (:func:`_canary_replicas`, one call fewer)
     if failure or weights.get(canary, 0) > w.canary_weight:
         # a newRollout rollback: the last good revision keeps the replicas it has while it climbs,
         # and the failed one shrinks with its share of traffic; likewise a canary that still carries
@@ -1521,16 +1520,17 @@ def _settle_world(w: _W, clip: bool = True, remember: bool = False) -> int:
     mark, w.weights_for = w.weights_for, None
     # w.weights is the weights' own output for the facts of this pass
     weights_fresh = mark is not None and mark == _weights_inputs(w)
-    basis: tuple[dict[str, int], bool] | None = None  # the weights and base readiness g last read
+    read_weights: dict[str, int] | None = None  # the weights g last read, and the base readiness
+    read_base = False
     for _ in range(8):
-        replicas_fresh = router and basis is not None and _same_basis(w, *basis)
+        replicas_fresh = router and read_weights is not None and _same_basis(w, read_weights, read_base)
         if weights_fresh and replicas_fresh:
             break  # the last pass left nothing either side reads moved: its world is the fixpoint
         weights = w.weights if weights_fresh else _desired_weights(w)
         if replicas_fresh:
             replicas = w.replicas
         else:
-            basis = (w.weights, w.initiator == "failure-policy" and _base_ready(w))
+            read_weights, read_base = w.weights, w.initiator == "failure-policy" and _base_ready(w)
             replicas = _desired_replicas(w)
         kept = _observations_kept(w.ready, weights, replicas, clip)
         if kept and weights == w.weights and replicas == w.replicas:
