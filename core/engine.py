@@ -1097,7 +1097,8 @@ def _advance_in_progress(w: _W) -> bool:
     if st.kind == "setWeight":
         weight = st.weight or 0
         target = max(weight, w.canary_weight)
-        if _wait_ready(w, _canary_replicas_for(w, target)) and _stable_settled(w, target):
+        ready = _wait_ready(w, _canary_replicas_for(w, target))
+        if ready and (w.plan.traffic_router or _stable_settled(w, target)):
             if weight > w.canary_weight:
                 w.canary_weight = weight
                 _send_step_weight(w, w.origin)
@@ -1420,7 +1421,9 @@ def _desired_weights(w: _W) -> dict[str, int]:
         desired = {stable: 100 - cw, canary: cw} if cw else {stable: 100}
         # the stable takes back no more than its ready pods carry (it may have none: scaled down by
         # dynamicStableScale, or the last successful revision a superseding deploy or a retry goes back to)
-        caps = {stable: _share(w, stable)}
+        n = w.plan.replicas  # (:func:`_share` of the stable, inlined: this runs on every settle pass)
+        share = 100 if n <= 0 else (100 * w.ready.get(stable, 0)) // n
+        caps = {stable: share if share < 100 else 100}
         if w.initiator == "failure-policy" and _others_carry(w, canary):
             # a newRollout rollback starts its target at the share the failed revision left, assuming the
             # target serves it; when it does not (its pods are gone, another revision carried that share),
