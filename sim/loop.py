@@ -181,7 +181,7 @@ def run_once(
 
     state = prepared.initial
     tracker = Tracker(state, keep_timeline, is_bad, since, measurements=measurements)
-    step = quiet(prefix.step_fn() if prefix is not None else engine.step)
+    step = quiet(prefix.step, prefix.answers()) if prefix is not None else quiet(engine.step)
     driver = Driver(cluster, state, record=False, step=step, on_decision=tracker.on_decision)
     heap = list(prepared.actions)  # sorted, hence a heap
     end = prepared.duration
