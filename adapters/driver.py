@@ -16,7 +16,7 @@ desired world (``desired_effects``) and asking the adapter to report every revis
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, get_args
 
 from ebbtide.adapters.base import Adapter
 from ebbtide.core.effects import Effect
@@ -43,6 +43,19 @@ def _engine() -> tuple[StepFn, Callable[[Plan], RolloutState], Callable[[Rollout
     return engine.step, engine.initial_state, engine.desired_effects
 
 
+#: the effect types the engine emits
+EFFECT_TYPES: tuple[type, ...] = get_args(get_args(Effect)[0])
+
+
+def _appliers(adapter: Adapter) -> dict[type, Callable[[Any, float], None]]:
+    """Effect type -> the adapter's handler of it (its ``appliers()``), else its ``apply``."""
+    table: dict[type, Callable[[Any, float], None]] = dict.fromkeys(EFFECT_TYPES, adapter.apply)
+    own = getattr(adapter, "appliers", None)
+    if own is not None:
+        table.update(own())
+    return table
+
+
 class Driver:
     """Drives one rollout: holds its state, feeds events to the engine and effects to the adapter."""
 
@@ -58,6 +71,8 @@ class Driver:
         self.adapter = adapter
         #: the adapter's methods the loop calls, bound once (not once per call)
         self._apply = adapter.apply
+        #: the adapter's handler of each effect type (its ``appliers()``, else ``apply`` for every type)
+        self._appliers = _appliers(adapter)
         self._observe = adapter.observe
         self._next_change = adapter.next_change
         self.state = state
@@ -121,9 +136,9 @@ class Driver:
             self.rejections.append((now, event, decision.rejected))
         effects = decision.effects
         if effects:
-            apply = self._apply
+            appliers = self._appliers
             for effect in effects:
-                apply(effect, now)
+                appliers[type(effect)](effect, now)
         if self.on_decision is not None:
             self.on_decision(now, event, decision)
         return decision
