@@ -73,6 +73,9 @@ class Driver:
         self._apply = adapter.apply
         #: the adapter's handler of each effect type (its ``appliers()``, else ``apply`` for every type)
         self._appliers = _appliers(adapter)
+        #: the adapter promises that, observed at ``now``, it reports nothing more at ``now`` until an effect
+        #: is applied (``observe_settles``): then a batch of events without effects ends the pump
+        self._settles = bool(getattr(adapter, "observe_settles", False))
         self._observe = adapter.observe
         self._next_change = adapter.next_change
         self.state = state
@@ -149,6 +152,7 @@ class Driver:
         handled = 0
         observe = self._observe
         handle = self.handle
+        settles = self._settles
         while True:
             wake = self.wake_at
             if wake is not None and wake <= now:
@@ -156,9 +160,16 @@ class Driver:
                 handled += 1
             events = observe(now)
             if events:
+                applied = False
                 for event in events:
-                    handle(event, now)
+                    if handle(event, now).effects:
+                        applied = True
                 handled += len(events)
+                if settles and not applied:
+                    # the adapter would report nothing new: nothing was applied since it was observed
+                    wake = self.wake_at
+                    if wake is None or wake > now:
+                        return handled
             else:
                 wake = self.wake_at
                 if wake is None or wake > now:

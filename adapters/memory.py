@@ -497,6 +497,15 @@ class _ReplicaSet:
 class MemoryCluster:
     """The in-memory cluster adapter (see the module documentation for what it models)."""
 
+    @property
+    def observe_settles(self) -> bool:
+        """Once ``observe(now)`` has reported, another ``observe(now)`` reports nothing until something is
+        applied (or made ready, or resynced): every count at ``now`` was reported, every pending result
+        handed over and every external answer due by ``now`` given, and nothing else changes the cluster
+        within one instant. A driver may skip that empty call. Not promised by a subclass that overrides
+        ``observe`` (its provider's answers may arrive at any time)."""
+        return type(self).observe is MemoryCluster.observe
+
     def __init__(self, config: ClusterConfig | None = None, seed: int | str = 0) -> None:
         self.config = config or ClusterConfig()
         #: the configuration's figures the hot paths read, read once (the configuration is frozen)
