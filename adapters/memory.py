@@ -330,6 +330,9 @@ _VECTOR_HINT = re.compile(r"result\s*\[")
 
 
 Sampler = Callable[[float, float | None, random.Random], float | None]
+#: a metric plan, the mapping answering it, with a vector?, of the canary?, the signal it reads, external?,
+#: the metric's name (see MemoryCluster._mapping)
+_Mapped = tuple[MetricPlan, MetricMapping | None, bool, bool, str, bool, str]
 
 
 def _sampler(signal: Signal) -> Sampler:
@@ -378,12 +381,19 @@ def _weight_trigger(behaviour: RevisionBehaviour) -> int | None:
     return mb.weight if mb is not None else None
 
 
+def _readiness(readiness: Readiness) -> tuple[tuple[float, ...], float, float]:
+    """A readiness's per-pod delays, delay and jitter, as plain values (no model attribute look-ups)."""
+    return readiness.delays, readiness.delay, readiness.jitter
+
+
 class _ReplicaSet:
     __slots__ = (
         "_counts",
         "_crash_loop",
+        "_delay",
+        "_delays",
+        "_jitter",
         "_misbehave_weight",
-        "_readiness",
         "_signals",
         "_valid_from",
         "_valid_until",
@@ -406,7 +416,7 @@ class _ReplicaSet:
         self.base = behaviour
         self.behaviour = behaviour
         #: the behaviour's readiness, crash loop and misbehaviour weight, read once (see :meth:`behave`)
-        self._readiness = behaviour.readiness
+        self._delays, self._delay, self._jitter = _readiness(behaviour.readiness)
         self._crash_loop = behaviour.crash_loop
         self._misbehave_weight = _weight_trigger(behaviour)
         self._signals = behaviour.signals
@@ -435,14 +445,21 @@ class _ReplicaSet:
     def behave(self, behaviour: RevisionBehaviour) -> None:
         """The behaviour of a new attempt."""
         self.behaviour = behaviour
-        self._readiness = behaviour.readiness
+        self._delays, self._delay, self._jitter = _readiness(behaviour.readiness)
         self._crash_loop = behaviour.crash_loop
         self._misbehave_weight = _weight_trigger(behaviour)
         self._signals = behaviour.signals
 
     def new_pod(self, now: float, rng: random.Random) -> tuple[float, float]:
-        delay = self._readiness.draw(self.created, rng)
-        self.created += 1
+        """A pod created at ``now``: ``Readiness.draw`` on the figures read once (the same draws)."""
+        k = self.created
+        delays = self._delays
+        if k < len(delays):
+            delay = delays[k]
+        else:
+            jitter = self._jitter
+            delay = self._delay + (rng.random() * jitter if jitter else 0.0)
+        self.created = k + 1
         return (INF, now + delay) if self._crash_loop else (now + delay, INF)
 
     def arm(self, now: float) -> None:
@@ -518,7 +535,7 @@ class MemoryCluster:
         self._sets: dict[str, _ReplicaSet] = {}
         self._pending: dict[tuple[str, str], Measurement] = {}
         #: per metric plan (by identity): the plan, the mapping that answers it, and whether with a vector
-        self._mappings: dict[int, tuple[MetricPlan, MetricMapping | None, bool]] = {}
+        self._mappings: dict[int, _Mapped] = {}
         self._notifications: list[tuple[float, Notify]] = []
         self.weights: dict[str, int] = {}
         self.header_routes: tuple[Any, ...] = ()
@@ -585,11 +602,14 @@ class MemoryCluster:
 
     def start_measurement(self, effect: StartMeasurement, now: float) -> None:
         """Measure now; the result is reported by the next ``observe`` (an external verifier's, later)."""
-        if "external" in effect.metric.provider:
+        metric = effect.metric
+        hit = self._mappings.get(id(metric))
+        if hit is None or hit[0] is not metric:
+            hit = self._mapping(metric)
+        if hit[5]:
             self._ask_verifier(effect, now)
             return
-        result = self.measure(effect, now)
-        self._pending[(effect.verification, effect.metric.name)] = result
+        self._pending[(effect.verification, hit[6])] = self._measure(effect, now, hit)
 
     def stop_verification(self, effect: StopVerification, now: float) -> None:
         if self._pending:
@@ -823,10 +843,13 @@ class MemoryCluster:
         return rs.misbehave_since if rs is not None else None
 
     # ----- measurements -----------------------------------------------------------------------------------
-    def _mapping(self, metric: MetricPlan) -> tuple[MetricPlan, MetricMapping | None, bool]:
-        """``(metric, mapping, vector)``: the mapping that answers ``metric`` (None: none does) and whether it
-        answers with a vector; looked up once per metric plan (by identity: a spec change brings other
-        metric plans, and the metric plan is kept beside its answer so that a reused id never passes)."""
+    def _mapping(self, metric: MetricPlan) -> _Mapped:
+        """``(metric, mapping, vector, canary, signal, external, name)``: the mapping that answers ``metric``
+        (None: none does), whether it answers with a vector, whether it measures the canary, the signal it
+        reads, whether an external verifier answers the metric, and its name (model fields, read once: a
+        pydantic model's attribute costs a slow look-up each time). Looked up once per metric plan, by
+        identity (a spec change brings other metric plans; the metric plan is kept beside its answer so
+        that a reused id never passes)."""
         hit = self._mappings.get(id(metric))
         if hit is not None and hit[0] is metric:
             return hit
@@ -838,20 +861,23 @@ class MemoryCluster:
             else:
                 cond = metric.success_condition or metric.failure_condition or ""
                 vector = bool(_VECTOR_HINT.search(cond))
-        hit = self._mappings[id(metric)] = (metric, mapping, vector)
+        canary = mapping is None or mapping.of == "canary"
+        signal = mapping.signal if mapping is not None else ""
+        external = "external" in metric.provider
+        hit = self._mappings[id(metric)] = (metric, mapping, vector, canary, signal, external, metric.name)
         return hit
 
     def measure(self, start: StartMeasurement, now: float) -> Measurement:
         """Evaluate the signal a metric maps to, for the measured revision, at ``now``."""
+        return self._measure(start, now, self._mapping(start.metric))
+
+    def _measure(self, start: StartMeasurement, now: float, hit: _Mapped) -> Measurement:
+        """:meth:`measure`, with the metric's mapping (see :meth:`_mapping`)."""
         self.measurements_taken += 1
-        metric = start.metric
-        name = metric.name
-        hit = self._mappings.get(id(metric))
-        if hit is None or hit[0] is not metric:
-            hit = self._mapping(metric)
+        name = hit[6]
         mapping, vector = hit[1], hit[2]
         if self._recordings:
-            role = mapping.of if mapping is not None else "canary"
+            role = "canary" if hit[3] else "stable"
             recorded = replay(self._recordings, start, now, role, vector if mapping else None)
             if recorded is not None:
                 return recorded
@@ -859,13 +885,13 @@ class MemoryCluster:
             return Measurement(
                 verification=start.verification, metric=name, error=f"no signal mapped for {name!r}"
             )
-        revision = start.revision if mapping.of == "canary" else start.stable
+        revision = start.revision if hit[3] else start.stable
         if revision is None:
             return Measurement(verification=start.verification, metric=name, error="no stable revision")
         rs = self._sets.get(revision)
         # the signals of the revision's current attempt (a retried revision may measure otherwise)
         signals = rs._signals if rs is not None else self.behaviour(revision).signals
-        signal = signals.get(mapping.signal)
+        signal = signals.get(hit[4])
         if signal is None:
             return Measurement(
                 verification=start.verification,
