@@ -390,6 +390,7 @@ class _ReplicaSet:
     __slots__ = (
         "_counts",
         "_crash_loop",
+        "_crashing",
         "_delay",
         "_delays",
         "_jitter",
@@ -427,6 +428,8 @@ class _ReplicaSet:
         #: per pod: the time it becomes ready (INF: never), and when it crashes (INF: never); whoever
         #: changes the pods or ``desired`` calls :meth:`changed`
         self.pods: list[tuple[float, float]] = []
+        #: a pod was created to crash (only :meth:`new_pod` makes one): until then every crash time is INF
+        self._crashing = False
         #: pods created in the current attempt (the index into ``readiness.delays``)
         self.created = 0
         self.reported: tuple[int, int, int, int] | None = None
@@ -460,7 +463,10 @@ class _ReplicaSet:
             jitter = self._jitter
             delay = self._delay + (rng.random() * jitter if jitter else 0.0)
         self.created = k + 1
-        return (INF, now + delay) if self._crash_loop else (now + delay, INF)
+        if self._crash_loop:
+            self._crashing = True
+            return (INF, now + delay)
+        return (now + delay, INF)
 
     def arm(self, now: float) -> None:
         """Start the current attempt's misbehaviour clock (a time-based one; weight-based ones arm on
@@ -477,6 +483,25 @@ class _ReplicaSet:
         """
         if self._valid_from <= now < self._valid_until:
             return self._counts
+        if self._crashing:
+            return self._count_with_crashes(now)
+        ready = 0
+        prev = -INF
+        nxt = INF
+        for ready_at, _ in self.pods:  # no pod ever crashes: the pass over ready times alone
+            if ready_at <= now:
+                ready += 1
+                if ready_at > prev:
+                    prev = ready_at
+            elif ready_at < nxt:
+                nxt = ready_at
+        self._counts = (self.desired, ready, ready, 0)
+        self._valid_from = prev
+        self._valid_until = nxt
+        return self._counts
+
+    def _count_with_crashes(self, now: float) -> tuple[int, int, int, int]:
+        """:meth:`counts` of a set with a pod that crashes (or may): ready and crash times both."""
         ready = failed = 0
         prev = -INF
         nxt = INF
