@@ -746,8 +746,10 @@ class MemoryCluster:
         rs = self._set(effect.revision)
         replicas = max(0, effect.replicas)
         rs.desired = replicas
-        rs.changed()
-        self._stir()
+        # rs.changed() and self._stir(), inline (the most frequent change: every scale)
+        rs._valid_from = INF
+        self._quiet_from = INF
+        self._quiet_until = -INF
         pods = rs.pods
         have = len(pods)
         if replicas > have:
@@ -763,6 +765,8 @@ class MemoryCluster:
                 total += len(other.pods)
             if total > self.peak_pods:
                 self.peak_pods = total
+        elif replicas == 0:
+            rs.pods = []
         elif replicas < have:
             # not-ready pods go first (newest first), then the newest ready ones
             not_ready = [i for i, p in enumerate(pods) if p[0] > now]
