@@ -129,8 +129,12 @@ class Driver:
 
     def handle(self, event: Event, now: float) -> Decision:
         """Feed one event to the engine and apply its decision through the adapter."""
-        decision = self._step(self.state, event, now)
         self.events_handled += 1
+        return self._handle(event, now)
+
+    def _handle(self, event: Event, now: float) -> Decision:
+        """:meth:`handle` without counting the event (:meth:`pump` counts its events at once)."""
+        decision = self._step(self.state, event, now)
         if self.record:
             self.log.append((now, event))
         self.state = decision.state
@@ -150,34 +154,37 @@ class Driver:
         """Process everything due at ``now``: a due Tick, then observations and measurement results, until
         the world and the engine are quiet at this instant. Returns the number of events handled."""
         handled = 0
-        observe = self._observe
-        handle = self.handle
-        settles = self._settles
-        while True:
-            wake = self.wake_at
-            if wake is not None and wake <= now:
-                handle(_TICK, now)
-                handled += 1
-            events = observe(now)
-            if events:
-                applied = False
-                for event in events:
-                    if handle(event, now).effects:
-                        applied = True
-                handled += len(events)
-                if settles and not applied:
-                    # the adapter would report nothing new: nothing was applied since it was observed
+        try:
+            observe = self._observe
+            handle = self._handle
+            settles = self._settles
+            while True:
+                wake = self.wake_at
+                if wake is not None and wake <= now:
+                    handle(_TICK, now)
+                    handled += 1
+                events = observe(now)
+                if events:
+                    applied = False
+                    for event in events:
+                        if handle(event, now).effects:
+                            applied = True
+                        handled += 1
+                    if settles and not applied:
+                        # the adapter would report nothing new: nothing was applied since it was observed
+                        wake = self.wake_at
+                        if wake is None or wake > now:
+                            return handled
+                else:
                     wake = self.wake_at
                     if wake is None or wake > now:
                         return handled
-            else:
-                wake = self.wake_at
-                if wake is None or wake > now:
-                    return handled
-            if handled > MAX_EVENTS_PER_INSTANT:
-                raise DriverError(
-                    f"more than {MAX_EVENTS_PER_INSTANT} events at t={now}: the engine does not settle"
-                )
+                if handled > MAX_EVENTS_PER_INSTANT:
+                    raise DriverError(
+                        f"more than {MAX_EVENTS_PER_INSTANT} events at t={now}: the engine does not settle"
+                    )
+        finally:
+            self.events_handled += handled
 
     def send(self, event: Event, now: float) -> Decision:
         """Handle an outside event (deploy, command) and then everything it causes at this instant."""

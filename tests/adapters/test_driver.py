@@ -147,3 +147,21 @@ def test_a_subclass_overriding_apply_gets_every_effect_there() -> None:
             super().apply(effect, now)
 
     assert Own().appliers() == {} and len(MemoryCluster().appliers()) == 5
+
+
+def test_events_handled_counts_every_event_once() -> None:
+    """``handle`` counts its event, ``pump`` the events it handles (its return value); a failing step counts
+    nothing."""
+    driver, _, decisions = start()
+    assert driver.events_handled == len(decisions)
+    before = driver.events_handled
+    handled = driver.pump(30.0) + driver.pump(45.0)
+    assert driver.events_handled == before + handled == len(decisions)
+
+    def failing(state: RolloutState, event: Event, now: float) -> Decision:
+        raise RuntimeError("engine down")
+
+    driver._step = failing
+    with pytest.raises(RuntimeError):
+        driver.pump(7200.0)
+    assert driver.events_handled == len(decisions)
