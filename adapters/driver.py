@@ -86,6 +86,7 @@ class Driver:
         self.wake_at: float | None = None
         self.log: list[tuple[float, Event]] = []
         self.rejections: list[tuple[float, Event, str]] = []
+        #: events fed to the engine (``pump`` adds its events when it returns)
         self.events_handled = 0
 
     # ----- construction ----------------------------------------------------------------------------------
