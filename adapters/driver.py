@@ -16,7 +16,7 @@ desired world (``desired_effects``) and asking the adapter to report every revis
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, get_args
 
 from ebbtide.adapters.base import Adapter
 from ebbtide.core.effects import Effect
@@ -43,6 +43,19 @@ def _engine() -> tuple[StepFn, Callable[[Plan], RolloutState], Callable[[Rollout
     return engine.step, engine.initial_state, engine.desired_effects
 
 
+#: the effect types the engine emits
+EFFECT_TYPES: tuple[type, ...] = get_args(get_args(Effect)[0])
+
+
+def _appliers(adapter: Adapter) -> dict[type, Callable[[Any, float], None]]:
+    """Effect type -> the adapter's handler of it (its ``appliers()``), else its ``apply``."""
+    table: dict[type, Callable[[Any, float], None]] = dict.fromkeys(EFFECT_TYPES, adapter.apply)
+    own = getattr(adapter, "appliers", None)
+    if own is not None:
+        table.update(own())
+    return table
+
+
 class Driver:
     """Drives one rollout: holds its state, feeds events to the engine and effects to the adapter."""
 
@@ -58,6 +71,11 @@ class Driver:
         self.adapter = adapter
         #: the adapter's methods the loop calls, bound once (not once per call)
         self._apply = adapter.apply
+        #: the adapter's handler of each effect type (its ``appliers()``, else ``apply`` for every type)
+        self._appliers = _appliers(adapter)
+        #: the adapter promises that, observed at ``now``, it reports nothing more at ``now`` until an effect
+        #: is applied (``observe_settles``): then a batch of events without effects ends the pump
+        self._settles = bool(getattr(adapter, "observe_settles", False))
         self._observe = adapter.observe
         self._next_change = adapter.next_change
         self.state = state
@@ -68,6 +86,7 @@ class Driver:
         self.wake_at: float | None = None
         self.log: list[tuple[float, Event]] = []
         self.rejections: list[tuple[float, Event, str]] = []
+        #: events fed to the engine (``pump`` adds its events when it returns)
         self.events_handled = 0
 
     # ----- construction ----------------------------------------------------------------------------------
@@ -111,8 +130,12 @@ class Driver:
 
     def handle(self, event: Event, now: float) -> Decision:
         """Feed one event to the engine and apply its decision through the adapter."""
-        decision = self._step(self.state, event, now)
         self.events_handled += 1
+        return self._handle(event, now)
+
+    def _handle(self, event: Event, now: float) -> Decision:
+        """:meth:`handle` without counting the event (:meth:`pump` counts its events at once)."""
+        decision = self._step(self.state, event, now)
         if self.record:
             self.log.append((now, event))
         self.state = decision.state
@@ -121,9 +144,9 @@ class Driver:
             self.rejections.append((now, event, decision.rejected))
         effects = decision.effects
         if effects:
-            apply = self._apply
+            appliers = self._appliers
             for effect in effects:
-                apply(effect, now)
+                appliers[type(effect)](effect, now)
         if self.on_decision is not None:
             self.on_decision(now, event, decision)
         return decision
@@ -132,26 +155,37 @@ class Driver:
         """Process everything due at ``now``: a due Tick, then observations and measurement results, until
         the world and the engine are quiet at this instant. Returns the number of events handled."""
         handled = 0
-        observe = self._observe
-        handle = self.handle
-        while True:
-            wake = self.wake_at
-            if wake is not None and wake <= now:
-                handle(_TICK, now)
-                handled += 1
-            events = observe(now)
-            if events:
-                for event in events:
-                    handle(event, now)
-                handled += len(events)
-            else:
+        try:
+            observe = self._observe
+            handle = self._handle
+            settles = self._settles
+            while True:
                 wake = self.wake_at
-                if wake is None or wake > now:
-                    return handled
-            if handled > MAX_EVENTS_PER_INSTANT:
-                raise DriverError(
-                    f"more than {MAX_EVENTS_PER_INSTANT} events at t={now}: the engine does not settle"
-                )
+                if wake is not None and wake <= now:
+                    handle(_TICK, now)
+                    handled += 1
+                events = observe(now)
+                if events:
+                    applied = False
+                    for event in events:
+                        if handle(event, now).effects:
+                            applied = True
+                        handled += 1
+                    if settles and not applied:
+                        # the adapter would report nothing new: nothing was applied since it was observed
+                        wake = self.wake_at
+                        if wake is None or wake > now:
+                            return handled
+                else:
+                    wake = self.wake_at
+                    if wake is None or wake > now:
+                        return handled
+                if handled > MAX_EVENTS_PER_INSTANT:
+                    raise DriverError(
+                        f"more than {MAX_EVENTS_PER_INSTANT} events at t={now}: the engine does not settle"
+                    )
+        finally:
+            self.events_handled += handled
 
     def send(self, event: Event, now: float) -> Decision:
         """Handle an outside event (deploy, command) and then everything it causes at this instant."""

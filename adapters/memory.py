@@ -330,6 +330,9 @@ _VECTOR_HINT = re.compile(r"result\s*\[")
 
 
 Sampler = Callable[[float, float | None, random.Random], float | None]
+#: a metric plan, the mapping answering it, with a vector?, of the canary?, the signal it reads, external?,
+#: the metric's name (see MemoryCluster._mapping)
+_Mapped = tuple[MetricPlan, MetricMapping | None, bool, bool, str, bool, str]
 
 
 def _sampler(signal: Signal) -> Sampler:
@@ -378,12 +381,20 @@ def _weight_trigger(behaviour: RevisionBehaviour) -> int | None:
     return mb.weight if mb is not None else None
 
 
+def _readiness(readiness: Readiness) -> tuple[tuple[float, ...], float, float]:
+    """A readiness's per-pod delays, delay and jitter, as plain values (no model attribute look-ups)."""
+    return readiness.delays, readiness.delay, readiness.jitter
+
+
 class _ReplicaSet:
     __slots__ = (
         "_counts",
         "_crash_loop",
+        "_crashing",
+        "_delay",
+        "_delays",
+        "_jitter",
         "_misbehave_weight",
-        "_readiness",
         "_signals",
         "_valid_from",
         "_valid_until",
@@ -406,7 +417,7 @@ class _ReplicaSet:
         self.base = behaviour
         self.behaviour = behaviour
         #: the behaviour's readiness, crash loop and misbehaviour weight, read once (see :meth:`behave`)
-        self._readiness = behaviour.readiness
+        self._delays, self._delay, self._jitter = _readiness(behaviour.readiness)
         self._crash_loop = behaviour.crash_loop
         self._misbehave_weight = _weight_trigger(behaviour)
         self._signals = behaviour.signals
@@ -417,6 +428,8 @@ class _ReplicaSet:
         #: per pod: the time it becomes ready (INF: never), and when it crashes (INF: never); whoever
         #: changes the pods or ``desired`` calls :meth:`changed`
         self.pods: list[tuple[float, float]] = []
+        #: a pod was created to crash (only :meth:`new_pod` makes one): until then every crash time is INF
+        self._crashing = False
         #: pods created in the current attempt (the index into ``readiness.delays``)
         self.created = 0
         self.reported: tuple[int, int, int, int] | None = None
@@ -435,15 +448,25 @@ class _ReplicaSet:
     def behave(self, behaviour: RevisionBehaviour) -> None:
         """The behaviour of a new attempt."""
         self.behaviour = behaviour
-        self._readiness = behaviour.readiness
+        self._delays, self._delay, self._jitter = _readiness(behaviour.readiness)
         self._crash_loop = behaviour.crash_loop
         self._misbehave_weight = _weight_trigger(behaviour)
         self._signals = behaviour.signals
 
     def new_pod(self, now: float, rng: random.Random) -> tuple[float, float]:
-        delay = self._readiness.draw(self.created, rng)
-        self.created += 1
-        return (INF, now + delay) if self._crash_loop else (now + delay, INF)
+        """A pod created at ``now``: ``Readiness.draw`` on the figures read once (the same draws)."""
+        k = self.created
+        delays = self._delays
+        if k < len(delays):
+            delay = delays[k]
+        else:
+            jitter = self._jitter
+            delay = self._delay + (rng.random() * jitter if jitter else 0.0)
+        self.created = k + 1
+        if self._crash_loop:
+            self._crashing = True
+            return (INF, now + delay)
+        return (now + delay, INF)
 
     def arm(self, now: float) -> None:
         """Start the current attempt's misbehaviour clock (a time-based one; weight-based ones arm on
@@ -460,6 +483,25 @@ class _ReplicaSet:
         """
         if self._valid_from <= now < self._valid_until:
             return self._counts
+        if self._crashing:
+            return self._count_with_crashes(now)
+        ready = 0
+        prev = -INF
+        nxt = INF
+        for ready_at, _ in self.pods:  # no pod ever crashes: the pass over ready times alone
+            if ready_at <= now:
+                ready += 1
+                if ready_at > prev:
+                    prev = ready_at
+            elif ready_at < nxt:
+                nxt = ready_at
+        self._counts = (self.desired, ready, ready, 0)
+        self._valid_from = prev
+        self._valid_until = nxt
+        return self._counts
+
+    def _count_with_crashes(self, now: float) -> tuple[int, int, int, int]:
+        """:meth:`counts` of a set with a pod that crashes (or may): ready and crash times both."""
         ready = failed = 0
         prev = -INF
         nxt = INF
@@ -497,6 +539,15 @@ class _ReplicaSet:
 class MemoryCluster:
     """The in-memory cluster adapter (see the module documentation for what it models)."""
 
+    @property
+    def observe_settles(self) -> bool:
+        """Once ``observe(now)`` has reported, another ``observe(now)`` reports nothing until something is
+        applied (or made ready, or resynced): every count at ``now`` was reported, every pending result
+        handed over and every external answer due by ``now`` given, and nothing else changes the cluster
+        within one instant. A driver may skip that empty call. Not promised by a subclass that overrides
+        ``observe`` (its provider's answers may arrive at any time)."""
+        return type(self).observe is MemoryCluster.observe
+
     def __init__(self, config: ClusterConfig | None = None, seed: int | str = 0) -> None:
         self.config = config or ClusterConfig()
         #: the configuration's figures the hot paths read, read once (the configuration is frozen)
@@ -509,7 +560,7 @@ class MemoryCluster:
         self._sets: dict[str, _ReplicaSet] = {}
         self._pending: dict[tuple[str, str], Measurement] = {}
         #: per metric plan (by identity): the plan, the mapping that answers it, and whether with a vector
-        self._mappings: dict[int, tuple[MetricPlan, MetricMapping | None, bool]] = {}
+        self._mappings: dict[int, _Mapped] = {}
         self._notifications: list[tuple[float, Notify]] = []
         self.weights: dict[str, int] = {}
         self.header_routes: tuple[Any, ...] = ()
@@ -546,27 +597,54 @@ class MemoryCluster:
         kind = effect.kind
         if kind == "scale":
             assert isinstance(effect, ScaleRevision)
-            self.scale(effect.revision, effect.replicas, now)
+            self.scale_revision(effect, now)
         elif kind == "traffic":
             assert isinstance(effect, SetTraffic)
             self.set_traffic(effect, now)
         elif kind == "measure":
             assert isinstance(effect, StartMeasurement)
-            if "external" in effect.metric.provider:
-                self._ask_verifier(effect, now)
-                return
-            result = self.measure(effect, now)
-            self._pending[(effect.verification, effect.metric.name)] = result
+            self.start_measurement(effect, now)
         elif kind == "stop-verification":
             assert isinstance(effect, StopVerification)
-            if self._pending:
-                for key in [k for k in self._pending if k[0] == effect.verification]:
-                    del self._pending[key]
+            self.stop_verification(effect, now)
         elif kind == "notify":
             assert isinstance(effect, Notify)
-            self._notifications.append((now, effect))
-            if effect.event == "rollout-started" and isinstance(effect.payload.get("revision"), str):
-                self.start_attempt(effect.payload["revision"], now)
+            self.notify(effect, now)
+
+    def appliers(self) -> dict[type, Callable[[Any, float], None]]:
+        """``apply``'s handler of each effect type, for a driver to call directly (one call per effect, not
+        two, and no comparisons of kinds); none for a subclass that overrides ``apply`` (every effect must
+        then go through its ``apply``)."""
+        if type(self).apply is not MemoryCluster.apply:
+            return {}
+        return {
+            ScaleRevision: self.scale_revision,
+            SetTraffic: self.set_traffic,
+            StartMeasurement: self.start_measurement,
+            StopVerification: self.stop_verification,
+            Notify: self.notify,
+        }
+
+    def start_measurement(self, effect: StartMeasurement, now: float) -> None:
+        """Measure now; the result is reported by the next ``observe`` (an external verifier's, later)."""
+        metric = effect.metric
+        hit = self._mappings.get(id(metric))
+        if hit is None or hit[0] is not metric:
+            hit = self._mapping(metric)
+        if hit[5]:
+            self._ask_verifier(effect, now)
+            return
+        self._pending[(effect.verification, hit[6])] = self._measure(effect, now, hit)
+
+    def stop_verification(self, effect: StopVerification, now: float) -> None:
+        if self._pending:
+            for key in [k for k in self._pending if k[0] == effect.verification]:
+                del self._pending[key]
+
+    def notify(self, effect: Notify, now: float) -> None:
+        self._notifications.append((now, effect))
+        if effect.event == "rollout-started" and isinstance(effect.payload.get("revision"), str):
+            self.start_attempt(effect.payload["revision"], now)
 
     def observe(self, now: float) -> list[Event]:
         out: list[Event] = []
@@ -662,11 +740,16 @@ class MemoryCluster:
         return rs is not None and rs.behaviour.crash_loop
 
     def scale(self, revision: str, replicas: int, now: float) -> None:
-        rs = self._set(revision)
-        replicas = max(0, replicas)
+        self.scale_revision(ScaleRevision(revision=revision, replicas=replicas), now)
+
+    def scale_revision(self, effect: ScaleRevision, now: float) -> None:
+        rs = self._set(effect.revision)
+        replicas = max(0, effect.replicas)
         rs.desired = replicas
-        rs.changed()
-        self._stir()
+        # rs.changed() and self._stir(), inline (the most frequent change: every scale)
+        rs._valid_from = INF
+        self._quiet_from = INF
+        self._quiet_until = -INF
         pods = rs.pods
         have = len(pods)
         if replicas > have:
@@ -682,6 +765,8 @@ class MemoryCluster:
                 total += len(other.pods)
             if total > self.peak_pods:
                 self.peak_pods = total
+        elif replicas == 0:
+            rs.pods = []
         elif replicas < have:
             # not-ready pods go first (newest first), then the newest ready ones
             not_ready = [i for i, p in enumerate(pods) if p[0] > now]
@@ -787,10 +872,13 @@ class MemoryCluster:
         return rs.misbehave_since if rs is not None else None
 
     # ----- measurements -----------------------------------------------------------------------------------
-    def _mapping(self, metric: MetricPlan) -> tuple[MetricPlan, MetricMapping | None, bool]:
-        """``(metric, mapping, vector)``: the mapping that answers ``metric`` (None: none does) and whether it
-        answers with a vector; looked up once per metric plan (by identity: a spec change brings other
-        metric plans, and the metric plan is kept beside its answer so that a reused id never passes)."""
+    def _mapping(self, metric: MetricPlan) -> _Mapped:
+        """``(metric, mapping, vector, canary, signal, external, name)``: the mapping that answers ``metric``
+        (None: none does), whether it answers with a vector, whether it measures the canary, the signal it
+        reads, whether an external verifier answers the metric, and its name (model fields, read once: a
+        pydantic model's attribute costs a slow look-up each time). Looked up once per metric plan, by
+        identity (a spec change brings other metric plans; the metric plan is kept beside its answer so
+        that a reused id never passes)."""
         hit = self._mappings.get(id(metric))
         if hit is not None and hit[0] is metric:
             return hit
@@ -802,20 +890,23 @@ class MemoryCluster:
             else:
                 cond = metric.success_condition or metric.failure_condition or ""
                 vector = bool(_VECTOR_HINT.search(cond))
-        hit = self._mappings[id(metric)] = (metric, mapping, vector)
+        canary = mapping is None or mapping.of == "canary"
+        signal = mapping.signal if mapping is not None else ""
+        external = "external" in metric.provider
+        hit = self._mappings[id(metric)] = (metric, mapping, vector, canary, signal, external, metric.name)
         return hit
 
     def measure(self, start: StartMeasurement, now: float) -> Measurement:
         """Evaluate the signal a metric maps to, for the measured revision, at ``now``."""
+        return self._measure(start, now, self._mapping(start.metric))
+
+    def _measure(self, start: StartMeasurement, now: float, hit: _Mapped) -> Measurement:
+        """:meth:`measure`, with the metric's mapping (see :meth:`_mapping`)."""
         self.measurements_taken += 1
-        metric = start.metric
-        name = metric.name
-        hit = self._mappings.get(id(metric))
-        if hit is None or hit[0] is not metric:
-            hit = self._mapping(metric)
+        name = hit[6]
         mapping, vector = hit[1], hit[2]
         if self._recordings:
-            role = mapping.of if mapping is not None else "canary"
+            role = "canary" if hit[3] else "stable"
             recorded = replay(self._recordings, start, now, role, vector if mapping else None)
             if recorded is not None:
                 return recorded
@@ -823,13 +914,13 @@ class MemoryCluster:
             return Measurement(
                 verification=start.verification, metric=name, error=f"no signal mapped for {name!r}"
             )
-        revision = start.revision if mapping.of == "canary" else start.stable
+        revision = start.revision if hit[3] else start.stable
         if revision is None:
             return Measurement(verification=start.verification, metric=name, error="no stable revision")
         rs = self._sets.get(revision)
         # the signals of the revision's current attempt (a retried revision may measure otherwise)
         signals = rs._signals if rs is not None else self.behaviour(revision).signals
-        signal = signals.get(mapping.signal)
+        signal = signals.get(hit[4])
         if signal is None:
             return Measurement(
                 verification=start.verification,

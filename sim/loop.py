@@ -181,7 +181,7 @@ def run_once(
 
     state = prepared.initial
     tracker = Tracker(state, keep_timeline, is_bad, since, measurements=measurements)
-    step = quiet(prefix.step_fn() if prefix is not None else engine.step)
+    step = quiet(prefix.step, prefix.answers()) if prefix is not None else quiet(engine.step)
     driver = Driver(cluster, state, record=False, step=step, on_decision=tracker.on_decision)
     heap = list(prepared.actions)  # sorted, hence a heap
     end = prepared.duration
@@ -192,7 +192,10 @@ def run_once(
         tracker.deployed(prepared.canary[0], now)
     tracker.start(driver.state, now)
     while True:
-        t = driver.next_time(now)
+        t = cluster.next_change(now)  # driver.next_time(now), inline: the earlier of a change and the wake
+        wake = driver.wake_at
+        if wake is not None and (t is None or wake < t):
+            t = wake
         if heap:
             ta = heap[0][0]
             if t is None or ta < t:

@@ -28,6 +28,8 @@ from ebbtide.core.events import Event
 from ebbtide.core.state import Decision, RolloutState
 
 StepFn = Callable[[RolloutState, Event, float], Decision]
+#: answers a call from the path, or None (see :meth:`Prefix.answers`)
+Answers = Callable[[RolloutState, Event, float], Decision | None]
 
 #: the most engine calls a prefix keeps (a run of the benchmark's scenario makes about 30)
 LIMIT = 256
@@ -61,17 +63,37 @@ class Prefix:
     def __len__(self) -> int:
         return len(self._path)
 
+    @property
+    def step(self) -> StepFn:
+        """The engine's step function the prefix records (looked up when the prefix was built)."""
+        return self._step
+
     def step_fn(self) -> StepFn:
         """The step function of the next run: the first one records its calls, the later ones follow them."""
+        answers = self.answers()
+        step = self._step
+
+        def shared(state: RolloutState, event: Event, now: float) -> Decision:
+            decision = answers(state, event, now)
+            return decision if decision is not None else step(state, event, now)
+
+        return shared
+
+    def answers(self) -> Answers:
+        """What the next run's calls are answered with, until it returns None (then the run asks the engine
+        for every later call itself): the first run's calls, made and recorded (None once ``LIMIT`` calls are
+        kept); for a later run, the decisions of the path while its calls are the path's (None from the
+        first call that differs on)."""
         step = self._step
         path = self._path
         if not self._recorded:
             self._recorded = True
 
-            def record(state: RolloutState, event: Event, now: float) -> Decision:
+            def record(state: RolloutState, event: Event, now: float) -> Decision | None:
+                if len(path) >= LIMIT:
+                    return None
                 decision = step(state, event, now)
-                if len(path) < LIMIT:
-                    path.append((state, event, now, decision))
+                path.append((state, event, now, decision))
                 return decision
 
             return record
@@ -79,7 +101,7 @@ class Prefix:
         i = 0
         n = len(path)
 
-        def follow(state: RolloutState, event: Event, now: float) -> Decision:
+        def follow(state: RolloutState, event: Event, now: float) -> Decision | None:
             nonlocal i
             if i < n:
                 s, e, t, decision = path[i]
@@ -87,6 +109,6 @@ class Prefix:
                     i += 1
                     return decision
                 i = n  # the run left the path: it never comes back to it
-            return step(state, event, now)
+            return None
 
         return follow

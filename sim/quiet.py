@@ -20,10 +20,11 @@ events of a run (one per scale-up, one for the old stable revision at the end).
 
 :func:`quiet` wraps a step function with that answer. It keeps the state, the time and the ``wake_at`` of the
 last decision it passed on; such an observation, handed over with that very state at that very time, gets
-``Decision(state, (), wake_at)``; every other call goes to the wrapped step. Nothing else changes: the driver
-still counts and applies the event, the tracker still sees the decision. ``tests/sim/test_quiet.py`` checks
-each answer against the engine's own on every example scenario, and ``tests/sim/test_golden_runs.py`` pins the
-runs.
+``Decision(state, (), wake_at)``; every other call goes to the wrapped step (or first to the decisions a
+:class:`~ebbtide.sim.prefix.Prefix` shares, while the run follows them: one wrapper, not two, per call).
+Nothing else changes: the driver still counts and applies the event, the tracker still sees the decision.
+``tests/sim/test_quiet.py`` checks each answer against the engine's own on every example scenario, and
+``tests/sim/test_golden_runs.py`` pins the runs.
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ from ebbtide.core.events import Event, ReplicasObserved
 from ebbtide.core.state import Decision, RolloutState
 
 StepFn = Callable[[RolloutState, Event, float], Decision]
+#: a step function that answers some calls and returns None for the first one it cannot answer
+Answers = Callable[[RolloutState, Event, float], Decision | None]
 
 
 def tells_nothing(state: RolloutState, event: ReplicasObserved) -> bool:
@@ -45,22 +48,35 @@ def tells_nothing(state: RolloutState, event: ReplicasObserved) -> bool:
     return revision not in state.replicas and revision not in state.weights
 
 
-def quiet(step: StepFn) -> StepFn:
-    """``step``, answering the observations that tell the engine nothing at the same instant itself."""
+def quiet(step: StepFn, first: Answers | None = None) -> StepFn:
+    """``step``, answering the observations that tell the engine nothing at the same instant itself.
+
+    ``first``, when given, answers the calls of the run that it can (a :class:`~ebbtide.sim.prefix.Prefix`'s
+    shared decisions) before ``step`` is asked; the first time it cannot (it returns None), it is dropped, and
+    every later call goes to ``step`` directly (one call fewer per event for the rest of the run).
+    """
     last: RolloutState | None = None
     last_now = 0.0
     last_wake: float | None = None
+    shared = first
 
     def quiet_step(state: RolloutState, event: Event, now: float) -> Decision:
-        nonlocal last, last_now, last_wake
+        nonlocal last, last_now, last_wake, shared
         if (
-            state is last
-            and type(event) is ReplicasObserved
+            type(event) is ReplicasObserved
+            and state is last
             and now == last_now
             and tells_nothing(state, event)
         ):
             return Decision(state=state, effects=(), wake_at=last_wake)
-        decision = step(state, event, now)
+        if shared is None:
+            decision = step(state, event, now)
+        else:
+            answer = shared(state, event, now)
+            if answer is None:
+                shared = None
+                answer = step(state, event, now)
+            decision = answer
         last = decision.state
         last_now = now
         last_wake = decision.wake_at

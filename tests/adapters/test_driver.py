@@ -4,6 +4,7 @@ import pytest
 
 from ebbtide.adapters.driver import MAX_EVENTS_PER_INSTANT, Driver, DriverError, replay
 from ebbtide.adapters.memory import ClusterConfig, MemoryCluster
+from ebbtide.core.effects import Effect
 from ebbtide.core.engine import initial_state
 from ebbtide.core.events import Command, Deploy, Event
 from ebbtide.core.plan import MetricPlan, Plan, StepPlan, TemplatePlan
@@ -101,3 +102,66 @@ def test_an_engine_that_never_settles_is_stopped_loudly() -> None:
     with pytest.raises(DriverError, match="does not settle"):
         driver.pump(5.0)
     assert MAX_EVENTS_PER_INSTANT < len(told) <= MAX_EVENTS_PER_INSTANT + 2
+
+
+def _recording(own: bool) -> tuple[MemoryCluster, list[str]]:
+    """A memory cluster whose ``apply`` records the kinds it gets (and, unless ``own``, without handlers)."""
+    cluster = MemoryCluster(CONFIG, seed=3)
+    via_apply: list[str] = []
+    real = cluster.apply
+
+    def apply(effect: Effect, now: float) -> None:
+        via_apply.append(effect.kind)
+        real(effect, now)
+
+    cluster.apply = apply  # type: ignore[method-assign]
+    if not own:
+        cluster.appliers = dict  # type: ignore[method-assign,assignment]
+    return cluster, via_apply
+
+
+def test_effects_go_to_the_adapters_own_handlers_else_to_apply() -> None:
+    """An adapter naming a handler per effect type gets each effect there (the driver calls it directly);
+    a type it names none for goes to ``apply``; either way the rollout is the same."""
+    outcomes = []
+    for own in (True, False):
+        cluster, via_apply = _recording(own)
+        driver = Driver(cluster, initial_state(PLAN))
+        driver.send(Deploy(revision="v1"), 0.0)
+        run(driver, 0.0, 30.0)
+        driver.send(Deploy(revision="v2"), 30.0)
+        run(driver, 30.0, 7200.0)
+        outcomes.append((driver.state.phase, driver.state.stable, cluster.measurements_taken))
+        if own:
+            assert via_apply == []
+        else:
+            assert {"scale", "traffic", "measure", "notify"} <= set(via_apply)
+    assert outcomes[0] == outcomes[1] and outcomes[0][:2] == ("live", "v2")
+
+
+def test_a_subclass_overriding_apply_gets_every_effect_there() -> None:
+    """A memory cluster whose subclass overrides ``apply`` (as ProvidedCluster does) names no handlers."""
+
+    class Own(MemoryCluster):
+        def apply(self, effect: Effect, now: float) -> None:
+            super().apply(effect, now)
+
+    assert Own().appliers() == {} and len(MemoryCluster().appliers()) == 5
+
+
+def test_events_handled_counts_every_event_once() -> None:
+    """``handle`` counts its event, ``pump`` the events it handles (its return value); a failing step counts
+    nothing."""
+    driver, _, decisions = start()
+    assert driver.events_handled == len(decisions)
+    before = driver.events_handled
+    handled = driver.pump(30.0) + driver.pump(45.0)
+    assert driver.events_handled == before + handled == len(decisions)
+
+    def failing(state: RolloutState, event: Event, now: float) -> Decision:
+        raise RuntimeError("engine down")
+
+    driver._step = failing
+    with pytest.raises(RuntimeError):
+        driver.pump(7200.0)
+    assert driver.events_handled == len(decisions)

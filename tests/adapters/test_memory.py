@@ -326,3 +326,30 @@ def test_a_compiled_sampler_is_the_signal(
     for t in (now, now + 1.0, *around):
         assert sample(t, since, a) == signal.evaluate(t, since, b)
     assert a.getstate() == b.getstate()
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    delays=st.lists(st.floats(0, 600), max_size=4),
+    delay=st.floats(0, 600),
+    jitter=st.floats(0, 60),
+    pods=st.lists(st.integers(1, 4), min_size=1, max_size=4),
+    seed=st.integers(0, 2**32),
+)
+def test_pods_are_drawn_as_the_readiness_draws_them(
+    delays: list[float], delay: float, jitter: float, pods: list[int], seed: int
+) -> None:
+    """The cluster reads a readiness's figures once per attempt; its pods' ready times are still exactly
+    ``Readiness.draw``'s, draw for draw (the oracle: the model's own method on a twin generator)."""
+    readiness = {"delays": delays, "delay": delay, "jitter": jitter}
+    c = cluster({"v2": {"readiness": readiness}}, seed=seed)
+    model = c.behaviour("v2").readiness
+    twin = random.Random(seed)
+    want: list[float] = []
+    have = 0
+    for i, more in enumerate(pods):
+        now = 10.0 * i
+        c.scale("v2", have + more, now)
+        want += [now + model.draw(k, twin) for k in range(have, have + more)]
+        have += more
+    assert ready_times(c, "v2") == want

@@ -120,3 +120,26 @@ def test_a_run_follows_the_path_only_from_the_same_state(monkeypatch: pytest.Mon
     other(a, tick, 1.0)  # type: ignore[arg-type]
     assert other(d1, tick, 2.5) == ("decision", 4)  # type: ignore[arg-type]
     assert other(d1, tick, 2.0) == ("decision", 5)  # type: ignore[arg-type]  # left the path for good
+
+
+def test_answers_say_none_once_the_run_leaves_the_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A later run's answers: the path's decisions while its calls match, then None for good (the caller
+    asks the engine itself); the first run's answers are the engine's, recorded, until LIMIT calls."""
+    made: list[float] = []
+
+    def fake(state: Any, event: Any, now: float) -> Any:
+        made.append(now)
+        return ("decision", now)
+
+    monkeypatch.setattr(engine, "step", fake)
+    monkeypatch.setattr("ebbtide.sim.prefix.LIMIT", 2)
+    prefix = Prefix()
+    record = prefix.answers()
+    a, tick = object(), Tick()
+    d1 = record(a, tick, 1.0)  # type: ignore[arg-type]
+    d2 = record(d1, tick, 2.0)  # type: ignore[arg-type]
+    assert record(d2, tick, 3.0) is None and made == [1.0, 2.0] and len(prefix) == 2  # type: ignore[arg-type]
+    follow = prefix.answers()
+    assert follow(a, tick, 1.0) is d1  # type: ignore[arg-type]
+    assert follow(d1, tick, 2.5) is None  # type: ignore[arg-type]
+    assert follow(d1, tick, 2.0) is None and made == [1.0, 2.0]  # type: ignore[arg-type]  # left for good

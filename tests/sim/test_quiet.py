@@ -18,7 +18,7 @@ from ebbtide.core.state import Decision, RolloutState
 from ebbtide.sim import loop
 from ebbtide.sim.loop import Prepared, run_once
 from ebbtide.sim.prefix import Prefix
-from ebbtide.sim.quiet import StepFn, quiet
+from ebbtide.sim.quiet import Answers, StepFn, quiet
 from ebbtide.sim.runner import derive_seed, load_scenario
 from ebbtide.sim.scenario import Scenario
 
@@ -50,14 +50,21 @@ class Checked:
     def __init__(self) -> None:
         self.answered: list[Event] = []
 
-    def __call__(self, step: StepFn) -> StepFn:
+    def __call__(self, step: StepFn, first: Answers | None = None) -> StepFn:
         asked: list[int] = []
 
         def inner(state: RolloutState, event: Event, now: float) -> Decision:
             asked.append(1)
             return step(state, event, now)
 
-        wrapped = quiet(inner)
+        def shared(state: RolloutState, event: Event, now: float) -> Decision | None:
+            assert first is not None
+            answer = first(state, event, now)
+            if answer is not None:
+                asked.append(1)  # the prefix's answer: a decision the engine made
+            return answer
+
+        wrapped = quiet(inner, shared if first is not None else None)
 
         def checking(state: RolloutState, event: Event, now: float) -> Decision:
             before = len(asked)
@@ -165,3 +172,32 @@ def test_the_old_stable_revision_is_answered(monkeypatch: pytest.MonkeyPatch) ->
     run_once(bench_scenario().prepare(), 0, derive_seed(5, 0))
     gone = [e for e in checked.answered if isinstance(e, ReplicasObserved) and e.revision == "v1"]
     assert [(e.desired, e.ready) for e in gone] == [(0, 0)]
+
+
+def test_the_shared_answers_are_dropped_at_their_first_none() -> None:
+    """``first`` answers until it cannot; from then on the wrapped step gets every call (``first`` is not
+    asked again), and the observations that tell nothing are still answered by the wrapper itself."""
+    asked_first: list[float] = []
+    told: list[float] = []
+
+    def step(state: Any, event: Event, now: float) -> Any:
+        told.append(now)
+        return Decision(state=state, effects=(), wake_at=None)
+
+    def first(state: Any, event: Event, now: float) -> Any:
+        asked_first.append(now)
+        return Decision(state=state, effects=(), wake_at=5.0) if now < 2.0 else None
+
+    class State:
+        ready = {"v2": 1}
+        replicas = {"v2": 2}
+        weights = {"v2": 100}
+
+    s = State()
+    wrapped = quiet(step, first)
+    assert wrapped(s, Tick(), 1.0).wake_at == 5.0  # type: ignore[arg-type]
+    assert wrapped(s, Tick(), 2.0).wake_at is None  # type: ignore[arg-type]  # first: None, step decides
+    wrapped(s, Tick(), 3.0)  # type: ignore[arg-type]
+    seen = ReplicasObserved(revision="v2", desired=2, ready=1, available=1)
+    assert wrapped(s, seen, 3.0).state is s  # type: ignore[arg-type]  # answered by the wrapper
+    assert asked_first == [1.0, 2.0] and told == [2.0, 3.0]
