@@ -140,23 +140,36 @@ def _generated(name: str, lines: list[str], result: str) -> Any:
 _load = _generated(
     "load", [f"w.{k} = dict(s.{k})" if k in _COPIED else f"w.{k} = s.{k}" for k in _FIELDS], "None"
 )
+#: the fields a full decision changes most often, compared first when freezing (the first that differs
+#: settles it: the state changed); the others follow in declaration order
+_CHANGING = (
+    "step_index",
+    "verifications",
+    "waiting_since",
+    "phase",
+    "canary_weight",
+    "step_started_at",
+    "seq",
+)
 #: the new state from the working copy ``w`` and the state ``s`` it was loaded from: ``s`` itself when no
 #: field changed (the other fields by identity, the dict fields by value), else a copy of ``w``'s fields
-#: (an unchanged dict field keeps ``s``'s dict) stamped with the decision's time in ``updated_at``
+#: (an unchanged dict field keeps ``s``'s dict) stamped with the decision's time in ``updated_at``. One
+#: chain of comparisons that stops at the first field that differs, then straight copies: not a
+#: comparison and a branch per field
+_SAME = " and ".join(
+    f"w.{k} == s.{k}" if k in _COPIED else f"w.{k} is s.{k}"
+    for k in (*_CHANGING, *(k for k in _FIELDS if k not in _CHANGING))
+    if k != "updated_at"
+)
 _frozen = generated_function(
     "frozen(w, s)",
-    ["same = True", "new = make(cls)"]
+    [f"if {_SAME}: return s", "new = make(cls)"]
     + [
-        line
+        f"new.{k} = s.{k} if w.{k} == s.{k} else w.{k}" if k in _COPIED else f"new.{k} = w.{k}"
         for k in _FIELDS
         if k != "updated_at"
-        for line in (
-            [f"if w.{k} is s.{k}: new.{k} = s.{k}", f"else: new.{k} = w.{k}; same = False"]
-            if k not in _COPIED
-            else [f"if w.{k} == s.{k}: new.{k} = s.{k}", f"else: new.{k} = w.{k}; same = False"]
-        )
     ]
-    + ["if same: return s", "new.updated_at = w.now", "return new"],
+    + ["new.updated_at = w.now", "return new"],
     list(_FIELDS),
     {"make": object.__new__, "cls": RolloutState},
 )
