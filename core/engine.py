@@ -15,7 +15,9 @@ measurement (``_W.unexpired``) and skips both checks until the runs change; repl
 or timeout reads (stopping them, putting measurements in flight) keeps those marks (:func:`_replace_runs`).
 The world (weights, replicas) is settled after the advance loop comes to rest; when the settle leaves it as
 it was, the loop would find nothing new either, so the decision ends without asking it again
-(:func:`_advance`, :func:`full_step`).
+(:func:`_advance`, :func:`full_step`). A pass that starts a verification step's runs leaves the loop at
+rest itself (:data:`_RESTED`): the pass after it would find the new runs running and only look at the
+canary's pods, which the start does in its place (:func:`_verify`).
 
 The settle (:func:`_settle_world`) iterates ``weights, replicas := f(world), g(world)`` to their joint
 fixpoint. A pass evaluates only what can have moved; with a traffic router (tests/core/test_settle.py
@@ -749,10 +751,11 @@ def _start_rollout(w: _W, rev: str, initiator: Initiator, original: int | None, 
     _start_background(w)
 
 
-def _begin_run(w: _W, template_name: str, background: bool) -> None:
+def _begin_run(w: _W, template_name: str, background: bool) -> VerificationRun | None:
+    """Start a run of the template (None when the plan has no such template)."""
     template = w.plan.templates.get(template_name)
     if template is None:  # validated at load time; a hand-built plan may still be wrong
-        return
+        return None
     w.seq += 1
     kind = "bg" if background else f"s{w.step_index}"
     st = _current_step(w)
@@ -773,6 +776,7 @@ def _begin_run(w: _W, template_name: str, background: bool) -> None:
         if "external" in m.provider:
             w.notify("start-external-verification", verification=run.id, template=template_name)
             break
+    return run
 
 
 def _start_background(w: _W) -> bool:
@@ -1001,15 +1005,24 @@ def _advance(w: _W) -> bool:
     measurements changes no input of a pass: it puts metrics in flight until a timeout after ``now``,
     which no verdict reads and which keeps the runs' marks (:func:`_replace_runs`)."""
     for _ in range(_MAX_ITERATIONS):
-        if not _advance_once(w) and not _start_background(w):
+        progress = _advance_once(w)
+        if progress == _MOVED:
+            continue
+        if not _start_background(w):  # nothing changed, or the pass left the loop at rest (_RESTED)
             _issue_measurements(w)
             return True
     _issue_measurements(w)
     return False
 
 
-def _advance_once(w: _W) -> bool:
-    """One unit of progress; returns True when something changed and the loop should go on."""
+#: what an advance pass did: nothing (False); something, so the loop goes on (True); or something after
+#: which the next pass is known to change nothing, so the loop is at rest without it (:func:`_verify`)
+_MOVED, _RESTED = 1, 2
+
+
+def _advance_once(w: _W) -> int:
+    """One unit of progress: True (:data:`_MOVED`) when something changed and the loop should go on,
+    :data:`_RESTED` when something changed and another pass would not, False when nothing changed."""
     now = w.now
     # measurements that never came back count as errors; runs unchanged since they were last found with
     # nothing expired and judged need neither check (the marks of :func:`_expire_measurements`)
@@ -1095,7 +1108,7 @@ def _advance_verifying(w: _W) -> bool:
     return False
 
 
-def _advance_in_progress(w: _W) -> bool:
+def _advance_in_progress(w: _W) -> int:
     steps = w.plan.steps
     if w.canary is None:
         return False
@@ -1142,10 +1155,7 @@ def _advance_in_progress(w: _W) -> bool:
         w.pause_until = until
         return True
     if st.kind == "verification":
-        fire(w, "verify")
-        for name in st.templates:
-            _begin_run(w, name, background=False)
-        return True
+        return _verify(w, st)
     if (
         st.kind in ("setHeaderRoute", "setMirrorRoute")
         and st.header_route is not None
@@ -1156,6 +1166,30 @@ def _advance_in_progress(w: _W) -> bool:
         w.header_routes = routes + ((route,) if route.matches or route.request_matches else ())
         return _next_step(w)
     return _next_step(w)
+
+
+def _verify(w: _W, st: StepPlan) -> int:
+    """A verification step begins: its runs start, and the rollout verifies.
+
+    The pass that would follow changes nothing but the deadline clock, so it need not run (:data:`_RESTED`)
+    when every run began and has a metric. That pass runs at the same ``now`` on: the runs of this pass's
+    start, less some, each judged and found with nothing expired then (this pass's first check, or the
+    marks it relied on), plus the new runs, whose metrics are not in flight (nothing can expire) and whose
+    verdict is Running with no message (a metric still counting: their very phase and message); the
+    waiting clock and the plan the deadline check read at the start of this pass; the same verification
+    step. So it expires, judges and fails nothing, finds a phase run still running in
+    :func:`_advance_verifying`, and does only what that does then: :func:`_check_canary_ready`, done here.
+    A run without a metric is judged Successful at once, and a step whose templates are all missing
+    starts no run: then the next pass moves on, and runs."""
+    fire(w, "verify")
+    rested = bool(st.templates)
+    for name in st.templates:
+        run = _begin_run(w, name, background=False)
+        rested = rested and run is not None and bool(run.metrics)
+    if not rested:
+        return True
+    _check_canary_ready(w)
+    return _RESTED
 
 
 def _next_step(w: _W) -> bool:
