@@ -119,6 +119,8 @@ _stopped_metric = replacer(MetricStatus, "in_flight", "next_at")
 #: the world's effects, built positionally (the emit builds one per revision scaled and per split sent)
 _scale = builder(ScaleRevision, "revision", "replicas")
 _traffic = builder(SetTraffic, "weights", "header_routes", "header_route_revision")
+#: a run's stop, built positionally (every run that ends or is stopped sends one)
+_stop = builder(StopVerification, "verification")
 
 
 def initial_state(plan: Plan | None = None) -> RolloutState:
@@ -348,10 +350,15 @@ def judged_step(fold: Judged, now: float) -> Decision:
     changed only this one), so the pass changes only the folded run, to the very verdict the short path
     computed from the same template and metrics, and acts on it if it ended; then it returns, and the loop
     goes on. Recording that verdict here, marking the runs judged and acting the same way leaves the loop
-    where that pass would have (its next pass checks for timeouts again and finds the runs judged)."""
-    state = fold.state
+    where that pass would have (its next pass checks for timeouts again and finds the runs judged).
+
+    It starts from ``fold.origin`` with ``fold.runs``, not from ``fold.state``, which is never built: the two
+    differ only in the runs, set here, and in ``updated_at``, which no pass reads and freezing stamps with
+    ``now`` on every state that changed (this one always does: its run takes a new verdict); the world the
+    effects are diffed from (weights, replicas, observations, routes, canary) is the very same."""
+    state = fold.origin
     w = _W(state, now)
-    runs = list(w.verifications)
+    runs = list(fold.runs)
     run = runs[fold.index] = _judged_run(runs[fold.index], fold.phase, fold.message)
     w.verifications = tuple(runs)
     w.judged = (w.verifications, w.plan)
@@ -809,8 +816,8 @@ def _stop_run(w: _W, run_id: str, keep: bool) -> None:
     for r in w.verifications:
         if r.id == run_id:
             phase = "Successful" if keep and r.phase not in ver.TERMINAL else r.phase
-            w.effects.append(StopVerification(verification=r.id))
-            r = _stopped_run(r, phase, tuple(_stopped_metric(m, False, None) for m in r.metrics))
+            w.effects.append(_stop(r.id))
+            r = _stopped_run(r, phase, tuple([_stopped_metric(m, False, None) for m in r.metrics]))
         runs.append(r)
     _replace_runs(w, tuple(runs))
 
