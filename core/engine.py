@@ -134,16 +134,22 @@ _COPIED = ("weights", "replicas", "ready", "scale_downs")
 _FIELDS = tuple(f.name for f in fields(RolloutState))
 
 
-def _generated(name: str, lines: list[str], result: str) -> Any:
-    """A function ``name(w, s)`` made of ``lines``, generated once per field list (see
-    :func:`ebbtide.core.state.generated_function`: only the state's own field names reach its source)."""
-    return generated_function(f"{name}(w, s)", [*lines, f"return {result}"], list(_FIELDS))
-
-
-#: copies every field of the state ``s`` into the working copy ``w`` (the dict fields as new dicts)
-_load = _generated(
-    "load", [f"w.{k} = dict(s.{k})" if k in _COPIED else f"w.{k} = s.{k}" for k in _FIELDS], "None"
-)
+#: sets up the working copy ``w`` of the state ``s`` at ``now``: every field of ``s`` (the dict fields as new
+#: dicts), then the step's own slots (see :class:`_W`)
+_LOAD = [
+    *(f"w.{k} = dict(s.{k})" if k in _COPIED else f"w.{k} = s.{k}" for k in _FIELDS),
+    "w.now = now",
+    "w.origin = s",
+    "w.effects = []",
+    "w.sent = None",
+    "w.world_at = 0",
+    "w.judged = (None, None)",
+    "w.unexpired = None",
+    "w.weights_for = None",
+]
+#: ``_W.__init__``'s body, generated (see :func:`ebbtide.core.state.generated_function`: only the state's
+#: own field names reach its source)
+_load = generated_function("load(w, s, now)", _LOAD, list(_FIELDS))
 #: the fields a full decision changes most often, compared first when freezing (the first that differs
 #: settles it: the state changed); the others follow in declaration order
 _CHANGING = (
@@ -246,15 +252,7 @@ class _W:
     weights_for: tuple[object, ...] | None
 
     def __init__(self, s: RolloutState, now: float) -> None:
-        _load(self, s)
-        self.now = now
-        self.origin = s
-        self.effects = []
-        self.sent = None
-        self.world_at = 0
-        self.judged = (None, None)
-        self.unexpired = None
-        self.weights_for = None
+        _load(self, s, now)
 
     def record(self, revision: str) -> RevisionRecord | None:
         for rec in self.history:
@@ -287,6 +285,12 @@ class _W:
         self.effects.append(Notify(event=event, payload=base))
 
 
+#: ``_W(s, now)`` without a class call and an ``__init__`` frame (the full path builds one per decision)
+_working = generated_function(
+    "working(s, now)", ["w = make(W)", *_LOAD, "return w"], list(_FIELDS), {"make": object.__new__, "W": _W}
+)
+
+
 # ---------------------------------------------------------------------------------------------------
 # public API
 # ---------------------------------------------------------------------------------------------------
@@ -317,7 +321,7 @@ def full_step(state: RolloutState, event: Event, now: float) -> Decision:
     """:func:`step` without its fast path (tests compare the two; every decision must be a fixpoint)."""
     if now < state.updated_at:
         now = state.updated_at
-    w = _W(state, now)
+    w: _W = _working(state, now)
     if isinstance(event, Tick):
         pass
     elif isinstance(event, ReplicasObserved):
@@ -357,7 +361,7 @@ def judged_step(fold: Judged, now: float) -> Decision:
     ``now`` on every state that changed (this one always does: its run takes a new verdict); the world the
     effects are diffed from (weights, replicas, observations, routes, canary) is the very same."""
     state = fold.origin
-    w = _W(state, now)
+    w: _W = _working(state, now)
     runs = list(fold.runs)
     run = runs[fold.index] = _judged_run(runs[fold.index], fold.phase, fold.message)
     w.verifications = tuple(runs)
@@ -967,7 +971,11 @@ def _finish(w: _W) -> None:
     w.stable = rev
     w.canary = None
     _clear_rollout_progress(w)
-    w.step_index = sum(1 for st in w.plan.steps if not st.implicit)  # Argo: a finished rollout shows N/N
+    shown = 0  # Argo: a finished rollout shows N/N, its implicit steps not counted
+    for st in w.plan.steps:
+        if not st.implicit:
+            shown += 1
+    w.step_index = shown
     w.rollback = None
     w.degraded = w.desired != rev
     _history_touch(w, rev, "live", reached_live=True)
@@ -1129,7 +1137,8 @@ def _advance_in_progress(w: _W) -> int:
     st = steps[w.step_index]
     if st.kind == "setWeight":
         weight = st.weight or 0
-        target = max(weight, w.canary_weight)
+        cw = w.canary_weight
+        target = weight if weight > cw else cw  # (max, without a call: every setWeight pass asks)
         ready = _wait_ready(w, _canary_replicas_for(w, target))
         if ready and (w.plan.traffic_router or _stable_settled(w, target)):
             if weight > w.canary_weight:
@@ -1738,9 +1747,10 @@ def _history_status(w: _W, rev: str, status: RevisionStatus) -> None:
 
 
 def _history_trim(w: _W) -> None:
+    n = len(w.history)
+    if n <= 1 or n <= w.plan.revision_history_limit:
+        return  # (within max(1, limit), without a call: every full decision asks)
     limit = max(1, w.plan.revision_history_limit)
-    if len(w.history) <= limit:
-        return
     keep = {w.stable, w.canary, w.desired}
     if w.rollback is not None:
         keep.add(w.rollback.target)
