@@ -15,7 +15,9 @@ measurement (``_W.unexpired``) and skips both checks until the runs change; repl
 or timeout reads (stopping them, putting measurements in flight) keeps those marks (:func:`_replace_runs`).
 The world (weights, replicas) is settled after the advance loop comes to rest; when the settle leaves it as
 it was, the loop would find nothing new either, so the decision ends without asking it again
-(:func:`_advance`, :func:`full_step`).
+(:func:`_advance`, :func:`full_step`). A pass that starts a verification step's runs leaves the loop at
+rest itself (:data:`_RESTED`): the pass after it would find the new runs running and only look at the
+canary's pods, which the start does in its place (:func:`_verify`).
 
 The settle (:func:`_settle_world`) iterates ``weights, replicas := f(world), g(world)`` to their joint
 fixpoint. A pass evaluates only what can have moved; with a traffic router (tests/core/test_settle.py
@@ -120,6 +122,8 @@ _stopped_metric = replacer(MetricStatus, "in_flight", "next_at")
 #: the world's effects, built positionally (the emit builds one per revision scaled and per split sent)
 _scale = builder(ScaleRevision, "revision", "replicas")
 _traffic = builder(SetTraffic, "weights", "header_routes", "header_route_revision")
+#: a run's stop, built positionally (every run that ends or is stopped sends one)
+_stop = builder(StopVerification, "verification")
 
 
 def initial_state(plan: Plan | None = None) -> RolloutState:
@@ -129,39 +133,59 @@ def initial_state(plan: Plan | None = None) -> RolloutState:
 
 #: the state's dict fields: the working copy mutates copies of them; other fields are replaced, never mutated
 _COPIED = ("weights", "replicas", "ready", "scale_downs")
-#: every field; all but the dict fields are compared by identity when freezing (an untouched one is the same)
+#: every field; all but the dict and number fields are compared by identity when freezing (an untouched one
+#: is the same)
 _FIELDS = tuple(f.name for f in fields(RolloutState))
 #: the plain number fields: compared by value when freezing (a compiled build keeps them unboxed)
 _NUMBERS = tuple(f.name for f in fields(RolloutState) if f.type in ("int", "float", int, float))
 
 
-def _generated(name: str, lines: list[str], result: str) -> Any:
-    """A function ``name(w, s)`` made of ``lines``, generated once per field list (see
-    :func:`ebbtide.core.state.generated_function`: only the state's own field names reach its source)."""
-    return generated_function(f"{name}(w, s)", [*lines, f"return {result}"], list(_FIELDS))
-
-
-#: copies every field of the state ``s`` into the working copy ``w`` (the dict fields as new dicts)
-_load = _generated(
-    "load", [f"w.{k} = dict(s.{k})" if k in _COPIED else f"w.{k} = s.{k}" for k in _FIELDS], "None"
+#: sets up the working copy ``w`` of the state ``s`` at ``now``: every field of ``s`` (the dict fields as new
+#: dicts), then the step's own slots (see :class:`_W`)
+_LOAD = [
+    *(f"w.{k} = dict(s.{k})" if k in _COPIED else f"w.{k} = s.{k}" for k in _FIELDS),
+    "w.now = now",
+    "w.origin = s",
+    "w.effects = []",
+    "w.sent = None",
+    "w.world_at = 0",
+    "w.judged = (None, None)",
+    "w.unexpired = None",
+    "w.weights_for = None",
+]
+#: ``_W.__init__``'s body, generated (see :func:`ebbtide.core.state.generated_function`: only the state's
+#: own field names reach its source)
+_load = generated_function("load(w, s, now)", _LOAD, list(_FIELDS))
+#: the fields a full decision changes most often, compared first when freezing (the first that differs
+#: settles it: the state changed); the others follow in declaration order
+_CHANGING = (
+    "step_index",
+    "verifications",
+    "waiting_since",
+    "phase",
+    "canary_weight",
+    "step_started_at",
+    "seq",
 )
 #: the new state from the working copy ``w`` and the state ``s`` it was loaded from: ``s`` itself when no
 #: field changed (the other fields by identity, the dict fields by value), else a copy of ``w``'s fields
-#: (an unchanged dict field keeps ``s``'s dict) stamped with the decision's time in ``updated_at``
+#: (an unchanged dict field keeps ``s``'s dict) stamped with the decision's time in ``updated_at``. One
+#: chain of comparisons that stops at the first field that differs, then straight copies: not a
+#: comparison and a branch per field
+_SAME = " and ".join(
+    f"w.{k} == s.{k}" if k in _COPIED or k in _NUMBERS else f"w.{k} is s.{k}"
+    for k in (*_CHANGING, *(k for k in _FIELDS if k not in _CHANGING))
+    if k != "updated_at"
+)
 _frozen = generated_function(
     "frozen(w, s)",
-    ["same = True", "new = make(cls)"]
+    [f"if {_SAME}: return s", "new = make(cls)"]
     + [
-        line
+        f"new.{k} = s.{k} if w.{k} == s.{k} else w.{k}" if k in _COPIED else f"new.{k} = w.{k}"
         for k in _FIELDS
         if k != "updated_at"
-        for line in (
-            [f"if w.{k} is s.{k}: new.{k} = s.{k}", f"else: new.{k} = w.{k}; same = False"]
-            if k not in _COPIED and k not in _NUMBERS
-            else [f"if w.{k} == s.{k}: new.{k} = s.{k}", f"else: new.{k} = w.{k}; same = False"]
-        )
     ]
-    + ["if same: return s", "new.updated_at = w.now", "return new"],
+    + ["new.updated_at = w.now", "return new"],
     list(_FIELDS),
     {"make": object.__new__, "cls": RolloutState},
 )
@@ -234,15 +258,7 @@ class _W:
     weights_for: tuple[object, ...] | None
 
     def __init__(self, s: RolloutState, now: float) -> None:
-        _load(self, s)
-        self.now = now
-        self.origin = s
-        self.effects = []
-        self.sent = None
-        self.world_at = 0
-        self.judged = (None, None)
-        self.unexpired = None
-        self.weights_for = None
+        _load(self, s, now)
 
     def record(self, revision: str) -> RevisionRecord | None:
         for rec in self.history:
@@ -273,6 +289,12 @@ class _W:
             base["originalRolloutId"] = self.original_rollout_id
         base.update(payload)
         self.effects.append(Notify(event=event, payload=base))
+
+
+#: ``_W(s, now)`` without a class call and an ``__init__`` frame (the full path builds one per decision)
+_working = generated_function(
+    "working(s, now)", ["w = make(W)", *_LOAD, "return w"], list(_FIELDS), {"make": object.__new__, "W": _W}
+)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -311,7 +333,7 @@ def full_step(state: RolloutState, event: Event, now: float) -> Decision:
     """:func:`step` without its fast path (tests compare the two; every decision must be a fixpoint)."""
     if now < state.updated_at:
         now = state.updated_at
-    w = _W(state, now)
+    w: _W = _working(state, now)
     if isinstance(event, Tick):
         pass
     elif isinstance(event, ReplicasObserved):
@@ -344,10 +366,15 @@ def judged_step(fold: Judged, now: float) -> Decision:
     changed only this one), so the pass changes only the folded run, to the very verdict the short path
     computed from the same template and metrics, and acts on it if it ended; then it returns, and the loop
     goes on. Recording that verdict here, marking the runs judged and acting the same way leaves the loop
-    where that pass would have (its next pass checks for timeouts again and finds the runs judged)."""
-    state = fold.state
-    w = _W(state, now)
-    runs = list(w.verifications)
+    where that pass would have (its next pass checks for timeouts again and finds the runs judged).
+
+    It starts from ``fold.origin`` with ``fold.runs``, not from ``fold.state``, which is never built: the two
+    differ only in the runs, set here, and in ``updated_at``, which no pass reads and freezing stamps with
+    ``now`` on every state that changed (this one always does: its run takes a new verdict); the world the
+    effects are diffed from (weights, replicas, observations, routes, canary) is the very same."""
+    state = fold.origin
+    w: _W = _working(state, now)
+    runs = list(fold.runs)
     run = runs[fold.index] = _judged_run(runs[fold.index], fold.phase, fold.message)
     w.verifications = tuple(runs)
     w.judged = (w.verifications, w.plan)
@@ -747,10 +774,11 @@ def _start_rollout(w: _W, rev: str, initiator: Initiator, original: int | None, 
     _start_background(w)
 
 
-def _begin_run(w: _W, template_name: str, background: bool) -> None:
+def _begin_run(w: _W, template_name: str, background: bool) -> VerificationRun | None:
+    """Start a run of the template (None when the plan has no such template)."""
     template = w.plan.templates.get(template_name)
     if template is None:  # validated at load time; a hand-built plan may still be wrong
-        return
+        return None
     w.seq += 1
     kind = "bg" if background else f"s{w.step_index}"
     st = _current_step(w)
@@ -771,6 +799,7 @@ def _begin_run(w: _W, template_name: str, background: bool) -> None:
         if "external" in m.provider:
             w.notify("start-external-verification", verification=run.id, template=template_name)
             break
+    return run
 
 
 def _start_background(w: _W) -> bool:
@@ -803,8 +832,8 @@ def _stop_run(w: _W, run_id: str, keep: bool) -> None:
     for r in w.verifications:
         if r.id == run_id:
             phase = "Successful" if keep and r.phase not in ver.TERMINAL else r.phase
-            w.effects.append(StopVerification(verification=r.id))
-            r = _stopped_run(r, phase, tuple(_stopped_metric(m, False, None) for m in r.metrics))
+            w.effects.append(_stop(r.id))
+            r = _stopped_run(r, phase, tuple([_stopped_metric(m, False, None) for m in r.metrics]))
         runs.append(r)
     _replace_runs(w, tuple(runs))
 
@@ -954,7 +983,11 @@ def _finish(w: _W) -> None:
     w.stable = rev
     w.canary = None
     _clear_rollout_progress(w)
-    w.step_index = sum(1 for st in w.plan.steps if not st.implicit)  # Argo: a finished rollout shows N/N
+    shown = 0  # Argo: a finished rollout shows N/N, its implicit steps not counted
+    for st in w.plan.steps:
+        if not st.implicit:
+            shown += 1
+    w.step_index = shown
     w.rollback = None
     w.degraded = w.desired != rev
     _history_touch(w, rev, "live", reached_live=True)
@@ -999,15 +1032,24 @@ def _advance(w: _W) -> bool:
     measurements changes no input of a pass: it puts metrics in flight until a timeout after ``now``,
     which no verdict reads and which keeps the runs' marks (:func:`_replace_runs`)."""
     for _ in range(_MAX_ITERATIONS):
-        if not _advance_once(w) and not _start_background(w):
+        progress = _advance_once(w)
+        if progress == _MOVED:
+            continue
+        if not _start_background(w):  # nothing changed, or the pass left the loop at rest (_RESTED)
             _issue_measurements(w)
             return True
     _issue_measurements(w)
     return False
 
 
-def _advance_once(w: _W) -> bool:
-    """One unit of progress; returns True when something changed and the loop should go on."""
+#: what an advance pass did: nothing (False); something, so the loop goes on (True); or something after
+#: which the next pass is known to change nothing, so the loop is at rest without it (:func:`_verify`)
+_MOVED, _RESTED = 1, 2
+
+
+def _advance_once(w: _W) -> int:
+    """One unit of progress: True (:data:`_MOVED`) when something changed and the loop should go on,
+    :data:`_RESTED` when something changed and another pass would not, False when nothing changed."""
     now = w.now
     # measurements that never came back count as errors; runs unchanged since they were last found with
     # nothing expired and judged need neither check (the marks of :func:`_expire_measurements`)
@@ -1093,7 +1135,7 @@ def _advance_verifying(w: _W) -> bool:
     return False
 
 
-def _advance_in_progress(w: _W) -> bool:
+def _advance_in_progress(w: _W) -> int:
     steps = w.plan.steps
     if w.canary is None:
         return False
@@ -1107,7 +1149,8 @@ def _advance_in_progress(w: _W) -> bool:
     st = steps[w.step_index]
     if st.kind == "setWeight":
         weight = st.weight or 0
-        target = max(weight, w.canary_weight)
+        cw = w.canary_weight
+        target = weight if weight > cw else cw  # (max, without a call: every setWeight pass asks)
         ready = _wait_ready(w, _canary_replicas_for(w, target))
         if ready and (w.plan.traffic_router or _stable_settled(w, target)):
             if weight > w.canary_weight:
@@ -1140,10 +1183,7 @@ def _advance_in_progress(w: _W) -> bool:
         w.pause_until = until
         return True
     if st.kind == "verification":
-        fire(w, "verify")
-        for name in st.templates:
-            _begin_run(w, name, background=False)
-        return True
+        return _verify(w, st)
     if (
         st.kind in ("setHeaderRoute", "setMirrorRoute")
         and st.header_route is not None
@@ -1154,6 +1194,30 @@ def _advance_in_progress(w: _W) -> bool:
         w.header_routes = routes + ((route,) if route.matches or route.request_matches else ())
         return _next_step(w)
     return _next_step(w)
+
+
+def _verify(w: _W, st: StepPlan) -> int:
+    """A verification step begins: its runs start, and the rollout verifies.
+
+    The pass that would follow changes nothing but the deadline clock, so it need not run (:data:`_RESTED`)
+    when every run began and has a metric. That pass runs at the same ``now`` on: the runs of this pass's
+    start, less some, each judged and found with nothing expired then (this pass's first check, or the
+    marks it relied on), plus the new runs, whose metrics are not in flight (nothing can expire) and whose
+    verdict is Running with no message (a metric still counting: their very phase and message); the
+    waiting clock and the plan the deadline check read at the start of this pass; the same verification
+    step. So it expires, judges and fails nothing, finds a phase run still running in
+    :func:`_advance_verifying`, and does only what that does then: :func:`_check_canary_ready`, done here.
+    A run without a metric is judged Successful at once, and a step whose templates are all missing
+    starts no run: then the next pass moves on, and runs."""
+    fire(w, "verify")
+    rested = bool(st.templates)
+    for name in st.templates:
+        run = _begin_run(w, name, background=False)
+        rested = rested and run is not None and bool(run.metrics)
+    if not rested:
+        return True
+    _check_canary_ready(w)
+    return _RESTED
 
 
 def _next_step(w: _W) -> bool:
@@ -1695,9 +1759,10 @@ def _history_status(w: _W, rev: str, status: RevisionStatus) -> None:
 
 
 def _history_trim(w: _W) -> None:
+    n = len(w.history)
+    if n <= 1 or n <= w.plan.revision_history_limit:
+        return  # (within max(1, limit), without a call: every full decision asks)
     limit = max(1, w.plan.revision_history_limit)
-    if len(w.history) <= limit:
-        return
     keep = {w.stable, w.canary, w.desired}
     if w.rollback is not None:
         keep.add(w.rollback.target)

@@ -27,8 +27,10 @@ folded into its metric's counters first whatever happens next, so the short path
 the state with the result folded in and the full engine goes on from there as at a Tick (its own first
 act on a Measurement is that very fold): the result is not folded twice. Nor is it judged twice: when the
 short path stops because the result changes its run's verdict, it has just computed that verdict, and hands
-it over with the folded state (:class:`Judged`); the full engine records it as its judge would and acts on
-it (:func:`ebbtide.core.engine.judged_step`). A hypothesis property
+it over with the folded runs (:class:`Judged`); the full engine records it as its judge would and acts on
+it (:func:`ebbtide.core.engine.judged_step`), starting from the state the result came to with those runs
+(the state with the result folded in would be one more copy of every field, and differs from it only in
+the runs and ``updated_at``). A hypothesis property
 (tests/core/test_hotpath.py) compares every short-path decision with the full engine's on generated event
 streams: state, persisted JSON, effects, ``wake_at`` and rejection all equal; the golden decisions pin both.
 
@@ -85,19 +87,43 @@ _start = builder(StartMeasurement, "verification", "template", "metric", "revisi
 
 
 class Judged:
-    """A measurement result that changes its run's verdict, folded in and judged: ``state`` has the result
-    folded in, and run ``index`` of its verifications has the verdict ``phase`` and ``message`` (those of
+    """A measurement result that changes its run's verdict, folded in and judged: ``runs`` are the
+    verifications of ``origin`` (the state the result came to) with the result folded in, and run ``index``
+    of them has the verdict ``phase`` and ``message`` (those of
     :func:`ebbtide.core.verification.run_verdict`; the run itself still carries its old ones). No timer
     other than the run's next measurements is due at ``now``; every other running run carries its verdict.
+    The full engine goes on from ``origin`` with ``runs`` (:func:`ebbtide.core.engine.judged_step`): the
+    state with the result folded in, :attr:`state`, is built only when asked for.
     """
 
-    __slots__ = ("index", "message", "phase", "state")
+    __slots__ = ("index", "message", "now", "origin", "phase", "runs")
 
-    def __init__(self, state: RolloutState, index: int, phase: VerdictPhase, message: str | None) -> None:
-        self.state = state
+    def __init__(
+        self,
+        origin: RolloutState,
+        runs: tuple[VerificationRun, ...],
+        now: float,
+        index: int,
+        phase: VerdictPhase,
+        message: str | None,
+    ) -> None:
+        self.origin = origin
+        self.runs = runs
+        self.now = now
         self.index = index
         self.phase = phase
         self.message = message
+
+    @property
+    def state(self) -> RolloutState:
+        """The state with the result folded in (what :func:`short_step` hands over in the other cases)."""
+        return _folded(self.origin, self.runs, self.now)
+
+
+def _folded(state: RolloutState, runs: tuple[VerificationRun, ...], now: float) -> RolloutState:
+    """``state`` with these runs, changed at ``now``."""
+    folded: RolloutState = _with_runs(state, runs, now)
+    return folded
 
 
 def short_step(state: RolloutState, event: object, now: float) -> Decision | Judged | RolloutState | None:
@@ -227,27 +253,25 @@ def _measured(state: RolloutState, ev: Measurement, now: float) -> Decision | Ju
         return None  # a late or duplicate result
     recorded = ver.record(mp, st, ev.value, ev.error, now)
     metrics = (*statuses[:j], recorded, *statuses[j + 1 :])
-    folded: RolloutState = _with_runs(state, (*runs[:i], _with_metrics(run, metrics), *runs[i + 1 :]), now)
+    new_runs = (*runs[:i], _with_metrics(run, metrics), *runs[i + 1 :])
     at = st.next_at
     if at is not None and at <= now:
-        return folded  # it timed out as the result came: the full engine counts the timeout too
+        return _folded(state, new_runs, now)  # it timed out as the result came: the full engine counts it
     due, asks, wake = _timers(state, now, st)
     if due or asks:
-        return folded  # some timer is due: the full engine runs it
+        return _folded(state, new_runs, now)  # some timer is due: the full engine runs it
     t = recorded.next_at
     if t is not None:
         if t <= now:
-            return folded  # the next measurement is due at once
+            return _folded(state, new_runs, now)  # the next measurement is due at once
         if wake is None or t < wake:
             wake = t
-    if _still_running(run, mp, st, recorded):
-        return Decision(folded, (), wake)
-    phase, message = ver.verdict(template, metrics, run.background, run.dry_run)
-    if phase != run.phase or message != run.message:
-        return Judged(
-            folded, i, phase, message
-        )  # the run reaches a verdict (or a new message): the engine acts
-    return Decision(folded, (), wake)
+    if not _still_running(run, mp, st, recorded):
+        phase, message = ver.verdict(template, metrics, run.background, run.dry_run)
+        if phase != run.phase or message != run.message:
+            # the run reaches a verdict (or a new message): the engine acts, from the state it started from
+            return Judged(state, new_runs, now, i, phase, message)
+    return Decision(_with_runs(state, new_runs, now), (), wake)
 
 
 def _still_running(run: VerificationRun, mp: MetricPlan, before: MetricStatus, after: MetricStatus) -> bool:

@@ -57,7 +57,21 @@ def check_step_inputs(state: object, event: object, now: object) -> None:
         if event.error is not None:  # type: ignore[attr-defined]
             _check_error(event)  # type: ignore[arg-type]
     elif cls is ReplicasObserved:
-        _check_observation(event)  # type: ignore[arg-type]
+        rev, desired, ready = event.revision, event.desired, event.ready  # type: ignore[attr-defined]
+        available, failed = event.available, event.failed  # type: ignore[attr-defined]
+        if not (  # the common observation passes in one expression; anything else is checked in detail
+            type(rev) is str
+            and rev
+            and type(desired) is int
+            and type(ready) is int
+            and type(available) is int
+            and type(failed) is int
+            and desired >= 0
+            and ready >= 0
+            and available >= 0
+            and failed >= 0
+        ):
+            _check_observation(event)  # type: ignore[arg-type]
     elif cls is Deploy:
         _check_revision(event.revision, "Deploy")  # type: ignore[attr-defined]
         if event.plan is not None:  # type: ignore[attr-defined]
