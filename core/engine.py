@@ -48,13 +48,15 @@ comparison replaces the two scans of :func:`_same_basis` and :func:`_weight_fact
 advance pass whose runs are the very tuple last found with nothing expired and judged skips both checks
 before any call (:func:`_advance_once`).
 
-Two more things a decision need not redo (docs/performance.md, "Round 3"). The settle after a step's own
-weight went out reuses those weights when nothing they read besides the world moved since
+Two more things a decision need not redo (docs/performance.md, "Round 3" and "Round 4"). The settle after
+a step's own weight went out reuses those weights when nothing they read besides the world moved since
 (:func:`_weights_inputs`: within a decision only a settle writes the world, so the weights that settle left
-at their fixpoint are the fixpoint again); only the weights are remembered, built once per step settle, since
-a mark of every input of both sides cost what it saved (tried in "Full path, round 2"). And a settle that
-moved only the weights or replicas while a rollout runs behind a router ends the decision without another
-advance pass: no pass of a rollout reads them (:func:`_passes_read_no_world`).
+at their fixpoint are the fixpoint again), and the replicas likewise when, on top of that, the few inputs only
+they read are unchanged too (:func:`_replicas_inputs`: the canary's count from the step, the history); a
+settle whose marks both hold still checks the kept observations (the step's settle does not clip them, the
+final one does) and ends there when they stay. And a settle that moved only the weights or replicas while a
+rollout runs behind a router ends the decision without another advance pass: no pass of a rollout reads them
+(:func:`_passes_read_no_world`).
 """
 
 from __future__ import annotations
@@ -179,6 +181,7 @@ class _W:
         "judged",
         "unexpired",
         "weights_for",
+        "replicas_for",
     )
 
     weights: dict[str, int]
@@ -227,6 +230,8 @@ class _W:
     #: what the weights read besides the world, when a step's own settle left them at their fixpoint and no
     #: settle ran since (:func:`_weights_inputs`)
     weights_for: tuple[object, ...] | None
+    #: what the replicas read besides the world and ``weights_for``, set with it (:func:`_replicas_inputs`)
+    replicas_for: tuple[object, ...] | None
 
     def __init__(self, s: RolloutState, now: float) -> None:
         _load(self, s)
@@ -238,6 +243,7 @@ class _W:
         self.judged = (None, None)
         self.unexpired = None
         self.weights_for = None
+        self.replicas_for = None
 
     def record(self, revision: str) -> RevisionRecord | None:
         for rec in self.history:
@@ -1517,18 +1523,18 @@ def _settle_world(w: _W, clip: bool = True, remember: bool = False) -> int:
     running revisions never observed changed (:func:`_weight_facts`), the replicas only when what they
     read of the weights and observations changed (:func:`_same_basis`). The first pass takes the weights
     as they are when a step's own settle (``remember``) left them at their fixpoint and what they read
-    besides the world is unchanged since (:func:`_weights_inputs`)."""
+    besides the world is unchanged since (:func:`_weights_inputs`), and the replicas too when what only
+    they read is unchanged as well (:func:`_replicas_inputs`); it still checks the kept observations, which
+    this settle may clip where the step's did not."""
     moved = _NOTHING_MOVED
     router = w.plan.traffic_router
     mark, w.weights_for = w.weights_for, None
-    # w.weights is the weights' own output for the facts of this pass
+    # w.weights (w.replicas) are the weights' (replicas') own output when what they read is unchanged
     weights_fresh = mark is not None and mark == _weights_inputs(w)
-    read_weights: dict[str, int] | None = None  # the weights g last read, and the base readiness
-    read_base = False
+    replicas_fresh = weights_fresh and w.replicas_for == _replicas_inputs(w)
+    read_weights = w.weights  # the weights the replicas last read, and the base readiness
+    read_base = replicas_fresh and w.initiator == "failure-policy" and _base_ready(w)
     for _ in range(8):
-        replicas_fresh = router and read_weights is not None and _same_basis(w, read_weights, read_base)
-        if weights_fresh and replicas_fresh:
-            break  # the last pass left nothing either side reads moved: its world is the fixpoint
         weights = w.weights if weights_fresh else _desired_weights(w)
         if replicas_fresh:
             replicas = w.replicas
@@ -1549,10 +1555,14 @@ def _settle_world(w: _W, clip: bool = True, remember: bool = False) -> int:
         if not kept:
             moved = _OBSERVATIONS_MOVED
             _forget_and_clip(w.ready, weights, replicas, clip)
+        replicas_fresh = router and _same_basis(w, read_weights, read_base)
+        if weights_fresh and replicas_fresh:
+            break  # this pass left nothing either side reads moved: its world is the fixpoint
     else:
         return moved  # (no fixpoint within the passes: nothing to remember)
     if remember and router:
         w.weights_for = _weights_inputs(w)
+        w.replicas_for = _replicas_inputs(w)
     return moved
 
 
@@ -1572,6 +1582,16 @@ def _weights_inputs(w: _W) -> tuple[object, ...]:
         w.initiator,
         w.rollback,
     )
+
+
+def _replicas_inputs(w: _W) -> tuple[object, ...]:
+    """What the replicas read besides the world and :func:`_weights_inputs`: the canary's count (the
+    step's target weight, a setCanaryScale's fields; tests/core/test_settle_marks.py moves each) and the
+    history (an aborted revision's scale-down delay; today it moves within an advance loop only with the
+    phase, canary or rollback, but the mark does not rest on that). The delayed scale-downs and ``now`` need
+    no mark: within a decision ``now`` is fixed, and besides a settle only a new rollout or rollback writes
+    the scale-downs (dropping its canary's or target's), and those move the history or the rollback."""
+    return (_target_weight(w), w.canary_scale_replicas, w.canary_scale_weight, w.history)
 
 
 def _observations_kept(
