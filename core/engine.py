@@ -48,15 +48,20 @@ comparison replaces the two scans of :func:`_same_basis` and :func:`_weight_fact
 advance pass whose runs are the very tuple last found with nothing expired and judged skips both checks
 before any call (:func:`_advance_once`).
 
-Two more things a decision need not redo (docs/performance.md, "Round 3" and "Round 4"). The settle after
-a step's own weight went out reuses those weights when nothing they read besides the world moved since
-(:func:`_weights_inputs`: within a decision only a settle writes the world, so the weights that settle left
-at their fixpoint are the fixpoint again), and the replicas likewise when, on top of that, the few inputs only
-they read are unchanged too (:func:`_replicas_inputs`: the canary's count from the step, the history); a
-settle whose marks both hold still checks the kept observations (the step's settle does not clip them, the
-final one does) and ends there when they stay. And a settle that moved only the weights or replicas while a
-rollout runs behind a router ends the decision without another advance pass: no pass of a rollout reads them
-(:func:`_passes_read_no_world`).
+What a decision need not evaluate again (docs/performance.md, "Round 3" and "Round 4"):
+
+- The settle after a step's own weight went out reuses those weights when nothing they read besides the
+  world moved since (:func:`_weights_inputs`: within a decision only a settle writes the world, so the
+  weights that settle left at their fixpoint are the fixpoint again), and the replicas likewise when the
+  few inputs only they read are unchanged too (:func:`_replicas_inputs`: the canary's count from the step,
+  the history). A settle whose marks both hold still checks the kept observations (the step's settle does
+  not clip them, the final one does) and ends there when they stay.
+- With no step's settle to go by, the weights are taken as the decision found them when neither the world
+  nor what they read moved since it began (:func:`_weights_as_found`): the state a decision starts from is
+  a fixpoint, like every decision (the short path rests on that too), and the weights do not read the time
+  (the replicas do: a delayed scale-down falls due).
+- A settle that moved only the weights or replicas while a rollout runs behind a router ends the decision
+  without another advance pass: no pass of a rollout reads them (:func:`_passes_read_no_world`).
 """
 
 from __future__ import annotations
@@ -1525,13 +1530,18 @@ def _settle_world(w: _W, clip: bool = True, remember: bool = False) -> int:
     as they are when a step's own settle (``remember``) left them at their fixpoint and what they read
     besides the world is unchanged since (:func:`_weights_inputs`), and the replicas too when what only
     they read is unchanged as well (:func:`_replicas_inputs`); it still checks the kept observations, which
-    this settle may clip where the step's did not."""
+    this settle may clip where the step's did not. With no step's settle to go by, the first pass takes the
+    weights as they are when nothing they read moved since the decision began (:func:`_weights_as_found`)."""
     moved = _NOTHING_MOVED
     router = w.plan.traffic_router
     mark, w.weights_for = w.weights_for, None
     # w.weights (w.replicas) are the weights' (replicas') own output when what they read is unchanged
-    weights_fresh = mark is not None and mark == _weights_inputs(w)
-    replicas_fresh = weights_fresh and w.replicas_for == _replicas_inputs(w)
+    if mark is not None:
+        weights_fresh = mark == _weights_inputs(w)
+        replicas_fresh = weights_fresh and w.replicas_for == _replicas_inputs(w)
+    else:
+        weights_fresh = router and _weights_as_found(w)
+        replicas_fresh = False
     read_weights = w.weights  # the weights the replicas last read, and the base readiness
     read_base = replicas_fresh and w.initiator == "failure-policy" and _base_ready(w)
     for _ in range(8):
@@ -1581,6 +1591,27 @@ def _weights_inputs(w: _W) -> tuple[object, ...]:
         w.stable,
         w.initiator,
         w.rollback,
+    )
+
+
+def _weights_as_found(w: _W) -> bool:
+    """The weights are those of the state the decision started from, for the same world and inputs (those
+    of :func:`_weights_inputs`, compared one by one, the likeliest to differ first). That state is a
+    fixpoint (every decision is one, and only time moves between decisions: the short path rests on it
+    too), its weights the weights' own output, and the weights do not read the time."""
+    s = w.origin
+    phase = w.phase
+    return (
+        w.canary_weight == s.canary_weight
+        and w.ready == s.ready
+        and w.weights == s.weights
+        and w.replicas == s.replicas
+        and (phase == s.phase or (phase in ROLLOUT_PHASES and s.phase in ROLLOUT_PHASES))
+        and w.canary == s.canary
+        and w.stable == s.stable
+        and w.plan is s.plan
+        and w.initiator == s.initiator
+        and w.rollback == s.rollback
     )
 
 

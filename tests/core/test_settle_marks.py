@@ -10,15 +10,17 @@ tests/core/test_settle.py (both sides evaluated on every pass)."""
 
 from __future__ import annotations
 
-from ebbtide.core import initial_state, step
+import pytest
+
+from ebbtide.core import engine, initial_state, step
 from ebbtide.core.effects import ScaleRevision
 from ebbtide.core.engine import full_step
 from ebbtide.core.events import Deploy, ReplicasObserved
 from ebbtide.core.plan import Plan, StepPlan
-from ebbtide.core.state import Decision, RolloutState
+from ebbtide.core.state import Decision, RollbackStatus, RolloutState
 
 from .test_hotpath import assert_same
-from .test_settle import reference_step
+from .test_settle import reference_settle, reference_step
 
 N = 5  # replicas: a 10% canary runs 1 pod, a 50% one 3
 
@@ -86,3 +88,78 @@ def test_the_final_settle_clips_what_the_steps_settle_left_unclipped() -> None:
     assert decision.state.phase == "paused"
     assert decision.state.replicas == {"v0": 3, "v1": 3}
     assert decision.state.ready == {"v0": 3, "v1": 3}
+
+
+# ----- the weights as the decision found them (:func:`ebbtide.core.engine._weights_as_found`) -----------
+
+
+def _fixpoint(**fields: object) -> RolloutState:
+    """A state whose world the reference settle left at its fixpoint: v0 stable with five ready pods, v1
+    the canary with one, then ``fields`` set before settling (the state a decision may start from)."""
+    plan = Plan(steps=(StepPlan(kind="setWeight", weight=50), StepPlan(kind="pause")), replicas=N)
+    state = _canary_deployed(plan)
+    w = engine._W(state, 2.0)
+    w.weights, w.replicas, w.ready = {"v0": 90, "v1": 10}, {"v0": N, "v1": 1}, {"v0": N, "v1": 1}
+    w.canary_weight = 10
+    for name, value in fields.items():
+        setattr(w, name, value)
+    reference_settle(w)
+    return w.freeze(state)
+
+
+def _rollback(target: str) -> RollbackStatus:
+    return RollbackStatus(target=target, source="v1", reason="aborted", started_at=2.0, manual=True)
+
+
+#: a state a decision starts from, and one input of the weights moved since (by the event or the advance
+#: loop), such that the weights must move: each case fails when its comparison is dropped from the check
+MOVED: dict[str, tuple[RolloutState, dict[str, object]]] = {
+    "the canary's weight": (_fixpoint(), {"canary_weight": 20}),
+    "the observations": (_fixpoint(), {"ready": {"v0": N, "v1": 0}}),
+    "the weights": (_fixpoint(), {"weights": {"v0": 100}}),
+    # v0 never observed: it carries traffic while it runs, and none once it runs no pod
+    "the replicas": (_fixpoint(ready={"v1": 1}), {"replicas": {"v1": 1}}),
+    "the phase": (_fixpoint(), {"phase": "live"}),
+    # (a canary never observed would move the replicas' facts, and the weights with them, in any case)
+    "the canary": (_fixpoint(), {"canary": "v0"}),
+    "the stable": (_fixpoint(), {"stable": "v1"}),
+    # v0 has one ready pod of five: its share caps what it takes back, until the plan asks for one pod
+    "the plan": (
+        _fixpoint(ready={"v0": 1, "v1": 1}, weights={"v0": 50, "v1": 50}),
+        {"plan": Plan(steps=(StepPlan(kind="setWeight", weight=50), StepPlan(kind="pause")), replicas=1)},
+    ),
+    # a newRollout rollback's target takes no more than its ready pods carry while another revision serves
+    "the initiator": (
+        _fixpoint(initiator="failure-policy", canary_weight=50, weights={"v0": 80, "v1": 20}),
+        {"initiator": "supersede"},
+    ),
+    "the rollback": (
+        _fixpoint(phase="rolling-back", rollback=_rollback("v0")),
+        {"rollback": _rollback("v1")},
+    ),
+}
+
+
+@pytest.mark.parametrize("moved", list(MOVED))
+def test_weights_whose_inputs_moved_since_the_decision_began_are_evaluated(moved: str) -> None:
+    state, fields = MOVED[moved]
+    worlds = []
+    for settle in (engine._settle_world, reference_settle):
+        w = engine._W(state, 3.0)
+        for name, value in fields.items():
+            setattr(w, name, value)
+        kept = w.weights
+        settle(w)
+        worlds.append((w.weights, w.replicas, w.ready))
+    assert worlds[0] == worlds[1]
+    assert worlds[1][0] != kept  # the input moved the weights: those the settle found are not the answer
+
+
+def test_weights_as_the_decision_found_them_are_taken_as_they_are() -> None:
+    """Nothing moved since the decision began: the weights are the state's, not evaluated again."""
+    for state, _ in MOVED.values():
+        w = engine._W(state, 3.0)
+        assert engine._weights_as_found(w)
+        w.weights = dict(w.weights)  # (another dict, the same weights)
+        engine._settle_world(w)
+        assert w.weights == state.weights
