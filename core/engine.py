@@ -50,13 +50,20 @@ comparison replaces the two scans of :func:`_same_basis` and :func:`_weight_fact
 advance pass whose runs are the very tuple last found with nothing expired and judged skips both checks
 before any call (:func:`_advance_once`).
 
-Two more things a decision need not redo (docs/performance.md, "Round 3"). The settle after a step's own
-weight went out reuses those weights when nothing they read besides the world moved since
-(:func:`_weights_inputs`: within a decision only a settle writes the world, so the weights that settle left
-at their fixpoint are the fixpoint again); only the weights are remembered, built once per step settle, since
-a mark of every input of both sides cost what it saved (tried in "Full path, round 2"). And a settle that
-moved only the weights or replicas while a rollout runs behind a router ends the decision without another
-advance pass: no pass of a rollout reads them (:func:`_passes_read_no_world`).
+What a decision need not evaluate again (docs/performance.md, "Round 3" and "Round 4"):
+
+- The settle after a step's own weight went out reuses those weights when nothing they read besides the
+  world moved since (:func:`_weights_inputs`: within a decision only a settle writes the world, so the
+  weights that settle left at their fixpoint are the fixpoint again), and the replicas likewise when the
+  few inputs only they read are unchanged too (:func:`_replicas_inputs`: the canary's count from the step,
+  the history). A settle whose marks both hold still checks the kept observations (the step's settle does
+  not clip them, the final one does) and ends there when they stay.
+- With no step's settle to go by, the weights are taken as the decision found them when neither the world
+  nor what they read moved since it began (:func:`_weights_as_found`): the state a decision starts from is
+  a fixpoint, like every decision (the short path rests on that too), and the weights do not read the time
+  (the replicas do: a delayed scale-down falls due).
+- A settle that moved only the weights or replicas while a rollout runs behind a router ends the decision
+  without another advance pass: no pass of a rollout reads them (:func:`_passes_read_no_world`).
 """
 
 from __future__ import annotations
@@ -152,6 +159,7 @@ _LOAD = [
     "w.judged = (None, None)",
     "w.unexpired = None",
     "w.weights_for = None",
+    "w.replicas_for = None",
 ]
 #: ``_W.__init__``'s body, generated (see :func:`ebbtide.core.state.generated_function`: only the state's
 #: own field names reach its source)
@@ -208,6 +216,7 @@ class _W:
         "judged",
         "unexpired",
         "weights_for",
+        "replicas_for",
     )
 
     weights: dict[str, int]
@@ -256,6 +265,8 @@ class _W:
     #: what the weights read besides the world, when a step's own settle left them at their fixpoint and no
     #: settle ran since (:func:`_weights_inputs`)
     weights_for: tuple[object, ...] | None
+    #: what the replicas read besides the world and ``weights_for``, set with it (:func:`_replicas_inputs`)
+    replicas_for: tuple[object, ...] | None
 
     def __init__(self, s: RolloutState, now: float) -> None:
         _load(self, s, now)
@@ -1592,18 +1603,23 @@ def _settle_world(w: _W, clip: bool = True, remember: bool = False) -> int:
     running revisions never observed changed (:func:`_weight_facts`), the replicas only when what they
     read of the weights and observations changed (:func:`_same_basis`). The first pass takes the weights
     as they are when a step's own settle (``remember``) left them at their fixpoint and what they read
-    besides the world is unchanged since (:func:`_weights_inputs`)."""
+    besides the world is unchanged since (:func:`_weights_inputs`), and the replicas too when what only
+    they read is unchanged as well (:func:`_replicas_inputs`); it still checks the kept observations, which
+    this settle may clip where the step's did not. With no step's settle to go by, the first pass takes the
+    weights as they are when nothing they read moved since the decision began (:func:`_weights_as_found`)."""
     moved = _NOTHING_MOVED
     router = w.plan.traffic_router
     mark, w.weights_for = w.weights_for, None
-    # w.weights is the weights' own output for the facts of this pass
-    weights_fresh = mark is not None and mark == _weights_inputs(w)
-    read_weights: dict[str, int] | None = None  # the weights g last read, and the base readiness
-    read_base = False
+    # w.weights (w.replicas) are the weights' (replicas') own output when what they read is unchanged
+    if mark is not None:
+        weights_fresh = mark == _weights_inputs(w)
+        replicas_fresh = weights_fresh and w.replicas_for == _replicas_inputs(w)
+    else:
+        weights_fresh = router and _weights_as_found(w)
+        replicas_fresh = False
+    read_weights = w.weights  # the weights the replicas last read, and the base readiness
+    read_base = replicas_fresh and w.initiator == "failure-policy" and _base_ready(w)
     for _ in range(8):
-        replicas_fresh = router and read_weights is not None and _same_basis(w, read_weights, read_base)
-        if weights_fresh and replicas_fresh:
-            break  # the last pass left nothing either side reads moved: its world is the fixpoint
         weights = w.weights if weights_fresh else _desired_weights(w)
         if replicas_fresh:
             replicas = w.replicas
@@ -1624,10 +1640,14 @@ def _settle_world(w: _W, clip: bool = True, remember: bool = False) -> int:
         if not kept:
             moved = _OBSERVATIONS_MOVED
             _forget_and_clip(w.ready, weights, replicas, clip)
+        replicas_fresh = router and _same_basis(w, read_weights, read_base)
+        if weights_fresh and replicas_fresh:
+            break  # this pass left nothing either side reads moved: its world is the fixpoint
     else:
         return moved  # (no fixpoint within the passes: nothing to remember)
     if remember and router:
         w.weights_for = _weights_inputs(w)
+        w.replicas_for = _replicas_inputs(w)
     return moved
 
 
@@ -1647,6 +1667,37 @@ def _weights_inputs(w: _W) -> tuple[object, ...]:
         w.initiator,
         w.rollback,
     )
+
+
+def _weights_as_found(w: _W) -> bool:
+    """The weights are those of the state the decision started from, for the same world and inputs (those
+    of :func:`_weights_inputs`, compared one by one, the likeliest to differ first). That state is a
+    fixpoint (every decision is one, and only time moves between decisions: the short path rests on it
+    too), its weights the weights' own output, and the weights do not read the time."""
+    s = w.origin
+    phase = w.phase
+    return (
+        w.canary_weight == s.canary_weight
+        and w.ready == s.ready
+        and w.weights == s.weights
+        and w.replicas == s.replicas
+        and (phase == s.phase or (phase in ROLLOUT_PHASES and s.phase in ROLLOUT_PHASES))
+        and w.canary == s.canary
+        and w.stable == s.stable
+        and w.plan is s.plan
+        and w.initiator == s.initiator
+        and w.rollback == s.rollback
+    )
+
+
+def _replicas_inputs(w: _W) -> tuple[object, ...]:
+    """What the replicas read besides the world and :func:`_weights_inputs`: the canary's count (the
+    step's target weight, a setCanaryScale's fields; tests/core/test_settle_marks.py moves each) and the
+    history (an aborted revision's scale-down delay; today it moves within an advance loop only with the
+    phase, canary or rollback, but the mark does not rest on that). The delayed scale-downs and ``now`` need
+    no mark: within a decision ``now`` is fixed, and besides a settle only a new rollout or rollback writes
+    the scale-downs (dropping its canary's or target's), and those move the history or the rollback."""
+    return (_target_weight(w), w.canary_scale_replicas, w.canary_scale_weight, w.history)
 
 
 def _observations_kept(

@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 
 from ebbtide.core import engine, initial_state, step
 from ebbtide.core.engine import full_step
-from ebbtide.core.events import Deploy, Event, ReplicasObserved
+from ebbtide.core.events import Deploy, Event, ReplicasObserved, Tick
 from ebbtide.core.plan import Plan
 from ebbtide.core.state import Decision, RolloutState
 from ebbtide.core.testing import plans
@@ -71,6 +71,10 @@ class SettleDriver(Driver):
     def apply(self, event: Event) -> None:
         assert_same(full_step(self.state, event, self.now), reference_step(self.state, event, self.now))
         super().apply(event)
+        # every decision is a fixpoint of the reference too: the engine's settle takes the weights of the
+        # state a decision starts from as they are when nothing they read moved (_weights_as_found)
+        again = reference_step(self.state, Tick(), self.now)
+        assert again.state == self.state and again.effects == ()
 
 
 @given(plans(), st.data())
