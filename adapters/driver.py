@@ -145,8 +145,9 @@ class Driver:
         effects = decision.effects
         if effects:
             appliers = self._appliers
+            apply = self._apply  # an effect of a type the table does not know (none the engine emits)
             for effect in effects:
-                appliers[type(effect)](effect, now)
+                appliers.get(type(effect), apply)(effect, now)
         if self.on_decision is not None:
             self.on_decision(now, event, decision)
         return decision

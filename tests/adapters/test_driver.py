@@ -4,7 +4,7 @@ import pytest
 
 from ebbtide.adapters.driver import MAX_EVENTS_PER_INSTANT, Driver, DriverError, replay
 from ebbtide.adapters.memory import ClusterConfig, MemoryCluster
-from ebbtide.core.effects import Effect
+from ebbtide.core.effects import Effect, Notify
 from ebbtide.core.engine import initial_state
 from ebbtide.core.events import Command, Deploy, Event
 from ebbtide.core.plan import MetricPlan, Plan, StepPlan, TemplatePlan
@@ -147,6 +147,31 @@ def test_a_subclass_overriding_apply_gets_every_effect_there() -> None:
             super().apply(effect, now)
 
     assert Own().appliers() == {} and len(MemoryCluster().appliers()) == 5
+
+
+def test_an_effect_of_a_type_the_handlers_do_not_name_goes_to_apply() -> None:
+    """The handler table covers the effect types the engine emits; anything else (a subclass a wrapping step
+    returns, say) still reaches the adapter's ``apply`` rather than failing in the driver."""
+
+    class Marked(Notify):
+        pass
+
+    seen: list[Effect] = []
+
+    class Recording(MemoryCluster):
+        def apply(self, effect: Effect, now: float) -> None:
+            seen.append(effect)
+
+    marked = Marked(event="rollout-completed", payload={})
+
+    def stepping(state: RolloutState, event: Event, now: float) -> Decision:
+        return Decision(state=state, effects=(marked,), wake_at=None, rejected=None)
+
+    cluster = Recording()
+    cluster.appliers = MemoryCluster().appliers  # type: ignore[method-assign]  # the table, as a memory cluster's
+    driver = Driver(cluster, initial_state(PLAN), step=stepping)
+    driver.handle(Deploy(revision="v1"), 0.0)
+    assert seen == [marked]
 
 
 def test_events_handled_counts_every_event_once() -> None:
