@@ -353,8 +353,8 @@ def judged_step(fold: Judged, now: float) -> Decision:
     folded one carries its verdict already (each decision judges the runs it changes, and the short path
     changed only this one), so the pass changes only the folded run, to the very verdict the short path
     computed from the same template and metrics, and acts on it if it ended; then it returns, and the loop
-    goes on. Recording that verdict here, marking the runs judged and acting the same way leaves the loop
-    where that pass would have (its next pass checks for timeouts again and finds the runs judged).
+    goes on. Recording that verdict here, marking the runs judged and found with nothing expired, and acting
+    the same way leaves the loop where that pass would have (its next pass finds the runs as marked).
 
     It starts from ``fold.origin`` with ``fold.runs``, not from ``fold.state``, which is never built: the two
     differ only in the runs, set here, and in ``updated_at``, which no pass reads and freezing stamps with
@@ -366,6 +366,7 @@ def judged_step(fold: Judged, now: float) -> Decision:
     run = runs[fold.index] = _judged_run(runs[fold.index], fold.phase, fold.message)
     w.verifications = tuple(runs)
     w.judged = (w.verifications, w.plan)
+    w.unexpired = w.verifications  # that first pass found no measurement timed out (see above)
     if fold.phase in ver.TERMINAL:
         _run_finished(w, run)
     return _decide(w, state, now)
