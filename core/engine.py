@@ -121,6 +121,9 @@ _scale = builder(ScaleRevision, "revision", "replicas")
 _traffic = builder(SetTraffic, "weights", "header_routes", "header_route_revision")
 #: a run's stop, built positionally (every run that ends or is stopped sends one)
 _stop = builder(StopVerification, "verification")
+#: a notification and a revision's record, built positionally (every rollout sends and touches a few)
+_notice = builder(Notify, "event", "payload")
+_record = builder(RevisionRecord, "revision", "status", "reached_live")
 
 
 def initial_state(plan: Plan | None = None) -> RolloutState:
@@ -282,7 +285,7 @@ class _W:
         if self.original_rollout_id is not None:
             base["originalRolloutId"] = self.original_rollout_id
         base.update(payload)
-        self.effects.append(Notify(event=event, payload=base))
+        self.effects.append(_notice(event, base))
 
 
 #: ``_W(s, now)`` without a class call and an ``__init__`` frame (the full path builds one per decision)
@@ -1739,7 +1742,7 @@ def _history_touch(w: _W, rev: str, status: RevisionStatus, reached_live: bool |
         _history_status(w, rev, status)
         return
     live = bool(reached_live) or (old is not None and old.reached_live)
-    rec = RevisionRecord(revision=rev, status=status, reached_live=live)
+    rec = _record(rev, status, live)
     w.history = (*(r for r in w.history if r.revision != rev), rec)
 
 
