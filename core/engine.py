@@ -61,6 +61,7 @@ advance pass: no pass of a rollout reads them (:func:`_passes_read_no_world`).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import fields
 from typing import Any
 
@@ -110,6 +111,8 @@ from ebbtide.core.traffic import basic_canary_counts, basic_canary_scale, ceil_p
 RECORDED_FAILURES = 5
 #: the event that lets the full engine go on from a state the hot path prepared (nothing else happens)
 _TICK = Tick()
+#: a rollout or a rollback runs, or the last one failed
+_RUNNING_OR_FAILED: frozenset[Phase] = ROLLOUT_PHASES | {"rolling-back", "failed"}
 #: guards the advance loop against a malformed plan; a plan has far fewer steps than this
 _MAX_ITERATIONS = 10_000
 #: the copies of a run and a metric status the full path makes (positional: no keyword dictionary)
@@ -133,8 +136,11 @@ def initial_state(plan: Plan | None = None) -> RolloutState:
 
 #: the state's dict fields: the working copy mutates copies of them; other fields are replaced, never mutated
 _COPIED = ("weights", "replicas", "ready", "scale_downs")
-#: every field; all but the dict fields are compared by identity when freezing (an untouched one is the same)
+#: every field; all but the dict and number fields are compared by identity when freezing (an untouched one
+#: is the same)
 _FIELDS = tuple(f.name for f in fields(RolloutState))
+#: the plain number fields: compared by value when freezing (a compiled build keeps them unboxed)
+_NUMBERS = tuple(f.name for f in fields(RolloutState) if f.type in ("int", "float", int, float))
 
 
 #: sets up the working copy ``w`` of the state ``s`` at ``now``: every field of ``s`` (the dict fields as new
@@ -165,12 +171,12 @@ _CHANGING = (
     "seq",
 )
 #: the new state from the working copy ``w`` and the state ``s`` it was loaded from: ``s`` itself when no
-#: field changed (the other fields by identity, the dict fields by value), else a copy of ``w``'s fields
+#: field changed (the dict and number fields by value, the others by identity), else a copy of ``w``'s fields
 #: (an unchanged dict field keeps ``s``'s dict) stamped with the decision's time in ``updated_at``. One
 #: chain of comparisons that stops at the first field that differs, then straight copies: not a
 #: comparison and a branch per field
 _SAME = " and ".join(
-    f"w.{k} == s.{k}" if k in _COPIED else f"w.{k} is s.{k}"
+    f"w.{k} == s.{k}" if k in _COPIED or k in _NUMBERS else f"w.{k} is s.{k}"
     for k in (*_CHANGING, *(k for k in _FIELDS if k not in _CHANGING))
     if k != "updated_at"
 )
@@ -288,18 +294,12 @@ class _W:
         self.effects.append(_notice(event, base))
 
 
-#: ``_W(s, now)`` without a class call and an ``__init__`` frame (the full path builds one per decision)
-_working = generated_function(
-    "working(s, now)", ["w = make(W)", *_LOAD, "return w"], list(_FIELDS), {"make": object.__new__, "W": _W}
-)
-
-
 # ---------------------------------------------------------------------------------------------------
 # public API
 # ---------------------------------------------------------------------------------------------------
 
 
-def step(state: RolloutState, event: Event, now: float) -> Decision:
+def _step(state: RolloutState, event: Event, now: Any) -> Decision:
     """Apply one event at time ``now``. Pure and deterministic; a rejected command changes nothing.
 
     Bad input from an embedder (not an Event, a non-finite ``now``, ...) raises TypeError / ValueError.
@@ -320,11 +320,17 @@ def step(state: RolloutState, event: Event, now: float) -> Decision:
     return full_step(decision, _TICK, now)  # a measurement folded in: the engine goes on as at a Tick
 
 
+#: ``step(state, event, now)``: :func:`_step` under its public signature. ``now`` is a ``float`` to a type
+#: checker, and any object to the function itself, so that the compiled build (setup.py) leaves judging it
+#: to :func:`~ebbtide.core.inputs.check_step_inputs` rather than converting or refusing it first
+step: Callable[[RolloutState, Event, float], Decision] = _step
+
+
 def full_step(state: RolloutState, event: Event, now: float) -> Decision:
     """:func:`step` without its fast path (tests compare the two; every decision must be a fixpoint)."""
     if now < state.updated_at:
         now = state.updated_at
-    w: _W = _working(state, now)
+    w = _W(state, now)
     if isinstance(event, Tick):
         pass
     elif isinstance(event, ReplicasObserved):
@@ -364,7 +370,7 @@ def judged_step(fold: Judged, now: float) -> Decision:
     ``now`` on every state that changed (this one always does: its run takes a new verdict); the world the
     effects are diffed from (weights, replicas, observations, routes, canary) is the very same."""
     state = fold.origin
-    w: _W = _working(state, now)
+    w = _W(state, now)
     runs = list(fold.runs)
     run = runs[fold.index] = _judged_run(runs[fold.index], fold.phase, fold.message)
     w.verifications = tuple(runs)
@@ -576,7 +582,7 @@ def _on_deploy(w: _W, ev: Deploy) -> None:
         w.degraded = False
         return
     restoring = w.initiator == "failure-policy" and rev == w.canary  # the good revision a newRollout restores
-    if w.phase in (*ROLLOUT_PHASES, "rolling-back", "failed") and (rev == w.stable or restoring):
+    if w.phase in _RUNNING_OR_FAILED and (rev == w.stable or restoring):
         # the template went back to the stable (serving) revision, or to the last successful one a failed
         # newRollout rollback was restoring: a fast rollback to it
         w.desired = rev
