@@ -131,6 +131,9 @@ _scale = builder(ScaleRevision, "revision", "replicas")
 _traffic = builder(SetTraffic, "weights", "header_routes", "header_route_revision")
 #: a run's stop, built positionally (every run that ends or is stopped sends one)
 _stop = builder(StopVerification, "verification")
+#: a notification and a revision's record, built positionally (every rollout sends and touches a few)
+_notice = builder(Notify, "event", "payload")
+_record = builder(RevisionRecord, "revision", "status", "reached_live")
 
 
 def initial_state(plan: Plan | None = None) -> RolloutState:
@@ -176,7 +179,7 @@ _CHANGING = (
     "seq",
 )
 #: the new state from the working copy ``w`` and the state ``s`` it was loaded from: ``s`` itself when no
-#: field changed (the other fields by identity, the dict fields by value), else a copy of ``w``'s fields
+#: field changed (the dict and number fields by value, the others by identity), else a copy of ``w``'s fields
 #: (an unchanged dict field keeps ``s``'s dict) stamped with the decision's time in ``updated_at``. One
 #: chain of comparisons that stops at the first field that differs, then straight copies: not a
 #: comparison and a branch per field
@@ -299,13 +302,7 @@ class _W:
         if self.original_rollout_id is not None:
             base["originalRolloutId"] = self.original_rollout_id
         base.update(payload)
-        self.effects.append(Notify(event=event, payload=base))
-
-
-#: ``_W(s, now)`` without a class call and an ``__init__`` frame (the full path builds one per decision)
-_working = generated_function(
-    "working(s, now)", ["w = make(W)", *_LOAD, "return w"], list(_FIELDS), {"make": object.__new__, "W": _W}
-)
+        self.effects.append(_notice(event, base))
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -344,7 +341,7 @@ def full_step(state: RolloutState, event: Event, now: float) -> Decision:
     """:func:`step` without its fast path (tests compare the two; every decision must be a fixpoint)."""
     if now < state.updated_at:
         now = state.updated_at
-    w: _W = _working(state, now)
+    w = _W(state, now)
     if isinstance(event, Tick):
         pass
     elif isinstance(event, ReplicasObserved):
@@ -376,19 +373,20 @@ def judged_step(fold: Judged, now: float) -> Decision:
     folded one carries its verdict already (each decision judges the runs it changes, and the short path
     changed only this one), so the pass changes only the folded run, to the very verdict the short path
     computed from the same template and metrics, and acts on it if it ended; then it returns, and the loop
-    goes on. Recording that verdict here, marking the runs judged and acting the same way leaves the loop
-    where that pass would have (its next pass checks for timeouts again and finds the runs judged).
+    goes on. Recording that verdict here, marking the runs judged and found with nothing expired, and acting
+    the same way leaves the loop where that pass would have (its next pass finds the runs as marked).
 
     It starts from ``fold.origin`` with ``fold.runs``, not from ``fold.state``, which is never built: the two
     differ only in the runs, set here, and in ``updated_at``, which no pass reads and freezing stamps with
     ``now`` on every state that changed (this one always does: its run takes a new verdict); the world the
     effects are diffed from (weights, replicas, observations, routes, canary) is the very same."""
     state = fold.origin
-    w: _W = _working(state, now)
+    w = _W(state, now)
     runs = list(fold.runs)
     run = runs[fold.index] = _judged_run(runs[fold.index], fold.phase, fold.message)
     w.verifications = tuple(runs)
     w.judged = (w.verifications, w.plan)
+    w.unexpired = w.verifications  # that first pass found no measurement timed out (see above)
     if fold.phase in ver.TERMINAL:
         _run_finished(w, run)
     return _decide(w, state, now)
@@ -1801,7 +1799,7 @@ def _history_touch(w: _W, rev: str, status: RevisionStatus, reached_live: bool |
         _history_status(w, rev, status)
         return
     live = bool(reached_live) or (old is not None and old.reached_live)
-    rec = RevisionRecord(revision=rev, status=status, reached_live=live)
+    rec = _record(rev, status, live)
     w.history = (*(r for r in w.history if r.revision != rev), rec)
 
 
