@@ -1443,7 +1443,7 @@ def _desired_weights(w: _W) -> dict[str, int]:
             # target serves it; when it does not (its pods are gone, another revision carried that share),
             # the target takes only what its ready pods carry and the rest stays where it is
             caps[canary] = _share(w, canary)
-        return _clamp_unready(w, split(desired, prev, caps), first=stable, fallback=desired)
+        return _clamp_unready(w, split(desired, prev, caps), stable, desired)
     elif w.stable is not None:
         desired = {w.stable: 100}
         # live: the stable revision reached live with its replicas ready; it serves everything
@@ -1554,7 +1554,13 @@ def _settle_world(w: _W, clip: bool = True, remember: bool = False) -> int:
         else:
             read_weights, read_base = w.weights, w.initiator == "failure-policy" and _base_ready(w)
             replicas = _desired_replicas(w)
-        kept = _observations_kept(w.ready, weights, replicas, clip)
+        # the kept observations stay as they are for this world: every observed revision still runs or
+        # serves, and (``clip``) none was seen with more ready pods than it is now asked for
+        kept = True
+        for rev, seen in w.ready.items():  # (a loop here, not a call: once per pass)
+            if (rev not in replicas and rev not in weights) or (clip and seen > replicas.get(rev, 0)):
+                kept = False
+                break
         if kept and weights == w.weights and replicas == w.replicas:
             break
         moved |= _WORLD_MOVED
@@ -1626,17 +1632,6 @@ def _replicas_inputs(w: _W) -> tuple[object, ...]:
     no mark: within a decision ``now`` is fixed, and besides a settle only a new rollout or rollback writes
     the scale-downs (dropping its canary's or target's), and those move the history or the rollback."""
     return (_target_weight(w), w.canary_scale_replicas, w.canary_scale_weight, w.history)
-
-
-def _observations_kept(
-    ready: dict[str, int], weights: dict[str, int], replicas: dict[str, int], clip: bool
-) -> bool:
-    """The kept observations stay as they are for this world: every observed revision still runs or
-    serves, and (``clip``) none was seen with more ready pods than it is now asked for."""
-    for rev, seen in ready.items():
-        if (rev not in replicas and rev not in weights) or (clip and seen > replicas.get(rev, 0)):
-            return False
-    return True
 
 
 def _forget_and_clip(
