@@ -66,6 +66,7 @@ What a decision need not evaluate again (docs/performance.md, "Round 3" and "Rou
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import fields
 from typing import Any
 
@@ -115,6 +116,8 @@ from ebbtide.core.traffic import basic_canary_counts, basic_canary_scale, ceil_p
 RECORDED_FAILURES = 5
 #: the event that lets the full engine go on from a state the hot path prepared (nothing else happens)
 _TICK = Tick()
+#: a rollout or a rollback runs, or the last one failed
+_RUNNING_OR_FAILED: frozenset[Phase] = ROLLOUT_PHASES | {"rolling-back", "failed"}
 #: guards the advance loop against a malformed plan; a plan has far fewer steps than this
 _MAX_ITERATIONS = 10_000
 #: the copies of a run and a metric status the full path makes (positional: no keyword dictionary)
@@ -135,6 +138,8 @@ def initial_state(plan: Plan | None = None) -> RolloutState:
 _COPIED = ("weights", "replicas", "ready", "scale_downs")
 #: every field; all but the dict fields are compared by identity when freezing (an untouched one is the same)
 _FIELDS = tuple(f.name for f in fields(RolloutState))
+#: the plain number fields: compared by value when freezing (a compiled build keeps them unboxed)
+_NUMBERS = tuple(f.name for f in fields(RolloutState) if f.type in ("int", "float", int, float))
 
 
 def _generated(name: str, lines: list[str], result: str) -> Any:
@@ -159,7 +164,7 @@ _frozen = generated_function(
         if k != "updated_at"
         for line in (
             [f"if w.{k} is s.{k}: new.{k} = s.{k}", f"else: new.{k} = w.{k}; same = False"]
-            if k not in _COPIED
+            if k not in _COPIED and k not in _NUMBERS
             else [f"if w.{k} == s.{k}: new.{k} = s.{k}", f"else: new.{k} = w.{k}; same = False"]
         )
     ]
@@ -286,7 +291,7 @@ class _W:
 # ---------------------------------------------------------------------------------------------------
 
 
-def step(state: RolloutState, event: Event, now: float) -> Decision:
+def _step(state: RolloutState, event: Event, now: Any) -> Decision:
     """Apply one event at time ``now``. Pure and deterministic; a rejected command changes nothing.
 
     Bad input from an embedder (not an Event, a non-finite ``now``, ...) raises TypeError / ValueError.
@@ -305,6 +310,12 @@ def step(state: RolloutState, event: Event, now: float) -> Decision:
     if isinstance(decision, Judged):
         return judged_step(decision, now)  # a measurement folded in and its run judged
     return full_step(decision, _TICK, now)  # a measurement folded in: the engine goes on as at a Tick
+
+
+#: ``step(state, event, now)``: :func:`_step` under its public signature. ``now`` is a ``float`` to a type
+#: checker, and any object to the function itself, so that the compiled build (setup.py) leaves judging it
+#: to :func:`~ebbtide.core.inputs.check_step_inputs` rather than converting or refusing it first
+step: Callable[[RolloutState, Event, float], Decision] = _step
 
 
 def full_step(state: RolloutState, event: Event, now: float) -> Decision:
@@ -557,7 +568,7 @@ def _on_deploy(w: _W, ev: Deploy) -> None:
         w.degraded = False
         return
     restoring = w.initiator == "failure-policy" and rev == w.canary  # the good revision a newRollout restores
-    if w.phase in (*ROLLOUT_PHASES, "rolling-back", "failed") and (rev == w.stable or restoring):
+    if w.phase in _RUNNING_OR_FAILED and (rev == w.stable or restoring):
         # the template went back to the stable (serving) revision, or to the last successful one a failed
         # newRollout rollback was restoring: a fast rollback to it
         w.desired = rev

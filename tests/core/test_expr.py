@@ -315,7 +315,7 @@ def test_never_uses_python_eval(monkeypatch: pytest.MonkeyPatch) -> None:
 # ---------------------------------------------------------------------------------- bounded evaluation
 
 
-def _quick(src: str, value: object) -> None:
+def assert_fails_quickly(src: str, value: object) -> None:
     start = time.perf_counter()
     with pytest.raises(EvaluationError) as exc:
         compile_condition(src).evaluate(value)
@@ -336,7 +336,7 @@ def test_power_of_measured_values_is_bounded() -> None:
 
 def test_nested_predicates_over_long_vectors_hit_the_step_budget() -> None:
     xs = list(range(200))  # 200 ** 3 = 8 million steps
-    _quick("all(result, all(result, all(result, # >= 0)))", xs)
+    assert_fails_quickly("all(result, all(result, all(result, # >= 0)))", xs)
     with pytest.raises(EvaluationError, match=f"more than {MAX_STEPS} steps"):
         compile_condition("any(result, any(result, any(result, # < 0)))").evaluate(xs)
     # a pass over a long range vector (a week of 15-second samples) is well inside the budget
@@ -345,7 +345,7 @@ def test_nested_predicates_over_long_vectors_hit_the_step_budget() -> None:
 
 
 def test_integer_arithmetic_stays_in_64_bits() -> None:
-    _quick("result * result * result * result > 0", 10**18)
+    assert_fails_quickly("result * result * result * result > 0", 10**18)
     assert compile_condition("result * 2 > 0").evaluate(2**61) is True
 
 
@@ -353,7 +353,8 @@ def test_deeply_nested_measured_values_are_an_evaluation_error() -> None:
     deep: list[Any] = []
     for _ in range(5000):
         deep = [deep]
-    _quick("result == result", deep)  # Python's recursion limit, reported as an evaluation error
+    # Python's recursion limit, reported as an evaluation error
+    assert_fails_quickly("result == result", deep)
 
 
 def test_deepest_allowed_nesting_evaluates() -> None:

@@ -201,7 +201,7 @@ def test_the_list_links_to_each_rollout(demoed: Demoed, page: Any) -> None:
     assert page.url.endswith("#/web/search")
 
 
-def _shot(page: Any, name: str) -> None:
+def assert_screenshot(page: Any, name: str) -> None:
     path = IMG / name
     if REGENERATE:
         IMG.mkdir(parents=True, exist_ok=True)
@@ -214,7 +214,7 @@ def test_screenshots_of_the_list_and_of_a_rollback_in_progress(demoed: Demoed, p
     demoed.until("shop", "orders", rolling_back)
     page.goto(f"{demoed.url}/dashboard/")
     page.locator("#list tbody tr").first.wait_for(timeout=WAIT_MS)
-    _shot(page, "dashboard-list.png")
+    assert_screenshot(page, "dashboard-list.png")
     page.goto(f"{demoed.url}/dashboard/#/shop/orders")
     page.locator("#rollback-status").wait_for(timeout=WAIT_MS)
-    _shot(page, "dashboard-rollback.png")
+    assert_screenshot(page, "dashboard-rollback.png")

@@ -78,7 +78,7 @@ def test_the_view_shows_an_immediate_rollback_on_the_cluster_in_progress_with_it
             [failed] = [a.verification for a in c.table.asked if a.revision == tc.V2]
             run = page.locator("#verifications .run").inner_text()
             assert failed in run and "Failed" in run and "error-rate" in run
-            shown._shot(page, "dashboard-kube-rollback.png")
+            shown.assert_screenshot(page, "dashboard-kube-rollback.png")
             del c.api.workloads.by_image["orders:1"]  # the pod becomes ready: the rollback completes
             end = tc.wait_for(c.api, lambda s: s.degraded and tc.settled(tc.V1)(s))
             assert end.weights == {tc.V1: 100}
