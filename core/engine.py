@@ -1305,8 +1305,8 @@ def _canary_replicas_for(w: _W, weight: int) -> int:
     if w.canary_scale_replicas is not None:
         return min(n, w.canary_scale_replicas)
     if w.canary_scale_weight is not None:
-        return ceil_pct(n, w.canary_scale_weight)
-    return ceil_pct(n, weight)
+        weight = w.canary_scale_weight
+    return -(-n * weight // 100)  # (:func:`ceil_pct` in integers, no call: tests/core/test_ceil_pct.py)
 
 
 def _target_weight(w: _W) -> int:
@@ -1393,7 +1393,10 @@ def _desired_replicas(w: _W) -> dict[str, int]:
         ]:
             del w.scale_downs[rev]
         _limit_delayed_scale_downs(w, out)
-    return positive(out)
+    for count in out.values():  # (:func:`positive`, inlined: this runs on every settle pass that sizes)
+        if count <= 0:
+            return {r: c for r, c in out.items() if c > 0}
+    return out
 
 
 def _rollout_replicas(w: _W, out: dict[str, int]) -> None:
@@ -1513,7 +1516,7 @@ def _desired_weights(w: _W) -> dict[str, int]:
             # target serves it; when it does not (its pods are gone, another revision carried that share),
             # the target takes only what its ready pods carry and the rest stays where it is
             caps[canary] = _share(w, canary)
-        return _clamp_unready(w, split(desired, prev, caps), first=stable, fallback=desired)
+        return _clamp_unready(w, split(desired, prev, caps), stable, desired)
     elif w.stable is not None:
         desired = {w.stable: 100}
         # live: the stable revision reached live with its replicas ready; it serves everything
@@ -1624,7 +1627,13 @@ def _settle_world(w: _W, clip: bool = True, remember: bool = False) -> int:
         else:
             read_weights, read_base = w.weights, w.initiator == "failure-policy" and _base_ready(w)
             replicas = _desired_replicas(w)
-        kept = _observations_kept(w.ready, weights, replicas, clip)
+        # the kept observations stay as they are for this world: every observed revision still runs or
+        # serves, and (``clip``) none was seen with more ready pods than it is now asked for
+        kept = True
+        for rev, seen in w.ready.items():  # (a loop here, not a call: once per pass)
+            if (rev not in replicas and rev not in weights) or (clip and seen > replicas.get(rev, 0)):
+                kept = False
+                break
         if kept and weights == w.weights and replicas == w.replicas:
             break
         moved |= _WORLD_MOVED
@@ -1696,17 +1705,6 @@ def _replicas_inputs(w: _W) -> tuple[object, ...]:
     no mark: within a decision ``now`` is fixed, and besides a settle only a new rollout or rollback writes
     the scale-downs (dropping its canary's or target's), and those move the history or the rollback."""
     return (_target_weight(w), w.canary_scale_replicas, w.canary_scale_weight, w.history)
-
-
-def _observations_kept(
-    ready: dict[str, int], weights: dict[str, int], replicas: dict[str, int], clip: bool
-) -> bool:
-    """The kept observations stay as they are for this world: every observed revision still runs or
-    serves, and (``clip``) none was seen with more ready pods than it is now asked for."""
-    for rev, seen in ready.items():
-        if (rev not in replicas and rev not in weights) or (clip and seen > replicas.get(rev, 0)):
-            return False
-    return True
 
 
 def _forget_and_clip(

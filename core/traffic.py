@@ -46,8 +46,11 @@ def split(desired: dict[str, int], prev: Mapping[str, int], caps: Mapping[str, i
             want = cap if cap < want else want
         out[rev] = want
         short -= want
-    if short <= 0:
-        return positive(out)  # the common case: every wanted share fits its capacity
+    if short <= 0:  # the common case: every wanted share fits its capacity
+        for want in out.values():  # (:func:`positive`, inlined: this runs on every settle pass)
+            if want <= 0:
+                return {r: v for r, v in out.items() if v > 0}
+        return out
     # the shortfall stays with the revisions that had it: first those leaving, then the wanted ones
     for leaving in (True, False):
         for rev in sorted(prev):
