@@ -18,7 +18,6 @@ After an intended change of behaviour (never for a speed-up), regenerate with
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
 import os
 from pathlib import Path
@@ -28,11 +27,10 @@ import pytest
 
 from ebbtide.sim.runner import aggregate, load_scenario, simulate
 from ebbtide.sim.scenario import Scenario
+from tests.sim.examples import EXAMPLES, bench_scenario
 from tests.sim.scenarios import TEMPLATE, rollout_spec, scenario_doc, strategy, write
 
-ROOT = Path(__file__).resolve().parents[2]
 GOLDEN = Path(__file__).parent / "golden" / "runs.json"
-EXAMPLES = sorted((ROOT / "examples" / "scenarios").glob("*.yaml"))
 REGENERATE = os.environ.get("EBBTIDE_REGENERATE_GOLDEN") == "1"
 SEED = 11
 TIMELINE_RUNS = 3
@@ -97,14 +95,6 @@ def features_scenario(tmp: Path) -> Scenario:
         ],
     )
     return load_scenario(write(tmp / "features.yaml", doc, [template, strategy(), rollout_spec()]))
-
-
-def bench_scenario() -> Scenario:
-    spec = importlib.util.spec_from_file_location("sim_bench", ROOT / "bench" / "sim_bench.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.scenario()  # type: ignore[no-any-return]
 
 
 @pytest.fixture(scope="module")

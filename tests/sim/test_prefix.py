@@ -6,7 +6,6 @@ every measurement and verdict, notifications, rejections, event count).
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,17 +18,7 @@ from ebbtide.sim.loop import Prepared, run_once
 from ebbtide.sim.prefix import Prefix, same
 from ebbtide.sim.runner import derive_seed, load_scenario
 from ebbtide.sim.scenario import Scenario
-
-ROOT = Path(__file__).resolve().parents[2]
-EXAMPLES = sorted((ROOT / "examples" / "scenarios").glob("*.yaml"))
-
-
-def bench_scenario() -> Scenario:
-    spec = importlib.util.spec_from_file_location("sim_bench", ROOT / "bench" / "sim_bench.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.scenario()  # type: ignore[no-any-return]
+from tests.sim.examples import EXAMPLES, bench_scenario
 
 
 @pytest.fixture

@@ -6,8 +6,6 @@ The oracle is the engine itself: every answer the wrapper gives on its own is co
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,24 +17,8 @@ from ebbtide.sim import loop
 from ebbtide.sim.loop import Prepared, run_once
 from ebbtide.sim.prefix import Prefix
 from ebbtide.sim.quiet import Answers, StepFn, quiet
-from ebbtide.sim.runner import derive_seed, load_scenario
-from ebbtide.sim.scenario import Scenario
-
-ROOT = Path(__file__).resolve().parents[2]
-EXAMPLES = sorted((ROOT / "examples" / "scenarios").glob("*.yaml"))
-
-
-def bench_scenario() -> Scenario:
-    spec = importlib.util.spec_from_file_location("sim_bench", ROOT / "bench" / "sim_bench.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.scenario()  # type: ignore[no-any-return]
-
-
-def scenarios() -> list[tuple[str, Prepared]]:
-    found = [(p.stem, load_scenario(p).prepare()) for p in EXAMPLES]
-    return [*found, ("bench", bench_scenario().prepare())]
+from ebbtide.sim.runner import derive_seed
+from tests.sim.examples import bench_scenario, scenarios
 
 
 def runs(prepared: Prepared, n: int, prefix: bool = True) -> list[dict[str, Any]]:
