@@ -220,7 +220,13 @@ def simulate_cmd(
     ] = None,
     seed: Annotated[int | None, typer.Option("--seed", "-s", help="seed (default: the scenario's)")] = None,
     workers: Annotated[
-        int, typer.Option("--workers", "-w", min=1, help="worker processes (at most one per CPU)")
+        int,
+        typer.Option(
+            "--workers",
+            "-w",
+            min=1,
+            help="processes running the runs: this one and W-1 workers (at most one per CPU)",
+        ),
     ] = 1,
     executor: ExecutorOption = ExecutorName.processes,
     dask_scheduler: SchedulerOption = None,

@@ -33,9 +33,9 @@ from collections.abc import Iterator
 from types import TracebackType
 from typing import Any
 
+from ebbtide.sim.chunks import Chunk, run_chunk
 from ebbtide.sim.loop import Prepared
 from ebbtide.sim.outcome import RunResult
-from ebbtide.sim.runner import Chunk, run_chunk
 
 __all__ = ["DaskExecutor", "DaskUnavailable", "dask_available"]
 

@@ -50,16 +50,16 @@ def test_results_identical_to_one_process(failing: Scenario, flaky: Scenario) ->
 
 def test_results_are_streamed_in_a_bounded_window(flaky: Scenario, monkeypatch: pytest.MonkeyPatch) -> None:
     """Chunks are handed on in run order while later ones run, never more than the window ahead."""
-    import ebbtide.sim.runner as runner
+    import ebbtide.sim.chunks as chunks
 
     started: list[int] = []  # the runs started on the (in-process) workers, in any order
-    real = runner.run_once
+    real = chunks.run_once
 
     def spy(prepared, index, *args):  # type: ignore[no-untyped-def]
         started.append(index)
         return real(prepared, index, *args)
 
-    monkeypatch.setattr(runner, "run_once", spy)
+    monkeypatch.setattr(chunks, "run_once", spy)
     window, size = 3, 2
     ahead: list[int] = []
     with DaskExecutor(workers=2, processes=False, window=window) as executor:
@@ -78,9 +78,9 @@ def hold_runs_from(first: int, gate: str) -> None:
     import os
     import time
 
-    import ebbtide.sim.runner as runner
+    import ebbtide.sim.chunks as chunks
 
-    real = runner.run_once
+    real = chunks.run_once
 
     def held(prepared, index, *args):  # type: ignore[no-untyped-def]
         deadline = time.monotonic() + 120
@@ -88,7 +88,7 @@ def hold_runs_from(first: int, gate: str) -> None:
             time.sleep(0.01)
         return real(prepared, index, *args)
 
-    runner.run_once = held
+    chunks.run_once = held
 
 
 def test_a_worker_lost_mid_sweep_reruns_its_runs(failing: Scenario, tmp_path: Path) -> None:

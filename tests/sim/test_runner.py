@@ -7,7 +7,6 @@ from pathlib import Path
 import pytest
 
 from ebbtide.core.spec import SpecError
-from ebbtide.sim import runner
 from ebbtide.sim.outcome import SCHEMA_VERSION, percentile
 from ebbtide.sim.runner import aggregate, chunk_bounds, derive_seed, load_scenario, replay_run, simulate
 from ebbtide.sim.scenario import Scenario
@@ -57,20 +56,6 @@ def test_chunks_cover_the_runs_and_shrink_towards_the_end(start: int, stop: int,
     assert chunk_bounds(start, stop, workers, size=7) == [
         (lo, min(lo + 7, stop)) for lo in range(start, stop, 7)
     ]
-
-
-def test_a_worker_process_shares_one_prefix_across_its_chunks(flaky: Scenario) -> None:
-    prepared = flaky.prepare()
-    runner._init_worker(prepared)
-    try:
-        first = runner._run_chunk_here(5, 0, 4, False, False)
-        assert runner._PREFIX is not None and len(runner._PREFIX) > 0
-        kept = len(runner._PREFIX)
-        later = runner._run_chunk_here(5, 4, 8, False, False)
-        assert len(runner._PREFIX) == kept  # recorded once, by the first run of the first chunk
-    finally:
-        runner._PREPARED = runner._PREFIX = None
-    assert [r.to_dict() for r in first + later] == [r.to_dict() for r in simulate(flaky, runs=8, seed=5)]
 
 
 def test_any_run_replays_alone(flaky: Scenario) -> None:
