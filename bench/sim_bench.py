@@ -10,8 +10,9 @@ because this machine's speed swings from minute to minute while ratios hold stea
                                                 and ``replayed_us_per_run``: the simulator alone, every
                                                 step answered from a recording (see outside_engine)
   {"name": "sim.runs_per_s_workers2", ...}      simulate(..., workers=2) (this process and one worker
-                                                process, see ebbtide.sim.processes), with the one-core rate of the
-                                                same round and the ratio (issue 8: must >= 1.8 on 2 cores),
+                                                process, see ebbtide.sim.processes), with the one-core
+                                                rate of the same round and the ratio (issue 8: must
+                                                >= 1.8 on 2 cores),
                                                 and ``cpu_ratio``: the ratio the CPU time spent promises
                                                 on two idle cores
 
