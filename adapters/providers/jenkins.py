@@ -60,6 +60,9 @@ DEFAULT_TIMEOUT = 60.0
 DEFAULT_INTERVAL = 5.0
 #: the longest a single HTTP request may take, whatever is left of the whole wait
 REQUEST_TIMEOUT = 30.0
+#: the least a request is given: the time left, when it is shorter than a round trip, would fail an answer
+#: on its way (the whole wait may run over ``timeout`` by at most this; the in-flight bound has 30 s to spare)
+MIN_REQUEST_TIMEOUT = 1.0
 
 
 class JenkinsProvider:
@@ -107,7 +110,7 @@ class _Run:
         return exchange(
             method,
             url,
-            timeout=min(left, REQUEST_TIMEOUT),
+            timeout=min(max(left, MIN_REQUEST_TIMEOUT), REQUEST_TIMEOUT),
             verify=self.verify,
             what="Jenkins",
             check=False,

@@ -152,6 +152,25 @@ def test_a_build_that_never_ends_times_out(vendor: Vendor) -> None:
     assert len(polls) == round(clock.now / 0.05)  # one poll after each sleep of the queue's and the build's
 
 
+def test_the_last_poll_before_the_deadline_is_not_cut_shorter_than_a_round_trip(vendor: Vendor) -> None:
+    """At 1.95 s of a 2 s wait, 50 ms are left; the answer, 200 ms away, still counts (a request is given at
+    least MIN_REQUEST_TIMEOUT, 1 s), and the build that finished is reported, not a timeout."""
+    script(vendor)
+    clock = Clock()
+    running = {"_class": "hudson.model.FreeStyleBuild", "number": 7, "building": True, "result": None}
+
+    def build(request: object) -> Reply:
+        if clock.now < 1.95 - 1e-9:
+            return Reply(body=running)
+        time.sleep(0.2)
+        return Reply(body={**running, "building": False, "result": "SUCCESS"})
+
+    vendor.route("GET", "/job/smoke/7/api/json", build)
+    m = JenkinsProvider(clock=clock, sleep=clock.sleep).measure(jenkins(vendor.url, timeout="2s"), now=0)
+    assert m.error is None and m.value == "SUCCESS"
+    assert 1.95 - 1e-9 <= clock.now < 2.0
+
+
 def test_slow_jenkins_is_bounded_by_the_timeout(vendor: Vendor) -> None:
     answer = threading.Event()  # Jenkins answers only once the test is over: no race with the timeout
 
