@@ -100,6 +100,10 @@ def share(
 
 
 class _Sharing:
+    """Who runs which chunk. Chunks are taken in order: the workers are kept ``AHEAD`` chunks deep, and this
+    process takes the due chunk when nobody has it, else the next one, until ``most_done`` finished chunks
+    wait for their turn; then it waits for the worker that has the due chunk."""
+
     def __init__(
         self, chunks: list[Chunk], run_here: Callable[[int, int], list[RunResult]], workers: list[Worker]
     ) -> None:
