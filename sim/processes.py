@@ -33,6 +33,7 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import fields
 from multiprocessing.connection import Connection
+from multiprocessing.context import BaseContext
 from operator import attrgetter
 from typing import Any
 
@@ -59,10 +60,16 @@ class RemoteTraceback(Exception):
 
 
 class ProcessExecutor:
-    """This process and ``workers - 1`` worker processes on this machine (see the module's docstring)."""
+    """This process and ``workers - 1`` worker processes on this machine (see the module's docstring).
 
-    def __init__(self, workers: int) -> None:
+    ``start_method`` is multiprocessing's (``"fork"``, ``"spawn"``, ``"forkserver"``; default: the
+    platform's). Forked workers inherit the prepared scenario and start warm; the others are sent it,
+    pickled, and import ebbtide first (a second or so).
+    """
+
+    def __init__(self, workers: int, start_method: str | None = None) -> None:
         self._workers = max(1, workers)
+        self._context = multiprocessing.get_context(start_method)
 
     @property
     def workers(self) -> int:
@@ -83,7 +90,7 @@ class ProcessExecutor:
         workers: list[Worker] = []
         try:
             for _ in range(min(self._workers - 1, len(chunks) - 1)):
-                workers.append(Worker((prepared, seed, keep, measure)))
+                workers.append(Worker(self._context, (prepared, seed, keep, measure)))
             yield from share(chunks, run_here, workers)
         finally:
             for worker in workers:
@@ -153,8 +160,7 @@ class _Sharing:
 class Worker:
     """One worker process and its pipe; ``out`` holds the chunks sent to it and not received yet, in order."""
 
-    def __init__(self, job: tuple[Prepared, int | str, bool, bool]) -> None:
-        context = multiprocessing.get_context()
+    def __init__(self, context: BaseContext, job: tuple[Prepared, int | str, bool, bool]) -> None:
         self.conn, theirs = context.Pipe()
         self.process = context.Process(target=serve, args=(theirs, *job), daemon=True)
         self.process.start()
@@ -162,7 +168,10 @@ class Worker:
         self.out: deque[int] = deque()
 
     def send(self, index: int, chunk: Chunk) -> None:
-        self.conn.send(chunk)
+        try:
+            self.conn.send(chunk)
+        except OSError:  # its end is closed: it has died
+            raise self._lost(index) from None
         self.out.append(index)
 
     def has_result(self) -> bool:
@@ -172,17 +181,19 @@ class Worker:
         try:
             kind, payload = self.conn.recv()
         except (EOFError, OSError):
-            self.process.join(1)
-            index = self.out[0]
-            raise WorkerLost(
-                f"a worker process ended (exit code {self.process.exitcode}) while it ran runs "
-                f"of chunk {index}; the simulation stopped"
-            ) from None
+            raise self._lost(self.out[0]) from None
         index = self.out.popleft()
         if kind == "error":
             error, remote = payload
             raise error from RemoteTraceback(remote)
         return index, unpack(payload)
+
+    def _lost(self, index: int) -> WorkerLost:
+        self.process.join(1)
+        return WorkerLost(
+            f"a worker process ended (exit code {self.process.exitcode}) with chunk {index} to run; "
+            "the simulation stopped"
+        )
 
     def stop(self) -> None:
         """Idle: asked to end, and waited for. Busy (the call ended early): terminated."""

@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 from ebbtide.sim import processes
 from ebbtide.sim.chunks import Chunk, chunk_bounds, run_chunk
 from ebbtide.sim.outcome import RunResult
-from ebbtide.sim.processes import AHEAD, RemoteTraceback, WorkerLost, pack, share, unpack
+from ebbtide.sim.processes import AHEAD, ProcessExecutor, RemoteTraceback, WorkerLost, pack, share, unpack
 from ebbtide.sim.runner import load_scenario, simulate
 from ebbtide.sim.scenario import Scenario
 
@@ -111,6 +111,19 @@ def test_the_due_chunk_goes_to_this_process_when_nobody_has_it() -> None:
 def test_results_are_one_process_results(flaky: Scenario, workers: int) -> None:
     one = [r.to_dict() for r in simulate(flaky, runs=50, seed=4, keep_timelines=True, measurements=True)]
     many = simulate(flaky, runs=50, seed=4, keep_timelines=True, measurements=True, workers=workers)
+    assert [r.to_dict() for r in many] == one
+    assert multiprocessing.active_children() == []
+
+
+@pytest.mark.parametrize("method", ["spawn", "forkserver"])
+def test_workers_that_are_not_forked_get_the_scenario_sent(flaky: Scenario, method: str) -> None:
+    """Where the platform does not fork (macOS; Linux from Python 3.14 on), the workers are sent the prepared
+    scenario, pickled, and import ebbtide themselves: the same results."""
+    if method not in multiprocessing.get_all_start_methods():
+        pytest.skip(f"no {method} here")
+    one = [r.to_dict() for r in simulate(flaky, runs=30, seed=6, keep_timelines=True)]
+    executor = ProcessExecutor(2, start_method=method)
+    many = simulate(flaky, runs=30, seed=6, keep_timelines=True, executor=executor, chunk_size=5)
     assert [r.to_dict() for r in many] == one
     assert multiprocessing.active_children() == []
 
