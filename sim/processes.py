@@ -162,7 +162,8 @@ class Worker:
 
     def __init__(self, context: BaseContext, job: tuple[Prepared, int | str, bool, bool]) -> None:
         self.conn, theirs = context.Pipe()
-        self.process = context.Process(target=serve, args=(theirs, *job), daemon=True)
+        # typeshed declares Process on the concrete contexts only, not on BaseContext
+        self.process = context.Process(target=serve, args=(theirs, *job), daemon=True)  # type: ignore[attr-defined]
         self.process.start()
         theirs.close()  # the worker's end lives in the worker only: its death is an end of file here
         self.out: deque[int] = deque()
