@@ -125,18 +125,33 @@ def wait_for(
     timeout: float = 15.0,
     each: Callable[[RolloutState], None] | None = None,
 ) -> RolloutState:
-    """Poll the workload's persisted state until ``done`` (``each`` sees every state polled)."""
+    """Poll the workload's persisted state until ``done`` (``each`` sees every state polled). On a timeout,
+    or when ``each`` fails, the message lists the distinct states polled (a flaky run says what it saw)."""
     deadline = time.monotonic() + timeout
     last = None
-    while time.monotonic() < deadline:
-        last = state_of(api)
-        if last is not None:
-            if each is not None:
-                each(last)
-            if done(last):
-                return last
-        time.sleep(0.02)
-    raise AssertionError(f"not reached in {timeout}s: {last}")
+    seen: list[str] = []
+    try:
+        while time.monotonic() < deadline:
+            last = state_of(api)
+            if last is not None:
+                brief = _brief(last)
+                if not seen or seen[-1] != brief:
+                    seen.append(brief)
+                if each is not None:
+                    each(last)
+                if done(last):
+                    return last
+            time.sleep(0.02)
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}\nstates polled:\n  " + "\n  ".join(seen)) from None
+    raise AssertionError(f"not reached in {timeout}s: {last}\nstates polled:\n  " + "\n  ".join(seen))
+
+
+def _brief(s: RolloutState) -> str:
+    return (
+        f"{s.phase} stable={s.stable} desired={s.desired} canary={s.canary} initiator={s.initiator} "
+        f"weights={s.weights} replicas={s.replicas} rollback={s.rollback is not None} degraded={s.degraded}"
+    )
 
 
 def live(rev: str) -> Callable[[RolloutState], bool]:
