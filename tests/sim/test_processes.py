@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
 import threading
 import time
 from collections import deque
@@ -181,16 +182,21 @@ def test_an_error_in_a_worker_fails_the_call_with_its_traceback(
 
 
 @forks
-def test_a_worker_that_dies_fails_the_call(flaky: Scenario, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("how", ["exit", "kill"])
+def test_a_worker_that_dies_fails_the_call(
+    flaky: Scenario, monkeypatch: pytest.MonkeyPatch, how: str
+) -> None:
     parent = os.getpid()
 
     def dying(*args: Any, **kwargs: Any) -> list[RunResult]:
         if os.getpid() != parent:
+            if how == "kill":
+                os.kill(os.getpid(), signal.SIGKILL)  # as the out-of-memory killer would
             os._exit(3)
         return run_chunk(*args, **kwargs)
 
     monkeypatch.setattr(processes, "run_chunk", dying)
-    with pytest.raises(WorkerLost, match=r"exit code 3"):
+    with pytest.raises(WorkerLost, match=r"exit code -9\)" if how == "kill" else r"exit code 3\)"):
         list(simulate(flaky, runs=40, seed=1, workers=2, chunk_size=5))
     assert multiprocessing.active_children() == []
 
