@@ -14,10 +14,12 @@ How the chunks are shared, and why:
   forks, so nothing is sent) and keeps one prefix across its chunks (:mod:`ebbtide.sim.prefix`). A chunk goes
   to it as its bounds ``(lo, hi)`` over its own pipe and comes back as its results, in the order sent. At
   most two chunks per worker are out, and as many finished ones wait here for their turn to be yielded.
-- **No threads.** This process reads the pipes between its own chunks, or when the chunk due is a worker's;
-  no thread of it competes with the runs for a core or for the interpreter lock. (A
+- **No threads in this process.** It reads the pipes between its own chunks, or when the chunk due is a
+  worker's; no thread of it competes with the runs for a core or for the interpreter lock. (A
   :class:`~concurrent.futures.ProcessPoolExecutor`, which this replaced, keeps two: see
-  docs/performance.md for what that cost.)
+  docs/performance.md for what that cost.) A worker writes its results from a thread of its own, so a
+  chunk's results that fill the pipe (timelines with measurements: ~4 KB a run) wait there while it runs
+  the next chunk, not in its way.
 - **Nothing left behind, nothing lost quietly.** A worker that raises fails the call with its exception (the
   worker's traceback as its cause); a worker that dies fails it with :class:`WorkerLost`. When the call ends,
   however it ends, the workers are stopped: asked to, when they are idle; terminated, when they are not.
@@ -28,6 +30,8 @@ from __future__ import annotations
 import contextlib
 import multiprocessing
 import pickle
+import queue
+import threading
 import traceback
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -209,20 +213,39 @@ class Worker:
 
 
 def serve(conn: Connection, prepared: Prepared, seed: int | str, keep: bool, measure: bool) -> None:
-    """A worker process: runs the chunks it is sent, in order, until it is sent None or its pipe closes."""
+    """A worker process: runs the chunks it is sent, in order, until it is sent None or its pipe closes.
+
+    Results go out through a thread of the worker's own: a chunk's results (timelines can make them larger
+    than the pipe holds) are written while the next chunk runs, not in its way while this process is busy
+    with a chunk of its own and reads nothing."""
     prefix = Prefix()
+    outbox: queue.SimpleQueue[Message | None] = queue.SimpleQueue()
+    sender = threading.Thread(target=_send_all, args=(conn, outbox), daemon=True)
+    sender.start()
     try:
         while (chunk := conn.recv()) is not None:
             lo, hi = chunk
             try:
-                conn.send(("ok", pack(run_chunk(prepared, seed, lo, hi, keep, measure, prefix))))
+                outbox.put(("ok", pack(run_chunk(prepared, seed, lo, hi, keep, measure, prefix))))
             except Exception as exc:  # sent back, raised there: the call fails with it
-                conn.send(("error", _portable(exc)))
+                outbox.put(("error", _portable(exc)))
                 return
     except (EOFError, OSError, KeyboardInterrupt):  # the parent is gone, or Ctrl-C (the parent has it too)
         return
     finally:
+        outbox.put(None)
+        sender.join()
         conn.close()
+
+
+#: what a worker sends back: ``("ok", rows)`` or ``("error", (exception, traceback text))``
+Message = tuple[str, Any]
+
+
+def _send_all(conn: Connection, outbox: queue.SimpleQueue[Message | None]) -> None:
+    with contextlib.suppress(OSError):  # the parent is gone: nothing to send to
+        while (message := outbox.get()) is not None:
+            conn.send(message)
 
 
 #: a run's result as it crosses the pipe: plain tuples, which pickle in half the time the objects take
