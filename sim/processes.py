@@ -245,7 +245,13 @@ Message = tuple[str, Any]
 def _send_all(conn: Connection, outbox: queue.SimpleQueue[Message | None]) -> None:
     with contextlib.suppress(OSError):  # the parent is gone: nothing to send to
         while (message := outbox.get()) is not None:
-            conn.send(message)
+            try:
+                conn.send(message)
+            except OSError:
+                raise
+            except Exception as exc:  # a result that cannot be pickled (nothing was written): the call fails
+                conn.send(("error", _portable(exc)))
+                return
 
 
 #: a run's result as it crosses the pipe: plain tuples, which pickle in half the time the objects take

@@ -182,6 +182,25 @@ def test_an_error_in_a_worker_fails_the_call_with_its_traceback(
 
 
 @forks
+def test_a_result_that_cannot_cross_the_pipe_fails_the_call(
+    flaky: Scenario, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The worker's sending thread cannot pickle it: the call fails with why, it does not wait forever."""
+    parent = os.getpid()
+
+    def unpicklable(*args: Any, **kwargs: Any) -> list[RunResult]:
+        results = run_chunk(*args, **kwargs)
+        if os.getpid() != parent:
+            results[0].timeline.append({"t": 0.0, "note": lambda: None})
+        return results
+
+    monkeypatch.setattr(processes, "run_chunk", unpicklable)
+    with pytest.raises(Exception, match="pickle"):
+        list(simulate(flaky, runs=40, seed=1, workers=2, chunk_size=5))
+    assert multiprocessing.active_children() == []
+
+
+@forks
 @pytest.mark.parametrize("how", ["exit", "kill"])
 def test_a_worker_that_dies_fails_the_call(
     flaky: Scenario, monkeypatch: pytest.MonkeyPatch, how: str
