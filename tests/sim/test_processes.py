@@ -162,18 +162,35 @@ def test_a_worker_keeps_one_prefix_across_its_chunks(
     assert [r.to_dict() for r in got] == [r.to_dict() for r in simulate(flaky, runs=8, seed=5)]
 
 
+def in_the_workers(
+    monkeypatch: pytest.MonkeyPatch,
+    before: Callable[[], None] | None = None,
+    after: Callable[[list[RunResult]], None] | None = None,
+) -> None:
+    """Chunks run by the worker processes (forked after this patch), not by this one, call ``before`` and
+    then ``after`` with their results."""
+    parent = os.getpid()
+
+    def patched(*args: Any, **kwargs: Any) -> list[RunResult]:
+        worker = os.getpid() != parent
+        if worker and before is not None:
+            before()
+        results = run_chunk(*args, **kwargs)
+        if worker and after is not None:
+            after(results)
+        return results
+
+    monkeypatch.setattr(processes, "run_chunk", patched)
+
+
 @forks
 def test_an_error_in_a_worker_fails_the_call_with_its_traceback(
     flaky: Scenario, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    parent = os.getpid()
+    def fail() -> None:
+        raise ValueError("the cluster model broke in a worker")
 
-    def failing(*args: Any, **kwargs: Any) -> list[RunResult]:
-        if os.getpid() != parent:
-            raise ValueError("the cluster model broke in a worker")
-        return run_chunk(*args, **kwargs)
-
-    monkeypatch.setattr(processes, "run_chunk", failing)
+    in_the_workers(monkeypatch, before=fail)
     with pytest.raises(ValueError, match="broke in a worker") as caught:
         list(simulate(flaky, runs=40, seed=1, workers=2, chunk_size=5))
     assert isinstance(caught.value.__cause__, RemoteTraceback)
@@ -186,15 +203,7 @@ def test_a_result_that_cannot_cross_the_pipe_fails_the_call(
     flaky: Scenario, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The worker's sending thread cannot pickle it: the call fails with why, it does not wait forever."""
-    parent = os.getpid()
-
-    def unpicklable(*args: Any, **kwargs: Any) -> list[RunResult]:
-        results = run_chunk(*args, **kwargs)
-        if os.getpid() != parent:
-            results[0].timeline.append({"t": 0.0, "note": lambda: None})
-        return results
-
-    monkeypatch.setattr(processes, "run_chunk", unpicklable)
+    in_the_workers(monkeypatch, after=lambda results: results[0].timeline.append({"note": lambda: None}))
     with pytest.raises(Exception, match="pickle"):
         list(simulate(flaky, runs=40, seed=1, workers=2, chunk_size=5))
     assert multiprocessing.active_children() == []
@@ -205,16 +214,12 @@ def test_a_result_that_cannot_cross_the_pipe_fails_the_call(
 def test_a_worker_that_dies_fails_the_call(
     flaky: Scenario, monkeypatch: pytest.MonkeyPatch, how: str
 ) -> None:
-    parent = os.getpid()
+    def die() -> None:
+        if how == "kill":
+            os.kill(os.getpid(), signal.SIGKILL)  # as the out-of-memory killer would
+        os._exit(3)
 
-    def dying(*args: Any, **kwargs: Any) -> list[RunResult]:
-        if os.getpid() != parent:
-            if how == "kill":
-                os.kill(os.getpid(), signal.SIGKILL)  # as the out-of-memory killer would
-            os._exit(3)
-        return run_chunk(*args, **kwargs)
-
-    monkeypatch.setattr(processes, "run_chunk", dying)
+    in_the_workers(monkeypatch, before=die)
     with pytest.raises(WorkerLost, match=r"exit code -9\)" if how == "kill" else r"exit code 3\)"):
         list(simulate(flaky, runs=40, seed=1, workers=2, chunk_size=5))
     assert multiprocessing.active_children() == []
@@ -224,14 +229,7 @@ def test_a_worker_that_dies_fails_the_call(
 def test_stopping_early_stops_the_workers_at_once(flaky: Scenario, monkeypatch: pytest.MonkeyPatch) -> None:
     """A consumer that stops after the first result does not wait for the chunks still out: the workers,
     busy with them, are terminated."""
-    parent = os.getpid()
-
-    def slow(*args: Any, **kwargs: Any) -> list[RunResult]:
-        if os.getpid() != parent:
-            time.sleep(30)
-        return run_chunk(*args, **kwargs)
-
-    monkeypatch.setattr(processes, "run_chunk", slow)
+    in_the_workers(monkeypatch, before=lambda: time.sleep(30))
     results = simulate(flaky, runs=40, seed=1, workers=3, chunk_size=5)
     first = next(results)
     started = time.monotonic()
