@@ -51,10 +51,7 @@ class RestDriver(Driver):
 @given(plans(), st.data())
 def test_the_loop_decides_as_the_loop_that_confirms_every_start(plan: Plan, data: st.DataObject) -> None:
     driver = RestDriver(plan, data)
-    driver.apply(Deploy(revision="v0"))
-    n = plan.replicas
-    driver.apply(ReplicasObserved(revision="v0", desired=n, ready=n, available=n))
-    driver.apply(Deploy(revision="v1"))
+    driver.start_rollout(plan.replicas)
     for _ in range(data.draw(st.integers(10, 60))):
         if driver.in_flight and data.draw(st.booleans()):
             driver.kind = "measure"

@@ -81,6 +81,14 @@ class Driver:
             elif isinstance(e, StartMeasurement):
                 self.in_flight.append(e)
 
+    def start_rollout(self, replicas: int, v0_ready: bool = True) -> None:
+        """A rollout under way: v0 deployed (and, with ``v0_ready``, live on all its replicas), then v1."""
+        self.apply(Deploy(revision="v0"))
+        if v0_ready:
+            n = replicas
+            self.apply(ReplicasObserved(revision="v0", desired=n, ready=n, available=n))
+            self.apply(Deploy(revision="v1"))
+
     def draw(self) -> Event:
         draw = self.data.draw
         kind = self.kind or draw(
@@ -135,10 +143,7 @@ def test_short_path_decides_as_the_full_engine_during_a_rollout(plan: Plan, data
         single = {name: TemplatePlan(name=name, metrics=t.metrics[:1]) for name, t in plan.templates.items()}
         plan = plan.model_copy(update={"templates": single})
     driver = Driver(plan, data)
-    driver.apply(Deploy(revision="v0"))
-    n = plan.replicas
-    driver.apply(ReplicasObserved(revision="v0", desired=n, ready=n, available=n))
-    driver.apply(Deploy(revision="v1"))
+    driver.start_rollout(plan.replicas)
     for _ in range(data.draw(st.integers(10, 60))):
         if driver.in_flight and data.draw(st.booleans()):
             driver.kind = "measure"  # providers answering at once, as in a healthy rollout

@@ -87,11 +87,7 @@ class SettleDriver(Driver):
 @given(plans(), st.data())
 def test_the_settle_decides_as_the_reference_settle(plan: Plan, data: st.DataObject) -> None:
     driver = SettleDriver(plan, data)
-    driver.apply(Deploy(revision="v0"))
-    n = plan.replicas
-    if data.draw(st.booleans()):
-        driver.apply(ReplicasObserved(revision="v0", desired=n, ready=n, available=n))
-        driver.apply(Deploy(revision="v1"))
+    driver.start_rollout(plan.replicas, v0_ready=data.draw(st.booleans()))
     for _ in range(data.draw(st.integers(10, 60))):
         if driver.in_flight and data.draw(st.booleans()):
             driver.kind = "measure"
@@ -169,11 +165,7 @@ class FixpointDriver(Driver):
 @given(plans(), st.data())
 def test_the_weights_and_the_replicas_are_their_own_fixpoints(plan: Plan, data: st.DataObject) -> None:
     driver = FixpointDriver(plan, data)
-    driver.apply(Deploy(revision="v0"))
-    n = plan.replicas
-    if data.draw(st.booleans()):
-        driver.apply(ReplicasObserved(revision="v0", desired=n, ready=n, available=n))
-        driver.apply(Deploy(revision="v1"))
+    driver.start_rollout(plan.replicas, v0_ready=data.draw(st.booleans()))
     for _ in range(data.draw(st.integers(10, 40))):
         if driver.in_flight and data.draw(st.booleans()):
             driver.kind = "measure"

@@ -52,29 +52,24 @@ def test_the_next_steps_weight_sizes_the_canary_at_the_final_settle() -> None:
     assert ScaleRevision(revision="v1", replicas=3) in decision.effects
 
 
-def test_a_canary_scale_in_replicas_sizes_the_canary_at_the_final_settle() -> None:
-    """A setCanaryScale of three pods right after the 10% step: the canary weight and the target weight
-    stay at 10, only the scale's replica count moved (the mark's ``canary_scale_replicas``)."""
-    steps = (
-        StepPlan(kind="setWeight", weight=10),
-        StepPlan(kind="setCanaryScale", replicas=3),
-        StepPlan(kind="pause"),
-    )
-    decision = _canary_ready(Plan(steps=steps, replicas=N), 1)
-    assert decision.state.canary_scale_replicas == 3
-    assert ScaleRevision(revision="v1", replicas=3) in decision.effects
-
-
-def test_a_canary_scale_in_percent_sizes_the_canary_at_the_final_settle() -> None:
-    """Likewise a setCanaryScale of 60% (three pods of five): only the scale's weight moved (the mark's
+@pytest.mark.parametrize(
+    ("scale", "field", "value"),
+    [({"replicas": 3}, "canary_scale_replicas", 3), ({"weight": 60}, "canary_scale_weight", 60)],
+    ids=["replicas", "percent"],
+)
+def test_a_canary_scale_sizes_the_canary_at_the_final_settle(
+    scale: dict[str, int], field: str, value: int
+) -> None:
+    """A setCanaryScale of three pods (or of 60%: three pods of five) right after the 10% step: the canary
+    weight and the target weight stay at 10, only the scale moved (the mark's ``canary_scale_replicas`` or
     ``canary_scale_weight``)."""
     steps = (
         StepPlan(kind="setWeight", weight=10),
-        StepPlan(kind="setCanaryScale", weight=60),
+        StepPlan(kind="setCanaryScale", **scale),  # type: ignore[arg-type]
         StepPlan(kind="pause"),
     )
     decision = _canary_ready(Plan(steps=steps, replicas=N), 1)
-    assert decision.state.canary_scale_weight == 60
+    assert getattr(decision.state, field) == value
     assert ScaleRevision(revision="v1", replicas=3) in decision.effects
 
 
